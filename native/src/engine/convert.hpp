@@ -1,0 +1,56 @@
+// The conversion pipeline: any ImageReader -> (compression thread pool) -> in-order writer.
+// Output goes to <output>.partial, is fsynced, then renamed; on any error or cancellation the
+// partial file is removed and the exception propagates.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace h2k {
+
+struct ConvertRequest {
+  std::string source;
+  std::string output;
+  std::string outputFormat = "qcow2";  // qcow2 | raw
+  std::string compression = "none";    // none | zlib | zstd (qcow2 only)
+  uint32_t clusterSize = 65536;        // qcow2: power of two, 512..2 MiB
+  int threads = 0;                     // compression threads; 0 = hardware concurrency
+  bool force = false;                  // overwrite an existing output
+  bool allowExternalPaths = false;     // see OpenOptions
+  std::string sourceFormat;            // "" = detect
+  std::vector<std::string> hashAlgorithms;  // issue 4: "md5", "xxh3", "xxh128", "sha256"
+};
+
+struct ConvertProgress {
+  uint64_t bytesDone = 0;   // guest bytes processed (holes included)
+  uint64_t bytesTotal = 0;  // virtual size
+  uint64_t dataBytes = 0;   // guest bytes read as data so far
+};
+
+struct ConvertResult {
+  std::string output;
+  std::string sourceFormat;
+  std::string sourceSubformat;
+  std::string outputFormat;
+  std::string compression;
+  uint64_t virtualSize = 0;
+  uint64_t dataBytes = 0;       // guest bytes read from the source as data
+  uint64_t zeroBytes = 0;       // guest bytes found to be zero (holes, zero runs, zero clusters)
+  uint64_t outputBytes = 0;     // size of the finished output file
+  uint64_t clustersWritten = 0;
+  uint64_t clustersCompressed = 0;
+  double seconds = 0;
+  std::map<std::string, std::string> sourceHashes;   // algo -> hex, hash of the source file bytes
+  std::map<std::string, std::string> contentHashes;  // algo -> hex, hash of the guest-visible content
+};
+
+using ProgressFn = std::function<void(const ConvertProgress&)>;
+
+// `cancel` is polled between clusters; when it becomes true the call throws E_CANCELLED.
+ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& progress,
+                           const std::atomic<bool>* cancel);
+
+}  // namespace h2k

@@ -1,0 +1,67 @@
+// The one interface every input format implements. The engine, the hashers and
+// `h2k info` see only this; format details stay inside formats/<fmt>/.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace h2k {
+
+enum class BlockKind { Data, Zero, Hole };  // Hole: unallocated (reads as zero in a base image)
+
+struct BlockStatus {
+  uint64_t offset = 0;  // guest byte offset where the run starts (== the offset asked for)
+  uint64_t length = 0;  // > 0, never past virtualSize
+  BlockKind kind = BlockKind::Data;
+};
+
+struct ExtentInfo {
+  std::string access;   // RW / RDONLY / NOACCESS
+  std::string type;     // SPARSE / FLAT / ZERO / VMFS / RAW / ...
+  std::string file;     // absolute path, empty for ZERO
+  uint64_t sizeBytes = 0;   // guest bytes covered
+  uint64_t fileOffset = 0;  // FLAT/VMFS: byte offset inside the file
+};
+
+struct ImageInfo {
+  std::string format;       // "vmdk", "raw", ...
+  std::string subformat;    // createType for VMDK ("monolithicSparse", ...), empty if none
+  uint64_t virtualSize = 0;
+  uint64_t fileBytes = 0;        // sum of the sizes of all files that make up the image
+  uint64_t allocatedBytes = 0;   // guest bytes backed by data (Data runs)
+  std::string compression;       // "none", "deflate", ...
+  std::vector<ExtentInfo> extents;
+  std::vector<std::string> files;                 // every file the image consists of (descriptor first)
+  std::map<std::string, std::string> properties;  // adapterType, hwVersion, cid, parentCid, geometry, ...
+  std::vector<std::string> warnings;
+};
+
+class ImageReader {
+ public:
+  virtual ~ImageReader() = default;
+  virtual uint64_t virtualSize() const = 0;
+  // Status of the run starting at `offset` (< virtualSize), at most maxLen bytes long.
+  virtual BlockStatus blockStatus(uint64_t offset, uint64_t maxLen) = 0;
+  // Guest-visible bytes [offset, offset+len); must lie within virtualSize.
+  virtual void read(uint64_t offset, uint8_t* buf, size_t len) = 0;
+  // Metadata for `h2k info`; allocatedBytes may require a block-status walk.
+  virtual ImageInfo info() = 0;
+};
+
+struct OpenOptions {
+  // Extent/parent paths that are absolute or contain ".." are refused unless this is set.
+  bool allowExternalPaths = false;
+  // Force a format instead of probing by content ("" = detect).
+  std::string format;
+};
+
+// Probes the content (magic bytes, descriptor text) and opens the right reader.
+std::unique_ptr<ImageReader> openImage(const std::string& path, const OpenOptions& options = {});
+
+// The format name detected from content: "vmdk", "raw", ... (raw when nothing matches).
+std::string detectFormat(const std::string& path);
+
+}  // namespace h2k

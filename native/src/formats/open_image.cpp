@@ -1,0 +1,32 @@
+// Format detection by content and the factory that opens any supported image.
+#include <cstring>
+
+#include "common/error.hpp"
+#include "formats/image_reader.hpp"
+#include "formats/raw/raw_reader.hpp"
+#include "formats/vmdk/vmdk_open.hpp"
+#include "io/file.hpp"
+
+namespace h2k {
+
+std::string detectFormat(const std::string& path) {
+  File f = File::open(path);
+  uint64_t size = f.size();
+  uint8_t head[4096] = {0};
+  size_t n = f.readSome(head, sizeof head, 0);
+  if (n == 0 && size == 0)
+    throw Error(codes::kUnknownFormat, "empty file: " + path, path, 0,
+                "the file has zero length; the copy or export did not complete");
+  if (probeVmdk(head, n)) return "vmdk";
+  return "raw";
+}
+
+std::unique_ptr<ImageReader> openImage(const std::string& path, const OpenOptions& options) {
+  std::string format = options.format.empty() ? detectFormat(path) : options.format;
+  if (format == "vmdk") return openVmdk(path, options);
+  if (format == "raw") return std::make_unique<RawReader>(path);
+  throw Error(codes::kUnknownFormat, "unsupported source format '" + format + "' for " + path, path, -1,
+              "supported formats: vmdk, raw");
+}
+
+}  // namespace h2k

@@ -1,0 +1,49 @@
+// RAII file handle with exact positional I/O. Every read that must be complete
+// throws E_TRUNCATED with the file and offset when the file ends early.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace h2k {
+
+class File {
+ public:
+  enum class Mode { Read, CreateExclusive, CreateTruncate, ReadWrite };
+
+  File() = default;
+  static File open(const std::string& path, Mode mode = Mode::Read);
+  ~File();
+  File(File&& other) noexcept;
+  File& operator=(File&& other) noexcept;
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  bool isOpen() const noexcept { return fd_ >= 0; }
+  const std::string& path() const noexcept { return path_; }
+  int fd() const noexcept { return fd_; }
+
+  uint64_t size() const;  // current size (fstat)
+
+  // Reads exactly len bytes at offset or throws E_TRUNCATED / E_IO.
+  void readExact(void* buf, size_t len, uint64_t offset) const;
+  // Reads up to len bytes; returns the count (short only at EOF).
+  size_t readSome(void* buf, size_t len, uint64_t offset) const;
+  // Writes all len bytes at offset or throws (E_NO_SPACE, E_IO).
+  void writeAll(const void* buf, size_t len, uint64_t offset) const;
+
+  void truncate(uint64_t size) const;
+  void sync() const;
+  void close();
+
+ private:
+  File(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_ = -1;
+  std::string path_;
+};
+
+// Throws the h2k::Error matching errno (E_NOT_FOUND, E_PERMISSION, E_NO_SPACE, E_IO).
+[[noreturn]] void throwErrno(int err, const std::string& what, const std::string& path,
+                             int64_t offset = -1);
+
+}  // namespace h2k

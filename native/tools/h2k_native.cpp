@@ -1,0 +1,104 @@
+// h2k-native: the native core without Node, for debugging, fuzz-corpus checks and
+// C++-level tests. Not installed for users; `h2k` (TypeScript) is the real CLI.
+//   h2k-native info <image>
+//   h2k-native map <image>              block status runs: offset length kind
+//   h2k-native cat <image> <out.raw>    guest-visible bytes to a raw file
+//   h2k-native convert <src> <out> [qcow2|raw] [none|zlib|zstd] [threads] [clusterSize]
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "engine/convert.hpp"
+#include "formats/image_reader.hpp"
+#include "io/file.hpp"
+
+using namespace h2k;
+
+static const char* kindName(BlockKind k) {
+  return k == BlockKind::Data ? "data" : k == BlockKind::Zero ? "zero" : "hole";
+}
+
+static int cmdInfo(const std::string& path) {
+  auto r = openImage(path, {});
+  ImageInfo i = r->info();
+  std::printf("format: %s\nsubformat: %s\nvirtual_size: %llu\nfile_bytes: %llu\nallocated_bytes: %llu\ncompression: %s\n",
+              i.format.c_str(), i.subformat.c_str(), (unsigned long long)i.virtualSize,
+              (unsigned long long)i.fileBytes, (unsigned long long)i.allocatedBytes, i.compression.c_str());
+  for (auto& e : i.extents)
+    std::printf("extent: %s %s %llu %s +%llu\n", e.access.c_str(), e.type.c_str(),
+                (unsigned long long)e.sizeBytes, e.file.c_str(), (unsigned long long)e.fileOffset);
+  for (auto& kv : i.properties) std::printf("%s: %s\n", kv.first.c_str(), kv.second.c_str());
+  for (auto& w : i.warnings) std::printf("warning: %s\n", w.c_str());
+  return 0;
+}
+
+static int cmdMap(const std::string& path) {
+  auto r = openImage(path, {});
+  uint64_t size = r->virtualSize();
+  for (uint64_t off = 0; off < size;) {
+    BlockStatus s = r->blockStatus(off, size - off);
+    std::printf("%llu %llu %s\n", (unsigned long long)s.offset, (unsigned long long)s.length, kindName(s.kind));
+    off += s.length;
+  }
+  return 0;
+}
+
+static int cmdCat(const std::string& path, const std::string& out) {
+  auto r = openImage(path, {});
+  File o = File::open(out, File::Mode::CreateTruncate);
+  uint64_t size = r->virtualSize();
+  std::vector<uint8_t> buf(1 << 20);
+  for (uint64_t off = 0; off < size;) {
+    BlockStatus s = r->blockStatus(off, std::min<uint64_t>(size - off, buf.size()));
+    if (s.kind == BlockKind::Data) {
+      r->read(off, buf.data(), s.length);
+      o.writeAll(buf.data(), s.length, off);
+    }
+    off += s.length;
+  }
+  o.truncate(size);
+  return 0;
+}
+
+static int cmdConvert(int argc, char** argv) {
+  ConvertRequest req;
+  req.source = argv[2];
+  req.output = argv[3];
+  if (argc > 4) req.outputFormat = argv[4];
+  if (argc > 5) req.compression = argv[5];
+  if (argc > 6) req.threads = std::stoi(argv[6]);
+  if (argc > 7) req.clusterSize = static_cast<uint32_t>(std::stoul(argv[7]));
+  req.force = true;
+  std::atomic<bool> cancel{false};
+  ConvertResult res = convertImage(req, nullptr, &cancel);
+  std::printf("virtual_size: %llu\ndata_bytes: %llu\noutput_bytes: %llu\nseconds: %.3f\n",
+              (unsigned long long)res.virtualSize, (unsigned long long)res.dataBytes,
+              (unsigned long long)res.outputBytes, res.seconds);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: h2k-native info|map <image> | cat <image> <out> | convert <src> <out> [fmt] [comp] [threads] [cluster]\n");
+    return 64;
+  }
+  std::string cmd = argv[1];
+  try {
+    if (cmd == "info") return cmdInfo(argv[2]);
+    if (cmd == "map") return cmdMap(argv[2]);
+    if (cmd == "cat" && argc >= 4) return cmdCat(argv[2], argv[3]);
+    if (cmd == "convert" && argc >= 4) return cmdConvert(argc, argv);
+    std::fprintf(stderr, "unknown command %s\n", cmd.c_str());
+    return 64;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error %s: %s (file=%s offset=%lld)%s%s\n", e.code().c_str(), e.what(), e.file().c_str(),
+                 (long long)e.offset(), e.hint().empty() ? "" : " hint: ", e.hint().c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}

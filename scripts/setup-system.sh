@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages h2k needs to build, test and run.
+# Idempotent: skips apt entirely when every package is already installed.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config           # native addon toolchain
+  zlib1g-dev libdeflate-dev libzstd-dev      # codecs (zlib for inflate, libdeflate for fast deflate, zstd)
+  libxxhash-dev xxhash                       # XXH3 in the addon; xxhsum as a test oracle
+  qemu-utils                                 # qemu-img: the independent oracle in tests and benchmarks
+  clang                                      # libFuzzer for `npm run fuzz`
+  sqlite3                                    # inspecting the dedup database by hand / in tests
+  time                                       # /usr/bin/time -v: peak RSS in benchmarks
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup-system: all Debian packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup-system: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
