@@ -1,0 +1,46 @@
+// The one conversion API every entry point (CLI, daemon, manifest workflow) uses.
+export type OutputFormat = 'qcow2' | 'raw';
+export type Compression = 'none' | 'zlib' | 'zstd';
+export type HashAlgorithm = 'md5' | 'xxh3' | 'xxh128' | 'sha256';
+
+export interface ConvertRequest {
+  source: string;
+  output: string;
+  outputFormat?: OutputFormat;       // default qcow2
+  compression?: Compression;         // default none
+  clusterSize?: number;              // default 65536
+  threads?: number;                  // compression threads; default = cores
+  force?: boolean;                   // overwrite an existing output
+  allowExternalPaths?: boolean;      // allow extent paths outside the image directory
+  sourceFormat?: string;             // default: detect by content
+  hashAlgorithms?: HashAlgorithm[];  // hash source files and output content in the same pass
+}
+
+export interface ConvertProgress {
+  bytesDone: number;
+  bytesTotal: number;
+  dataBytes: number;
+}
+
+export interface ConvertResult {
+  source: string;
+  output: string;
+  sourceFormat: string;
+  sourceSubformat: string;
+  outputFormat: OutputFormat;
+  compression: Compression;
+  virtualSize: number;
+  dataBytes: number;
+  zeroBytes: number;
+  outputBytes: number;
+  clustersWritten: number;
+  clustersCompressed: number;
+  seconds: number;
+  sourceHashes: Partial<Record<HashAlgorithm, string>>;
+  contentHashes: Partial<Record<HashAlgorithm, string>>;
+}
+
+export interface ConvertOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: ConvertProgress) => void;
+}
