@@ -1,0 +1,131 @@
+// convert(request, onProgress?) -> { promise, cancel() }.
+// The conversion runs on a libuv thread; progress is coalesced (latest value wins) and
+// delivered on the JS thread; cancel() flips an atomic the engine polls between clusters.
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+
+#include "binding/js_error.hpp"
+#include "binding/registry.hpp"
+#include "engine/convert.hpp"
+
+namespace h2k::binding {
+namespace {
+
+ConvertRequest requestFrom(const Napi::Object& o) {
+  ConvertRequest r;
+  r.source = requireString(o, "source");
+  r.output = requireString(o, "output");
+  r.outputFormat = optionalString(o, "outputFormat", "qcow2");
+  r.compression = optionalString(o, "compression", "none");
+  r.clusterSize = static_cast<uint32_t>(optionalNumber(o, "clusterSize", 65536));
+  r.threads = static_cast<int>(optionalNumber(o, "threads", 0));
+  r.force = optionalBool(o, "force", false);
+  r.allowExternalPaths = optionalBool(o, "allowExternalPaths", false);
+  r.sourceFormat = optionalString(o, "sourceFormat", "");
+  Napi::Value algos = o.Get("hashAlgorithms");
+  if (algos.IsArray()) {
+    Napi::Array a = algos.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) r.hashAlgorithms.push_back(a.Get(i).ToString().Utf8Value());
+  }
+  return r;
+}
+
+Napi::Object hashesToJs(Napi::Env env, const std::map<std::string, std::string>& m) {
+  Napi::Object o = Napi::Object::New(env);
+  for (const auto& kv : m) o.Set(kv.first, kv.second);
+  return o;
+}
+
+Napi::Object resultToJs(Napi::Env env, const ConvertRequest& req, const ConvertResult& r) {
+  auto num = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("source", req.source);
+  o.Set("output", r.output.empty() ? req.output : r.output);
+  o.Set("sourceFormat", r.sourceFormat);
+  o.Set("sourceSubformat", r.sourceSubformat);
+  o.Set("outputFormat", r.outputFormat.empty() ? req.outputFormat : r.outputFormat);
+  o.Set("compression", r.compression.empty() ? req.compression : r.compression);
+  o.Set("virtualSize", num(r.virtualSize));
+  o.Set("dataBytes", num(r.dataBytes));
+  o.Set("zeroBytes", num(r.zeroBytes));
+  o.Set("outputBytes", num(r.outputBytes));
+  o.Set("clustersWritten", num(r.clustersWritten));
+  o.Set("clustersCompressed", num(r.clustersCompressed));
+  o.Set("seconds", Napi::Number::New(env, r.seconds));
+  o.Set("sourceHashes", hashesToJs(env, r.sourceHashes));
+  o.Set("contentHashes", hashesToJs(env, r.contentHashes));
+  return o;
+}
+
+class ConvertWorker : public Napi::AsyncProgressWorker<ConvertProgress> {
+ public:
+  ConvertWorker(Napi::Env env, ConvertRequest req, Napi::Function onProgress,
+                std::shared_ptr<std::atomic<bool>> cancel)
+      : Napi::AsyncProgressWorker<ConvertProgress>(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        req_(std::move(req)),
+        cancel_(std::move(cancel)) {
+    if (!onProgress.IsEmpty()) onProgress_ = Napi::Persistent(onProgress);
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute(const ExecutionProgress& progress) override {
+    try {
+      result_ = convertImage(
+          req_, [&progress](const ConvertProgress& p) { progress.Send(&p, 1); }, cancel_.get());
+    } catch (const std::exception& e) {
+      error_ = CapturedError::from(e);
+      SetError(error_.message);
+    }
+  }
+
+  void OnProgress(const ConvertProgress* p, size_t count) override {
+    if (onProgress_.IsEmpty() || count == 0 || p == nullptr) return;
+    Napi::Env env = Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("bytesDone", Napi::Number::New(env, static_cast<double>(p->bytesDone)));
+    o.Set("bytesTotal", Napi::Number::New(env, static_cast<double>(p->bytesTotal)));
+    o.Set("dataBytes", Napi::Number::New(env, static_cast<double>(p->dataBytes)));
+    onProgress_.Call({o});
+  }
+
+  void OnOK() override { deferred_.Resolve(resultToJs(Env(), req_, result_)); }
+  void OnError(const Napi::Error&) override { deferred_.Reject(error_.toJs(Env()).Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  ConvertRequest req_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
+  Napi::FunctionReference onProgress_;
+  ConvertResult result_;
+  CapturedError error_;
+};
+
+Napi::Value ConvertJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "convert(request, onProgress?) needs a request object").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  ConvertRequest req = requestFrom(info[0].As<Napi::Object>());
+  Napi::Function onProgress;
+  if (info.Length() > 1 && info[1].IsFunction()) onProgress = info[1].As<Napi::Function>();
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  // node-addon-api workers delete themselves after completion; the queue owns this allocation.
+  auto* worker = new ConvertWorker(env, std::move(req), onProgress, cancel);
+  Napi::Object handle = Napi::Object::New(env);
+  handle.Set("promise", worker->promise());
+  handle.Set("cancel", Napi::Function::New(env, [cancel](const Napi::CallbackInfo&) { cancel->store(true); }));
+  worker->Queue();
+  return handle;
+}
+
+}  // namespace
+
+void InitConvert(Napi::Env env, Napi::Object exports) {
+  exports.Set("convert", Napi::Function::New(env, ConvertJs, "convert"));
+}
+
+}  // namespace h2k::binding

@@ -1,0 +1,115 @@
+// detectFormat(path) and imageInfo(path, options) -> Promise<ImageInfo>.
+#include <napi.h>
+
+#include <memory>
+
+#include "binding/js_error.hpp"
+#include "binding/registry.hpp"
+#include "formats/image_reader.hpp"
+
+namespace h2k::binding {
+namespace {
+
+Napi::Object infoToJs(Napi::Env env, const ImageInfo& info) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("format", info.format);
+  o.Set("subformat", info.subformat);
+  o.Set("virtualSize", Napi::Number::New(env, static_cast<double>(info.virtualSize)));
+  o.Set("fileBytes", Napi::Number::New(env, static_cast<double>(info.fileBytes)));
+  o.Set("allocatedBytes", Napi::Number::New(env, static_cast<double>(info.allocatedBytes)));
+  o.Set("compression", info.compression);
+  Napi::Array extents = Napi::Array::New(env, info.extents.size());
+  for (size_t i = 0; i < info.extents.size(); ++i) {
+    const ExtentInfo& e = info.extents[i];
+    Napi::Object x = Napi::Object::New(env);
+    x.Set("access", e.access);
+    x.Set("type", e.type);
+    x.Set("file", e.file);
+    x.Set("sizeBytes", Napi::Number::New(env, static_cast<double>(e.sizeBytes)));
+    x.Set("fileOffset", Napi::Number::New(env, static_cast<double>(e.fileOffset)));
+    extents.Set(static_cast<uint32_t>(i), x);
+  }
+  o.Set("extents", extents);
+  Napi::Array files = Napi::Array::New(env, info.files.size());
+  for (size_t i = 0; i < info.files.size(); ++i) files.Set(static_cast<uint32_t>(i), info.files[i]);
+  o.Set("files", files);
+  Napi::Object props = Napi::Object::New(env);
+  for (const auto& kv : info.properties) props.Set(kv.first, kv.second);
+  o.Set("properties", props);
+  Napi::Array warnings = Napi::Array::New(env, info.warnings.size());
+  for (size_t i = 0; i < info.warnings.size(); ++i) warnings.Set(static_cast<uint32_t>(i), info.warnings[i]);
+  o.Set("warnings", warnings);
+  return o;
+}
+
+OpenOptions openOptionsFrom(const Napi::Value& v) {
+  OpenOptions opts;
+  if (v.IsObject()) {
+    Napi::Object o = v.As<Napi::Object>();
+    opts.allowExternalPaths = optionalBool(o, "allowExternalPaths", false);
+    opts.format = optionalString(o, "format", "");
+  }
+  return opts;
+}
+
+class InfoWorker : public Napi::AsyncWorker {
+ public:
+  InfoWorker(Napi::Env env, std::string path, OpenOptions opts)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)),
+        opts_(std::move(opts)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      info_ = openImage(path_, opts_)->info();
+    } catch (const std::exception& e) {
+      error_ = CapturedError::from(e);
+      SetError(error_.message);
+    }
+  }
+  void OnOK() override { deferred_.Resolve(infoToJs(Env(), info_)); }
+  void OnError(const Napi::Error&) override { deferred_.Reject(error_.toJs(Env()).Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  OpenOptions opts_;
+  ImageInfo info_;
+  CapturedError error_;
+};
+
+Napi::Value ImageInfoJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "imageInfo(path, options?) needs a path").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto* worker = new InfoWorker(env, info[0].As<Napi::String>().Utf8Value(),  // owned by libuv queue
+                                openOptionsFrom(info.Length() > 1 ? info[1] : env.Undefined()));
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
+
+Napi::Value DetectFormatJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "detectFormat(path) needs a path").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  try {
+    return Napi::String::New(env, detectFormat(info[0].As<Napi::String>().Utf8Value()));
+  } catch (const std::exception& e) {
+    CapturedError::from(e).toJs(env).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+}  // namespace
+
+void InitImage(Napi::Env env, Napi::Object exports) {
+  exports.Set("imageInfo", Napi::Function::New(env, ImageInfoJs, "imageInfo"));
+  exports.Set("detectFormat", Napi::Function::New(env, DetectFormatJs, "detectFormat"));
+}
+
+}  // namespace h2k::binding

@@ -1,0 +1,81 @@
+// h2k::Error / std::exception -> JS Error with code, file, offset and hint properties.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common/error.hpp"
+
+namespace h2k::binding {
+
+// A copy of an error that can cross from a worker thread back to the JS thread.
+struct CapturedError {
+  std::string code = "E_INTERNAL";
+  std::string message;
+  std::string file;
+  int64_t offset = -1;
+  std::string hint;
+
+  static CapturedError from(const std::exception& e) {
+    CapturedError c;
+    c.message = e.what();
+    if (auto* he = dynamic_cast<const h2k::Error*>(&e)) {
+      c.code = he->code();
+      c.file = he->file();
+      c.offset = he->offset();
+      c.hint = he->hint();
+    }
+    return c;
+  }
+
+  Napi::Error toJs(Napi::Env env) const {
+    Napi::Error err = Napi::Error::New(env, message);
+    err.Set("code", code);
+    if (!file.empty()) err.Set("file", file);
+    if (offset >= 0) err.Set("offset", Napi::Number::New(env, static_cast<double>(offset)));
+    if (!hint.empty()) err.Set("hint", hint);
+    return err;
+  }
+};
+
+// Argument checking helpers: throw a JS TypeError with E_INVALID_ARGUMENT.
+inline std::string requireString(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsString()) {
+    Napi::TypeError err = Napi::TypeError::New(o.Env(), std::string("option '") + key + "' must be a string");
+    err.Set("code", "E_INVALID_ARGUMENT");
+    throw err;
+  }
+  return v.As<Napi::String>().Utf8Value();
+}
+
+inline std::string optionalString(const Napi::Object& o, const char* key, const std::string& dflt) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (!v.IsString()) {
+    Napi::TypeError err = Napi::TypeError::New(o.Env(), std::string("option '") + key + "' must be a string");
+    err.Set("code", "E_INVALID_ARGUMENT");
+    throw err;
+  }
+  return v.As<Napi::String>().Utf8Value();
+}
+
+inline double optionalNumber(const Napi::Object& o, const char* key, double dflt) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (!v.IsNumber()) {
+    Napi::TypeError err = Napi::TypeError::New(o.Env(), std::string("option '") + key + "' must be a number");
+    err.Set("code", "E_INVALID_ARGUMENT");
+    throw err;
+  }
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+inline bool optionalBool(const Napi::Object& o, const char* key, bool dflt) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  return v.ToBoolean().Value();
+}
+
+}  // namespace h2k::binding

@@ -1,0 +1,165 @@
+// h2k convert <src...>: one-off conversions; several sources run as parallel pool jobs.
+import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { convertImage } from '../../convert/convert-image.js';
+import type { Compression, ConvertResult, HashAlgorithm, OutputFormat } from '../../convert/types.js';
+import { configurePool } from '../../pool/pool.js';
+import { H2kError, toH2kError } from '../../util/errors.js';
+import { formatBytes, formatDuration, parseSize } from '../../util/format.js';
+import { EXIT, exitCodeFor } from '../exit-codes.js';
+import { createProgress } from '../progress.js';
+import { formatError } from '../report-error.js';
+
+interface ConvertFlags {
+  outputFormat: string;
+  output?: string;
+  compress?: string | boolean;
+  threads?: string;
+  clusterSize?: string;
+  json?: boolean;
+  force?: boolean;
+  allowExternalPaths?: boolean;
+  hash?: string[];
+  jobs?: string;
+  sourceFormat?: string;
+}
+
+function outputExtension(format: OutputFormat): string {
+  return format === 'raw' ? '.raw' : '.qcow2';
+}
+
+/** disk.vmdk -> disk.qcow2 beside it (or in outDir). */
+export function defaultOutputPath(source: string, format: OutputFormat, outDir?: string): string {
+  const base = basename(source, extname(source));
+  return join(outDir ?? dirname(resolve(source)), base + outputExtension(format));
+}
+
+function parseIntOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new H2kError(`${name} must be an integer between ${min} and ${max}, got '${value}'`, { code: 'E_INVALID_ARGUMENT' });
+  return n;
+}
+
+function summaryLine(r: ConvertResult): string {
+  const rate = r.seconds > 0 ? r.virtualSize / r.seconds : 0;
+  return [
+    `${r.source} -> ${r.output}`,
+    `  format:       ${r.sourceFormat}${r.sourceSubformat ? ` (${r.sourceSubformat})` : ''} -> ${r.outputFormat}` +
+      (r.compression !== 'none' ? ` (${r.compression})` : ''),
+    `  virtual size: ${formatBytes(r.virtualSize)}`,
+    `  data copied:  ${formatBytes(r.dataBytes)}`,
+    `  output size:  ${formatBytes(r.outputBytes)}`,
+    `  time:         ${formatDuration(r.seconds)} (${formatBytes(rate)}/s of virtual disk, ${formatBytes(r.seconds > 0 ? r.dataBytes / r.seconds : 0)}/s of data)`,
+    ...Object.entries(r.sourceHashes).map(([a, h]) => `  source ${a}:  ${h}`),
+    ...Object.entries(r.contentHashes).map(([a, h]) => `  content ${a}: ${h}`),
+  ].join('\n');
+}
+
+export function registerConvert(program: Command): void {
+  program
+    .command('convert')
+    .description('convert VM disk images (VMDK, raw) to qcow2 or raw')
+    .argument('<sources...>', 'source images (a VMDK descriptor or monolithic file, or raw)')
+    .option('-O, --output-format <format>', 'qcow2 | raw', 'qcow2')
+    .option('-o, --output <path>', 'output file (one source) or existing directory (several sources)')
+    .option('-c, --compress [algo]', 'compress qcow2 clusters: zlib (default with -c) | zstd')
+    .option('--threads <n>', 'compression threads per job (default: cores)')
+    .option('--cluster-size <size>', 'qcow2 cluster size, 512..2M (default 64K)')
+    .option('-j, --jobs <n>', 'sources converted at once (default: min(sources, cores))')
+    .option('--hash <algo...>', 'hash source files and output content in the same pass: md5 xxh3 xxh128 sha256')
+    .option('-f, --source-format <format>', 'skip detection and read the source as this format')
+    .option('--allow-external-paths', 'allow extent/parent paths outside the image directory (trusted input only)')
+    .option('--force', 'overwrite existing outputs')
+    .option('--json', 'print a JSON result for scripts (no progress)')
+    .action(async (sources: string[], flags: ConvertFlags) => {
+      process.exitCode = await runConvert(sources, flags);
+    });
+}
+
+async function runConvert(sources: string[], flags: ConvertFlags): Promise<number> {
+  const json = flags.json ?? false;
+  let requests;
+  try {
+    const outputFormat = flags.outputFormat as OutputFormat;
+    const compression: Compression =
+      flags.compress === undefined || flags.compress === false ? 'none' : flags.compress === true ? 'zlib' : (flags.compress as Compression);
+    const clusterSize = flags.clusterSize !== undefined ? parseSize(flags.clusterSize) : undefined;
+    if (clusterSize !== undefined && Number.isNaN(clusterSize))
+      throw new H2kError(`cannot parse cluster size '${flags.clusterSize}'`, { code: 'E_INVALID_ARGUMENT', hint: 'e.g. 64K or 2M' });
+    const threads = parseIntOption(flags.threads, '--threads', 1, 256);
+    const jobs = parseIntOption(flags.jobs, '--jobs', 1, 64) ?? Math.min(sources.length, availableParallelism());
+    let outDir: string | undefined;
+    if (sources.length > 1 && flags.output) {
+      const st = statSync(flags.output, { throwIfNoEntry: false });
+      if (!st?.isDirectory())
+        throw new H2kError(`with several sources, -o must be an existing directory: ${flags.output}`, { code: 'E_INVALID_ARGUMENT' });
+      outDir = resolve(flags.output);
+    }
+    requests = sources.map((source) => ({
+      source,
+      output: sources.length === 1 && flags.output ? flags.output : defaultOutputPath(source, outputFormat, outDir),
+      outputFormat,
+      compression,
+      clusterSize,
+      threads,
+      force: flags.force ?? false,
+      allowExternalPaths: flags.allowExternalPaths ?? false,
+      sourceFormat: flags.sourceFormat,
+      hashAlgorithms: (flags.hash ?? []) as HashAlgorithm[],
+    }));
+    configurePool(jobs);
+  } catch (err) {
+    const e = toH2kError(err);
+    if (json) process.stdout.write(JSON.stringify({ results: [], errors: [{ source: null, ...e.toJSON() }] }, null, 2) + '\n');
+    else process.stderr.write(formatError(e) + '\n');
+    return exitCodeFor(e.code);
+  }
+
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const progress = createProgress(!json);
+  const done = new Map<string, { done: number; total: number }>();
+  const total = () => [...done.values()].reduce((a, v) => ({ done: a.done + v.done, total: a.total + v.total }), { done: 0, total: 0 });
+  const label = sources.length === 1 ? basename(sources[0]) : `${sources.length} images`;
+
+  const settled = await Promise.allSettled(
+    requests.map((req) =>
+      convertImage(req, {
+        signal: abort.signal,
+        onProgress: (p) => {
+          done.set(req.source, { done: p.bytesDone, total: p.bytesTotal });
+          const t = total();
+          progress.update(label, t.done, t.total);
+        },
+      }),
+    ),
+  );
+  progress.stop();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+
+  const results: ConvertResult[] = [];
+  const errors: { source: string; error: H2kError }[] = [];
+  settled.forEach((s, i) => {
+    if (s.status === 'fulfilled') results.push(s.value);
+    else errors.push({ source: requests[i].source, error: toH2kError(s.reason) });
+  });
+
+  if (json) {
+    process.stdout.write(
+      JSON.stringify({ results, errors: errors.map((e) => ({ source: e.source, ...e.error.toJSON() })) }, null, 2) + '\n',
+    );
+  } else {
+    for (const r of results) process.stdout.write(summaryLine(r) + '\n');
+    for (const e of errors) process.stderr.write(`${e.source}: ${formatError(e.error)}\n`);
+  }
+  if (abort.signal.aborted) return EXIT.INTERRUPTED;
+  if (errors.length === 0) return EXIT.OK;
+  return Math.max(...errors.map((e) => exitCodeFor(e.error.code)));
+}

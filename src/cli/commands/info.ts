@@ -1,0 +1,59 @@
+// h2k info <image>: what the image is, read from its own metadata.
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { loadAddon, type NativeImageInfo } from '../../native/addon.js';
+import { formatBytes } from '../../util/format.js';
+import { EXIT } from '../exit-codes.js';
+import { reportError } from '../report-error.js';
+
+const PROPERTY_LABELS: Record<string, string> = {
+  adapterType: 'adapter type',
+  hwVersion: 'hardware version',
+  cid: 'CID',
+  parentCid: 'parent CID',
+  geometry: 'geometry (C/H/S)',
+};
+
+export function formatInfo(path: string, i: NativeImageInfo): string {
+  const lines = [
+    `image:           ${path}`,
+    `format:          ${i.format}${i.subformat ? ` (${i.subformat})` : ''}`,
+    `virtual size:    ${formatBytes(i.virtualSize)} (${i.virtualSize} bytes)`,
+    `allocated:       ${formatBytes(i.allocatedBytes)} of guest data`,
+    `file size:       ${formatBytes(i.fileBytes)} in ${i.files.length} file${i.files.length === 1 ? '' : 's'}`,
+    `compression:     ${i.compression || 'none'}`,
+  ];
+  for (const [key, label] of Object.entries(PROPERTY_LABELS))
+    if (i.properties[key] !== undefined) lines.push(`${(label + ':').padEnd(17)}${i.properties[key]}`);
+  const rest = Object.entries(i.properties).filter(([k]) => !(k in PROPERTY_LABELS));
+  for (const [k, v] of rest) lines.push(`${(k + ':').padEnd(17)}${v}`);
+  if (i.extents.length) {
+    lines.push('extents:');
+    for (const e of i.extents)
+      lines.push(`  ${e.access} ${e.type.padEnd(6)} ${formatBytes(e.sizeBytes).padStart(10)}  ${e.file || '(none)'}${e.fileOffset ? ` @${e.fileOffset}` : ''}`);
+  }
+  for (const w of i.warnings) lines.push(`warning: ${w}`);
+  return lines.join('\n');
+}
+
+export function registerInfo(program: Command): void {
+  program
+    .command('info')
+    .description('show format, virtual size, extents and metadata of an image')
+    .argument('<image>', 'image file (VMDK descriptor or monolithic file, raw, ...)')
+    .option('-f, --source-format <format>', 'skip detection and read as this format')
+    .option('--allow-external-paths', 'allow extent paths outside the image directory (trusted input only)')
+    .option('--json', 'print JSON')
+    .action(async (image: string, flags: { json?: boolean; sourceFormat?: string; allowExternalPaths?: boolean }) => {
+      try {
+        const info = await loadAddon().imageInfo(resolve(image), {
+          format: flags.sourceFormat,
+          allowExternalPaths: flags.allowExternalPaths ?? false,
+        });
+        process.stdout.write((flags.json ? JSON.stringify({ image: resolve(image), ...info }, null, 2) : formatInfo(image, info)) + '\n');
+        process.exitCode = EXIT.OK;
+      } catch (err) {
+        process.exitCode = reportError(err, flags.json);
+      }
+    });
+}

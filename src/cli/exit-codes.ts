@@ -1,0 +1,24 @@
+// Documented exit codes (README "Exit codes"). Scripts and the daemon rely on them.
+export const EXIT = {
+  OK: 0,
+  FAILURE: 1,        // runtime failure: I/O, out of space, internal error, a checksum mismatch
+  NO_DAEMON: 2,      // h2k ctl: no daemon answered on the control socket
+  BAD_INPUT: 3,      // the source image is invalid, corrupt, unsupported or references unsafe paths
+  OUTPUT_EXISTS: 4,  // the output exists and --force was not given
+  USAGE: 64,         // bad command line or configuration
+  INTERRUPTED: 130,  // Ctrl-C / SIGTERM during a foreground job
+} as const;
+
+const BAD_INPUT_CODES = new Set([
+  'E_UNKNOWN_FORMAT', 'E_CORRUPT', 'E_TRUNCATED', 'E_UNSUPPORTED', 'E_PATH_ESCAPE', 'E_DECOMPRESS',
+  'E_NOT_FOUND', 'E_TOO_LARGE',
+]);
+
+export function exitCodeFor(code: string): number {
+  if (code === 'E_OUTPUT_EXISTS') return EXIT.OUTPUT_EXISTS;
+  if (code === 'E_CANCELLED') return EXIT.INTERRUPTED;
+  if (code === 'E_INVALID_ARGUMENT' || code === 'E_USAGE' || code === 'E_CONFIG') return EXIT.USAGE;
+  if (code === 'E_NO_DAEMON') return EXIT.NO_DAEMON;
+  if (BAD_INPUT_CODES.has(code) || /^E_(VMDK|QCOW2|VHD|VHDX|VDI|OVA|OVF)_/.test(code)) return EXIT.BAD_INPUT;
+  return EXIT.FAILURE;
+}

@@ -1,0 +1,103 @@
+// The only file that loads the compiled addon. Everything else imports typed functions from here.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ConvertProgress } from '../convert/types.js';
+
+export interface NativeExtent {
+  access: string;
+  type: string;
+  file: string;
+  sizeBytes: number;
+  fileOffset: number;
+}
+
+export interface NativeImageInfo {
+  format: string;
+  subformat: string;
+  virtualSize: number;
+  fileBytes: number;
+  allocatedBytes: number;
+  compression: string;
+  extents: NativeExtent[];
+  files: string[];
+  properties: Record<string, string>;
+  warnings: string[];
+}
+
+export interface NativeConvertRequest {
+  source: string;
+  output: string;
+  outputFormat: string;
+  compression: string;
+  clusterSize: number;
+  threads: number;
+  force: boolean;
+  allowExternalPaths: boolean;
+  sourceFormat: string;
+  hashAlgorithms: string[];
+}
+
+export interface NativeConvertResult {
+  source: string;
+  output: string;
+  sourceFormat: string;
+  sourceSubformat: string;
+  outputFormat: string;
+  compression: string;
+  virtualSize: number;
+  dataBytes: number;
+  zeroBytes: number;
+  outputBytes: number;
+  clustersWritten: number;
+  clustersCompressed: number;
+  seconds: number;
+  sourceHashes: Record<string, string>;
+  contentHashes: Record<string, string>;
+}
+
+export interface NativeConvertHandle {
+  promise: Promise<NativeConvertResult>;
+  cancel(): void;
+}
+
+export interface NativeOpenOptions {
+  allowExternalPaths?: boolean;
+  format?: string;
+}
+
+/** The addon's surface; other modules (hash, formats) extend it through their own typed views. */
+export interface NativeAddon {
+  imageInfo(path: string, options?: NativeOpenOptions): Promise<NativeImageInfo>;
+  detectFormat(path: string): string;
+  convert(request: NativeConvertRequest, onProgress?: (p: ConvertProgress) => void): NativeConvertHandle;
+  [key: string]: unknown;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** Repository / package root: dist/native -> ../.. */
+export const packageRoot = resolve(here, '..', '..');
+
+let cached: NativeAddon | undefined;
+
+export function addonPath(): string {
+  const candidates = [
+    process.env.H2K_NATIVE_ADDON,
+    join(packageRoot, 'build', 'Release', 'h2k_native.node'),
+    join(packageRoot, 'build', 'h2k_native.node'),
+  ].filter((p): p is string => typeof p === 'string' && p.length > 0);
+  for (const p of candidates) if (existsSync(p)) return p;
+  throw Object.assign(
+    new Error(`h2k native addon not found (looked in ${candidates.join(', ')}); run \`npm run build\``),
+    { code: 'E_NATIVE_MISSING' },
+  );
+}
+
+export function loadAddon(): NativeAddon {
+  if (!cached) {
+    const require = createRequire(import.meta.url);
+    cached = require(addonPath()) as NativeAddon;
+  }
+  return cached;
+}

@@ -1,0 +1,69 @@
+// The process-wide Piscina pool. Conversions and hashes run in its workers so the main
+// event loop (CLI spinner, daemon socket, watcher) never blocks on image work.
+import { availableParallelism } from 'node:os';
+import { MessageChannel } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { H2kError } from '../util/errors.js';
+import type { PoolTask, TaskOutcome } from './task-types.js';
+
+let pool: Piscina | undefined;
+let poolSize = 0;
+
+/** Sizes the pool; call before the first task (later calls grow it if needed). */
+export function configurePool(maxThreads: number): void {
+  const size = Math.max(1, Math.floor(maxThreads));
+  if (pool && size <= poolSize) return;
+  if (pool) {
+    pool.options.maxThreads = size;
+    poolSize = size;
+    return;
+  }
+  poolSize = size;
+  pool = new Piscina({
+    filename: fileURLToPath(new URL('./worker.js', import.meta.url)),
+    minThreads: 0,
+    maxThreads: size,
+    idleTimeout: 30_000,
+    // Jobs wait in our own queues (daemon scheduler); Piscina's queue only absorbs bursts.
+    maxQueue: 'auto',
+  });
+}
+
+function getPool(): Piscina {
+  if (!pool) configurePool(Math.max(2, availableParallelism()));
+  return pool!;
+}
+
+export interface RunTaskOptions {
+  signal?: AbortSignal;
+  onMessage?: (message: unknown) => void;
+}
+
+/** Runs a task in a worker. Abort sends {type:'cancel'} to the worker, which stops the native job. */
+export async function runTask<T>(task: Omit<PoolTask, 'port'>, options: RunTaskOptions = {}): Promise<T> {
+  const { port1, port2 } = new MessageChannel();
+  port1.on('message', (m) => options.onMessage?.(m));
+  const onAbort = () => port1.postMessage({ type: 'cancel' });
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const outcome = (await getPool().run({ ...task, port: port2 }, { transferList: [port2] })) as TaskOutcome<T>;
+    if (outcome.ok) return outcome.value;
+    const e = outcome.error;
+    throw new H2kError(e.message, { code: e.code, file: e.file, offset: e.offset, hint: e.hint });
+  } catch (err) {
+    if (err instanceof H2kError) throw err;
+    throw new H2kError(`worker failed: ${(err as Error)?.message ?? String(err)}`, { code: 'E_WORKER', cause: err });
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    port1.close();
+  }
+}
+
+export async function destroyPool(): Promise<void> {
+  const p = pool;
+  pool = undefined;
+  poolSize = 0;
+  if (p) await p.destroy();
+}
