@@ -11,6 +11,10 @@ PACKAGES=(
   clang                                      # libFuzzer for `npm run fuzz`
   sqlite3                                    # inspecting the dedup database by hand / in tests
   time                                       # /usr/bin/time -v: peak RSS in benchmarks
+  libguestfs-tools                           # guestfish/virt-make-fs: guest inspection and fixes (src/guest)
+  qemu-system-x86                            # boot test of fixed guests (h2k validate --boot)
+  linux-image-amd64                          # a kernel for guest fixtures and the libguestfs appliance
+  busybox-static debootstrap                 # building small guest root filesystems in tests
 )
 
 missing=()
