@@ -49,8 +49,15 @@ struct ConvertResult {
 
 using ProgressFn = std::function<void(const ConvertProgress&)>;
 
-// `cancel` is polled between clusters; when it becomes true the call throws E_CANCELLED.
+class ContentObserver;
+struct ConvertHooks;  // engine/content_observer.hpp
+
+// `cancel` is polled between chunks; when it becomes true the call throws E_CANCELLED.
+// `progress` is called at most about every 100 ms, and once more at the end.
 ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& progress,
                            const std::atomic<bool>* cancel);
+// Same, with observers that see the guest-visible content in order (hashing seam).
+ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& progress,
+                           const std::atomic<bool>* cancel, const ConvertHooks& hooks);
 
 }  // namespace h2k

@@ -1,0 +1,26 @@
+// Seam for work that must see the guest-visible content once, in order, during the
+// conversion pass (content hashes, dedup fingerprints). Observers run on the engine's
+// writer thread, so a slow observer slows the conversion but never reorders it.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace h2k {
+
+class ContentObserver {
+ public:
+  virtual ~ContentObserver() = default;
+  // Called in strictly ascending, gap-free guest order; together the calls cover
+  // [0, virtualSize) exactly once. data == nullptr means `len` zero bytes (a hole or zero
+  // run; len may be large). Throwing aborts the conversion.
+  virtual void onContent(uint64_t offset, const uint8_t* data, size_t len) = 0;
+  // After the last onContent of a conversion that is about to succeed.
+  virtual void onFinish() {}
+};
+
+struct ConvertHooks {
+  std::vector<ContentObserver*> observers;  // not owned; must outlive the convertImage call
+};
+
+}  // namespace h2k

@@ -1,0 +1,245 @@
+// convertImage: validate -> open source -> <output>.partial -> pipeline -> writer.finish
+// -> rename. See pipeline.hpp for the threads and formats/qcow2/qcow2_writer.hpp for the
+// output layout.
+#include "engine/convert.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+#include "codec/cluster_codec.hpp"
+#include "common/error.hpp"
+#include "engine/chunk_source.hpp"
+#include "engine/content_observer.hpp"
+#include "engine/partial_output.hpp"
+#include "engine/pipeline.hpp"
+#include "formats/qcow2/qcow2_writer.hpp"
+#include "formats/raw/raw_writer.hpp"
+
+namespace h2k {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kChunkBytes = 4ULL << 20;      // read size: large sequential reads
+constexpr size_t kMaxInflightChunks = 12;         // x (buffer + packed) = at most ~100 MiB
+constexpr int kMaxThreads = 64;
+constexpr auto kProgressInterval = std::chrono::milliseconds(100);
+
+bool allZero(const uint8_t* p, size_t n) {
+  // Word-at-a-time scan; n is a multiple of 512 here.
+  const uint8_t* end = p + n;
+  for (; p + 64 <= end; p += 64) {
+    uint64_t w[8];
+    std::memcpy(w, p, 64);
+    if ((w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7]) != 0) return false;
+  }
+  for (; p < end; ++p)
+    if (*p) return false;
+  return true;
+}
+
+// Worker-side classification of every cluster of a chunk.
+class ChunkWorker {
+ public:
+  ChunkWorker(uint32_t clusterSize, Compression compression)
+      : cs_(clusterSize), compressor_(makeCompressor(compression)) {}
+
+  void operator()(Chunk& c) {
+    if (c.zero) return;
+    size_t n = c.bufLength / cs_;
+    c.clusters.assign(n, ClusterOut{});
+    if (compressor_ && c.packed.size() < c.bufLength) c.packed.resize(c.bufLength);
+    size_t packedPos = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t* in = c.buf.data() + i * cs_;
+      ClusterOut& out = c.clusters[i];
+      if (allZero(in, cs_)) continue;  // stays unallocated: a new image reads zero there
+      out.fate = ClusterFate::Plain;
+      if (!compressor_) continue;
+      // Keep compressed data only if it saves at least a byte (qemu's rule: <= cs - 1).
+      size_t len = compressor_->compress(in, cs_, c.packed.data() + packedPos, cs_ - 1);
+      if (len == 0) continue;
+      out.fate = ClusterFate::Compressed;
+      out.packedOffset = static_cast<uint32_t>(packedPos);
+      out.packedLength = static_cast<uint32_t>(len);
+      packedPos += len;
+    }
+  }
+
+ private:
+  uint32_t cs_;
+  std::shared_ptr<ClusterCompressor> compressor_;
+};
+
+struct Totals {
+  uint64_t dataBytes = 0;
+  uint64_t zeroBytes = 0;
+  uint64_t clustersWritten = 0;
+  uint64_t clustersCompressed = 0;
+};
+
+// Writer side: hands one chunk's clusters to the ImageWriter in guest order, merging runs
+// of plain clusters into one write.
+void writeChunk(const Chunk& c, ImageWriter& w, uint64_t virtualSize, Totals& t) {
+  t.dataBytes += c.dataBytes;
+  if (c.zero) {
+    t.zeroBytes += c.guestLength;
+    return;
+  }
+  const uint64_t cs = w.clusterSize();
+  size_t n = c.clusters.size();
+  for (size_t i = 0; i < n;) {
+    const ClusterOut& out = c.clusters[i];
+    uint64_t guest = c.offset + i * cs;
+    if (out.fate == ClusterFate::Zero) {
+      t.zeroBytes += std::min<uint64_t>(cs, virtualSize - guest);
+      ++i;
+    } else if (out.fate == ClusterFate::Compressed) {
+      w.writeCompressed(guest, c.packed.data() + out.packedOffset, out.packedLength);
+      ++t.clustersWritten;
+      ++t.clustersCompressed;
+      ++i;
+    } else {
+      size_t j = i;
+      while (j < n && c.clusters[j].fate == ClusterFate::Plain) ++j;
+      w.writeData(guest, c.buf.data() + i * cs, (j - i) * cs);
+      t.clustersWritten += j - i;
+      i = j;
+    }
+  }
+}
+
+void notifyObservers(const ConvertHooks& hooks, const Chunk& c) {
+  for (ContentObserver* o : hooks.observers)
+    o->onContent(c.offset, c.zero ? nullptr : c.buf.data(), static_cast<size_t>(c.guestLength));
+}
+
+void validateRequest(const ConvertRequest& r, Compression comp) {
+  if (r.source.empty() || r.output.empty())
+    throw Error(codes::kInvalidArgument, "source and output paths are required", {}, -1, "pass both paths");
+  if (r.outputFormat != "qcow2" && r.outputFormat != "raw")
+    throw Error(codes::kInvalidArgument, "unsupported output format '" + r.outputFormat + "'", r.output, -1,
+                "use qcow2 or raw");
+  if (r.outputFormat == "raw" && comp != Compression::None)
+    throw Error(codes::kInvalidArgument, "raw output cannot be compressed", r.output, -1,
+                "use --compression none, or qcow2 output");
+  uint32_t cs = r.clusterSize;
+  if (r.outputFormat == "qcow2" && (cs < 512 || cs > (2u << 20) || (cs & (cs - 1)) != 0))
+    throw Error(codes::kInvalidArgument, "qcow2 cluster size must be a power of two from 512 to 2097152, got " +
+                std::to_string(cs), r.output, -1, "use e.g. 65536 (the default)");
+  if (r.threads < 0)
+    throw Error(codes::kInvalidArgument, "threads must be >= 0", {}, -1, "0 means one per CPU core");
+}
+
+void refuseSameFile(const std::string& source, const std::string& output) {
+  struct stat a, b;
+  if (::stat(source.c_str(), &a) == 0 && ::stat(output.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+      a.st_ino == b.st_ino)
+    throw Error(codes::kInvalidArgument, "output is the source file: " + output, output, -1,
+                "choose a different output path");
+}
+
+}  // namespace
+
+ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& progress,
+                           const std::atomic<bool>* cancel) {
+  return convertImage(request, progress, cancel, ConvertHooks{});
+}
+
+ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& progress,
+                           const std::atomic<bool>* cancel, const ConvertHooks& hooks) {
+  const auto started = Clock::now();
+  Compression comp = parseCompression(request.compression);
+  validateRequest(request, comp);
+  checkOutputAvailable(request.output, request.force);
+
+  OpenOptions opts;
+  opts.allowExternalPaths = request.allowExternalPaths;
+  opts.format = request.sourceFormat;
+  std::string format = request.sourceFormat.empty() ? detectFormat(request.source) : request.sourceFormat;
+  std::unique_ptr<ImageReader> reader = openImage(request.source, opts);
+  refuseSameFile(request.source, request.output);
+
+  ConvertResult result;
+  result.output = request.output;
+  result.sourceFormat = format;
+  // Raw has no subformat; skip info() there since it walks the whole block status.
+  if (format != "raw") result.sourceSubformat = reader->info().subformat;
+  result.outputFormat = request.outputFormat;
+  result.compression = compressionName(comp);
+  result.virtualSize = reader->virtualSize();
+  const uint64_t size = result.virtualSize;
+
+  auto cancelled = [&] { return cancel && cancel->load(std::memory_order_relaxed); };
+  auto throwIfCancelled = [&] {
+    if (cancelled())
+      throw Error(codes::kCancelled, "conversion cancelled", request.output, -1, "run it again to restart");
+  };
+  throwIfCancelled();
+
+  PartialOutput out(request.output);
+  std::unique_ptr<ImageWriter> writer;
+  if (request.outputFormat == "raw")
+    writer = std::make_unique<RawWriter>(out.file(), size);
+  else
+    writer = std::make_unique<Qcow2Writer>(out.file(), size, request.clusterSize, comp);
+
+  int hw = static_cast<int>(std::thread::hardware_concurrency());
+  int threads = request.threads > 0 ? request.threads : std::max(1, hw);
+  threads = std::min(threads, kMaxThreads);
+  // Without compression the workers only look for zero clusters; two are plenty.
+  size_t workers = comp == Compression::None ? static_cast<size_t>(std::min(threads, 2)) : static_cast<size_t>(threads);
+  size_t inflight = std::min(kMaxInflightChunks, workers * 2 + 2);
+
+  const uint32_t cs = writer->clusterSize();
+  uint64_t chunkBytes = std::max<uint64_t>(kChunkBytes, cs);
+  ChunkSource source(*reader, cs, chunkBytes);
+  Totals totals;
+  ConvertProgress prog;
+  prog.bytesTotal = size;
+  auto lastProgress = Clock::now();
+  {
+    Pipeline pipeline(
+        workers, inflight, [&](Chunk& c) { return !cancelled() && source.next(c); },
+        [&]() -> Pipeline::Work {
+          auto w = std::make_shared<ChunkWorker>(cs, comp);
+          return [w](Chunk& c) { (*w)(c); };
+        });
+    Chunk c;
+    while (pipeline.take(c, throwIfCancelled)) {
+      throwIfCancelled();
+      notifyObservers(hooks, c);
+      writeChunk(c, *writer, size, totals);
+      prog.bytesDone = c.offset + c.guestLength;
+      prog.dataBytes = totals.dataBytes;
+      pipeline.recycle(std::move(c));
+      c = Chunk{};
+      if (progress && Clock::now() - lastProgress >= kProgressInterval) {
+        progress(prog);
+        lastProgress = Clock::now();
+      }
+    }
+    throwIfCancelled();  // the reader stops early on cancel; never finish a short image
+    if (prog.bytesDone != size)
+      throw Error(codes::kIo, "conversion ended early at guest offset " + std::to_string(prog.bytesDone),
+                  request.source, static_cast<int64_t>(prog.bytesDone), "internal error in the conversion engine");
+  }
+  result.outputBytes = writer->finish();
+  for (ContentObserver* o : hooks.observers) o->onFinish();
+  out.commit();
+  if (progress) progress(prog);
+
+  result.dataBytes = totals.dataBytes;
+  result.zeroBytes = totals.zeroBytes;
+  result.clustersWritten = totals.clustersWritten;
+  result.clustersCompressed = totals.clustersCompressed;
+  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  return result;
+}
+
+}  // namespace h2k

@@ -1,0 +1,128 @@
+#include "engine/pipeline.hpp"
+
+#include <chrono>
+
+namespace h2k {
+
+Pipeline::Pipeline(size_t workers, size_t maxInflight, Produce produce, std::function<Work()> makeWork)
+    : maxInflight_(maxInflight < 2 ? 2 : maxInflight) {
+  try {
+    threads_.emplace_back([this, produce] { readerLoop(produce); });
+    for (size_t i = 0; i < (workers ? workers : 1); ++i) {
+      Work w = makeWork();  // per-thread state (e.g. a compressor) is created here
+      threads_.emplace_back([this, w] { workerLoop(w); });
+    }
+  } catch (...) {
+    stop();
+    throw;
+  }
+}
+
+Pipeline::~Pipeline() { stop(); }
+
+void Pipeline::stop() {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+void Pipeline::fail(std::exception_ptr e) {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    if (!error_) error_ = e;
+    stop_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Pipeline::readerLoop(Produce produce) {
+  try {
+    for (;;) {
+      Chunk c;
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return stop_ || produced_ - taken_ < maxInflight_; });
+        if (stop_) return;
+        if (!spare_.empty()) {
+          c = std::move(spare_.back());
+          spare_.pop_back();
+        }
+      }
+      if (!produce(c)) break;
+      {
+        std::lock_guard<std::mutex> lk(m_);
+        c.seq = produced_++;
+        todo_.push_back(std::move(c));
+      }
+      cv_.notify_all();
+    }
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      readerDone_ = true;
+    }
+    cv_.notify_all();
+  } catch (...) {
+    fail(std::current_exception());
+  }
+}
+
+void Pipeline::workerLoop(Work work) {
+  try {
+    for (;;) {
+      Chunk c;
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return stop_ || !todo_.empty() || readerDone_; });
+        if (stop_) return;
+        if (todo_.empty()) return;  // reader finished and nothing is left
+        c = std::move(todo_.front());
+        todo_.pop_front();
+      }
+      work(c);
+      {
+        std::lock_guard<std::mutex> lk(m_);
+        uint64_t seq = c.seq;
+        done_.emplace(seq, std::move(c));
+      }
+      cv_.notify_all();
+    }
+  } catch (...) {
+    fail(std::current_exception());
+  }
+}
+
+bool Pipeline::take(Chunk& out, const std::function<void()>& poll) {
+  std::unique_lock<std::mutex> lk(m_);
+  for (;;) {
+    if (error_) std::rethrow_exception(error_);
+    auto it = done_.find(taken_);
+    if (it != done_.end()) {
+      out = std::move(it->second);
+      done_.erase(it);
+      ++taken_;
+      lk.unlock();
+      cv_.notify_all();  // the reader may now start another chunk
+      return true;
+    }
+    if (readerDone_ && taken_ == produced_) return false;
+    if (stop_) return false;
+    cv_.wait_for(lk, std::chrono::milliseconds(50));
+    if (poll) {
+      lk.unlock();
+      poll();
+      lk.lock();
+    }
+  }
+}
+
+void Pipeline::recycle(Chunk&& c) {
+  std::lock_guard<std::mutex> lk(m_);
+  if (spare_.size() < maxInflight_) spare_.push_back(std::move(c));
+}
+
+}  // namespace h2k
