@@ -63,20 +63,37 @@ static int cmdCat(const std::string& path, const std::string& out) {
   return 0;
 }
 
+// Trailing flags after the positional arguments (engine tests):
+//   --no-force               refuse an existing output (default: overwrite)
+//   --cancel-after=BYTES     cancel once progress reports >= BYTES done
 static int cmdConvert(int argc, char** argv) {
   ConvertRequest req;
   req.source = argv[2];
   req.output = argv[3];
-  if (argc > 4) req.outputFormat = argv[4];
-  if (argc > 5) req.compression = argv[5];
-  if (argc > 6) req.threads = std::stoi(argv[6]);
-  if (argc > 7) req.clusterSize = static_cast<uint32_t>(std::stoul(argv[7]));
   req.force = true;
+  uint64_t cancelAfter = UINT64_MAX;
+  std::vector<std::string> pos;
+  for (int i = 4; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--no-force") req.force = false;
+    else if (a.rfind("--cancel-after=", 0) == 0) cancelAfter = std::stoull(a.substr(15));
+    else pos.push_back(a);
+  }
+  if (pos.size() > 0) req.outputFormat = pos[0];
+  if (pos.size() > 1) req.compression = pos[1];
+  if (pos.size() > 2) req.threads = std::stoi(pos[2]);
+  if (pos.size() > 3) req.clusterSize = static_cast<uint32_t>(std::stoul(pos[3]));
   std::atomic<bool> cancel{false};
-  ConvertResult res = convertImage(req, nullptr, &cancel);
+  ProgressFn onProgress = nullptr;
+  if (cancelAfter != UINT64_MAX)
+    onProgress = [&](const ConvertProgress& p) { if (p.bytesDone >= cancelAfter) cancel.store(true); };
+  ConvertResult res = convertImage(req, onProgress, &cancel);
   std::printf("virtual_size: %llu\ndata_bytes: %llu\noutput_bytes: %llu\nseconds: %.3f\n",
               (unsigned long long)res.virtualSize, (unsigned long long)res.dataBytes,
               (unsigned long long)res.outputBytes, res.seconds);
+  std::printf("zero_bytes: %llu\nclusters_written: %llu\nclusters_compressed: %llu\nsource_format: %s\nsource_subformat: %s\n",
+              (unsigned long long)res.zeroBytes, (unsigned long long)res.clustersWritten,
+              (unsigned long long)res.clustersCompressed, res.sourceFormat.c_str(), res.sourceSubformat.c_str());
   return 0;
 }
 
