@@ -1,0 +1,59 @@
+// Where a VM's converted disk goes. output_path is relative to the output directory and may
+// never leave it, neither lexically ("../x", "/etc/x") nor through a symlink inside it.
+import { realpath } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { ManifestOutputFormat } from './manifest-schema.js';
+import { ManifestError } from './manifest-error.js';
+
+export function outputExtension(format: ManifestOutputFormat): string {
+  return `.${format}`;
+}
+
+function isInside(root: string, candidate: string): boolean {
+  const rel = relative(root, candidate);
+  return rel !== '' && !rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel);
+}
+
+/** Lexical resolution; `field` names the manifest field for the error message. */
+export function resolveOutputPath(
+  manifestFile: string,
+  outputDir: string,
+  outputPath: string | undefined,
+  vmName: string,
+  format: ManifestOutputFormat,
+  field: string,
+): string {
+  const root = resolve(outputDir);
+  const fileName = vmName + outputExtension(format);
+  if (outputPath === undefined) return join(root, fileName);
+  const wantsDirectory = outputPath.endsWith('/');
+  const target = resolve(root, outputPath);
+  const full = wantsDirectory ? join(target, fileName) : target;
+  if (!isInside(root, full))
+    throw new ManifestError('E_PATH_ESCAPE', manifestFile, [`${field}: '${outputPath}' escapes the output directory ${root}`],
+      'give a path relative to the output directory, without ".." segments that leave it');
+  return full;
+}
+
+/** The deepest existing ancestor of `path`, resolved through symlinks. */
+async function realExistingAncestor(path: string): Promise<string> {
+  let p = path;
+  for (;;) {
+    try {
+      return await realpath(p);
+    } catch (err) {
+      const parent = dirname(p);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === p) throw err;
+      p = parent;
+    }
+  }
+}
+
+/** Refuses outputs that a symlink inside the output directory would redirect elsewhere. */
+export async function assertOutputInside(manifestFile: string, outputDir: string, output: string, field: string): Promise<void> {
+  const realRoot = await realpath(resolve(outputDir));
+  const parent = await realExistingAncestor(dirname(output));
+  if (parent !== realRoot && !isInside(realRoot, parent))
+    throw new ManifestError('E_PATH_ESCAPE', manifestFile, [`${field}: ${output} resolves through a symlink to ${parent}, outside the output directory ${realRoot}`],
+      'remove the symlink or choose another output_path');
+}

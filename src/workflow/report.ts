@@ -1,0 +1,111 @@
+// The report written for every manifest: per-stage results, artifacts and hashes. Stages the
+// manifest leaves out are "skipped"; stages after a failure are "not_run".
+import type { H2kError } from '../util/errors.js';
+import type { StageName } from './manifest-schema.js';
+
+export type StageStatus = 'completed' | 'skipped' | 'failed' | 'not_run';
+
+export interface ReportedError {
+  code: string;
+  message: string;
+  file?: string;
+  hint?: string;
+  issues?: string[];
+}
+
+export interface StageReport {
+  status: StageStatus;
+  reason?: string;
+  duration_seconds?: number;
+  error?: ReportedError;
+  [detail: string]: unknown;
+}
+
+export type HashSet = Partial<Record<string, string>>;
+
+export interface VmArtifacts {
+  input: string;
+  output: string | null;
+  hashes: { source_file?: HashSet; source_content?: HashSet; output_content?: HashSet };
+}
+
+export interface VmReport {
+  name: string;
+  status: 'completed' | 'failed';
+  failed_stage?: StageName;
+  error?: ReportedError;
+  started_at: string;
+  completed_at: string;
+  duration_seconds: number;
+  stages: Record<StageName, StageReport>;
+  artifacts: VmArtifacts;
+}
+
+export interface ManifestReport {
+  manifest: string;
+  job_id: string;
+  name: string;
+  status: 'completed' | 'failed' | 'partial';
+  started_at: string;
+  completed_at: string;
+  duration_seconds: number;
+  /** Single-VM manifests: the VM's stages and artifacts at the top level. */
+  stages?: Record<StageName, StageReport>;
+  artifacts?: VmArtifacts;
+  error?: ReportedError;
+  failed_stage?: StageName;
+  /** Batch manifests: one entry per VM, in manifest order. */
+  batch?: true;
+  vms?: VmReport[];
+  summary?: { total: number; completed: number; failed: number; failed_vms: string[] };
+}
+
+export function reportedError(e: H2kError): ReportedError {
+  const out: ReportedError = { code: e.code, message: e.message };
+  if (e.file) out.file = e.file;
+  if (e.hint) out.hint = e.hint;
+  const issues = (e as { issues?: unknown }).issues;
+  if (Array.isArray(issues)) out.issues = issues as string[];
+  return out;
+}
+
+export function secondsBetween(start: Date, end: Date): number {
+  return Math.round((end.getTime() - start.getTime()) / 10) / 100;
+}
+
+export function buildManifestReport(
+  manifestName: string,
+  jobId: string,
+  name: string,
+  batch: boolean,
+  vms: VmReport[],
+  startedAt: Date,
+): ManifestReport {
+  const completedAt = new Date();
+  const failed = vms.filter((v) => v.status === 'failed');
+  const base = {
+    manifest: manifestName,
+    job_id: jobId,
+    name,
+    started_at: startedAt.toISOString(),
+    completed_at: completedAt.toISOString(),
+    duration_seconds: secondsBetween(startedAt, completedAt),
+  };
+  if (!batch) {
+    const vm = vms[0];
+    return {
+      ...base,
+      status: vm.status,
+      ...(vm.failed_stage ? { failed_stage: vm.failed_stage, error: vm.error } : {}),
+      stages: vm.stages,
+      artifacts: vm.artifacts,
+    };
+  }
+  return {
+    ...base,
+    status: failed.length === 0 ? 'completed' : failed.length === vms.length ? 'failed' : 'partial',
+    batch: true,
+    vms,
+    summary: { total: vms.length, completed: vms.length - failed.length, failed: failed.length, failed_vms: failed.map((v) => v.name) },
+  };
+}
