@@ -56,6 +56,9 @@ struct OpenOptions {
   bool allowExternalPaths = false;
   // Force a format instead of probing by content ("" = detect).
   std::string format;
+  // Parent/backing chains: canonical paths of the images already open above this one
+  // (loop detection) and their count (depth cap). See formats/parent_chain.hpp.
+  std::vector<std::string> openChain;
 };
 
 // Probes the content (magic bytes, descriptor text) and opens the right reader.

@@ -4,6 +4,7 @@
 #include "common/error.hpp"
 #include "formats/image_reader.hpp"
 #include "formats/raw/raw_reader.hpp"
+#include "formats/view_formats.hpp"
 #include "formats/vmdk/vmdk_open.hpp"
 #include "io/file.hpp"
 
@@ -18,6 +19,8 @@ std::string detectFormat(const std::string& path) {
     throw Error(codes::kUnknownFormat, "empty file: " + path, path, 0,
                 "the file has zero length; the copy or export did not complete");
   if (probeVmdk(head, n)) return "vmdk";
+  FileView view(path);
+  if (std::string f = probeViewFormat(view, head, n); !f.empty()) return f;
   return "raw";
 }
 
@@ -25,8 +28,9 @@ std::unique_ptr<ImageReader> openImage(const std::string& path, const OpenOption
   std::string format = options.format.empty() ? detectFormat(path) : options.format;
   if (format == "vmdk") return openVmdk(path, options);
   if (format == "raw") return std::make_unique<RawReader>(path);
+  if (auto r = openViewImage(std::make_shared<FileView>(path), format, options)) return r;
   throw Error(codes::kUnknownFormat, "unsupported source format '" + format + "' for " + path, path, -1,
-              "supported formats: vmdk, raw");
+              "supported formats: vmdk, raw, qcow2, vhd, vhdx, vdi, ova");
 }
 
 }  // namespace h2k

@@ -1,0 +1,48 @@
+#include "formats/ova/byte_view.hpp"
+
+#include <cstring>
+
+#include "common/path_guard.hpp"
+
+namespace h2k {
+
+FileView::FileView(const std::string& path) : file_(File::open(path)), size_(file_.size()) {}
+
+void FileView::readExact(void* buf, size_t len, uint64_t offset) const { file_.readExact(buf, len, offset); }
+
+std::string FileView::baseDir() const { return dirName(file_.path()); }
+
+SubFileView::SubFileView(std::shared_ptr<const ByteView> parent, uint64_t offset, uint64_t length, std::string name)
+    : parent_(std::move(parent)), offset_(offset), length_(length), name_(std::move(name)) {
+  if (!rangeInside(offset_, length_, parent_->size()))
+    throw Error(codes::kTruncated, name_ + " extends past the end of " + parent_->name(), parent_->name(),
+                static_cast<int64_t>(offset_), "the archive is truncated; re-copy or re-export it");
+}
+
+static void throwShort(const std::string& name, size_t len, uint64_t offset, uint64_t size) {
+  throw Error(codes::kTruncated,
+              "data ends early: needed " + std::to_string(len) + " bytes at offset " + std::to_string(offset) +
+                  " of " + name + " (" + std::to_string(size) + " bytes)",
+              name, static_cast<int64_t>(offset),
+              "the image is truncated or its metadata points past its end; re-copy or re-export it");
+}
+
+void SubFileView::readExact(void* buf, size_t len, uint64_t offset) const {
+  if (!rangeInside(offset, len, length_)) throwShort(name_, len, offset, length_);
+  parent_->readExact(buf, len, offset_ + offset);
+}
+
+void MemoryView::readExact(void* buf, size_t len, uint64_t offset) const {
+  if (!rangeInside(offset, len, bytes_.size())) throwShort(name_, len, offset, bytes_.size());
+  std::memcpy(buf, bytes_.data() + offset, len);
+}
+
+void requireInside(const ByteView& v, uint64_t off, uint64_t len, const char* code, const std::string& what) {
+  if (!rangeInside(off, len, v.size()))
+    throw Error(code,
+                what + " at offset " + std::to_string(off) + " (+" + std::to_string(len) + " bytes) lies outside " +
+                    v.name() + " (" + std::to_string(v.size()) + " bytes)",
+                v.name(), static_cast<int64_t>(off), "the image is truncated or corrupt; re-copy or re-export it");
+}
+
+}  // namespace h2k
