@@ -6,6 +6,7 @@
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   h2k::binding::InitImage(env, exports);
   h2k::binding::InitConvert(env, exports);
+  h2k::binding::InitHash(env, exports);
   return exports;
 }
 

@@ -1,0 +1,216 @@
+// Hashing exports:
+//   hashFile(path, algorithms, options?, onProgress?)    -> { promise, cancel() }
+//   hashContent(path, algorithms, options?, onProgress?) -> { promise, cancel() }
+//   createHasher(algorithms) -> { update(buffer), digest() }   (small in-memory data)
+// File and content jobs run on a libuv thread (plus their read-ahead thread); progress is
+// coalesced and delivered on the JS thread; cancel() flips an atomic polled per buffer.
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+
+#include "binding/js_error.hpp"
+#include "binding/registry.hpp"
+#include "hash/hash_job.hpp"
+#include "hash/hasher.hpp"
+
+namespace h2k::binding {
+namespace {
+
+enum class JobKind { File, Content };
+
+std::vector<std::string> algorithmsFrom(const Napi::Value& v) {
+  std::vector<std::string> out;
+  if (v.IsString()) {
+    out.push_back(v.As<Napi::String>().Utf8Value());
+  } else if (v.IsArray()) {
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value item = a.Get(i);
+      if (!item.IsString()) {
+        Napi::TypeError err = Napi::TypeError::New(v.Env(), "hash algorithms must be strings");
+        err.Set("code", "E_INVALID_ARGUMENT");
+        throw err;
+      }
+      out.push_back(item.As<Napi::String>().Utf8Value());
+    }
+  } else {
+    Napi::TypeError err = Napi::TypeError::New(v.Env(), "hash algorithms must be a string or an array of strings");
+    err.Set("code", "E_INVALID_ARGUMENT");
+    throw err;
+  }
+  return out;
+}
+
+Napi::Object digestsToJs(Napi::Env env, const std::map<std::string, std::string>& m) {
+  Napi::Object o = Napi::Object::New(env);
+  for (const auto& kv : m) o.Set(kv.first, kv.second);
+  return o;
+}
+
+class HashWorker : public Napi::AsyncProgressWorker<HashProgress> {
+ public:
+  HashWorker(Napi::Env env, JobKind kind, std::string path, std::vector<std::string> algorithms,
+             HashJobOptions options, OpenOptions openOptions, Napi::Function onProgress,
+             std::shared_ptr<std::atomic<bool>> cancel)
+      : Napi::AsyncProgressWorker<HashProgress>(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        kind_(kind),
+        path_(std::move(path)),
+        algorithms_(std::move(algorithms)),
+        options_(options),
+        openOptions_(std::move(openOptions)),
+        cancel_(std::move(cancel)) {
+    if (!onProgress.IsEmpty()) onProgress_ = Napi::Persistent(onProgress);
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute(const ExecutionProgress& progress) override {
+    try {
+      HashProgressFn report;
+      if (!onProgress_.IsEmpty()) report = [&progress](const HashProgress& p) { progress.Send(&p, 1); };
+      result_ = kind_ == JobKind::File
+                    ? hashFile(path_, algorithms_, options_, report, cancel_.get())
+                    : hashContent(path_, algorithms_, openOptions_, options_, report, cancel_.get());
+    } catch (const std::exception& e) {
+      error_ = CapturedError::from(e);
+      SetError(error_.message);
+    }
+  }
+
+  void OnProgress(const HashProgress* p, size_t count) override {
+    if (onProgress_.IsEmpty() || count == 0 || p == nullptr) return;
+    Napi::Env env = Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("bytesDone", Napi::Number::New(env, static_cast<double>(p->bytesDone)));
+    o.Set("bytesTotal", Napi::Number::New(env, static_cast<double>(p->bytesTotal)));
+    onProgress_.Call({o});
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("path", path_);
+    o.Set("digests", digestsToJs(env, result_.digests));
+    o.Set("bytes", Napi::Number::New(env, static_cast<double>(result_.bytes)));
+    o.Set("bytesRead", Napi::Number::New(env, static_cast<double>(result_.bytesRead)));
+    o.Set("seconds", Napi::Number::New(env, result_.seconds));
+    deferred_.Resolve(o);
+  }
+  void OnError(const Napi::Error&) override { deferred_.Reject(error_.toJs(Env()).Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  JobKind kind_;
+  std::string path_;
+  std::vector<std::string> algorithms_;
+  HashJobOptions options_;
+  OpenOptions openOptions_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
+  Napi::FunctionReference onProgress_;
+  HashJobResult result_;
+  CapturedError error_;
+};
+
+Napi::Value startJob(const Napi::CallbackInfo& info, JobKind kind) {
+  Napi::Env env = info.Env();
+  const char* usage = kind == JobKind::File ? "hashFile(path, algorithms, options?, onProgress?)"
+                                            : "hashContent(path, algorithms, options?, onProgress?)";
+  if (info.Length() < 2 || !info[0].IsString()) {
+    Napi::TypeError err = Napi::TypeError::New(env, std::string(usage) + " needs a path and algorithms");
+    err.Set("code", "E_INVALID_ARGUMENT");
+    err.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  try {
+    std::string path = info[0].As<Napi::String>().Utf8Value();
+    std::vector<std::string> algorithms = algorithmsFrom(info[1]);
+    HashSet validate(algorithms);  // unknown names fail here, synchronously
+    if (algorithms.empty()) throw Error(codes::kInvalidArgument, "no hash algorithm given");
+    HashJobOptions options;
+    OpenOptions openOptions;
+    if (info.Length() > 2 && info[2].IsObject()) {
+      Napi::Object o = info[2].As<Napi::Object>();
+      double bs = optionalNumber(o, "bufferSize", static_cast<double>(options.bufferSize));
+      double bc = optionalNumber(o, "bufferCount", static_cast<double>(options.bufferCount));
+      if (!(bs > 0) || !(bc > 0)) throw Error(codes::kInvalidArgument, "bufferSize and bufferCount must be positive");
+      options.bufferSize = static_cast<size_t>(std::min(bs, 1e9));
+      options.bufferCount = static_cast<size_t>(std::min(bc, 1e3));
+      openOptions.allowExternalPaths = optionalBool(o, "allowExternalPaths", false);
+      openOptions.format = optionalString(o, "format", "");
+    }
+    Napi::Function onProgress;
+    if (info.Length() > 3 && info[3].IsFunction()) onProgress = info[3].As<Napi::Function>();
+    auto cancel = std::make_shared<std::atomic<bool>>(false);
+    // node-addon-api workers delete themselves after completion; the queue owns this allocation.
+    auto* worker = new HashWorker(env, kind, std::move(path), std::move(algorithms), options,
+                                  std::move(openOptions), onProgress, cancel);
+    Napi::Object handle = Napi::Object::New(env);
+    handle.Set("promise", worker->promise());
+    handle.Set("cancel", Napi::Function::New(env, [cancel](const Napi::CallbackInfo&) { cancel->store(true); }));
+    worker->Queue();
+    return handle;
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {
+    CapturedError::from(e).toJs(env).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value HashFileJs(const Napi::CallbackInfo& info) { return startJob(info, JobKind::File); }
+Napi::Value HashContentJs(const Napi::CallbackInfo& info) { return startJob(info, JobKind::Content); }
+
+// A streaming hasher for data already in memory; each update runs synchronously.
+Napi::Value CreateHasherJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    if (info.Length() < 1) throw Error(codes::kInvalidArgument, "createHasher(algorithms) needs algorithms");
+    std::vector<std::string> algorithms = algorithmsFrom(info[0]);
+    if (algorithms.empty()) throw Error(codes::kInvalidArgument, "no hash algorithm given");
+    auto hashes = std::make_shared<HashSet>(algorithms);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("update", Napi::Function::New(env, [hashes](const Napi::CallbackInfo& ci) -> Napi::Value {
+            Napi::Env e = ci.Env();
+            if (ci.Length() < 1 || !(ci[0].IsBuffer() || ci[0].IsTypedArray())) {
+              Napi::TypeError err = Napi::TypeError::New(e, "update(data) needs a Buffer or Uint8Array");
+              err.Set("code", "E_INVALID_ARGUMENT");
+              err.ThrowAsJavaScriptException();
+              return e.Undefined();
+            }
+            Napi::TypedArray ta = ci[0].As<Napi::TypedArray>();
+            Napi::ArrayBuffer ab = ta.ArrayBuffer();
+            const auto* data = static_cast<const uint8_t*>(ab.Data()) + ta.ByteOffset();
+            try {
+              hashes->update(data, ta.ByteLength());
+            } catch (const std::exception& ex) {
+              CapturedError::from(ex).toJs(e).ThrowAsJavaScriptException();
+            }
+            return e.Undefined();
+          }));
+    o.Set("digest", Napi::Function::New(env, [hashes](const Napi::CallbackInfo& ci) -> Napi::Value {
+            try {
+              return digestsToJs(ci.Env(), hashes->digests());
+            } catch (const std::exception& ex) {
+              CapturedError::from(ex).toJs(ci.Env()).ThrowAsJavaScriptException();
+              return ci.Env().Undefined();
+            }
+          }));
+    return o;
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {
+    CapturedError::from(e).toJs(env).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+}  // namespace
+
+void InitHash(Napi::Env env, Napi::Object exports) {
+  exports.Set("hashFile", Napi::Function::New(env, HashFileJs, "hashFile"));
+  exports.Set("hashContent", Napi::Function::New(env, HashContentJs, "hashContent"));
+  exports.Set("createHasher", Napi::Function::New(env, CreateHasherJs, "createHasher"));
+}
+
+}  // namespace h2k::binding

@@ -1,0 +1,222 @@
+#include "hash/hash_job.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <memory>
+
+#include "common/error.hpp"
+#include "hash/hasher.hpp"
+#include "hash/read_ahead.hpp"
+#include "io/file.hpp"
+
+namespace h2k {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Zero runs are handed over in pieces so progress and cancellation stay responsive.
+constexpr uint64_t kMaxZeroChunk = 64u << 20;
+
+HashJobOptions clamp(const HashJobOptions& o) {
+  HashJobOptions c;
+  c.bufferSize = std::clamp<size_t>(o.bufferSize, 64u << 10, 64u << 20);
+  c.bufferCount = std::clamp<size_t>(o.bufferCount, 2, 16);
+  return c;
+}
+
+HashSet makeHashSet(const std::vector<std::string>& algorithms) {
+  if (algorithms.empty())
+    throw Error(codes::kInvalidArgument, "no hash algorithm given", {}, -1, "use md5, xxh3, xxh128 or sha256");
+  return HashSet(algorithms);
+}
+
+// Drains the read-ahead into the hashers; progress at most every 100 ms, plus at the end.
+HashJobResult consume(ReadAhead& input, HashSet& hashes, uint64_t total, const HashProgressFn& progress,
+                      const std::atomic<bool>* cancel, Clock::time_point started) {
+  HashJobResult result;
+  Clock::time_point lastReport = started;
+  ReadChunk chunk;
+  while (input.next(chunk)) {
+    if (cancel && cancel->load(std::memory_order_relaxed))
+      throw Error(codes::kCancelled, "hashing cancelled");
+    if (chunk.length) {
+      hashes.update(chunk.data, chunk.length);
+      result.bytesRead += chunk.length;
+    } else {
+      hashes.updateZeros(chunk.zeros);
+    }
+    if (progress) {
+      Clock::time_point now = Clock::now();
+      if (now - lastReport >= std::chrono::milliseconds(100)) {
+        lastReport = now;
+        progress({hashes.bytesHashed(), total});
+      }
+    }
+  }
+  result.bytes = hashes.bytesHashed();
+  if (progress) progress({result.bytes, total ? total : result.bytes});
+  result.digests = hashes.digests();
+  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  return result;
+}
+
+// Sequential reads of a seekable file of known size, skipping holes the filesystem reports.
+class SparseFileProducer {
+ public:
+  SparseFileProducer(const File& file, uint64_t size) : file_(file), size_(size) {}
+
+  bool operator()(uint8_t* buf, size_t cap, ReadChunk& out) {
+    if (offset_ >= size_) return false;
+    if (offset_ >= dataEnd_) locateData();
+    if (offset_ < dataStart_) {  // a hole up to the next data
+      out.zeros = std::min(dataStart_ - offset_, kMaxZeroChunk);
+      offset_ += out.zeros;
+      return true;
+    }
+    size_t want = static_cast<size_t>(std::min<uint64_t>(cap, dataEnd_ - offset_));
+    size_t got = file_.readSome(buf, want, offset_);
+    if (got != want)
+      throw Error(codes::kIo, "file shrank while being hashed: " + file_.path(), file_.path(),
+                  static_cast<int64_t>(offset_ + got), "hash the file again once nothing writes to it");
+    out.data = buf;
+    out.length = got;
+    offset_ += got;
+    return true;
+  }
+
+ private:
+  // Finds the data run at or after offset_: [dataStart_, dataEnd_). Without SEEK_DATA
+  // support the whole rest of the file is one data run.
+  void locateData() {
+    off_t data = lseek(file_.fd(), static_cast<off_t>(offset_), SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) {  // only a hole remains
+        dataStart_ = dataEnd_ = size_;
+        return;
+      }
+      dataStart_ = offset_;
+      dataEnd_ = size_;
+      return;
+    }
+    off_t hole = lseek(file_.fd(), data, SEEK_HOLE);
+    dataStart_ = std::min<uint64_t>(static_cast<uint64_t>(data), size_);
+    dataEnd_ = hole < 0 ? size_ : std::min<uint64_t>(static_cast<uint64_t>(hole), size_);
+    if (dataEnd_ <= dataStart_) dataEnd_ = std::min<uint64_t>(dataStart_ + 1, size_);
+    if (dataStart_ == size_) dataEnd_ = size_;
+  }
+
+  const File& file_;
+  uint64_t size_;
+  uint64_t offset_ = 0;
+  uint64_t dataStart_ = 0;
+  uint64_t dataEnd_ = 0;
+};
+
+// Pipes, FIFOs, character devices: read() until EOF.
+class StreamProducer {
+ public:
+  explicit StreamProducer(const File& file) : file_(file) {}
+
+  bool operator()(uint8_t* buf, size_t cap, ReadChunk& out) {
+    size_t got = 0;
+    while (got < cap) {
+      ssize_t n = ::read(file_.fd(), buf + got, cap - got);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throwErrno(errno, "read failed on", file_.path(), static_cast<int64_t>(offset_ + got));
+      }
+      if (n == 0) break;
+      got += static_cast<size_t>(n);
+    }
+    if (got == 0) return false;
+    out.data = buf;
+    out.length = got;
+    offset_ += got;
+    return true;
+  }
+
+ private:
+  const File& file_;
+  uint64_t offset_ = 0;
+};
+
+// Guest-visible bytes of an image in order. Block status is cached per run so long runs
+// are queried once, however small the buffers.
+class ContentProducer {
+ public:
+  explicit ContentProducer(ImageReader& reader) : reader_(reader), size_(reader.virtualSize()) {}
+
+  bool operator()(uint8_t* buf, size_t cap, ReadChunk& out) {
+    if (offset_ >= size_) return false;
+    if (runLeft_ == 0) {
+      BlockStatus s = reader_.blockStatus(offset_, size_ - offset_);
+      if (s.length == 0 || s.length > size_ - offset_)
+        throw Error(codes::kCorrupt, "block status returned an invalid run length", {}, static_cast<int64_t>(offset_));
+      runLeft_ = s.length;
+      runKind_ = s.kind;
+    }
+    if (runKind_ != BlockKind::Data) {
+      out.zeros = std::min(runLeft_, kMaxZeroChunk);
+      offset_ += out.zeros;
+      runLeft_ -= out.zeros;
+      return true;
+    }
+    size_t n = static_cast<size_t>(std::min<uint64_t>(cap, runLeft_));
+    reader_.read(offset_, buf, n);
+    out.data = buf;
+    out.length = n;
+    offset_ += n;
+    runLeft_ -= n;
+    return true;
+  }
+
+ private:
+  ImageReader& reader_;
+  uint64_t size_;
+  uint64_t offset_ = 0;
+  uint64_t runLeft_ = 0;
+  BlockKind runKind_ = BlockKind::Data;
+};
+
+}  // namespace
+
+HashJobResult hashFile(const std::string& path, const std::vector<std::string>& algorithms,
+                       const HashJobOptions& options, const HashProgressFn& progress,
+                       const std::atomic<bool>* cancel) {
+  Clock::time_point started = Clock::now();
+  HashSet hashes = makeHashSet(algorithms);
+  HashJobOptions o = clamp(options);
+  File file = File::open(path, File::Mode::Read);
+  struct stat st;
+  if (fstat(file.fd(), &st) != 0) throwErrno(errno, "cannot stat", path);
+  bool seekable = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
+  if (seekable) {
+    uint64_t size = file.size();
+    posix_fadvise(file.fd(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    SparseFileProducer producer(file, size);
+    ReadAhead input(std::ref(producer), o.bufferSize, o.bufferCount);
+    return consume(input, hashes, size, progress, cancel, started);
+  }
+  StreamProducer producer(file);
+  ReadAhead input(std::ref(producer), o.bufferSize, o.bufferCount);
+  return consume(input, hashes, 0, progress, cancel, started);
+}
+
+HashJobResult hashContent(const std::string& path, const std::vector<std::string>& algorithms,
+                          const OpenOptions& openOptions, const HashJobOptions& options,
+                          const HashProgressFn& progress, const std::atomic<bool>* cancel) {
+  Clock::time_point started = Clock::now();
+  HashSet hashes = makeHashSet(algorithms);
+  HashJobOptions o = clamp(options);
+  std::unique_ptr<ImageReader> reader = openImage(path, openOptions);
+  ContentProducer producer(*reader);
+  ReadAhead input(std::ref(producer), o.bufferSize, o.bufferCount);
+  return consume(input, hashes, reader->virtualSize(), progress, cancel, started);
+}
+
+}  // namespace h2k

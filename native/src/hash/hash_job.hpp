@@ -1,0 +1,46 @@
+// Whole-file and whole-disk hashing jobs: a read-ahead thread reads, the calling thread hashes.
+//   hashFile:    the bytes of a file exactly as md5sum/xxhsum read them; holes of sparse files
+//                (SEEK_DATA/SEEK_HOLE) are fed as zeros without being read; pipes are streamed.
+//   hashContent: the guest-visible bytes of a disk image (any ImageReader), so one disk in any
+//                container format hashes the same as its raw export; holes/zero runs not read.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "formats/image_reader.hpp"
+
+namespace h2k {
+
+struct HashJobOptions {
+  size_t bufferSize = 1u << 20;  // 1 MiB stays in L2 between reader and hasher; clamped to 64 KiB .. 64 MiB
+  size_t bufferCount = 4;        // clamped to 2 .. 16; memory = bufferSize * bufferCount
+};
+
+struct HashProgress {
+  uint64_t bytesDone = 0;
+  uint64_t bytesTotal = 0;  // 0 when unknown (a pipe)
+};
+
+struct HashJobResult {
+  std::map<std::string, std::string> digests;  // algo -> hex
+  uint64_t bytes = 0;      // bytes hashed
+  uint64_t bytesRead = 0;  // bytes actually read (the rest were holes / zero runs)
+  double seconds = 0;
+};
+
+using HashProgressFn = std::function<void(const HashProgress&)>;
+
+HashJobResult hashFile(const std::string& path, const std::vector<std::string>& algorithms,
+                       const HashJobOptions& options, const HashProgressFn& progress,
+                       const std::atomic<bool>* cancel);
+
+HashJobResult hashContent(const std::string& path, const std::vector<std::string>& algorithms,
+                          const OpenOptions& openOptions, const HashJobOptions& options,
+                          const HashProgressFn& progress, const std::atomic<bool>* cancel);
+
+}  // namespace h2k

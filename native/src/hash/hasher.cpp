@@ -1,0 +1,162 @@
+#include "hash/hasher.hpp"
+
+#include <openssl/evp.h>
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include <algorithm>
+#include <array>
+
+#include "common/error.hpp"
+
+namespace h2k {
+namespace {
+
+const std::array<uint8_t, kZeroBlockSize> kZeros{};  // read-only, zero-initialised
+
+struct EvpCtxDeleter {
+  void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+};
+
+// MD5 / SHA-256 through EVP; `md` comes from EVP_md5()/EVP_sha256() (static, never freed).
+class EvpHasher : public Hasher {
+ public:
+  explicit EvpHasher(const EVP_MD* md) : md_(md), ctx_(EVP_MD_CTX_new()) {
+    if (!ctx_) throw Error(codes::kIo, "out of memory creating a digest context");
+    init();
+  }
+  void update(const uint8_t* data, size_t len) override {
+    if (len && EVP_DigestUpdate(ctx_.get(), data, len) != 1)
+      throw Error("E_INTERNAL", "EVP_DigestUpdate failed");
+  }
+  std::string hexDigest() override {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (EVP_DigestFinal_ex(ctx_.get(), out, &n) != 1) throw Error("E_INTERNAL", "EVP_DigestFinal_ex failed");
+    init();
+    return toHex(out, n);
+  }
+
+ private:
+  void init() {
+    if (EVP_DigestInit_ex(ctx_.get(), md_, nullptr) != 1)
+      throw Error(codes::kUnsupported, "this OpenSSL cannot compute the requested digest", {}, -1,
+                  "MD5 may be disabled in FIPS mode; use xxh3 or sha256");
+  }
+  const EVP_MD* md_;
+  std::unique_ptr<EVP_MD_CTX, EvpCtxDeleter> ctx_;
+};
+
+struct Xxh3StateDeleter {
+  void operator()(XXH3_state_t* s) const noexcept { XXH3_freeState(s); }
+};
+
+class Xxh3Hasher : public Hasher {
+ public:
+  explicit Xxh3Hasher(bool wide) : wide_(wide), state_(XXH3_createState()) {
+    if (!state_) throw Error(codes::kIo, "out of memory creating an XXH3 state");
+    reset();
+  }
+  void update(const uint8_t* data, size_t len) override {
+    XXH_errorcode rc = wide_ ? XXH3_128bits_update(state_.get(), data, len) : XXH3_64bits_update(state_.get(), data, len);
+    if (rc != XXH_OK) throw Error("E_INTERNAL", "XXH3 update failed");
+  }
+  std::string hexDigest() override {
+    std::string hex;
+    if (wide_) {
+      XXH128_canonical_t c;
+      XXH128_canonicalFromHash(&c, XXH3_128bits_digest(state_.get()));
+      hex = toHex(c.digest, sizeof c.digest);
+    } else {
+      XXH64_canonical_t c;
+      XXH64_canonicalFromHash(&c, XXH3_64bits_digest(state_.get()));
+      hex = toHex(c.digest, sizeof c.digest);
+    }
+    reset();
+    return hex;
+  }
+
+ private:
+  void reset() {
+    XXH_errorcode rc = wide_ ? XXH3_128bits_reset(state_.get()) : XXH3_64bits_reset(state_.get());
+    if (rc != XXH_OK) throw Error("E_INTERNAL", "XXH3 reset failed");
+  }
+  bool wide_;
+  std::unique_ptr<XXH3_state_t, Xxh3StateDeleter> state_;
+};
+
+}  // namespace
+
+const uint8_t* zeroBlock() noexcept { return kZeros.data(); }
+
+std::string toHex(const uint8_t* bytes, size_t len) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s(len * 2, '0');
+  for (size_t i = 0; i < len; ++i) {
+    s[2 * i] = kDigits[bytes[i] >> 4];
+    s[2 * i + 1] = kDigits[bytes[i] & 15];
+  }
+  return s;
+}
+
+HashAlgorithm parseHashAlgorithm(const std::string& name) {
+  std::string n = name;
+  std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (n == "md5") return HashAlgorithm::Md5;
+  if (n == "xxh3" || n == "xxh3-64" || n == "xxh3_64") return HashAlgorithm::Xxh3;
+  if (n == "xxh128" || n == "xxh3-128" || n == "xxh3_128") return HashAlgorithm::Xxh128;
+  if (n == "sha256" || n == "sha-256") return HashAlgorithm::Sha256;
+  throw Error(codes::kInvalidArgument, "unknown hash algorithm '" + name + "'", {}, -1,
+              "use md5, xxh3, xxh128 or sha256");
+}
+
+const char* hashAlgorithmName(HashAlgorithm algo) {
+  switch (algo) {
+    case HashAlgorithm::Md5: return "md5";
+    case HashAlgorithm::Xxh3: return "xxh3";
+    case HashAlgorithm::Xxh128: return "xxh128";
+    case HashAlgorithm::Sha256: return "sha256";
+  }
+  return "?";
+}
+
+std::unique_ptr<Hasher> makeHasher(HashAlgorithm algo) {
+  switch (algo) {
+    case HashAlgorithm::Md5: return std::make_unique<EvpHasher>(EVP_md5());
+    case HashAlgorithm::Sha256: return std::make_unique<EvpHasher>(EVP_sha256());
+    case HashAlgorithm::Xxh3: return std::make_unique<Xxh3Hasher>(false);
+    case HashAlgorithm::Xxh128: return std::make_unique<Xxh3Hasher>(true);
+  }
+  throw Error(codes::kInvalidArgument, "unknown hash algorithm");
+}
+
+HashSet::HashSet(const std::vector<std::string>& algorithmNames) {
+  for (const std::string& name : algorithmNames) {
+    HashAlgorithm algo = parseHashAlgorithm(name);
+    const char* canonical = hashAlgorithmName(algo);
+    bool seen = std::any_of(hashers_.begin(), hashers_.end(), [&](const auto& h) { return h.first == canonical; });
+    if (!seen) hashers_.emplace_back(canonical, makeHasher(algo));
+  }
+}
+
+void HashSet::update(const uint8_t* data, size_t len) {
+  for (auto& h : hashers_) h.second->update(data, len);
+  bytes_ += len;
+}
+
+void HashSet::updateZeros(uint64_t len) {
+  while (len > 0) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(len, kZeroBlockSize));
+    update(kZeros.data(), n);
+    len -= n;
+  }
+}
+
+std::map<std::string, std::string> HashSet::digests() {
+  std::map<std::string, std::string> out;
+  for (auto& h : hashers_) out[h.first] = h.second->hexDigest();
+  bytes_ = 0;
+  return out;
+}
+
+}  // namespace h2k

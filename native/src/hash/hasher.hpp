@@ -1,0 +1,54 @@
+// Streaming hashers (update/digest) over well-kept implementations: MD5 and SHA-256 from
+// OpenSSL's EVP API (Node's own libcrypto inside the addon), XXH3-64/128 from libxxhash.
+// Digests are lowercase hex in the canonical byte order md5sum/sha256sum/xxhsum print.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace h2k {
+
+enum class HashAlgorithm { Md5, Xxh3, Xxh128, Sha256 };
+
+// "md5" | "xxh3" | "xxh128" | "sha256" (also "xxh3-64", "xxh3-128", "sha-256"); throws E_INVALID_ARGUMENT.
+HashAlgorithm parseHashAlgorithm(const std::string& name);
+const char* hashAlgorithmName(HashAlgorithm algo);
+
+class Hasher {
+ public:
+  virtual ~Hasher() = default;
+  virtual void update(const uint8_t* data, size_t len) = 0;
+  // Finishes the hash and returns its hex digest; the hasher then starts over (reset).
+  virtual std::string hexDigest() = 0;
+};
+
+std::unique_ptr<Hasher> makeHasher(HashAlgorithm algo);
+
+// Several algorithms fed the same bytes in one pass.
+class HashSet {
+ public:
+  HashSet() = default;
+  explicit HashSet(const std::vector<std::string>& algorithmNames);  // duplicates collapse
+  bool empty() const noexcept { return hashers_.empty(); }
+  void update(const uint8_t* data, size_t len);
+  // Feeds `len` zero bytes from the shared zero block (holes, zero runs) without allocating.
+  void updateZeros(uint64_t len);
+  uint64_t bytesHashed() const noexcept { return bytes_; }
+  // algo name -> hex digest; finishes every hasher.
+  std::map<std::string, std::string> digests();
+
+ private:
+  std::vector<std::pair<std::string, std::unique_ptr<Hasher>>> hashers_;
+  uint64_t bytes_ = 0;
+};
+
+// A read-only block of zeros shared by every hasher (no per-job allocation for holes).
+inline constexpr size_t kZeroBlockSize = 1 << 20;
+const uint8_t* zeroBlock() noexcept;
+
+std::string toHex(const uint8_t* bytes, size_t len);
+
+}  // namespace h2k
