@@ -1,0 +1,114 @@
+// The workflow directory state machine. A manifest lives in exactly one place at a time:
+//   to_be_processed/ -> processing/ -> processed/YYYY-MM-DD/ (+ <name>.report.json)
+//                                   -> failed/YYYY-MM-DD/    (+ <name>.error.json, report if any)
+// Every move is a rename inside one filesystem, so it is atomic; result files are written
+// (tmp + rename) before the manifest leaves processing/, so a crash never loses them.
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { isManifestFileName, manifestStem } from './manifest-loader.js';
+
+export const QUEUE_DIR = 'to_be_processed';
+export const PROCESSING_DIR = 'processing';
+export const PROCESSED_DIR = 'processed';
+export const FAILED_DIR = 'failed';
+
+export type FinalState = 'processed' | 'failed';
+
+export interface QueuedManifest {
+  name: string;
+  mtimeMs: number;
+}
+
+export interface FinishedManifest {
+  manifestPath: string;
+  files: string[];
+}
+
+/** Local calendar day, the name of the dated result directories. */
+export function dayStamp(d = new Date()): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return (err as NodeJS.ErrnoException)?.code === code;
+}
+
+export class WorkflowDirs {
+  readonly queueDir: string;
+  readonly processingDir: string;
+
+  constructor(readonly root: string) {
+    this.queueDir = join(root, QUEUE_DIR);
+    this.processingDir = join(root, PROCESSING_DIR);
+  }
+
+  async ensure(): Promise<void> {
+    for (const d of [QUEUE_DIR, PROCESSING_DIR, PROCESSED_DIR, FAILED_DIR]) await mkdir(join(this.root, d), { recursive: true });
+  }
+
+  private async listManifests(dir: string): Promise<QueuedManifest[]> {
+    const out: QueuedManifest[] = [];
+    for (const ent of await readdir(dir, { withFileTypes: true })) {
+      if (!ent.isFile() || ent.name.startsWith('.') || !isManifestFileName(ent.name)) continue;
+      try {
+        out.push({ name: ent.name, mtimeMs: (await stat(join(dir, ent.name))).mtimeMs });
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err; // moved away meanwhile
+      }
+    }
+    // Oldest first, so manifests are taken in the order they arrived.
+    return out.sort((a, b) => a.mtimeMs - b.mtimeMs || a.name.localeCompare(b.name));
+  }
+
+  listQueued(): Promise<QueuedManifest[]> {
+    return this.listManifests(this.queueDir);
+  }
+
+  listProcessing(): Promise<QueuedManifest[]> {
+    return this.listManifests(this.processingDir);
+  }
+
+  /** Moves a queued manifest into processing/. False if it is gone or a namesake is in flight. */
+  async claim(name: string): Promise<boolean> {
+    const target = join(this.processingDir, name);
+    if (existsSync(target)) return false;
+    try {
+      await rename(join(this.queueDir, name), target);
+      return true;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return false;
+      throw err;
+    }
+  }
+
+  /** A stem under which neither the manifest nor any result file exists yet in `dir`. */
+  private freeStem(dir: string, name: string, suffixes: string[]): string {
+    const ext = extname(name);
+    const stem = manifestStem(name);
+    for (let i = 0; ; i++) {
+      const s = i === 0 ? stem : `${stem}-${i}`;
+      if (!existsSync(join(dir, s + ext)) && suffixes.every((suf) => !existsSync(join(dir, s + suf)))) return s;
+    }
+  }
+
+  /** Writes the result files, then moves the manifest out of processing/ (the commit point). */
+  async finish(name: string, state: FinalState, results: Record<string, unknown>, now = new Date()): Promise<FinishedManifest> {
+    const dir = join(this.root, state === 'processed' ? PROCESSED_DIR : FAILED_DIR, dayStamp(now));
+    await mkdir(dir, { recursive: true });
+    const suffixes = Object.keys(results);
+    const stem = this.freeStem(dir, name, suffixes);
+    const files: string[] = [];
+    for (const [suffix, data] of Object.entries(results)) {
+      const file = join(dir, stem + suffix);
+      const tmp = join(dir, `.${stem}${suffix}.${process.pid}.tmp`);
+      await writeFile(tmp, JSON.stringify(data, null, 2) + '\n');
+      await rename(tmp, file);
+      files.push(file);
+    }
+    const manifestPath = join(dir, stem + extname(name));
+    await rename(join(this.processingDir, name), manifestPath);
+    return { manifestPath, files };
+  }
+}

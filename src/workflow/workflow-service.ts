@@ -1,0 +1,233 @@
+// The manifest workflow as a self-contained service: watches to_be_processed/, takes manifests
+// while fewer than maxConcurrentJobs are in flight, runs them, files the results. Manifests
+// found in processing/ at start (a crash or a stop mid-job) are taken again first.
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { toH2kError } from '../util/errors.js';
+import { buildErrorRecord } from './error-record.js';
+import { JobJournal } from './job-journal.js';
+import { JobLimiter } from './job-limiter.js';
+import { runManifest, type ManifestOutcome } from './manifest-runner.js';
+import { WorkflowDirs } from './workflow-dirs.js';
+import { manifestStem } from './manifest-loader.js';
+
+export interface WorkflowServiceOptions {
+  workflowDir: string;
+  outputDir: string;
+  maxConcurrentJobs: number;
+  /** A manifest must be unchanged this long before it is taken (it may still be being written). */
+  stabilityMs?: number;
+  /** Directory rescan interval, a safety net under the watcher. */
+  rescanIntervalMs?: number;
+  /** Poll instead of inotify (network filesystems). */
+  usePolling?: boolean;
+}
+
+export type WorkflowEvent =
+  | { type: 'taken'; manifest: string; jobId: string; recovered: boolean }
+  | { type: 'cleaned'; manifest: string; removed: string[] }
+  | { type: 'processed'; manifest: string; jobId: string; path: string; report: string; seconds: number }
+  | { type: 'failed'; manifest: string; jobId: string; path: string; stage: string; code: string; error: string }
+  | { type: 'interrupted'; manifest: string; jobId: string }
+  | { type: 'error'; manifest?: string; code: string; error: string };
+
+export interface WorkflowStats {
+  running: number;
+  processed: number;
+  failed: number;
+  activeVmJobs: number;
+}
+
+interface RunningJob {
+  jobId: string;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export class ManifestWorkflowService extends EventEmitter {
+  readonly dirs: WorkflowDirs;
+  private readonly limiter: JobLimiter;
+  private readonly running = new Map<string, RunningJob>();
+  private readonly recovered: string[] = [];
+  private readonly stabilityMs: number;
+  private readonly rescanMs: number;
+  private watcher?: FSWatcher;
+  private rescanTimer?: NodeJS.Timeout;
+  private deferTimer?: NodeJS.Timeout;
+  private accepting = false;
+  private pumping = false;
+  private pumpAgain = false;
+  private counts = { processed: 0, failed: 0 };
+
+  constructor(private readonly options: WorkflowServiceOptions) {
+    super();
+    this.dirs = new WorkflowDirs(options.workflowDir);
+    this.limiter = new JobLimiter(options.maxConcurrentJobs);
+    this.stabilityMs = options.stabilityMs ?? 1000;
+    this.rescanMs = options.rescanIntervalMs ?? 5000;
+  }
+
+  get stats(): WorkflowStats {
+    return { running: this.running.size, ...this.counts, activeVmJobs: this.limiter.active };
+  }
+
+  private emitEvent(e: WorkflowEvent): void {
+    this.emit('event', e);
+    this.emit(e.type, e);
+  }
+
+  async start(): Promise<void> {
+    await this.dirs.ensure();
+    this.recovered.push(...(await this.dirs.listProcessing()).map((m) => m.name));
+    this.accepting = true;
+    this.watcher = watch(this.dirs.queueDir, {
+      depth: 0,
+      ignoreInitial: true,
+      usePolling: this.options.usePolling ?? false,
+      interval: 500,
+    });
+    this.watcher.on('add', () => this.pump());
+    this.watcher.on('change', () => this.pump());
+    this.watcher.on('error', (err) => this.emitEvent({ type: 'error', code: toH2kError(err).code, error: String((err as Error)?.message ?? err) }));
+    await new Promise<void>((r) => this.watcher!.once('ready', () => r()));
+    this.rescanTimer = setInterval(() => this.pump(), this.rescanMs);
+    this.rescanTimer.unref();
+    this.pump();
+  }
+
+  /** Takes nothing new; resolves when every manifest in flight has been filed. */
+  async drain(): Promise<void> {
+    await this.closeIntake();
+    await Promise.all([...this.running.values()].map((j) => j.done));
+  }
+
+  /** Cancels the jobs in flight; their manifests stay in processing/ and are taken again on start. */
+  async stop(): Promise<void> {
+    await this.closeIntake();
+    for (const j of this.running.values()) j.abort.abort();
+    await Promise.all([...this.running.values()].map((j) => j.done));
+  }
+
+  /** Resolves when nothing is queued in memory or running (tests, `manifest` tooling). */
+  async idle(): Promise<void> {
+    while (this.running.size > 0 || this.pumping) {
+      await Promise.all([...this.running.values()].map((j) => j.done));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  private async closeIntake(): Promise<void> {
+    this.accepting = false;
+    clearInterval(this.rescanTimer);
+    clearTimeout(this.deferTimer);
+    const w = this.watcher;
+    this.watcher = undefined;
+    await w?.close();
+  }
+
+  private pump(): void {
+    if (!this.accepting) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    this.fill()
+      .catch((err) => {
+        const e = toH2kError(err);
+        this.emitEvent({ type: 'error', code: e.code, error: e.message });
+      })
+      .finally(() => {
+        this.pumping = false;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          this.pump();
+        }
+      });
+  }
+
+  private async fill(): Promise<void> {
+    const limit = this.options.maxConcurrentJobs;
+    while (this.accepting && this.running.size < limit && this.recovered.length > 0) this.begin(this.recovered.shift()!, true);
+    if (!this.accepting || this.running.size >= limit) return;
+    const now = Date.now();
+    let youngest = Infinity;
+    for (const m of await this.dirs.listQueued()) {
+      if (!this.accepting || this.running.size >= limit) return;
+      if (this.running.has(m.name)) continue; // a namesake is in flight: take this one after it
+      const age = now - m.mtimeMs;
+      if (age < this.stabilityMs) {
+        youngest = Math.min(youngest, this.stabilityMs - age);
+        continue;
+      }
+      if (await this.dirs.claim(m.name)) this.begin(m.name, false);
+    }
+    if (youngest !== Infinity) {
+      clearTimeout(this.deferTimer);
+      this.deferTimer = setTimeout(() => this.pump(), youngest + 50);
+    }
+  }
+
+  private begin(name: string, recovered: boolean): void {
+    const jobId = randomUUID();
+    const abort = new AbortController();
+    const done = this.process(name, jobId, abort.signal, recovered)
+      .catch((err) => {
+        const e = toH2kError(err);
+        this.emitEvent({ type: 'error', manifest: name, code: e.code, error: e.message });
+      })
+      .finally(() => {
+        this.running.delete(name);
+        this.pump();
+      });
+    this.running.set(name, { jobId, abort, done });
+  }
+
+  private async process(name: string, jobId: string, signal: AbortSignal, recovered: boolean): Promise<void> {
+    this.emitEvent({ type: 'taken', manifest: name, jobId, recovered });
+    const journal = await JobJournal.open(JobJournal.pathFor(this.dirs.processingDir, name), jobId, name);
+    if (journal.leftovers.length > 0) {
+      // A previous run of this manifest died mid-way: its outputs are not trustworthy.
+      const removed = await journal.removeLeftovers();
+      this.emitEvent({ type: 'cleaned', manifest: name, removed });
+    }
+    const started = Date.now();
+    const outcome = await runManifest(join(this.dirs.processingDir, name), {
+      outputDir: this.options.outputDir,
+      baseDir: this.dirs.queueDir,
+      limiter: this.limiter,
+      jobSlots: this.options.maxConcurrentJobs,
+      originalName: name,
+      jobId,
+      journal,
+      signal,
+    });
+    if (outcome.interrupted) {
+      this.emitEvent({ type: 'interrupted', manifest: name, jobId });
+      return;
+    }
+    await this.file(name, outcome, (Date.now() - started) / 1000);
+    await journal.remove();
+  }
+
+  private async file(name: string, outcome: ManifestOutcome, seconds: number): Promise<void> {
+    const stem = manifestStem(name);
+    if (!outcome.failure && outcome.report) {
+      const done = await this.dirs.finish(name, 'processed', { '.report.json': outcome.report });
+      this.counts.processed++;
+      this.emitEvent({ type: 'processed', manifest: name, jobId: outcome.jobId, path: done.manifestPath, report: done.files[0], seconds });
+      return;
+    }
+    const failure = outcome.failure!;
+    const results: Record<string, unknown> = { '.error.json': buildErrorRecord(outcome.jobId, name, failure) };
+    if (outcome.report) results['.report.json'] = outcome.report;
+    const done = await this.dirs.finish(name, 'failed', results);
+    this.counts.failed++;
+    this.emitEvent({
+      type: 'failed', manifest: name, jobId: outcome.jobId, path: done.manifestPath,
+      stage: failure.stage, code: failure.error.code, error: `${stem}: ${failure.error.message}`,
+    });
+  }
+}
