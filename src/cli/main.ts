@@ -8,6 +8,8 @@ import { EXIT } from './exit-codes.js';
 import { reportError } from './report-error.js';
 import { registerConvert } from './commands/convert.js';
 import { registerInfo } from './commands/info.js';
+import { registerDaemon } from './commands/daemon.js';
+import { registerCtl } from './commands/ctl.js';
 
 export function version(): string {
   try {
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerConvert(program);
   registerInfo(program);
+  registerDaemon(program);
+  registerCtl(program);
   return program;
 }
 

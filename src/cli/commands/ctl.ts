@@ -1,0 +1,78 @@
+// h2k ctl: talks to a running daemon over its control socket. Exit 2 when no daemon answers.
+import type { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { readConfigFile } from '../../config/load-config.js';
+import { sendControlCommand } from '../../daemon/control-client.js';
+import { CONTROL_COMMANDS, isControlCommand, type ControlReply } from '../../daemon/control-protocol.js';
+import { formatStats, type StatsSnapshot } from '../../daemon/stats.js';
+import { H2kError } from '../../util/errors.js';
+import { EXIT } from '../exit-codes.js';
+import { reportError } from '../report-error.js';
+
+interface CtlFlags {
+  outputDir?: string;
+  socket?: string;
+  config?: string;
+  json?: boolean;
+  timeout?: string;
+}
+
+export const DEFAULT_OUTPUT_DIR = '/var/lib/h2k/output';
+
+export function socketPathFor(flags: CtlFlags): string {
+  if (flags.socket) return resolve(flags.socket);
+  if (flags.outputDir) return join(resolve(flags.outputDir), '.daemon', 'control.sock');
+  if (flags.config) {
+    const { values } = readConfigFile(flags.config);
+    if (typeof values.control_socket === 'string') return resolve(values.control_socket);
+    if (typeof values.output_dir === 'string') return join(resolve(values.output_dir), '.daemon', 'control.sock');
+  }
+  return join(process.env.H2K_OUTPUT_DIR ?? DEFAULT_OUTPUT_DIR, '.daemon', 'control.sock');
+}
+
+function humanReply(r: ControlReply): string {
+  const lines: string[] = [];
+  if (r.message) lines.push(String(r.message));
+  if (r.stats) {
+    lines.push('Daemon Statistics:');
+    for (const l of formatStats(r.stats as StatsSnapshot)) lines.push(`  ${l}`);
+  }
+  if (typeof r.state === 'string') {
+    lines.push(`Status: ${r.state.toUpperCase()}`);
+    lines.push(`  PID: ${r.pid}  Version: ${r.version}`);
+    lines.push(`  Queue Depth: ${r.queue_depth}  In Flight: ${r.in_flight}`);
+    lines.push(`  Watching: ${r.watch_dir} -> ${r.output_dir}`);
+  }
+  return lines.join('\n');
+}
+
+export function registerCtl(program: Command): void {
+  program
+    .command('ctl')
+    .description(`control a running daemon: ${CONTROL_COMMANDS.join(' | ')}`)
+    .argument('<command>', CONTROL_COMMANDS.join(' | '))
+    .option('--output-dir <dir>', `the daemon's output_dir; socket is <dir>/.daemon/control.sock (default ${DEFAULT_OUTPUT_DIR} or $H2K_OUTPUT_DIR)`)
+    .option('--socket <path>', 'control socket path')
+    .option('--config <file>', "read output_dir from the daemon's config file")
+    .option('--json', 'print the raw JSON reply')
+    .option('--timeout <seconds>', 'how long to wait for a reply', '5')
+    .action(async (command: string, flags: CtlFlags) => {
+      process.exitCode = await runCtl(command, flags);
+    });
+}
+
+async function runCtl(command: string, flags: CtlFlags): Promise<number> {
+  try {
+    if (!isControlCommand(command))
+      throw new H2kError(`unknown command '${command}'`, { code: 'E_USAGE', hint: `use one of: ${CONTROL_COMMANDS.join(', ')}` });
+    const timeout = Number(flags.timeout ?? '5');
+    if (!Number.isFinite(timeout) || timeout <= 0) throw new H2kError(`bad --timeout '${flags.timeout}'`, { code: 'E_USAGE' });
+    const reply = await sendControlCommand(socketPathFor(flags), command, timeout * 1000);
+    if (flags.json) process.stdout.write(JSON.stringify(reply, null, 2) + '\n');
+    else if (reply.status === 'ok') process.stdout.write(humanReply(reply) + '\n');
+    else process.stderr.write(`h2k: daemon answered with an error: ${reply.message ?? 'unknown error'}\n`);
+    return reply.status === 'ok' ? EXIT.OK : EXIT.FAILURE;
+  } catch (err) {
+    return reportError(err, flags.json ?? false);
+  }
+}

@@ -1,0 +1,105 @@
+// h2k daemon: the unattended watch-folder service (see src/daemon/). Config from --config YAML
+// (hyper2kvm key names) with flags laid over it; SIGTERM drains, SIGUSR1 logs stats.
+import type { Command } from 'commander';
+import { loadDaemonConfig } from '../../config/load-config.js';
+import { Daemon } from '../../daemon/daemon.js';
+import { createLogger } from '../../daemon/logger.js';
+import { reportError } from '../report-error.js';
+
+interface DaemonFlags {
+  config?: string;
+  watchDir?: string;
+  outputDir?: string;
+  maxConcurrentJobs?: string;
+  fileStableTimeout?: string;
+  logFormat?: string;
+  logFile?: string;
+  metricsListen?: string;
+  outFormat?: string;
+  compression?: string;
+  threads?: string;
+  dedup?: boolean;
+  dedupHash?: string;
+  retryDelay?: string;
+  maxRetries?: string;
+  jobTimeout?: string;
+  verbose?: string;
+}
+
+const num = (v: string | undefined) => (v === undefined ? undefined : v.trim() === '' ? NaN : Number(v));
+
+/** CLI flags as config keys (dots for nested ones); undefined means "not given". */
+export function flagsToConfig(f: DaemonFlags): Record<string, unknown> {
+  return {
+    watch_dir: f.watchDir,
+    output_dir: f.outputDir,
+    max_concurrent_jobs: num(f.maxConcurrentJobs),
+    file_stable_timeout: num(f.fileStableTimeout),
+    log_format: f.logFormat,
+    log_file: f.logFile,
+    metrics_listen: f.metricsListen,
+    out_format: f.outFormat,
+    compression: f.compression,
+    threads: num(f.threads),
+    enable_deduplication: f.dedup === false ? false : undefined,
+    deduplication_use_md5: f.dedupHash ? true : undefined,
+    deduplication_hash: f.dedupHash,
+    'retry_policy.retry_delay': num(f.retryDelay),
+    'retry_policy.max_retries': num(f.maxRetries),
+    job_timeout: num(f.jobTimeout),
+    verbose: num(f.verbose),
+  };
+}
+
+export function registerDaemon(program: Command): void {
+  program
+    .command('daemon')
+    .description('watch a folder and convert every VM disk dropped into it (runs until drained or stopped)')
+    .option('--config <file>', 'daemon YAML/JSON config (hyper2kvm daemon keys work unchanged)')
+    .option('--watch-dir <dir>', 'folder to watch for disks (watch_dir)')
+    .option('--output-dir <dir>', 'where converted disks go: <dir>/YYYY-MM-DD/<vm>/ (output_dir)')
+    .option('--max-concurrent-jobs <n>', 'conversions at once (default 3)')
+    .option('--file-stable-timeout <seconds>', 'size+mtime must hold still this long before a file is queued (default 30)')
+    .option('-O, --out-format <format>', 'qcow2 | raw (out_format)')
+    .option('--compression <algo>', 'qcow2 compression: none | zlib | zstd')
+    .option('--threads <n>', 'compression threads per job')
+    .option('--no-dedup', 'do not skip files processed before (enable_deduplication: false)')
+    .option('--dedup-hash <algo>', 'detect duplicates by content hash: md5 | xxh3 (default: filename + size)')
+    .option('--retry-delay <seconds>', 'first retry delay after a transient error (retry_policy.retry_delay)')
+    .option('--max-retries <n>', 'retries after transient errors (retry_policy.max_retries)')
+    .option('--job-timeout <seconds>', 'cancel and retry a conversion running longer than this (0 = never)')
+    .option('--metrics-listen <host:port>', 'serve Prometheus metrics, e.g. 127.0.0.1:9477')
+    .option('--log-format <format>', 'human | json')
+    .option('--log-file <file>', 'also append log lines to this file')
+    .option('--verbose <level>', '0 errors/warnings, 1 info (default), 2 debug')
+    .action(async (flags: DaemonFlags) => {
+      process.exitCode = await runDaemonCommand(flags);
+    });
+}
+
+async function runDaemonCommand(flags: DaemonFlags): Promise<number> {
+  let loaded;
+  try {
+    loaded = loadDaemonConfig(flags.config, flagsToConfig(flags));
+  } catch (err) {
+    return reportError(err);
+  }
+  const cfg = loaded.config;
+  const n = cfg.notifications;
+  const log = createLogger({
+    format: cfg.log_format,
+    verbose: cfg.verbose,
+    file: cfg.log_file,
+    secrets: [n.email_password, n.webhook_url, n.webhook_url ? new URL(n.webhook_url).pathname : undefined].filter(
+      (s): s is string => typeof s === 'string' && s.length > 1,
+    ),
+  });
+  for (const w of loaded.warnings) log.warn('config_warning', `${loaded.file ?? 'config'}: ${w}`);
+  const daemon = new Daemon(cfg, log, { handleSignals: true });
+  try {
+    await daemon.start();
+  } catch (err) {
+    return reportError(err);
+  }
+  return daemon.run();
+}

@@ -1,0 +1,112 @@
+// The daemon's configuration: hyper2kvm's key names (an existing hyper2kvm daemon YAML works
+// unchanged) plus a few h2k additions. Other config areas (e.g. manifest_workflow_*) extend
+// daemonShape with their own keys; see extendDaemonSchema().
+import { z } from 'zod';
+
+const seconds = (min = 0) => z.number({ error: 'expected a number of seconds' }).min(min).finite();
+
+export const retryPolicySchema = z.object({
+  enabled: z.boolean().default(true),
+  max_retries: z.number().int().min(0).max(100).default(3),
+  /** seconds before the first retry; later retries wait retry_delay * backoff_multiplier^n */
+  retry_delay: seconds().default(300),
+  backoff_multiplier: z.number().min(1).max(100).default(2),
+});
+
+export const WEBHOOK_TYPES = ['slack', 'discord', 'generic'] as const;
+
+export const notificationsSchema = z.object({
+  enabled: z.boolean().default(false),
+  on_success: z.boolean().default(false),
+  on_failure: z.boolean().default(true),
+  on_stalled: z.boolean().default(true),
+  /** idle this long while the queue is not empty -> daemon_stalled (hyper2kvm: 60 min) */
+  stall_threshold_minutes: z.number().positive().finite().default(60),
+  webhook_url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
+  webhook_type: z.enum(WEBHOOK_TYPES).default('generic'),
+  webhook_timeout_seconds: seconds(0.1).default(10),
+  email_enabled: z.boolean().default(false),
+  email_smtp_host: z.string().min(1).optional(),
+  email_smtp_port: z.number().int().min(1).max(65535).default(587),
+  /** implicit TLS (port 465); otherwise STARTTLS is required unless email_starttls is false */
+  email_secure: z.boolean().optional(),
+  email_starttls: z.boolean().default(true),
+  email_tls_ca_file: z.string().min(1).optional(),
+  email_tls_reject_unauthorized: z.boolean().default(true),
+  email_from: z.string().min(3).optional(),
+  email_to: z.union([z.string().min(3), z.array(z.string().min(3)).min(1)]).optional(),
+  email_username: z.string().optional(),
+  email_password: z.string().optional(),
+  email_timeout_seconds: seconds(0.1).default(15),
+  /** a failing webhook/mail server is retried this many times (brief backoff), then given up */
+  retry_attempts: z.number().int().min(1).max(10).default(3),
+  retry_delay_seconds: seconds().default(1),
+});
+
+export const LOG_FORMATS = ['human', 'json'] as const;
+export const OUT_FORMATS = ['qcow2', 'raw'] as const;
+export const COMPRESSIONS = ['none', 'zlib', 'zstd'] as const;
+export const DEDUP_HASHES = ['md5', 'xxh3'] as const;
+export const DEFAULT_EXTENSIONS = ['.vmdk', '.ova', '.vhd', '.vhdx', '.vdi', '.raw', '.img', '.qcow2'];
+
+/** Raw object shape, exported so other config areas can spread it into a bigger schema. */
+export const daemonShape = {
+  watch_dir: z.string({ error: 'watch_dir is required (directory to watch for VM disks)' }).min(1),
+  output_dir: z.string({ error: 'output_dir is required (where converted disks go)' }).min(1),
+  max_concurrent_jobs: z.number().int().min(1).max(64).default(3),
+  file_stable_timeout: seconds().default(30),
+  /** h2k: an extent-looking .vmdk no descriptor claims is processed on its own after this long */
+  extent_wait_timeout: seconds().default(600),
+  file_extensions: z
+    .array(z.string().regex(/^\.[A-Za-z0-9]+$/, 'an extension like .vmdk'))
+    .min(1)
+    .default(DEFAULT_EXTENSIONS),
+  retry_policy: retryPolicySchema.prefault({}),
+  notifications: notificationsSchema.prefault({}),
+  enable_deduplication: z.boolean().default(true),
+  deduplication_use_md5: z.boolean().default(false),
+  /** h2k: content hash used when deduplication_use_md5 is true; xxh3 is much faster */
+  deduplication_hash: z.enum(DEDUP_HASHES).default('md5'),
+  deduplication_retention_days: z.number().int().min(1).default(90),
+  archive_processed: z.boolean().default(true),
+  out_format: z.enum(OUT_FORMATS).default('qcow2'),
+  /** hyper2kvm: compress qcow2 (zlib) */
+  compress: z.boolean().default(false),
+  /** h2k: explicit codec, overrides compress */
+  compression: z.enum(COMPRESSIONS).optional(),
+  /** h2k: compression threads per job (default: cores / max_concurrent_jobs) */
+  threads: z.number().int().min(1).max(256).optional(),
+  /** h2k: a conversion running longer than this is cancelled and retried (E_TIMEOUT); 0 = none */
+  job_timeout: seconds().default(0),
+  /** h2k: host:port for the Prometheus endpoint, e.g. 127.0.0.1:9477 */
+  metrics_listen: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9477')
+    .optional(),
+  control_socket: z.string().min(1).optional(),
+  /** seconds between periodic stats.json writes (it is also written after every job) */
+  stats_interval: seconds(0.1).default(60),
+  log_format: z.enum(LOG_FORMATS).default('human'),
+  log_file: z.string().min(1).optional(),
+  /** hyper2kvm: 0 errors, 1 info, 2 debug, 3 trace */
+  verbose: z.number().int().min(0).max(3).default(1),
+};
+
+export const daemonConfigSchema = z.object(daemonShape);
+
+export type DaemonConfig = z.infer<typeof daemonConfigSchema>;
+export type RetryPolicy = DaemonConfig['retry_policy'];
+export type NotificationsConfig = DaemonConfig['notifications'];
+
+/** Keys hyper2kvm configs carry that the daemon accepts and does not use (guest fixes, VM XML...). */
+export const FOREIGN_KEYS = new Set([
+  'command', 'daemon', 'workdir', 'flatten', 'compress_level', 'enable_recovery', 'fstab_mode',
+  'regen_initramfs', 'update_grub', 'win_virtio', 'win_hyperv', 'emit_domain_xml', 'vm_memory',
+  'vm_vcpus', 'vm_uefi', 'cmd', 'to_output', 'dry_run', 'no_backup', 'print_fstab', 'libvirt_test',
+  'qemu_test', 'uefi', 'timeout', 'keep_downloaded', 'checksum', 'virtio_drivers_dir',
+]);
+
+/** Adds keys (e.g. manifest_workflow_*) to the daemon schema without touching this file. */
+export function extendDaemonSchema<T extends z.ZodRawShape>(extra: T) {
+  return z.object({ ...daemonShape, ...extra });
+}

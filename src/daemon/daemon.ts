@@ -1,0 +1,357 @@
+// `h2k daemon`: wires the watcher, queue, scheduler, job runner, stats, metrics, control socket,
+// notifications and dedup store together, and owns start-up recovery and orderly shutdown.
+import { mkdir, chmod, readFile } from 'node:fs/promises';
+import { join, resolve, relative, isAbsolute, sep } from 'node:path';
+import { convertImage } from '../convert/convert-image.js';
+import type { DaemonConfig } from '../config/daemon-schema.js';
+import { packageRoot } from '../native/addon.js';
+import { configurePool } from '../pool/pool.js';
+import { H2kError } from '../util/errors.js';
+import { writeJsonAtomic } from './atomic-write.js';
+import { ControlServer } from './control-server.js';
+import type { ControlCommand, ControlReply } from './control-protocol.js';
+import { Deduplicator } from './dedup.js';
+import { JobRunner, type ConvertFn } from './job-runner.js';
+import type { Logger } from './logger.js';
+import { DaemonMetrics, startMetricsServer } from './metrics.js';
+import { Notifier } from './notify/notifier.js';
+import { MemoryJobQueue } from './queue/memory-queue.js';
+import type { JobQueue, JobSpec } from './queue/job-queue.js';
+import { removeStalePartials } from './recovery.js';
+import { Scheduler } from './scheduler.js';
+import { StallMonitor } from './stall-monitor.js';
+import { DaemonStats, formatStats, type StatsSnapshot } from './stats.js';
+import { WatchFolder } from './watcher.js';
+
+export interface DaemonPaths {
+  stateDir: string;
+  statsFile: string;
+  socket: string;
+  dedupDb: string;
+}
+
+export function daemonPaths(cfg: Pick<DaemonConfig, 'output_dir' | 'control_socket'>): DaemonPaths {
+  const stateDir = join(resolve(cfg.output_dir), '.daemon');
+  return {
+    stateDir,
+    statsFile: join(stateDir, 'stats.json'),
+    socket: cfg.control_socket ? resolve(cfg.control_socket) : join(stateDir, 'control.sock'),
+    dedupDb: join(stateDir, 'deduplication.db'),
+  };
+}
+
+export async function h2kVersion(): Promise<string> {
+  try {
+    return (JSON.parse(await readFile(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function inside(parent: string, child: string): boolean {
+  const rel = relative(parent, child);
+  return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel));
+}
+
+export interface DaemonOptions {
+  /** replaces convertImage (tests inject failures); production leaves it unset */
+  convert?: ConvertFn;
+  queue?: JobQueue;
+  /** install SIGTERM/SIGINT/SIGUSR1 handlers (the CLI does; in-process tests don't) */
+  handleSignals?: boolean;
+}
+
+export class Daemon {
+  readonly cfg: DaemonConfig;
+  readonly paths: DaemonPaths;
+  readonly stats = new DaemonStats();
+  private readonly queue: JobQueue;
+  private scheduler!: Scheduler;
+  private watcher?: WatchFolder;
+  private control?: ControlServer;
+  private metrics?: DaemonMetrics;
+  private metricsServer?: import('node:http').Server;
+  private notifier!: Notifier;
+  private dedup?: Deduplicator;
+  private stall?: StallMonitor;
+  private statsTimer?: NodeJS.Timeout;
+  private statsWriteQueued = false;
+  private statsWriting: Promise<void> = Promise.resolve();
+  private version = '0.0.0';
+  private signalHandlers: [NodeJS.Signals, () => void][] = [];
+  metricsAddress?: string;
+
+  constructor(cfg: DaemonConfig, private readonly log: Logger, private readonly opts: DaemonOptions = {}) {
+    this.cfg = { ...cfg, watch_dir: resolve(cfg.watch_dir), output_dir: resolve(cfg.output_dir) };
+    this.paths = daemonPaths(this.cfg);
+    this.queue = opts.queue ?? new MemoryJobQueue();
+  }
+
+  /** Starts everything; resolves once the watcher has scanned the folder. On failure nothing stays open. */
+  async start(): Promise<void> {
+    try {
+      await this.startParts();
+    } catch (err) {
+      await this.watcher?.stop().catch(() => undefined);
+      this.stall?.stop();
+      if (this.statsTimer) clearInterval(this.statsTimer);
+      this.dedup?.close();
+      await this.closeServers();
+      throw err;
+    }
+  }
+
+  private async closeServers(): Promise<void> {
+    const m = this.metricsServer;
+    this.metricsServer = undefined;
+    if (m) {
+      m.closeAllConnections();
+      await new Promise<void>((r) => m.close(() => r()));
+    }
+    await this.control?.close();
+  }
+
+  private async startParts(): Promise<void> {
+    const cfg = this.cfg;
+    if (inside(cfg.watch_dir, cfg.output_dir) || inside(cfg.output_dir, cfg.watch_dir))
+      throw new H2kError('watch_dir and output_dir must be separate directories, neither inside the other', {
+        code: 'E_CONFIG',
+        hint: `watch_dir=${cfg.watch_dir} output_dir=${cfg.output_dir}`,
+      });
+    this.version = await h2kVersion();
+    for (const d of [cfg.watch_dir, cfg.output_dir, join(cfg.watch_dir, '.processed'), join(cfg.watch_dir, '.errors')])
+      await mkdir(d, { recursive: true });
+    await mkdir(this.paths.stateDir, { recursive: true, mode: 0o700 });
+    await chmod(this.paths.stateDir, 0o700);
+
+    this.scheduler = new Scheduler({
+      queue: this.queue,
+      maxConcurrent: cfg.max_concurrent_jobs,
+      run: (job, signal) => this.runner.run(job, signal),
+      log: this.log,
+      onChange: () => this.scheduleStatsWrite(),
+      onReleased: (job) => this.watcher?.release(job.files),
+    });
+
+    // The control socket first: it refuses to start when another daemon owns this output_dir,
+    // before recovery could delete that daemon's in-progress .partial files.
+    this.control = new ControlServer(this.paths.socket, (c) => this.onControl(c));
+    await this.control.start();
+
+    for (const p of await removeStalePartials(cfg.output_dir))
+      this.log.warn('partial_removed', `Removed stale partial output: ${p}`, { file: p });
+    if (await this.stats.load(this.paths.statsFile))
+      this.log.info('stats_loaded', `Loaded stats: ${this.stats.snapshot(this.live(0, 0, 0)).total_processed} processed before`);
+
+    if (cfg.enable_deduplication) {
+      this.dedup = await Deduplicator.open({
+        dbPath: this.paths.dedupDb,
+        useHash: cfg.deduplication_use_md5,
+        hash: cfg.deduplication_hash,
+        log: this.log,
+      });
+    }
+    this.notifier = new Notifier(cfg.notifications, this.log);
+
+    if (cfg.metrics_listen) {
+      this.metrics = new DaemonMetrics();
+      const { server, address } = await startMetricsServer(cfg.metrics_listen, this.metrics, () => this.snapshot());
+      this.metricsServer = server;
+      this.metricsAddress = address;
+      this.log.info('metrics_listening', `Metrics: http://${address}/metrics`, { address });
+    }
+
+    configurePool(cfg.max_concurrent_jobs);
+    this.runnerInstance = new JobRunner({
+      cfg,
+      log: this.log,
+      stats: this.stats,
+      notifier: this.notifier,
+      dedup: this.dedup,
+      convert: this.opts.convert ?? convertImage,
+      version: this.version,
+      observeDuration: (type, s) => this.metrics?.duration.observe({ file_type: type }, s),
+    });
+
+    if (cfg.notifications.enabled && cfg.notifications.on_stalled) {
+      this.stall = new StallMonitor({
+        thresholdMs: cfg.notifications.stall_threshold_minutes * 60_000,
+        lastActivity: () => this.stats.lastActivity,
+        queueDepth: async () => (await this.queue.counts(Date.now())).waiting,
+        onStalled: ({ queueDepth, idleMinutes, lastActivity }) => {
+          this.log.warn('daemon_stalled', `Daemon stalled: ${queueDepth} job(s) waiting, idle for ${idleMinutes} min`, {
+            queue_depth: queueDepth,
+          });
+          this.notifier.notify({
+            event: 'daemon_stalled',
+            queue_depth: queueDepth,
+            idle_minutes: idleMinutes,
+            last_activity: lastActivity.toISOString(),
+            timestamp: new Date().toISOString(),
+          });
+        },
+      });
+      this.stall.start();
+    }
+
+    this.watcher = new WatchFolder({
+      watchDir: cfg.watch_dir,
+      extensions: cfg.file_extensions,
+      stableMs: cfg.file_stable_timeout * 1000,
+      extentWaitMs: cfg.extent_wait_timeout * 1000,
+      log: this.log,
+      onJob: (spec) => void this.enqueue(spec),
+    });
+    await this.watcher.start();
+
+    this.statsTimer = setInterval(() => this.scheduleStatsWrite(), cfg.stats_interval * 1000);
+    this.statsTimer.unref();
+    await this.writeStats();
+    if (this.opts.handleSignals) this.installSignals();
+    this.log.info('daemon_started', `Daemon started: watching ${cfg.watch_dir} -> ${cfg.output_dir} (${cfg.max_concurrent_jobs} concurrent jobs, control socket ${this.paths.socket})`, {
+      pid: process.pid,
+      version: this.version,
+    });
+  }
+
+  private runnerInstance?: JobRunner;
+  private get runner(): JobRunner {
+    return this.runnerInstance!;
+  }
+
+  private async enqueue(spec: JobSpec): Promise<void> {
+    if (!this.scheduler.accepting) return;
+    if (await this.queue.enqueue(spec)) {
+      this.stats.touch();
+      this.log.info('job_queued', `New file queued: ${spec.files.map((f) => f.slice(this.cfg.watch_dir.length + 1)).join(' + ')}`, {
+        file: spec.primary,
+        files: spec.files,
+        size: spec.sizeBytes,
+      });
+      this.scheduleStatsWrite();
+      this.scheduler.kick();
+    }
+  }
+
+  private live(queueDepth: number, retryWaiting: number, inFlight: number) {
+    return { state: this.scheduler?.runState ?? 'running', queueDepth, retryWaiting, inFlight };
+  }
+
+  async snapshot(): Promise<StatsSnapshot> {
+    const c = await this.queue.counts(Date.now());
+    return this.stats.snapshot(this.live(c.waiting, c.retryWaiting, this.scheduler.inFlightCount));
+  }
+
+  /** Coalesces bursts of changes into one atomic stats.json write. */
+  private scheduleStatsWrite(): void {
+    if (this.statsWriteQueued) return;
+    this.statsWriteQueued = true;
+    setTimeout(() => {
+      this.statsWriteQueued = false;
+      void this.writeStats();
+    }, 50).unref();
+  }
+
+  private writeStats(): Promise<void> {
+    this.statsWriting = this.statsWriting
+      .then(async () => writeJsonAtomic(this.paths.statsFile, await this.snapshot()))
+      .catch((err) => this.log.error('stats_write_failed', `Cannot write ${this.paths.statsFile}: ${(err as Error).message}`));
+    return this.statsWriting;
+  }
+
+  async logStats(): Promise<void> {
+    const s = await this.snapshot();
+    this.log.info('stats', 'Daemon statistics:', { stats: s });
+    for (const line of formatStats(s)) this.log.info('stats', `  ${line}`);
+  }
+
+  private async onControl(command: ControlCommand): Promise<ControlReply> {
+    switch (command) {
+      case 'status': {
+        const s = await this.snapshot();
+        return {
+          status: 'ok',
+          state: this.scheduler.runState,
+          paused: this.scheduler.isPaused,
+          draining: this.scheduler.runState === 'draining',
+          pid: process.pid,
+          version: this.version,
+          uptime_seconds: s.uptime_seconds,
+          queue_depth: s.current_queue_depth,
+          in_flight: s.in_flight,
+          watch_dir: this.cfg.watch_dir,
+          output_dir: this.cfg.output_dir,
+        };
+      }
+      case 'stats':
+        return { status: 'ok', stats: await this.snapshot() };
+      case 'pause':
+        if (!this.scheduler.isPaused) this.log.info('daemon_paused', 'Daemon paused (running jobs finish; no new ones start)');
+        this.scheduler.pause();
+        return { status: 'ok', message: 'Daemon paused' };
+      case 'resume':
+        if (this.scheduler.isPaused) this.log.info('daemon_resumed', 'Daemon resumed');
+        this.scheduler.resume();
+        return { status: 'ok', message: 'Daemon resumed' };
+      case 'drain':
+        this.drain('control socket');
+        return { status: 'ok', message: 'Draining queue; the daemon exits when it is empty' };
+      case 'stop':
+        this.stop('control socket');
+        return { status: 'ok', message: 'Stopping daemon' };
+    }
+  }
+
+  drain(why: string): void {
+    if (!this.scheduler.accepting) return;
+    this.log.info('daemon_draining', `Draining (${why}): no new files accepted; finishing the queue`);
+    void this.watcher?.stop();
+    this.scheduler.drain();
+  }
+
+  stop(why: string): void {
+    this.log.info('daemon_stopping', `Stopping (${why}): cancelling running jobs; their sources stay in the watch folder`);
+    void this.watcher?.stop();
+    this.scheduler.stop();
+  }
+
+  private installSignals(): void {
+    let interrupts = 0;
+    const on = (sig: NodeJS.Signals, fn: () => void) => {
+      process.on(sig, fn);
+      this.signalHandlers.push([sig, fn]);
+    };
+    on('SIGTERM', () => (this.scheduler.accepting ? this.drain('SIGTERM') : this.stop('second SIGTERM')));
+    on('SIGINT', () => (++interrupts === 1 ? this.drain('SIGINT; press Ctrl-C again to stop now') : this.stop('SIGINT')));
+    on('SIGUSR1', () => void this.logStats());
+  }
+
+  /** Resolves with the exit code once drained or stopped and everything is closed. */
+  async run(): Promise<number> {
+    await this.scheduler.done;
+    await this.shutdown();
+    return 0;
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.watcher?.stop();
+    this.stall?.stop();
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    await this.notifier?.flush();
+    this.notifier?.close();
+    if (this.dedup) {
+      try {
+        const n = this.dedup.purge(this.cfg.deduplication_retention_days);
+        if (n > 0) this.log.info('dedup_purged', `Removed ${n} dedup record(s) older than ${this.cfg.deduplication_retention_days} days`);
+      } catch (err) {
+        this.log.warn('dedup_purge_failed', `Dedup purge failed: ${(err as Error).message}`);
+      }
+      this.dedup.close();
+    }
+    await this.writeStats();
+    await this.closeServers();
+    for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
+    const s = await this.snapshot();
+    this.log.info('daemon_stopped', `Daemon stopped: ${s.total_processed} processed, ${s.total_failed} failed, ${s.total_retried} retried`);
+  }
+}

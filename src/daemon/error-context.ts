@@ -1,0 +1,111 @@
+// {watch_dir}/.errors/<file>.error.json: what failed, where in the pipeline, what to do about it,
+// and enough about the machine to tell a full disk from a corrupt image.
+import { statfs } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { platform, release, arch } from 'node:os';
+import type { H2kError } from '../util/errors.js';
+
+export const PHASES = [
+  'initialization',
+  'file_type_detection',
+  'argument_preparation',
+  'output_directory_creation',
+  'conversion',
+  'completion',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface ErrorContext {
+  filename: string;
+  filepath: string;
+  files: string[];
+  file_size_mb: number;
+  timestamp: string;
+  error: string;
+  code: string;
+  error_file?: string;
+  error_offset?: number;
+  hint?: string;
+  phase: Phase;
+  retry_count: number;
+  exception_traceback: string;
+  suggestion: string;
+  system_info: {
+    node_version: string;
+    h2k_version: string;
+    platform: string;
+    disk_space_free_gb: number | null;
+  };
+}
+
+const SUGGESTIONS: [RegExp, string][] = [
+  [/E_NO_SPACE|ENOSPC|no space|disk full|quota/i, 'Free up disk space or configure a different output_dir'],
+  [/E_PERMISSION|EACCES|EPERM|permission denied/i, 'Check file permissions and ensure the daemon user can read the source and write output_dir'],
+  [/E_TIMEOUT|ETIMEDOUT|timed? ?out|network|ECONNRESET|EHOSTUNREACH/i, 'Check network connectivity / storage latency to the source and output; the job may succeed on retry'],
+  [/E_NO_MEMORY|ENOMEM|out of memory|allocation/i, 'Reduce max_concurrent_jobs or threads, or add memory'],
+  [/E_VMDK_|E_QCOW2_|E_VHD|E_VDI_|E_CORRUPT|E_TRUNCATED|E_DECOMPRESS|E_UNKNOWN_FORMAT|E_BAD_|corrupt|invalid|truncated|magic/i,
+    'Re-export the VM from its source; the disk image is corrupt, truncated or not a supported format'],
+  [/E_UNSUPPORTED/i, 'This image variant is not supported yet; convert it with the hypervisor\'s own tools first'],
+  [/E_NOT_FOUND|ENOENT/i, 'A file of the image is missing (e.g. a VMDK extent); copy all of its files into the watch folder'],
+  [/E_PATH_ESCAPE/i, 'The descriptor points outside its directory; fix the extent paths or convert by hand with --allow-external-paths'],
+];
+
+export function suggestionFor(code: string, message: string): string {
+  const text = `${code} ${message}`;
+  for (const [re, s] of SUGGESTIONS) if (re.test(text)) return s;
+  return 'See the error and traceback; retry by moving the file back into the watch folder';
+}
+
+async function freeGb(dir: string): Promise<number | null> {
+  try {
+    const s = await statfs(dir);
+    return Math.round(((s.bavail * s.bsize) / 1024 ** 3) * 100) / 100;
+  } catch {
+    return null;
+  }
+}
+
+function traceback(err: H2kError): string {
+  const parts = [err.stack ?? `${err.name}: ${err.message}`];
+  let cause = (err as { cause?: unknown }).cause;
+  for (let depth = 0; cause && depth < 4; depth++) {
+    parts.push(`Caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`);
+    cause = cause instanceof Error ? (cause as { cause?: unknown }).cause : undefined;
+  }
+  return parts.join('\n');
+}
+
+export async function buildErrorContext(args: {
+  primary: string;
+  files: string[];
+  sizeBytes: number;
+  error: H2kError;
+  phase: Phase;
+  retryCount: number;
+  outputDir: string;
+  version: string;
+}): Promise<ErrorContext> {
+  const e = args.error;
+  return {
+    filename: basename(args.primary),
+    filepath: args.primary,
+    files: args.files.map((f) => basename(f)),
+    file_size_mb: Math.round((args.sizeBytes / 1024 ** 2) * 100) / 100,
+    timestamp: new Date().toISOString(),
+    error: e.message,
+    code: e.code,
+    error_file: e.file,
+    error_offset: e.offset,
+    hint: e.hint,
+    phase: args.phase,
+    retry_count: args.retryCount,
+    exception_traceback: traceback(e),
+    suggestion: suggestionFor(e.code, e.message),
+    system_info: {
+      node_version: process.version,
+      h2k_version: args.version,
+      platform: `${platform()} ${release()} ${arch()}`,
+      disk_space_free_gb: await freeGb(args.outputDir),
+    },
+  };
+}

@@ -1,0 +1,70 @@
+// Which files make up one image. A VMDK descriptor names its extents; the descriptor is the job
+// and the extents are carried along, never jobs of their own. Only the first 64 KiB of a file is
+// read, and at most MAX_EXTENTS extent lines are accepted.
+import { open } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+
+const PROBE_BYTES = 64 * 1024;
+const MAX_EXTENTS = 4096;
+const EXTENT_LINE = /^\s*(RW|RDONLY|NOACCESS)\s+(\d+)\s+([A-Z]+)(?:\s+"([^"\r\n]*)")?/;
+
+export type FileRole =
+  /** a self-contained image: raw, monolithic/stream-optimized VMDK, qcow2, ... */
+  | { kind: 'single' }
+  /** a VMDK text descriptor; extents are bare file names in the same directory */
+  | { kind: 'descriptor'; extents: string[]; unsafeExtents: string[] }
+  /** a VMDK extent (split sparse or flat data): only part of an image */
+  | { kind: 'extent' };
+
+export function fileTypeOf(path: string): string {
+  return extname(path).slice(1).toLowerCase() || 'unknown';
+}
+
+/** Extent file names from descriptor text; names with a directory part are reported as unsafe. */
+export function parseDescriptorExtents(text: string): { extents: string[]; unsafeExtents: string[] } {
+  const extents: string[] = [];
+  const unsafeExtents: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = EXTENT_LINE.exec(line);
+    if (!m || m[3] === 'ZERO' || m[4] === undefined) continue;
+    const name = m[4];
+    if (extents.length + unsafeExtents.length >= MAX_EXTENTS) break;
+    if (name === '' || name !== basename(name) || name === '.' || name === '..') unsafeExtents.push(name);
+    else if (!extents.includes(name)) extents.push(name);
+  }
+  return { extents, unsafeExtents };
+}
+
+function looksLikeDescriptor(buf: Buffer): boolean {
+  if (buf.includes(0)) return false;
+  const text = buf.toString('latin1');
+  return /^#\s*Disk DescriptorFile/m.test(text) || /^\s*createType\s*=/m.test(text);
+}
+
+export async function classifyFile(path: string): Promise<FileRole> {
+  if (fileTypeOf(path) !== 'vmdk') return { kind: 'single' };
+  const fh = await open(path, 'r');
+  let buf: Buffer;
+  try {
+    const probe = Buffer.alloc(PROBE_BYTES);
+    const { bytesRead } = await fh.read(probe, 0, PROBE_BYTES, 0);
+    buf = probe.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+  const magic = buf.subarray(0, 4).toString('latin1');
+  if (magic === 'KDMV') {
+    // Hosted sparse header: descriptorOffset (u64 LE at byte 28) is 0 in the extents of a split image.
+    if (buf.length < 36) return { kind: 'single' }; // truncated: let the converter report it
+    return buf.readBigUInt64LE(28) > 0n ? { kind: 'single' } : { kind: 'extent' };
+  }
+  if (magic === 'COWD') return { kind: 'extent' };
+  if (buf.length > 0 && looksLikeDescriptor(buf)) {
+    const { extents, unsafeExtents } = parseDescriptorExtents(buf.toString('utf8'));
+    const self = basename(path);
+    return { kind: 'descriptor', extents: extents.filter((e) => e !== self), unsafeExtents };
+  }
+  // Not a descriptor and not a sparse header: flat extent data (e.g. disk-flat.vmdk), or junk that
+  // a descriptor never claims. An empty or tiny junk file is still a job so it lands in .errors/.
+  return buf.length < 512 ? { kind: 'single' } : { kind: 'extent' };
+}

@@ -1,0 +1,311 @@
+// Runs one job end to end: dedup check, conversion in a pool worker, report.json, and moving the
+// sources to .processed/ (or, for good failures, to .errors/ with an .error.json). Transient
+// errors come back as a retry decision for the scheduler; sources stay put until then.
+import { availableParallelism } from 'node:os';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import type { ConvertOptions, ConvertRequest, ConvertResult } from '../convert/types.js';
+import type { DaemonConfig } from '../config/daemon-schema.js';
+import { H2kError, toH2kError } from '../util/errors.js';
+import { formatBytes } from '../util/format.js';
+import { writeJsonAtomic } from './atomic-write.js';
+import type { Deduplicator } from './dedup.js';
+import { buildErrorContext, type Phase } from './error-context.js';
+import { moveInto } from './file-moves.js';
+import type { Logger } from './logger.js';
+import type { Notifier } from './notify/notifier.js';
+import type { Job } from './queue/job-queue.js';
+import { retryDelayMs, shouldRetry } from './retry-policy.js';
+import type { DaemonStats } from './stats.js';
+
+export type ConvertFn = (req: ConvertRequest, opts: ConvertOptions) => Promise<ConvertResult>;
+
+export interface JobRunnerDeps {
+  cfg: DaemonConfig;
+  log: Logger;
+  stats: DaemonStats;
+  notifier: Notifier;
+  dedup?: Deduplicator;
+  convert: ConvertFn;
+  version: string;
+  /** called with each successful conversion's duration (Prometheus histogram) */
+  observeDuration?: (fileType: string, seconds: number) => void;
+}
+
+export type JobOutcome =
+  | { kind: 'success'; outputPath: string; seconds: number }
+  | { kind: 'duplicate' }
+  | { kind: 'retry'; at: number; error: H2kError }
+  | { kind: 'failed'; error: H2kError }
+  | { kind: 'cancelled' };
+
+class PhaseError extends Error {
+  constructor(readonly phase: Phase, readonly error: H2kError) {
+    super(error.message);
+  }
+}
+
+async function inPhase<T>(phase: Phase, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof PhaseError) throw err;
+    throw new PhaseError(phase, toH2kError(err));
+  }
+}
+
+function localDate(d = new Date()): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** vm name from the primary file: "Web Server-01.vmdk" -> "Web_Server-01". */
+export function vmNameOf(primary: string): string {
+  const stem = basename(primary, extname(primary)).replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '');
+  return stem.slice(0, 128) || 'disk';
+}
+
+/** {output_dir}/YYYY-MM-DD/<vm>[-N]/ : a directory that holds a finished report belongs to another job. */
+async function chooseOutputDir(outputDir: string, vm: string): Promise<string> {
+  const day = join(outputDir, localDate());
+  for (let i = 1; i < 1000; i++) {
+    const dir = join(day, i === 1 ? vm : `${vm}-${i}`);
+    const entries = await readdir(dir).catch(() => undefined);
+    if (!entries || !entries.includes('report.json')) return dir;
+  }
+  throw new H2kError(`too many outputs named ${vm} today`, { code: 'E_OUTPUT_EXISTS', file: day });
+}
+
+export class JobRunner {
+  private readonly threads: number;
+
+  constructor(private readonly deps: JobRunnerDeps) {
+    const cfg = deps.cfg;
+    this.threads = cfg.threads ?? Math.max(1, Math.floor(availableParallelism() / cfg.max_concurrent_jobs));
+  }
+
+  private get compression(): 'none' | 'zlib' | 'zstd' {
+    const cfg = this.deps.cfg;
+    if (cfg.out_format !== 'qcow2') return 'none';
+    return cfg.compression ?? (cfg.compress ? 'zlib' : 'none');
+  }
+
+  async run(job: Job, signal: AbortSignal): Promise<JobOutcome> {
+    const { cfg, log, stats } = this.deps;
+    const name = basename(job.primary);
+    const started = Date.now();
+    stats.jobStarted(job.id, name, job.fileType, job.retryCount);
+    log.info('job_started', `Processing: ${name} (${formatBytes(job.sizeBytes)}${job.files.length > 1 ? `, ${job.files.length} files` : ''}${job.retryCount ? `, retry ${job.retryCount}` : ''})`, {
+      file: job.primary,
+      files: job.files,
+      retry_count: job.retryCount,
+    });
+    try {
+      const outcome = await this.attempt(job, signal, started);
+      return outcome;
+    } catch (err) {
+      const pe = err instanceof PhaseError ? err : new PhaseError('completion', toH2kError(err));
+      return await this.onError(job, pe, signal);
+    } finally {
+      stats.jobEnded(job.id);
+    }
+  }
+
+  private async attempt(job: Job, signal: AbortSignal, started: number): Promise<JobOutcome> {
+    const { cfg, log, stats, dedup } = this.deps;
+    const name = basename(job.primary);
+
+    const sizeBytes = await inPhase('initialization', async () => {
+      let total = 0;
+      for (const f of job.files) {
+        const st = await stat(f);
+        if (!st.isFile()) throw new H2kError(`not a regular file: ${f}`, { code: 'E_INVALID_ARGUMENT', file: f });
+        total += st.size;
+      }
+      return total;
+    });
+
+    await inPhase('file_type_detection', async () => {
+      const ext = extname(job.primary).toLowerCase();
+      if (!cfg.file_extensions.map((e) => e.toLowerCase()).includes(ext))
+        throw new H2kError(`unsupported file type '${ext}'`, { code: 'E_UNSUPPORTED', file: job.primary });
+    });
+
+    let hashes: Record<string, string> = {};
+    if (dedup) {
+      const check = await inPhase('initialization', () => dedup.check(job.primary, sizeBytes, signal));
+      hashes = check.hashes as Record<string, string>;
+      if (check.duplicateOf) {
+        log.info('duplicate_skipped', `Skipping duplicate: ${name} (originally processed: ${check.duplicateOf.processed_at ?? 'unknown'})`, {
+          file: job.primary,
+          original_output: check.duplicateOf.output_path ?? undefined,
+        });
+        stats.duplicateSkipped();
+        if (cfg.archive_processed) await inPhase('completion', () => moveInto(join(cfg.watch_dir, '.processed'), job.files));
+        return { kind: 'duplicate' };
+      }
+    }
+
+    const vm = vmNameOf(job.primary);
+    const outDir = await inPhase('output_directory_creation', async () => {
+      const dir = await chooseOutputDir(cfg.output_dir, vm);
+      await mkdir(dir, { recursive: true });
+      return dir;
+    });
+    const request = await inPhase('argument_preparation', async (): Promise<ConvertRequest> => ({
+      source: job.primary,
+      output: join(outDir, `${vm}.${cfg.out_format}`),
+      outputFormat: cfg.out_format,
+      compression: this.compression,
+      threads: this.threads,
+      // A redo after a crash may find its own earlier output; the dir choice above protects others'.
+      force: true,
+    }));
+
+    const result = await inPhase('conversion', () => this.convertWithTimeout(request, signal));
+    const seconds = (Date.now() - started) / 1000;
+
+    await inPhase('completion', async () => {
+      await writeJsonAtomic(join(outDir, 'report.json'), {
+        tool: 'h2k daemon',
+        h2k_version: this.deps.version,
+        vm,
+        source: {
+          filename: basename(job.primary),
+          files: job.files.map((f) => basename(f)),
+          file_type: job.fileType,
+          size_bytes: sizeBytes,
+          hashes,
+        },
+        output: { path: result.output, format: result.outputFormat, compression: result.compression, bytes: result.outputBytes },
+        conversion: result,
+        queued_at: job.queuedAt,
+        started_at: new Date(started).toISOString(),
+        finished_at: new Date().toISOString(),
+        duration_seconds: Math.round(seconds * 1000) / 1000,
+        retry_count: job.retryCount,
+      });
+      dedup?.record({
+        filename: name,
+        file_size: sizeBytes,
+        md5: hashes.md5,
+        xxh3: hashes.xxh3,
+        status: 'success',
+        output_path: result.output,
+        duration_seconds: seconds,
+        processed_at: new Date().toISOString(),
+      });
+      if (cfg.archive_processed) await moveInto(join(cfg.watch_dir, '.processed'), job.files);
+    });
+
+    stats.succeeded(job.fileType, seconds, result.outputBytes);
+    this.deps.observeDuration?.(job.fileType, seconds);
+    log.info('job_succeeded', `Converted: ${name} -> ${result.output} (${formatBytes(result.outputBytes)} in ${seconds.toFixed(2)}s)`, {
+      file: job.primary,
+      output: result.output,
+      seconds,
+      bytes_written: result.outputBytes,
+    });
+    this.deps.notifier.notify({
+      event: 'conversion_success',
+      filename: name,
+      duration_seconds: Math.round(seconds * 100) / 100,
+      output_path: outDir,
+      timestamp: new Date().toISOString(),
+    });
+    return { kind: 'success', outputPath: result.output, seconds };
+  }
+
+  /** job_timeout > 0 cancels a conversion that runs too long and reports E_TIMEOUT (transient). */
+  private async convertWithTimeout(request: ConvertRequest, signal: AbortSignal): Promise<ConvertResult> {
+    const limit = this.deps.cfg.job_timeout;
+    if (limit <= 0) return this.deps.convert(request, { signal });
+    const ac = new AbortController();
+    const onAbort = () => ac.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, limit * 1000);
+    try {
+      return await this.deps.convert(request, { signal: ac.signal });
+    } catch (err) {
+      if (timedOut && !signal.aborted)
+        throw new H2kError(`conversion took longer than job_timeout (${limit}s)`, { code: 'E_TIMEOUT', file: request.source, cause: err });
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async onError(job: Job, pe: PhaseError, signal: AbortSignal): Promise<JobOutcome> {
+    const { cfg, log, stats } = this.deps;
+    const name = basename(job.primary);
+    const error = pe.error;
+    if (signal.aborted || error.code === 'E_CANCELLED') {
+      log.info('job_cancelled', `Cancelled: ${name} (stays in the watch folder)`, { file: job.primary });
+      return { kind: 'cancelled' };
+    }
+    if (shouldRetry(cfg.retry_policy, error.code, job.retryCount)) {
+      const delay = retryDelayMs(cfg.retry_policy, job.retryCount);
+      stats.retriedJob(job.fileType);
+      log.warn('job_retry', `Retrying ${name} in ${(delay / 1000).toFixed(1)}s (attempt ${job.retryCount + 2} of ${cfg.retry_policy.max_retries + 1}): [${error.code}] ${error.message}`, {
+        file: job.primary,
+        code: error.code,
+        retry_count: job.retryCount + 1,
+        delay_seconds: delay / 1000,
+      });
+      return { kind: 'retry', at: Date.now() + delay, error };
+    }
+    await this.moveToErrors(job, pe);
+    stats.failedJob(job.fileType);
+    log.error('job_failed', `Failed: ${name} in ${pe.phase}: [${error.code}] ${error.message}`, {
+      file: job.primary,
+      code: error.code,
+      phase: pe.phase,
+      retry_count: job.retryCount,
+    });
+    this.deps.dedup?.record({
+      filename: name,
+      file_size: job.sizeBytes,
+      status: 'failed',
+      error: `[${error.code}] ${error.message}`,
+      processed_at: new Date().toISOString(),
+    });
+    this.deps.notifier.notify({
+      event: 'conversion_failure',
+      filename: name,
+      error: error.message,
+      code: error.code,
+      retry_count: job.retryCount,
+      timestamp: new Date().toISOString(),
+    });
+    return { kind: 'failed', error };
+  }
+
+  private async moveToErrors(job: Job, pe: PhaseError): Promise<void> {
+    const { cfg, log } = this.deps;
+    const errorsDir = join(cfg.watch_dir, '.errors');
+    const context = await buildErrorContext({
+      primary: job.primary,
+      files: job.files,
+      sizeBytes: job.sizeBytes,
+      error: pe.error,
+      phase: pe.phase,
+      retryCount: job.retryCount,
+      outputDir: cfg.output_dir,
+      version: this.deps.version,
+    });
+    try {
+      const present: string[] = [];
+      for (const f of job.files) if (await stat(f).then(() => true, () => false)) present.push(f);
+      const moved = await moveInto(errorsDir, present);
+      const primaryMoved = moved[0] && present[0] === job.primary ? moved[0] : join(errorsDir, basename(job.primary));
+      await writeJsonAtomic(`${primaryMoved}.error.json`, context);
+    } catch (err) {
+      log.error('error_context_failed', `Cannot move ${basename(job.primary)} to .errors/: ${(err as Error).message}`, { file: job.primary });
+    }
+  }
+}

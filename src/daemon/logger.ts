@@ -1,0 +1,73 @@
+// One line per event, human ("2026-01-17T10:00:00.000Z INFO  File stable: vm.vmdk (1.0 GiB)")
+// or JSON ({"time","level","event","msg",...fields}). Secrets are redacted before anything is written.
+import { appendFileSync } from 'node:fs';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type LogFormat = 'human' | 'json';
+
+const LEVEL_RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+const SECRET_KEY = /pass(word)?|secret|token|auth|webhook_url|api_key/i;
+
+export interface Logger {
+  error(event: string, msg: string, fields?: Record<string, unknown>): void;
+  warn(event: string, msg: string, fields?: Record<string, unknown>): void;
+  info(event: string, msg: string, fields?: Record<string, unknown>): void;
+  debug(event: string, msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface LoggerOptions {
+  format: LogFormat;
+  /** hyper2kvm verbose: 0 errors+warnings, 1 info, 2+ debug */
+  verbose?: number;
+  file?: string;
+  /** where lines go; stderr by default */
+  write?: (line: string) => void;
+  /** strings that must never appear in a log line (passwords, webhook URLs) */
+  secrets?: string[];
+}
+
+/** Replaces secret-looking fields and known secret strings. */
+export function redact(value: unknown, secrets: string[] = []): unknown {
+  if (typeof value === 'string') {
+    let s = value;
+    for (const secret of secrets) if (secret.length >= 4) s = s.split(secret).join('***');
+    return s;
+  }
+  if (Array.isArray(value)) return value.map((v) => redact(v, secrets));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) && v ? '***' : redact(v, secrets);
+    return out;
+  }
+  return value;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const maxRank = options.verbose === undefined ? 2 : options.verbose <= 0 ? 1 : options.verbose === 1 ? 2 : 3;
+  const secrets = (options.secrets ?? []).filter((s) => s.length >= 4);
+  const sink = options.write ?? ((line: string) => process.stderr.write(line));
+  const emit = (level: LogLevel, event: string, msg: string, fields?: Record<string, unknown>) => {
+    if (LEVEL_RANK[level] > maxRank) return;
+    const time = new Date().toISOString();
+    const safeMsg = redact(msg.replace(/[\r\n]+/g, ' '), secrets) as string;
+    const safeFields = fields ? (redact(fields, secrets) as Record<string, unknown>) : undefined;
+    const line =
+      options.format === 'json'
+        ? JSON.stringify({ time, level, event, msg: safeMsg, ...safeFields }) + '\n'
+        : `${time} ${level.toUpperCase().padEnd(5)} ${safeMsg}\n`;
+    sink(line);
+    if (options.file) {
+      try {
+        appendFileSync(options.file, line);
+      } catch {
+        // a broken log file must not stop the daemon; stderr still has the line
+      }
+    }
+  };
+  return {
+    error: (e, m, f) => emit('error', e, m, f),
+    warn: (e, m, f) => emit('warn', e, m, f),
+    info: (e, m, f) => emit('info', e, m, f),
+    debug: (e, m, f) => emit('debug', e, m, f),
+  };
+}

@@ -1,0 +1,174 @@
+// Claims jobs from the queue and runs up to max_concurrent_jobs of them at once; knows the
+// daemon's run state (running, paused, draining, stopping). Talks to the queue only through
+// the JobQueue interface.
+import type { Job, JobQueue } from './queue/job-queue.js';
+import type { JobOutcome } from './job-runner.js';
+import type { Logger } from './logger.js';
+
+export type RunState = 'running' | 'paused' | 'draining' | 'stopping' | 'stopped';
+
+export interface SchedulerOptions {
+  queue: JobQueue;
+  maxConcurrent: number;
+  run: (job: Job, signal: AbortSignal) => Promise<JobOutcome>;
+  log: Logger;
+  /** called after any job settles or the state changes (stats.json refresh) */
+  onChange?: () => void;
+  /** jobs cancelled by stop: their files may be picked up again later */
+  onReleased?: (job: Job) => void;
+}
+
+export class Scheduler {
+  private state: RunState = 'running';
+  private paused = false;
+  private readonly inFlight = new Map<string, AbortController>();
+  private wakeTimer?: NodeJS.Timeout;
+  private pumping = false;
+  private pumpAgain = false;
+  private finished!: () => void;
+  /** resolves when a drain has emptied the queue or a stop has cancelled everything */
+  readonly done: Promise<void> = new Promise((r) => (this.finished = r));
+
+  constructor(private readonly opts: SchedulerOptions) {}
+
+  get runState(): RunState {
+    if (this.state === 'running' && this.paused) return 'paused';
+    return this.state;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Whether new files may be queued (not while draining or stopping). */
+  get accepting(): boolean {
+    return this.state === 'running';
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.opts.onChange?.();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.opts.onChange?.();
+    this.kick();
+  }
+
+  /** Stop accepting new files, finish everything queued (retries included), then finish. */
+  drain(): void {
+    if (this.state !== 'running') return;
+    this.state = 'draining';
+    // A drain must make progress even if the daemon was paused.
+    this.paused = false;
+    this.opts.onChange?.();
+    this.kick();
+  }
+
+  /** Cancel running conversions (sources stay in the watch folder) and finish. */
+  stop(): void {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    this.state = 'stopping';
+    for (const ac of this.inFlight.values()) ac.abort();
+    this.opts.onChange?.();
+    this.kick();
+  }
+
+  /** Ask for a scheduling pass (new job queued, timer fired, job settled). */
+  kick(): void {
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        await this.pumpOnce();
+      } while (this.pumpAgain);
+    } catch (err) {
+      this.opts.log.error('scheduler_error', `Scheduler error: ${(err as Error).message}`);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async pumpOnce(): Promise<void> {
+    const { queue } = this.opts;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    if (this.state === 'stopped') return;
+    if (this.state === 'stopping') {
+      if (this.inFlight.size === 0) this.finish();
+      return;
+    }
+    while (!this.paused && this.inFlight.size < this.opts.maxConcurrent) {
+      const job = await queue.claim(Date.now());
+      if (!job) break;
+      this.start(job);
+    }
+    const now = Date.now();
+    const next = await queue.nextDueAt(now);
+    if (next !== undefined && !this.paused) {
+      this.wakeTimer = setTimeout(() => this.kick(), Math.max(0, next - now) + 5);
+    }
+    if (this.state === 'draining' && this.inFlight.size === 0) {
+      const c = await queue.counts(Date.now());
+      if (c.waiting === 0 && c.running === 0) this.finish();
+    }
+  }
+
+  private start(job: Job): void {
+    const ac = new AbortController();
+    this.inFlight.set(job.id, ac);
+    this.opts.onChange?.();
+    void this.opts
+      .run(job, ac.signal)
+      .catch((err): JobOutcome => {
+        this.opts.log.error('job_crashed', `Job ${job.primary} crashed: ${(err as Error).message}`);
+        const error = Object.assign(new Error(String((err as Error)?.message ?? err)), { code: 'E_INTERNAL' });
+        return { kind: 'failed', error } as JobOutcome;
+      })
+      .then(async (outcome) => {
+        const q = this.opts.queue;
+        switch (outcome.kind) {
+          case 'success':
+          case 'duplicate':
+            await q.complete(job.id);
+            break;
+          case 'failed':
+            await q.fail(job.id, { code: outcome.error.code, message: outcome.error.message });
+            break;
+          case 'retry':
+            await q.retryAt(job.id, outcome.at, { code: outcome.error.code, message: outcome.error.message });
+            break;
+          case 'cancelled':
+            await q.release(job.id);
+            this.opts.onReleased?.(job);
+            break;
+        }
+      })
+      .catch((err) => this.opts.log.error('queue_error', `Queue update for ${job.primary} failed: ${(err as Error).message}`))
+      .finally(() => {
+        this.inFlight.delete(job.id);
+        this.opts.onChange?.();
+        this.kick();
+      });
+  }
+
+  private finish(): void {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.finished();
+  }
+}

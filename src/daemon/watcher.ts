@@ -1,0 +1,175 @@
+// Watches the top level of watch_dir (chokidar) and turns complete files into jobs: each file
+// must be stable first, a VMDK descriptor waits for all its extents, and extents never become
+// jobs of their own (unless no descriptor claims them for extent_wait_timeout).
+import { stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { formatBytes } from '../util/format.js';
+import { classifyFile, fileTypeOf } from './image-files.js';
+import { StabilityTracker } from './file-stability.js';
+import type { JobSpec } from './queue/job-queue.js';
+import type { Logger } from './logger.js';
+
+export interface WatcherOptions {
+  watchDir: string;
+  extensions: string[];
+  stableMs: number;
+  extentWaitMs: number;
+  log: Logger;
+  onJob: (spec: JobSpec) => void;
+}
+
+type Entry =
+  | { state: 'tracking' }
+  | { state: 'descriptor'; extents: string[]; size: number; waitingLogged: boolean }
+  | { state: 'extent'; size: number; stableAt: number }
+  | { state: 'claimed' };
+
+export class WatchFolder {
+  private readonly entries = new Map<string, Entry>();
+  private readonly tracker: StabilityTracker;
+  private watcher?: FSWatcher;
+  private orphanTimer?: NodeJS.Timeout;
+  private readonly root: string;
+  private readonly exts: Set<string>;
+
+  constructor(private readonly opts: WatcherOptions) {
+    this.root = resolve(opts.watchDir);
+    this.exts = new Set(opts.extensions.map((e) => e.toLowerCase()));
+    const pollMs = Math.min(1000, Math.max(100, opts.stableMs / 4));
+    this.tracker = new StabilityTracker({
+      stableMs: opts.stableMs,
+      pollMs,
+      growingReportMs: 5000,
+      stat: async (p) => {
+        const st = await stat(p).catch(() => undefined);
+        return st?.isFile() ? { size: st.size, mtimeMs: st.mtimeMs } : undefined;
+      },
+      onGrowing: (p, size) =>
+        opts.log.info('file_growing', `File still growing: ${basename(p)} (${formatBytes(size)})`, { file: p, size }),
+      onStable: (p, size) => void this.onStable(p, size),
+      onGone: (p) => this.entries.delete(p),
+    });
+  }
+
+  private wanted(path: string): boolean {
+    const name = basename(path);
+    if (name.startsWith('.') || name.endsWith('.partial') || name.endsWith('.error.json')) return false;
+    const dot = name.lastIndexOf('.');
+    return dot > 0 && this.exts.has(name.slice(dot).toLowerCase());
+  }
+
+  async start(): Promise<void> {
+    const root = this.root;
+    this.watcher = watch(root, {
+      depth: 0,
+      ignoreInitial: false,
+      persistent: true,
+      // Hidden entries (.processed, .errors) and foreign files are never looked at.
+      ignored: (p, st) => p !== root && (basename(p).startsWith('.') || (st?.isDirectory() ?? false)),
+    });
+    this.watcher.on('add', (p) => this.onSeen(p));
+    this.watcher.on('change', (p) => this.onSeen(p));
+    this.watcher.on('unlink', (p) => {
+      this.entries.delete(p);
+      this.tracker.remove(p);
+    });
+    this.watcher.on('error', (err) => this.opts.log.error('watch_error', `Watcher error: ${(err as Error).message}`));
+    await new Promise<void>((res) => this.watcher!.once('ready', () => res()));
+    this.tracker.start();
+    this.orphanTimer = setInterval(() => this.checkOrphans(), Math.min(5000, Math.max(200, this.opts.extentWaitMs / 4)));
+    this.orphanTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.tracker.stop();
+    if (this.orphanTimer) clearInterval(this.orphanTimer);
+    const w = this.watcher;
+    this.watcher = undefined;
+    if (w) await w.close();
+  }
+
+  private onSeen(path: string): void {
+    if (dirname(path) !== this.root || !this.wanted(path)) return;
+    const e = this.entries.get(path);
+    if (e?.state === 'claimed') return;
+    if (!e) this.opts.log.debug('file_seen', `New file: ${basename(path)}`, { file: path });
+    this.entries.set(path, { state: 'tracking' });
+    this.tracker.add(path);
+  }
+
+  private async onStable(path: string, size: number): Promise<void> {
+    if (this.entries.get(path)?.state !== 'tracking') return;
+    this.opts.log.info('file_stable', `File stable: ${basename(path)} (${formatBytes(size)})`, { file: path, size });
+    let role;
+    try {
+      role = await classifyFile(path);
+    } catch (err) {
+      // Vanished or unreadable: a queued job reports the real error with full context.
+      role = { kind: 'single' as const };
+      this.opts.log.debug('classify_failed', `Cannot probe ${basename(path)}: ${(err as Error).message}`);
+    }
+    if (this.entries.get(path)?.state !== 'tracking') return;
+    if (role.kind === 'descriptor') {
+      for (const bad of role.unsafeExtents)
+        this.opts.log.warn('extent_unsafe', `Descriptor ${basename(path)} names extent outside the watch folder: ${bad}`);
+      this.entries.set(path, { state: 'descriptor', extents: role.extents.map((x) => join(this.root, x)), size, waitingLogged: false });
+    } else if (role.kind === 'extent' || this.claimedByDescriptor(path)) {
+      this.entries.set(path, { state: 'extent', size, stableAt: Date.now() });
+    } else {
+      this.emit([path], size);
+      return;
+    }
+    this.completeGroups();
+  }
+
+  private claimedByDescriptor(path: string): boolean {
+    for (const e of this.entries.values()) if (e.state === 'descriptor' && e.extents.includes(path)) return true;
+    return false;
+  }
+
+  /** Queues every descriptor whose extents are all present and stable. */
+  private completeGroups(): void {
+    for (const [path, e] of this.entries) {
+      if (e.state !== 'descriptor') continue;
+      const missing = e.extents.filter((x) => this.entries.get(x)?.state !== 'extent');
+      if (missing.length === 0) {
+        let total = e.size;
+        for (const x of e.extents) total += (this.entries.get(x) as { size: number }).size;
+        this.emit([path, ...e.extents], total);
+      } else if (!e.waitingLogged) {
+        e.waitingLogged = true;
+        this.opts.log.info('waiting_extents', `Waiting for extents of ${basename(path)}: ${missing.map((m) => basename(m)).join(', ')}`, {
+          file: path,
+          missing,
+        });
+      }
+    }
+  }
+
+  private checkOrphans(): void {
+    const now = Date.now();
+    for (const [path, e] of this.entries) {
+      if (e.state !== 'extent' || this.claimedByDescriptor(path) || now - e.stableAt < this.opts.extentWaitMs) continue;
+      this.opts.log.warn('orphan_extent', `No descriptor claimed ${basename(path)}; processing it on its own`, { file: path });
+      this.emit([path], e.size);
+    }
+  }
+
+  private emit(files: string[], sizeBytes: number): void {
+    for (const f of files) this.entries.set(f, { state: 'claimed' });
+    this.opts.onJob({
+      id: files[0],
+      primary: files[0],
+      files,
+      fileType: fileTypeOf(files[0]),
+      sizeBytes,
+      queuedAt: new Date().toISOString(),
+    });
+  }
+
+  /** Lets a path be picked up again (e.g. a job released by stop, then the file is replaced). */
+  release(paths: string[]): void {
+    for (const p of paths) this.entries.delete(p);
+  }
+}
