@@ -1,10 +1,12 @@
 // Piscina worker entry: dispatches a task to its handler by kind. Never throws: the outcome
 // carries either the value or a serialized error (codes survive the thread boundary).
 import { runConvertTask } from './tasks/convert-task.js';
+import { runHashTask } from './tasks/hash-task.js';
 import type { PoolTask, SerializedError, TaskHandler, TaskOutcome } from './task-types.js';
 
 const handlers: Record<string, TaskHandler> = {
   convert: runConvertTask,
+  hash: runHashTask,
 };
 
 function serialize(err: unknown): SerializedError {

@@ -1,0 +1,76 @@
+// Typed view of the addon's hashing exports (native/src/binding/hash_binding.cpp).
+import { loadAddon } from './addon.js';
+import type { HashAlgorithm } from '../hash/algorithms.js';
+
+export interface NativeHashProgress {
+  bytesDone: number;
+  /** 0 when the size is unknown (a pipe). */
+  bytesTotal: number;
+}
+
+export interface NativeHashOptions {
+  /** Read size per buffer (64 KiB .. 64 MiB, default 1 MiB). */
+  bufferSize?: number;
+  /** Buffers in flight between the read-ahead thread and the hasher (2..16, default 4). */
+  bufferCount?: number;
+  /** hashContent only: allow extent paths outside the image directory. */
+  allowExternalPaths?: boolean;
+  /** hashContent only: force the image format instead of probing. */
+  format?: string;
+}
+
+export interface NativeHashResult {
+  path: string;
+  digests: Partial<Record<HashAlgorithm, string>>;
+  /** Bytes hashed (file size, or the virtual size for content hashes). */
+  bytes: number;
+  /** Bytes actually read; the rest were holes or zero runs fed from a shared zero block. */
+  bytesRead: number;
+  seconds: number;
+}
+
+export interface NativeHashHandle {
+  promise: Promise<NativeHashResult>;
+  cancel(): void;
+}
+
+export interface NativeHasher {
+  update(data: Uint8Array): void;
+  /** Finishes and resets: algo -> lowercase hex. */
+  digest(): Partial<Record<HashAlgorithm, string>>;
+}
+
+interface HashExports {
+  hashFile(path: string, algorithms: string[], options?: NativeHashOptions, onProgress?: (p: NativeHashProgress) => void): NativeHashHandle;
+  hashContent(path: string, algorithms: string[], options?: NativeHashOptions, onProgress?: (p: NativeHashProgress) => void): NativeHashHandle;
+  createHasher(algorithms: string[]): NativeHasher;
+}
+
+function hashExports(): HashExports {
+  return loadAddon() as unknown as HashExports;
+}
+
+/** Hashes the bytes of a file (holes of sparse files are not read). Runs off the JS thread. */
+export function nativeHashFile(
+  path: string,
+  algorithms: readonly HashAlgorithm[],
+  options: NativeHashOptions = {},
+  onProgress?: (p: NativeHashProgress) => void,
+): NativeHashHandle {
+  return hashExports().hashFile(path, [...algorithms], options, onProgress);
+}
+
+/** Hashes the guest-visible bytes of a disk image (same result for any container format). */
+export function nativeHashContent(
+  path: string,
+  algorithms: readonly HashAlgorithm[],
+  options: NativeHashOptions = {},
+  onProgress?: (p: NativeHashProgress) => void,
+): NativeHashHandle {
+  return hashExports().hashContent(path, [...algorithms], options, onProgress);
+}
+
+/** Streaming hasher for data already in memory (update runs synchronously). */
+export function createNativeHasher(algorithms: readonly HashAlgorithm[]): NativeHasher {
+  return hashExports().createHasher([...algorithms]);
+}
