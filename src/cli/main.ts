@@ -10,6 +10,7 @@ import { registerConvert } from './commands/convert.js';
 import { registerInfo } from './commands/info.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerCtl } from './commands/ctl.js';
+import { registerManifest } from './commands/manifest.js';
 
 export function version(): string {
   try {
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerDaemon(program);
   registerCtl(program);
+  registerManifest(program);
   return program;
 }
 
