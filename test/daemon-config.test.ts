@@ -1,0 +1,142 @@
+// Daemon config: defaults, hyper2kvm configs load unchanged, flags win, errors point at file:line.
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadDaemonConfig, mergeFlags } from '../src/config/load-config.js';
+import { daemonConfigSchema, extendDaemonSchema } from '../src/config/daemon-schema.js';
+import { flagsToConfig } from '../src/cli/commands/daemon.js';
+import { repoRoot, runH2k } from './helpers/cli.js';
+import { tempDir } from './helpers/fixtures.js';
+import { z } from 'zod';
+
+const tmp = tempDir('daemon-config');
+afterAll(() => tmp.cleanup());
+
+function write(name: string, text: string): string {
+  const p = join(tmp.dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+// hyper2kvm's own example, verbatim key set (examples/yaml/50-daemon/daemon-enhanced.yaml).
+const HYPER2KVM = `command: daemon
+daemon: true
+watch_dir: /var/lib/hyper2kvm/queue
+output_dir: /var/lib/hyper2kvm/output
+workdir: /var/lib/hyper2kvm/work
+max_concurrent_jobs: 3
+file_stable_timeout: 30
+retry_policy:
+  enabled: true
+  max_retries: 3
+  retry_delay: 300
+  backoff_multiplier: 2.0
+notifications:
+  enabled: true
+  on_success: false
+  on_failure: true
+  on_stalled: true
+  webhook_url: "https://hooks.slack.com/services/YOUR/WEBHOOK/URL"
+  webhook_type: "slack"
+  email_enabled: false
+  email_smtp_host: "smtp.gmail.com"
+  email_smtp_port: 587
+  email_from: "hyper2kvm@example.com"
+  email_to: "admin@example.com"
+  email_username: "hyper2kvm@example.com"
+  email_password: "app-specific-password"
+enable_deduplication: true
+deduplication_use_md5: false
+archive_processed: true
+flatten: true
+out_format: qcow2
+compress: true
+compress_level: 6
+enable_recovery: true
+fstab_mode: stabilize-all
+regen_initramfs: true
+update_grub: true
+win_virtio: true
+win_hyperv: true
+log_file: /var/log/hyper2kvm/daemon.log
+verbose: 2
+emit_domain_xml: true
+vm_memory: 4096
+vm_vcpus: 2
+vm_uefi: false
+`;
+
+describe('daemon config', () => {
+  it('fills hyper2kvm defaults', () => {
+    const c = daemonConfigSchema.parse({ watch_dir: '/w', output_dir: '/o' });
+    expect(c.max_concurrent_jobs).toBe(3);
+    expect(c.file_stable_timeout).toBe(30);
+    expect(c.retry_policy).toEqual({ enabled: true, max_retries: 3, retry_delay: 300, backoff_multiplier: 2 });
+    expect(c.notifications.stall_threshold_minutes).toBe(60);
+    expect(c.notifications.on_failure).toBe(true);
+    expect(c.enable_deduplication).toBe(true);
+    expect(c.deduplication_use_md5).toBe(false);
+    expect(c.deduplication_retention_days).toBe(90);
+    expect(c.log_format).toBe('human');
+  });
+
+  it("loads hyper2kvm's daemon-enhanced.yaml unchanged, with no warnings", () => {
+    const { config, warnings } = loadDaemonConfig(write('h2kvm.yaml', HYPER2KVM));
+    expect(warnings).toEqual([]);
+    expect(config.notifications.webhook_type).toBe('slack');
+    expect(config.compress).toBe(true);
+    expect(config.verbose).toBe(2);
+  });
+
+  it('loads the shipped example and JSON configs', () => {
+    const { config, warnings } = loadDaemonConfig(join(repoRoot, 'examples', 'daemon-enhanced.yaml'));
+    expect(warnings).toEqual([]);
+    expect(config.watch_dir).toBe('/var/lib/h2k/queue');
+    const json = write('c.json', JSON.stringify({ watch_dir: '/a', output_dir: '/b', max_concurrent_jobs: 5 }));
+    expect(loadDaemonConfig(json).config.max_concurrent_jobs).toBe(5);
+  });
+
+  it('lets flags override the file, nested keys included', () => {
+    const file = write('f.yaml', 'watch_dir: /w\noutput_dir: /o\nmax_concurrent_jobs: 2\nretry_policy:\n  max_retries: 7\n');
+    const { config } = loadDaemonConfig(file, flagsToConfig({ maxConcurrentJobs: '4', retryDelay: '0.5', dedup: false }));
+    expect(config.max_concurrent_jobs).toBe(4);
+    expect(config.retry_policy.retry_delay).toBe(0.5);
+    expect(config.retry_policy.max_retries).toBe(7);
+    expect(config.enable_deduplication).toBe(false);
+    expect(mergeFlags({ a: 1 }, { a: undefined })).toEqual({ a: 1 });
+  });
+
+  it('reports the file, line and key of a bad value', () => {
+    const file = write('bad.yaml', 'watch_dir: /w\noutput_dir: /o\nretry_policy:\n  max_retries: lots\n');
+    expect(() => loadDaemonConfig(file)).toThrowError(/bad\.yaml:4:16: retry_policy\.max_retries: .*number/);
+    try {
+      loadDaemonConfig(file);
+    } catch (e) {
+      expect((e as { code: string }).code).toBe('E_CONFIG');
+    }
+  });
+
+  it('reports YAML syntax errors with a position, and missing required keys', () => {
+    expect(() => loadDaemonConfig(write('syn.yaml', 'watch_dir: [unclosed\n'))).toThrowError(/syn\.yaml:\d+:\d+: /);
+    expect(() => loadDaemonConfig(write('empty.yaml', ''))).toThrowError(/watch_dir is required/);
+    expect(() => loadDaemonConfig(write('enum.yaml', 'watch_dir: /w\noutput_dir: /o\nnotifications:\n  webhook_type: teams\n')))
+      .toThrowError(/enum\.yaml:4:17: notifications\.webhook_type/);
+  });
+
+  it('warns about unknown keys instead of failing', () => {
+    const { warnings } = loadDaemonConfig(write('unk.yaml', 'watch_dir: /w\noutput_dir: /o\nmax_concurent_jobs: 9\nnotifications:\n  on_sucess: true\n'));
+    expect(warnings).toEqual(["unknown config key 'max_concurent_jobs' ignored", "unknown config key 'notifications.on_sucess' ignored"]);
+  });
+
+  it('can be extended with more keys (manifest workflow)', () => {
+    const s = extendDaemonSchema({ manifest_workflow_dir: z.string().default('/m') });
+    expect(s.parse({ watch_dir: '/w', output_dir: '/o' }).manifest_workflow_dir).toBe('/m');
+  });
+
+  it('h2k daemon exits 64 with the message on a bad config', async () => {
+    const file = write('cli-bad.yaml', 'watch_dir: /w\noutput_dir: /o\nmax_concurrent_jobs: 0\n');
+    const r = await runH2k(['daemon', '--config', file]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/E_CONFIG.*cli-bad\.yaml:3:\d+: max_concurrent_jobs/);
+  });
+});
