@@ -8,6 +8,8 @@ import { EXIT } from './exit-codes.js';
 import { reportError } from './report-error.js';
 import { registerConvert } from './commands/convert.js';
 import { registerInfo } from './commands/info.js';
+import { registerHash } from './commands/hash.js';
+import { registerDedup } from './commands/dedup.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerCtl } from './commands/ctl.js';
 import { registerManifest } from './commands/manifest.js';
@@ -30,6 +32,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerConvert(program);
   registerInfo(program);
+  registerHash(program);
+  registerDedup(program);
   registerDaemon(program);
   registerCtl(program);
   registerManifest(program);

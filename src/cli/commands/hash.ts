@@ -1,0 +1,280 @@
+// h2k hash <files...>: md5sum/sha256sum/xxhsum-compatible checksums computed natively in the
+// pool (files in parallel), content hashes of disk images (--content), --check of sum files,
+// and a dedup precheck against the daemon's database (--dedup-db).
+import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseHashAlgorithm, type HashAlgorithm } from '../../hash/algorithms.js';
+import { checkSums, type CheckReport } from '../../hash/check-sums.js';
+import { runHashJob, type HashResult } from '../../hash/hash-file.js';
+import { mapLimit } from '../../hash/map-limit.js';
+import { algorithmFromSumFileName, formatSumLine, type SumLineStyle } from '../../hash/sum-file.js';
+import { describeMatch, lookupProcessed, type DedupMatch } from '../../dedup/lookup.js';
+import { DedupStore } from '../../dedup/store.js';
+import { configurePool } from '../../pool/pool.js';
+import { H2kError, toH2kError } from '../../util/errors.js';
+import { EXIT, exitCodeFor } from '../exit-codes.js';
+import { createProgress, type ProgressLine } from '../progress.js';
+import { formatError, reportError } from '../report-error.js';
+
+interface HashFlags {
+  algorithm: string[];
+  content?: boolean;
+  json?: boolean;
+  check?: string;
+  tag?: boolean;
+  untagged?: boolean;
+  dedupDb?: string;
+  jobs?: string;
+  quiet?: boolean;
+  status?: boolean;
+  strict?: boolean;
+  ignoreMissing?: boolean;
+  sourceFormat?: string;
+  allowExternalPaths?: boolean;
+}
+
+/** Progress is worth a spinner only when there is a lot to read. */
+const PROGRESS_THRESHOLD = 64 * 1024 * 1024;
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',').filter(Boolean)];
+}
+
+export function registerHash(program: Command): void {
+  program
+    .command('hash')
+    .description('checksums compatible with md5sum / sha256sum / xxhsum, content hashes of disk images, dedup precheck')
+    .argument('[files...]', "files to hash ('-' reads standard input)")
+    .option('-a, --algorithm <algo>', 'md5 | xxh3 | xxh128 | sha256 (repeat or comma-separate for several)', collect)
+    .option('--content', 'hash the guest-visible disk content (same for the disk in any format) instead of the file bytes')
+    .option('-c, --check <sumfile>', "verify the checksums listed in a sum file ('-' = stdin)")
+    .option('--tag', 'print BSD-style lines: MD5 (file) = <hex>')
+    .option('--untagged', 'print GNU-style lines (<hex>  <file>) for every algorithm, xxh3 included')
+    .option('--dedup-db <path>', 'report which files the daemon already processed ({output_dir}/.daemon/deduplication.db)')
+    .option('-j, --jobs <n>', 'files hashed at once (default: min(files, cores))')
+    .option('--quiet', 'with --check: do not print OK lines')
+    .option('--status', 'with --check: print nothing, the exit code tells')
+    .option('--strict', 'with --check: fail on improperly formatted lines')
+    .option('--ignore-missing', "with --check: don't fail or report for missing files")
+    .option('-f, --source-format <format>', 'with --content: read the image as this format')
+    .option('--allow-external-paths', 'with --content: allow extent paths outside the image directory')
+    .option('--json', 'print JSON')
+    .action(async (files: string[], flags: HashFlags) => {
+      process.exitCode = await runHash(files, flags);
+    });
+}
+
+function parseJobs(value: string | undefined, work: number): number {
+  if (value === undefined) return Math.max(1, Math.min(work, availableParallelism()));
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64)
+    throw new H2kError(`--jobs must be an integer between 1 and 64, got '${value}'`, { code: 'E_INVALID_ARGUMENT' });
+  return n;
+}
+
+function fileSize(path: string): number {
+  if (path === '-') return 0;
+  try {
+    const st = statSync(path);
+    return st.isFile() ? st.size : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Aggregated progress over several files; only on a TTY and only for large inputs. */
+function progressFor(label: string, total: number, enabled: boolean): { line: ProgressLine; track: (key: string) => (p: { bytesDone: number }) => void } {
+  const line = createProgress(enabled && total >= PROGRESS_THRESHOLD);
+  const done = new Map<string, number>();
+  return {
+    line,
+    track: (key) => (p) => {
+      done.set(key, p.bytesDone);
+      let sum = 0;
+      for (const v of done.values()) sum += v;
+      line.update(label, sum, total);
+    },
+  };
+}
+
+async function runHash(files: string[], flags: HashFlags): Promise<number> {
+  const json = flags.json ?? false;
+  try {
+    const algorithms = [...new Set((flags.algorithm ?? []).map(parseHashAlgorithm))];
+    if (flags.tag && flags.untagged) throw new H2kError('--tag and --untagged exclude each other', { code: 'E_INVALID_ARGUMENT' });
+    if (flags.check !== undefined) {
+      if (files.length) throw new H2kError('--check takes the sum file only; the files to verify are listed inside it', { code: 'E_INVALID_ARGUMENT' });
+      if (algorithms.length > 1) throw new H2kError('--check takes at most one -a algorithm', { code: 'E_INVALID_ARGUMENT' });
+      return await runCheck(flags.check, algorithms[0], flags);
+    }
+    if (files.length === 0)
+      throw new H2kError('no files to hash', { code: 'E_INVALID_ARGUMENT', hint: 'h2k hash <files...> [-a md5|xxh3|xxh128|sha256] or h2k hash --check <sumfile>' });
+    if (files.filter((f) => f === '-').length > 1) throw new H2kError("standard input ('-') can be hashed once", { code: 'E_INVALID_ARGUMENT' });
+    if (algorithms.length === 0) algorithms.push('md5');
+    const style: SumLineStyle = flags.tag ? 'bsd' : flags.untagged ? 'gnu' : 'auto';
+    return await runDigests(files, algorithms, style, flags);
+  } catch (err) {
+    return reportError(err, json);
+  }
+}
+
+interface FileOutcome {
+  file: string;
+  result?: HashResult;
+  error?: H2kError;
+  dedup?: DedupMatch | null;
+}
+
+async function runDigests(files: string[], algorithms: HashAlgorithm[], style: SumLineStyle, flags: HashFlags): Promise<number> {
+  const json = flags.json ?? false;
+  const jobs = parseJobs(flags.jobs, files.length);
+  // The dedup database is keyed by md5 and xxh3: compute both in the same pass.
+  const store = flags.dedupDb !== undefined ? DedupStore.open(flags.dedupDb, { readonly: true }) : undefined;
+  const computed: HashAlgorithm[] = store ? [...new Set<HashAlgorithm>([...algorithms, 'md5', 'xxh3'])] : algorithms;
+  configurePool(jobs);
+
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const total = files.reduce((a, f) => a + fileSize(f), 0);
+  const progress = progressFor(files.length === 1 ? basename(files[0]) : `${files.length} files`, total, !json);
+  let outcomes: FileOutcome[];
+  try {
+    outcomes = await mapLimit(files, jobs, async (file, i): Promise<FileOutcome> => {
+      try {
+        const result = await runHashJob(flags.content ? 'content' : 'file', file, computed, {
+          signal: abort.signal,
+          onProgress: progress.track(String(i)),
+          format: flags.sourceFormat,
+          allowExternalPaths: flags.allowExternalPaths,
+        });
+        const dedup = store
+          ? (lookupProcessed(store, { filename: file, file_size: fileSize(file), md5: result.digests.md5, xxh3: result.digests.xxh3 }) ?? null)
+          : undefined;
+        return { file, result, dedup };
+      } catch (err) {
+        return { file, error: toH2kError(err) };
+      }
+    });
+  } finally {
+    progress.line.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    store?.close();
+  }
+
+  if (json) {
+    const results = outcomes
+      .filter((o) => o.result)
+      .map((o) => ({
+        file: o.file,
+        mode: flags.content ? 'content' : 'file',
+        bytes: o.result!.bytes,
+        bytesRead: o.result!.bytesRead,
+        seconds: o.result!.seconds,
+        digests: o.result!.digests,
+        ...(o.dedup !== undefined
+          ? { dedup: o.dedup ? { processed: true, matchedBy: o.dedup.matchedBy, record: o.dedup.record } : { processed: false } }
+          : {}),
+      }));
+    const errors = outcomes.filter((o) => o.error).map((o) => ({ file: o.file, ...o.error!.toJSON() }));
+    process.stdout.write(JSON.stringify({ results, errors }, null, 2) + '\n');
+  } else {
+    for (const o of outcomes) {
+      if (o.error) {
+        process.stderr.write(`${o.file}: ${formatError(o.error)}\n`);
+        continue;
+      }
+      if (o.dedup !== undefined) process.stdout.write(describeMatch(o.file, o.dedup ?? undefined) + '\n');
+      else for (const a of algorithms) process.stdout.write(formatSumLine(a, o.result!.digests[a]!, o.file, style) + '\n');
+    }
+  }
+  if (abort.signal.aborted) return EXIT.INTERRUPTED;
+  const failures = outcomes.filter((o) => o.error).map((o) => exitCodeFor(o.error!.code));
+  return failures.length ? Math.max(...failures) : EXIT.OK;
+}
+
+function readSumFile(path: string): string {
+  try {
+    return readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (err) {
+    throw toH2kError(Object.assign(err as object, { file: path }));
+  }
+}
+
+async function runCheck(sumFile: string, algorithm: HashAlgorithm | undefined, flags: HashFlags): Promise<number> {
+  const json = flags.json ?? false;
+  const text = readSumFile(sumFile);
+  const algo = algorithm ?? (sumFile === '-' ? undefined : algorithmFromSumFileName(sumFile));
+  const jobs = parseJobs(flags.jobs, availableParallelism());
+  configurePool(jobs);
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let report: CheckReport;
+  try {
+    report = await checkSums(
+      text,
+      async (path, a) => {
+        const r = await runHashJob(flags.content ? 'content' : 'file', path, [a], {
+          signal: abort.signal,
+          format: flags.sourceFormat,
+          allowExternalPaths: flags.allowExternalPaths,
+        });
+        return r.digests[a]!;
+      },
+      { algorithm: algo, ignoreMissing: flags.ignoreMissing, concurrency: jobs },
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (abort.signal.aborted) return EXIT.INTERRUPTED;
+
+  const failed = report.mismatched + report.unreadable + report.missing > 0 || (flags.strict === true && report.improperLines.length > 0);
+  // Like md5sum: a sum file with nothing to verify is a failure, not a silent success.
+  const nothing =
+    report.parsed === 0 ? 'no properly formatted checksum lines found' : report.entries.length === 0 ? 'no file was verified' : undefined;
+  if (json) {
+    process.stdout.write(
+      JSON.stringify(
+        {
+          sumFile,
+          ok: !failed && !nothing,
+          entries: report.entries.map((e) => ({ ...e, error: e.error?.toJSON() })),
+          improperLines: report.improperLines,
+          mismatched: report.mismatched,
+          unreadable: report.unreadable + report.missing,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+  } else if (!flags.status) {
+    for (const e of report.entries) {
+      if (e.status === 'OK') {
+        if (!flags.quiet) process.stdout.write(`${e.name}: OK\n`);
+      } else if (e.status === 'FAILED') {
+        process.stdout.write(`${e.name}: FAILED\n`);
+      } else {
+        process.stderr.write(`h2k: ${e.name}: ${e.error?.message ?? 'cannot read'}\n`);
+        process.stdout.write(`${e.name}: FAILED open or read\n`);
+      }
+    }
+    const warn = (n: number, one: string, many: string) => {
+      if (n > 0) process.stderr.write(`h2k: WARNING: ${n} ${n === 1 ? one : many}\n`);
+    };
+    warn(report.improperLines.length, 'line is improperly formatted', 'lines are improperly formatted');
+    warn(report.unreadable + report.missing, 'listed file could not be read', 'listed files could not be read');
+    warn(report.mismatched, 'computed checksum did NOT match', 'computed checksums did NOT match');
+  }
+  if (nothing) {
+    if (!json && !flags.status) process.stderr.write(`h2k: ${sumFile}: ${nothing}\n`);
+    return EXIT.FAILURE;
+  }
+  return failed ? EXIT.FAILURE : EXIT.OK;
+}
