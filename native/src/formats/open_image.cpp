@@ -3,6 +3,7 @@
 
 #include "common/error.hpp"
 #include "formats/image_reader.hpp"
+#include "formats/ova/ova_open.hpp"
 #include "formats/raw/raw_reader.hpp"
 #include "formats/view_formats.hpp"
 #include "formats/vmdk/vmdk_open.hpp"
@@ -11,6 +12,7 @@
 namespace h2k {
 
 std::string detectFormat(const std::string& path) {
+  if (std::string archive, member; splitArchivePath(path, &archive, &member)) return detectOvaMemberFormat(archive, member);
   File f = File::open(path);
   uint64_t size = f.size();
   uint8_t head[4096] = {0};
@@ -25,7 +27,9 @@ std::string detectFormat(const std::string& path) {
 }
 
 std::unique_ptr<ImageReader> openImage(const std::string& path, const OpenOptions& options) {
+  if (std::string archive, member; splitArchivePath(path, &archive, &member)) return openOvaDisk(archive, member, options);
   std::string format = options.format.empty() ? detectFormat(path) : options.format;
+  if (format == "ova") return openOvaDisk(path, "", options);
   if (format == "vmdk") return openVmdk(path, options);
   if (format == "raw") return std::make_unique<RawReader>(path);
   if (auto r = openViewImage(std::make_shared<FileView>(path), format, options)) return r;

@@ -1,0 +1,79 @@
+#include "formats/ova/manifest.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <memory>
+
+namespace h2k {
+
+std::map<std::string, ManifestEntry> parseManifest(const std::string& text, const std::string& source) {
+  std::map<std::string, ManifestEntry> out;
+  size_t pos = 0, lineNo = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++lineNo;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) continue;
+    size_t open = line.find('('), close = line.rfind(")=");
+    auto bad = [&]() {
+      return Error(ova::kBadManifest, "manifest " + source + " line " + std::to_string(lineNo) + " is not 'ALGO(name)= hex'",
+                   source, -1, "the manifest is damaged; re-download the OVA");
+    };
+    if (open == std::string::npos || close == std::string::npos || close < open) throw bad();
+    ManifestEntry e;
+    e.algorithm = line.substr(0, open);
+    std::transform(e.algorithm.begin(), e.algorithm.end(), e.algorithm.begin(), ::toupper);
+    std::string name = line.substr(open + 1, close - open - 1);
+    e.hex = line.substr(close + 2);
+    e.hex.erase(0, e.hex.find_first_not_of(' '));
+    std::transform(e.hex.begin(), e.hex.end(), e.hex.begin(), ::tolower);
+    if (e.algorithm != "SHA1" && e.algorithm != "SHA256" && e.algorithm != "SHA512")
+      throw Error(ova::kBadManifest, "manifest " + source + " uses unsupported digest " + e.algorithm, source, -1,
+                  "only SHA1, SHA256 and SHA512 manifests exist in OVF");
+    if (e.hex.empty() || e.hex.find_first_not_of("0123456789abcdef") != std::string::npos) throw bad();
+    out[name] = e;
+  }
+  return out;
+}
+
+std::string digestRange(const ByteView& view, uint64_t offset, uint64_t size, const std::string& algorithm) {
+  const EVP_MD* md = algorithm == "SHA1" ? EVP_sha1() : algorithm == "SHA256" ? EVP_sha256() : EVP_sha512();
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) throw Error("E_INTERNAL", "EVP_DigestInit_ex failed");
+  std::vector<uint8_t> buf(1 << 20);
+  for (uint64_t done = 0; done < size;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - done));
+    view.readExact(buf.data(), n, offset + done);
+    if (EVP_DigestUpdate(ctx.get(), buf.data(), n) != 1) throw Error("E_INTERNAL", "EVP_DigestUpdate failed");
+    done += n;
+  }
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), out, &len) != 1) throw Error("E_INTERNAL", "EVP_DigestFinal_ex failed");
+  static const char* d = "0123456789abcdef";
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) {
+    hex += d[out[i] >> 4];
+    hex += d[out[i] & 15];
+  }
+  return hex;
+}
+
+bool verifyMember(const ByteView& archive, const TarMember& member, const std::map<std::string, ManifestEntry>& mf) {
+  auto it = mf.find(member.name);
+  if (it == mf.end()) return false;
+  std::string actual = digestRange(archive, member.offset, member.size, it->second.algorithm);
+  if (actual != it->second.hex)
+    throw Error(ova::kDigestMismatch,
+                it->second.algorithm + " of " + member.name + " in " + archive.name() + " is " + actual +
+                    " but the manifest says " + it->second.hex,
+                archive.name(), static_cast<int64_t>(member.offset),
+                "the archive was modified or damaged in transit; re-download or re-export it");
+  return true;
+}
+
+}  // namespace h2k

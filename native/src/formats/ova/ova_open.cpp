@@ -1,0 +1,233 @@
+#include "formats/ova/ova_open.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "formats/ova/byte_view.hpp"
+#include "formats/ova/gzip_view.hpp"
+#include "formats/ova/manifest.hpp"
+#include "formats/view_formats.hpp"
+#include "formats/vmdk/descriptor.hpp"
+#include "formats/vmdk/extent.hpp"
+#include "formats/vmdk/sparse_extent.hpp"
+#include "formats/vmdk/vmdk_image.hpp"
+#include "formats/vmdk/vmdk_open.hpp"
+
+namespace h2k {
+
+namespace {
+
+// The VMDK driver reads through vmdk::ByteSource; this adapts a ByteView (member or gzip).
+class ViewByteSource : public vmdk::ByteSource {
+ public:
+  explicit ViewByteSource(std::shared_ptr<const ByteView> view) : view_(std::move(view)) {}
+  const std::string& name() const override { return view_->name(); }
+  uint64_t size() const override { return view_->size(); }
+  void readExact(void* buf, size_t len, uint64_t offset) const override { view_->readExact(buf, len, offset); }
+
+ private:
+  std::shared_ptr<const ByteView> view_;
+};
+
+// A raw disk stored as a member (.img/.raw inside an OVA).
+class RawViewReader : public ImageReader {
+ public:
+  explicit RawViewReader(std::shared_ptr<const ByteView> view) : view_(std::move(view)) {}
+  uint64_t virtualSize() const override { return view_->size(); }
+  BlockStatus blockStatus(uint64_t offset, uint64_t maxLen) override {
+    return {offset, std::min(maxLen, view_->size() - offset), BlockKind::Data};
+  }
+  void read(uint64_t offset, uint8_t* buf, size_t len) override { view_->readExact(buf, len, offset); }
+  ImageInfo info() override {
+    ImageInfo i;
+    i.format = "raw";
+    i.virtualSize = i.fileBytes = i.allocatedBytes = view_->size();
+    i.compression = "none";
+    i.files.push_back(view_->name());
+    return i;
+  }
+
+ private:
+  std::shared_ptr<const ByteView> view_;
+};
+
+// Adds the archive context (member, digest check) to info() of the disk inside.
+class OvaDiskReader : public ImageReader {
+ public:
+  OvaDiskReader(std::unique_ptr<ImageReader> inner, std::map<std::string, std::string> props,
+                std::vector<std::string> warnings, uint64_t archiveBytes, std::string archivePath)
+      : inner_(std::move(inner)), props_(std::move(props)), warnings_(std::move(warnings)),
+        archiveBytes_(archiveBytes), archivePath_(std::move(archivePath)) {}
+  uint64_t virtualSize() const override { return inner_->virtualSize(); }
+  BlockStatus blockStatus(uint64_t offset, uint64_t maxLen) override { return inner_->blockStatus(offset, maxLen); }
+  void read(uint64_t offset, uint8_t* buf, size_t len) override { inner_->read(offset, buf, len); }
+  ImageInfo info() override {
+    ImageInfo i = inner_->info();
+    i.properties["innerFormat"] = i.format;
+    if (!i.subformat.empty()) i.properties["innerSubformat"] = i.subformat;
+    i.format = "ova";
+    i.subformat = props_["member"];
+    i.fileBytes = archiveBytes_;
+    i.files = {archivePath_};
+    for (auto& kv : props_) i.properties[kv.first] = kv.second;
+    i.warnings.insert(i.warnings.end(), warnings_.begin(), warnings_.end());
+    return i;
+  }
+
+ private:
+  std::unique_ptr<ImageReader> inner_;
+  std::map<std::string, std::string> props_;
+  std::vector<std::string> warnings_;
+  uint64_t archiveBytes_;
+  std::string archivePath_;
+};
+
+bool isGzip(const ByteView& v) {
+  if (v.size() < 18) return false;
+  uint8_t m[2];
+  v.readExact(m, 2, 0);
+  return m[0] == 0x1f && m[1] == 0x8b;
+}
+
+bool endsWith(const std::string& s, const char* suffix) {
+  size_t n = std::strlen(suffix);
+  return s.size() >= n && std::equal(s.end() - n, s.end(), suffix, [](char a, char b) { return std::tolower(a) == b; });
+}
+
+std::string contentFormat(const ByteView& v) {
+  uint8_t head[4096] = {0};
+  size_t n = static_cast<size_t>(std::min<uint64_t>(sizeof head, v.size()));
+  if (n == 0) return "raw";
+  v.readExact(head, n, 0);
+  if (probeVmdk(head, n)) return "vmdk";
+  std::string f = probeViewFormat(v, head, n);
+  return f.empty() ? "raw" : f;
+}
+
+std::unique_ptr<ImageReader> openVmdkStreamView(std::shared_ptr<const ByteView> view) {
+  auto sparse = std::make_unique<vmdk::SparseExtent>(std::make_unique<ViewByteSource>(view));
+  std::vector<std::string> warnings = sparse->warnings();
+  vmdk::Descriptor d;
+  std::string text = sparse->embeddedDescriptor();
+  if (!text.empty()) {
+    d = vmdk::parseDescriptor(text.data(), text.size(), view->name(), sparse->header().descriptorOffset << 9);
+    if (d.isDelta())
+      throw Error(codes::kUnsupported, view->name() + " is a VMDK delta disk; an OVA must hold whole disks", view->name(),
+                  -1, "re-export the VM with its snapshots consolidated");
+  } else {
+    d.version = 1;
+    d.createType = sparse->header().compressed() ? "streamOptimized" : "monolithicSparse";
+  }
+  for (auto& w : d.warnings) warnings.push_back(w);
+  std::vector<vmdk::PlacedExtent> extents(1);
+  uint64_t size = sparse->capacityBytes();
+  extents[0].info = {d.extents.empty() ? "RW" : d.extents[0].access, "SPARSE", view->name(), size, 0};
+  extents[0].extent = std::make_unique<vmdk::SparseSlot>(size, std::move(sparse));
+  return std::make_unique<vmdk::VmdkImage>(std::move(d), std::vector<std::string>{view->name()}, std::move(extents),
+                                           std::move(warnings));
+}
+
+struct Archive {
+  std::shared_ptr<const ByteView> view;
+  std::vector<TarMember> members;
+};
+
+Archive openArchive(const std::string& path) {
+  Archive a;
+  a.view = std::make_shared<FileView>(path);
+  a.members = listTarMembers(*a.view);
+  return a;
+}
+
+// The member view: in place, or inflated on the fly for gzip.
+std::shared_ptr<const ByteView> memberView(const Archive& a, const TarMember& m, const std::string& archivePath) {
+  std::string name = archivePath + "/" + m.name;
+  auto sub = std::make_shared<SubFileView>(a.view, m.offset, m.size, name);
+  if (isGzip(*sub)) return std::make_shared<GzipView>(sub, name);
+  return sub;
+}
+
+const TarMember& findDisk(const Archive& a, const std::string& archivePath, const std::string& member) {
+  if (!member.empty()) {
+    for (const auto& m : a.members)
+      if (m.name == member) return m;
+    throw Error(ova::kNoMember, "no member '" + member + "' in " + archivePath, archivePath, -1,
+                "list the archive with `tar tf` and name one of its disks");
+  }
+  for (const auto& m : a.members) {
+    if (endsWith(m.name, ".ovf") || endsWith(m.name, ".mf") || endsWith(m.name, ".cert") || m.size == 0) continue;
+    if (contentFormat(*memberView(a, m, archivePath)) != "raw" || endsWith(m.name, ".img") || endsWith(m.name, ".raw"))
+      return m;
+  }
+  throw Error(ova::kNoDisk, archivePath + " holds no disk image", archivePath, -1,
+              "the OVA must contain at least one disk (VMDK, VHD, VHDX, VDI, qcow2 or raw)");
+}
+
+}  // namespace
+
+bool splitArchivePath(const std::string& path, std::string* archive, std::string* member) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) return false;
+  for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
+    std::string prefix = path.substr(0, pos);
+    if (::stat(prefix.c_str(), &st) != 0) return false;
+    if (!S_ISREG(st.st_mode)) continue;
+    File f = File::open(prefix);
+    uint8_t head[512] = {0};
+    if (f.readSome(head, sizeof head, 0) < 263 || !probeTar(head, sizeof head)) return false;
+    *archive = prefix;
+    *member = path.substr(pos + 1);
+    return !member->empty();
+  }
+  return false;
+}
+
+std::string detectOvaMemberFormat(const std::string& archivePath, const std::string& member) {
+  Archive a = openArchive(archivePath);
+  return contentFormat(*memberView(a, findDisk(a, archivePath, member), archivePath));
+}
+
+std::unique_ptr<ImageReader> openOvaDisk(const std::string& archivePath, const std::string& member,
+                                         const OpenOptions& options) {
+  Archive a = openArchive(archivePath);
+  const TarMember& disk = findDisk(a, archivePath, member);
+  std::map<std::string, std::string> props{{"member", disk.name}};
+  std::vector<std::string> warnings;
+  // Verify the manifest digests of the disk and of the descriptor before reading either.
+  const TarMember* mfMember = nullptr;
+  for (const auto& m : a.members)
+    if (endsWith(m.name, ".mf")) mfMember = &m;
+  if (mfMember) {
+    if (mfMember->size > (1 << 20))
+      throw Error(ova::kBadManifest, "manifest " + mfMember->name + " is larger than 1 MiB", archivePath,
+                  static_cast<int64_t>(mfMember->offset), "the archive is damaged");
+    std::string text(mfMember->size, '\0');
+    a.view->readExact(text.data(), text.size(), mfMember->offset);
+    auto mf = parseManifest(text, archivePath + "/" + mfMember->name);
+    for (const auto& m : a.members)
+      if (endsWith(m.name, ".ovf")) verifyMember(*a.view, m, mf);
+    if (!verifyMember(*a.view, disk, mf))
+      throw Error(ova::kBadManifest, "manifest " + mfMember->name + " does not list " + disk.name, archivePath, -1,
+                  "the archive's manifest is incomplete; re-export the OVA");
+    props["manifest"] = mfMember->name;
+    props["digest"] = mf.at(disk.name).algorithm + " verified";
+  } else {
+    warnings.push_back("the OVA has no manifest (.mf): the disk's integrity was not verified");
+  }
+  auto view = memberView(a, disk, archivePath);
+  if (dynamic_cast<const GzipView*>(view.get())) props["memberCompression"] = "gzip";
+  std::string format = options.format.empty() || options.format == "ova" ? contentFormat(*view) : options.format;
+  std::unique_ptr<ImageReader> inner;
+  if (format == "vmdk") inner = openVmdkStreamView(view);
+  else if (format == "raw") inner = std::make_unique<RawViewReader>(view);
+  else inner = openViewImage(view, format, options);
+  if (!inner)
+    throw Error(codes::kUnknownFormat, "unsupported disk format '" + format + "' for " + view->name(), archivePath, -1,
+                "supported formats inside an OVA: vmdk, vhd, vhdx, vdi, qcow2, raw");
+  return std::make_unique<OvaDiskReader>(std::move(inner), std::move(props), std::move(warnings), a.view->size(),
+                                         archivePath);
+}
+
+}  // namespace h2k
