@@ -8,7 +8,7 @@ PACKAGES=(
   zlib1g-dev libdeflate-dev libzstd-dev      # codecs (zlib for inflate, libdeflate for fast deflate, zstd)
   libxxhash-dev xxhash                       # XXH3 in the addon; xxhsum as a test oracle
   qemu-utils                                 # qemu-img: the independent oracle in tests and benchmarks
-  clang                                      # libFuzzer for `npm run fuzz`
+  clang libclang-rt-14-dev                   # libFuzzer + ASan/UBSan runtimes for `npm run fuzz`
   sqlite3                                    # inspecting the dedup database by hand / in tests
   time                                       # /usr/bin/time -v: peak RSS in benchmarks
   libguestfs-tools                           # guestfish/virt-make-fs: guest inspection and fixes (src/guest)
