@@ -2,32 +2,13 @@
 // filename + size by default, or a content hash (md5, or the much faster xxh3) computed in a
 // pool worker so the event loop never reads the image.
 import { basename } from 'node:path';
+import { DedupStore, type DedupRecord, type DedupRecordInput } from '../dedup/store.js';
+import { hashFile } from '../hash/hash-file.js';
 import type { Logger } from './logger.js';
 
 export type DedupHash = 'md5' | 'xxh3';
 
-/** The part of DedupStore the daemon uses. */
-export interface DedupRecord {
-  filename: string;
-  file_size: number;
-  md5?: string | null;
-  xxh3?: string | null;
-  status: string;
-  output_path?: string | null;
-  error?: string | null;
-  duration_seconds?: number | null;
-  processed_at?: string;
-}
-
-export interface DedupStoreLike {
-  findByNameSize(filename: string, size: number): DedupRecord | undefined | null;
-  findByHash(algo: DedupHash, hex: string): DedupRecord | undefined | null;
-  record(r: DedupRecord): unknown;
-  purgeOlderThan(days: number): number;
-  close(): void;
-}
-
-type HashFileFn = (path: string, algos: DedupHash[], opts?: { signal?: AbortSignal }) => Promise<Record<string, string>>;
+type HashFileFn = (path: string, algos: DedupHash[], opts?: { signal?: AbortSignal }) => Promise<Partial<Record<string, string>>>;
 
 export interface DedupOptions {
   dbPath: string;
@@ -43,18 +24,13 @@ export interface DedupCheck {
 
 export class Deduplicator {
   private constructor(
-    private readonly store: DedupStoreLike,
+    private readonly store: DedupStore,
     private readonly opts: DedupOptions,
     private readonly hashFile: HashFileFn,
   ) {}
 
-  static async open(opts: DedupOptions): Promise<Deduplicator> {
-    // Specifiers in variables: the store and hasher modules are owned by the hash engineer.
-    const storeSpec = '../dedup/store.js';
-    const hashSpec = '../hash/hash-file.js';
-    const storeModule = (await import(storeSpec)) as { DedupStore: { open(p: string): DedupStoreLike } };
-    const hashModule = (await import(hashSpec)) as { hashFile: HashFileFn };
-    return new Deduplicator(storeModule.DedupStore.open(opts.dbPath), opts, hashModule.hashFile);
+  static async open(opts: DedupOptions, hasher: HashFileFn = hashFile): Promise<Deduplicator> {
+    return new Deduplicator(DedupStore.open(opts.dbPath), opts, hasher);
   }
 
   /** Looks the job's primary file up; for multi-file images the hash covers the primary file
@@ -72,7 +48,7 @@ export class Deduplicator {
     return { duplicateOf: hit && hit.status === 'success' ? hit : undefined, hashes: hex ? { [algo]: hex } : {} };
   }
 
-  record(r: DedupRecord): void {
+  record(r: DedupRecordInput): void {
     try {
       this.store.record(r);
     } catch (err) {

@@ -20,6 +20,14 @@ export function fileTypeOf(path: string): string {
   return extname(path).slice(1).toLowerCase() || 'unknown';
 }
 
+const FORMAT_BY_EXTENSION: Record<string, string> = { vmdk: 'vmdk', qcow2: 'qcow2', vhd: 'vhd', vhdx: 'vhdx', vdi: 'vdi', ova: 'ova' };
+
+/** The format a file's name promises ('' = detect by content, e.g. .img/.raw). A .vmdk full of
+ * garbage must fail as a corrupt VMDK, not be "converted" as raw bytes. */
+export function sourceFormatFor(path: string): string {
+  return FORMAT_BY_EXTENSION[fileTypeOf(path)] ?? '';
+}
+
 /** Extent file names from descriptor text; names with a directory part are reported as unsafe. */
 export function parseDescriptorExtents(text: string): { extents: string[]; unsafeExtents: string[] } {
   const extents: string[] = [];
@@ -35,9 +43,10 @@ export function parseDescriptorExtents(text: string): { extents: string[]; unsaf
   return { extents, unsafeExtents };
 }
 
+/** Descriptor text, possibly NUL-padded to a sector (qemu-img does that). */
 function looksLikeDescriptor(buf: Buffer): boolean {
-  if (buf.includes(0)) return false;
-  const text = buf.toString('latin1');
+  const end = buf.indexOf(0);
+  const text = (end < 0 ? buf : buf.subarray(0, end)).toString('latin1');
   return /^#\s*Disk DescriptorFile/m.test(text) || /^\s*createType\s*=/m.test(text);
 }
 
@@ -54,13 +63,20 @@ export async function classifyFile(path: string): Promise<FileRole> {
   }
   const magic = buf.subarray(0, 4).toString('latin1');
   if (magic === 'KDMV') {
-    // Hosted sparse header: descriptorOffset (u64 LE at byte 28) is 0 in the extents of a split image.
-    if (buf.length < 36) return { kind: 'single' }; // truncated: let the converter report it
-    return buf.readBigUInt64LE(28) > 0n ? { kind: 'single' } : { kind: 'extent' };
+    // Hosted sparse header: descriptorOffset (u64 LE at byte 28, in sectors). Monolithic and
+    // stream-optimized images embed their descriptor there; the extents of a split image have
+    // none (offset 0, or qemu-img's empty reserved region).
+    if (buf.length < 44) return { kind: 'single' }; // truncated: let the converter report it
+    const descOffset = buf.readBigUInt64LE(28);
+    if (descOffset === 0n || descOffset > BigInt(PROBE_BYTES / 512 - 2)) return { kind: 'extent' };
+    const at = Number(descOffset) * 512;
+    const region = buf.subarray(at, Math.min(buf.length, at + 1024));
+    return looksLikeDescriptor(region) ? { kind: 'single' } : { kind: 'extent' };
   }
   if (magic === 'COWD') return { kind: 'extent' };
   if (buf.length > 0 && looksLikeDescriptor(buf)) {
-    const { extents, unsafeExtents } = parseDescriptorExtents(buf.toString('utf8'));
+    const end = buf.indexOf(0);
+    const { extents, unsafeExtents } = parseDescriptorExtents((end < 0 ? buf : buf.subarray(0, end)).toString('utf8'));
     const self = basename(path);
     return { kind: 'descriptor', extents: extents.filter((e) => e !== self), unsafeExtents };
   }

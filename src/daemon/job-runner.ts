@@ -12,6 +12,7 @@ import { writeJsonAtomic } from './atomic-write.js';
 import type { Deduplicator } from './dedup.js';
 import { buildErrorContext, type Phase } from './error-context.js';
 import { moveInto } from './file-moves.js';
+import { sourceFormatFor } from './image-files.js';
 import type { Logger } from './logger.js';
 import type { Notifier } from './notify/notifier.js';
 import type { Job } from './queue/job-queue.js';
@@ -158,6 +159,7 @@ export class JobRunner {
       outputFormat: cfg.out_format,
       compression: this.compression,
       threads: this.threads,
+      sourceFormat: sourceFormatFor(job.primary) || undefined,
       // A redo after a crash may find its own earlier output; the dir choice above protects others'.
       force: true,
     }));
