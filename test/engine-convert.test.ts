@@ -14,6 +14,7 @@ import {
   nativeConvert,
   qemuCheck,
   qemuCompare,
+  qemuImg,
   qemuMap,
   seededBytes,
   seededText,
@@ -159,6 +160,23 @@ describe('results and determinism', () => {
     });
     expect(outs[1]!.equals(outs[0]!)).toBe(true);
     expect(outs[2]!.equals(outs[0]!)).toBe(true);
+  });
+});
+
+describe('VMDK sources', () => {
+  it.each([
+    ['monolithicSparse', 'none'],
+    ['streamOptimized', 'zstd'],
+  ])('%s -> qcow2 %s is identical to the raw it came from', (subformat, comp) => {
+    const vmdk = join(dir, `mixed-${subformat}.vmdk`);
+    qemuImg(['convert', '-f', 'raw', '-O', 'vmdk', '-o', `subformat=${subformat}`, mixed, vmdk]);
+    const out = join(dir, `from-${subformat}.qcow2`);
+    const r = nativeConvert([vmdk, out, 'qcow2', comp, '2', '65536']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.fields.source_format).toBe('vmdk');
+    expect(r.fields.source_subformat).toBe(subformat);
+    expect(qemuCheck(out).code).toBe(0);
+    expect(qemuCompare(mixed, out, 'qcow2').code).toBe(0);
   });
 });
 
