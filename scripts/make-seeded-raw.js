@@ -11,22 +11,32 @@ if (!out || !mibArg) {
 }
 const MiB = 1024 * 1024;
 const size = Math.round(Number(mibArg) * MiB);
-let state = BigInt(seedArg ?? 42) | 1n;
-function nextRandom() {
-  // xorshift64*: fast, deterministic, good enough for incompressible test data
-  state ^= state >> 12n; state ^= (state << 25n) & 0xffffffffffffffffn; state ^= state >> 27n;
-  return (state * 0x2545f4914f6cdd1dn) & 0xffffffffffffffffn;
+let state = (Number(seedArg ?? 42) >>> 0) || 1;
+function next() {
+  // xorshift32: fast and deterministic; good enough for incompressible test data
+  state ^= state << 13; state >>>= 0;
+  state ^= state >>> 17;
+  state ^= state << 5; state >>>= 0;
+  return state;
 }
 function randomChunk(len) {
-  const b = Buffer.alloc(len);
-  for (let i = 0; i + 8 <= len; i += 8) b.writeBigUInt64LE(nextRandom(), i);
-  return b;
+  const words = new Uint32Array(len / 4);
+  for (let i = 0; i < words.length; i++) words[i] = next();
+  return Buffer.from(words.buffer);
 }
-const words = 'lorem ipsum dolor sit amet virtual machine disk grain cluster sector kernel boot fstab '.split(' ');
+const WORDS = 'lorem ipsum dolor sit amet virtual machine disk grain cluster sector kernel boot fstab initramfs grub network'
+  .split(' ')
+  .map((w) => Buffer.from(w));
 function textChunk(len) {
-  let s = '';
-  while (s.length < len) s += words[Number(nextRandom() % BigInt(words.length))] + (nextRandom() % 13n === 0n ? '\n' : ' ');
-  return Buffer.from(s.slice(0, len));
+  const b = Buffer.alloc(len);
+  let p = 0;
+  while (p < len) {
+    const r = next();
+    const w = WORDS[r % WORDS.length];
+    p += w.copy(b, p);
+    if (p < len) b[p++] = (r >>> 8) % 13 === 0 ? 0x0a : 0x20;
+  }
+  return b;
 }
 const fd = openSync(out, 'w');
 ftruncateSync(fd, size);
