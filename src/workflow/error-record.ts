@@ -18,7 +18,8 @@ export interface ErrorRecord {
   failed_vms?: ManifestFailure['failedVms'];
 }
 
-export function buildErrorRecord(jobId: string, originalName: string, failure: ManifestFailure): ErrorRecord {
+/** `movedFrom`: the manifest's transient path (processing/...), not worth reporting as the file. */
+export function buildErrorRecord(jobId: string, originalName: string, failure: ManifestFailure, movedFrom?: string): ErrorRecord {
   const e = failure.error;
   const issues = (e as { issues?: unknown }).issues;
   return {
@@ -31,7 +32,7 @@ export function buildErrorRecord(jobId: string, originalName: string, failure: M
     error: e.message,
     exception: e.name,
     ...(e.hint ? { hint: e.hint } : {}),
-    ...(e.file ? { file: e.file } : {}),
+    ...(e.file && e.file !== movedFrom ? { file: e.file } : {}),
     ...(Array.isArray(issues) ? { issues: issues as string[] } : {}),
     ...(failure.failedVms ? { failed_vms: failure.failedVms } : {}),
   };

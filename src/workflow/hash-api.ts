@@ -2,7 +2,11 @@
 import { H2kError } from '../util/errors.js';
 import { importOptional } from './optional-module.js';
 
-export type ContentHasher = (path: string, algorithms: string[], options?: { signal?: AbortSignal }) => Promise<Record<string, string>>;
+export type ContentHasher = (
+  path: string,
+  algorithms: string[],
+  options?: { signal?: AbortSignal; format?: string },
+) => Promise<Record<string, string>>;
 
 let cached: Promise<ContentHasher | undefined> | undefined;
 
@@ -19,7 +23,7 @@ export function loadContentHasher(): Promise<ContentHasher | undefined> {
   cached ??= importOptional('../hash/hash-file.js').then((m) => {
     const fn = m?.hashContent;
     if (typeof fn !== 'function') return undefined;
-    return async (path: string, algorithms: string[], options?: { signal?: AbortSignal }) =>
+    return async (path: string, algorithms: string[], options?: { signal?: AbortSignal; format?: string }) =>
       pickHashes(await (fn as (p: string, a: string[], o?: unknown) => Promise<unknown>)(path, algorithms, options));
   });
   return cached;

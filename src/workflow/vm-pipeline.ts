@@ -150,17 +150,22 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
         data_bytes: result.dataBytes,
       };
       artifacts.output = result.output;
-      artifacts.hashes.source_file = result.sourceHashes;
-      artifacts.hashes.source_content = result.contentHashes;
+      if (Object.keys(result.sourceHashes).length > 0) artifacts.hashes.source_file = result.sourceHashes;
+      if (Object.keys(result.contentHashes).length > 0) artifacts.hashes.source_content = result.contentHashes;
 
       if (validateEnabled) {
         enter('validate');
         validateStarted = Date.now();
         const hasher = await loadContentHasher();
         if (!hasher) throw hasherUnsupported();
-        const expected = result.contentHashes[CONTENT_HASH];
-        if (!expected) throw new H2kError('the conversion returned no content hash to validate against', { code: 'E_INTERNAL' });
-        const actual = (await hasher(result.output, [CONTENT_HASH], { signal: ctx.signal }))[CONTENT_HASH];
+        // The engine hashes the source content while converting when it can; otherwise the
+        // source is read once more, on its own, through its reader.
+        let expected = result.contentHashes[CONTENT_HASH];
+        if (!expected) {
+          expected = (await hasher(vm.sourcePath, [CONTENT_HASH], { signal: ctx.signal, format: probe.engineFormat }))[CONTENT_HASH];
+          artifacts.hashes.source_content = { [CONTENT_HASH]: expected };
+        }
+        const actual = (await hasher(result.output, [CONTENT_HASH], { signal: ctx.signal, format: result.outputFormat }))[CONTENT_HASH];
         artifacts.hashes.output_content = { [CONTENT_HASH]: actual };
         const same = actual === expected;
         checks.push({ name: 'content_hash', passed: same, detail: `${CONTENT_HASH} source ${expected}, output ${actual ?? '(none)'}` });

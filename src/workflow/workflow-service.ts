@@ -221,7 +221,7 @@ export class ManifestWorkflowService extends EventEmitter {
       return;
     }
     const failure = outcome.failure!;
-    const results: Record<string, unknown> = { '.error.json': buildErrorRecord(outcome.jobId, name, failure) };
+    const results: Record<string, unknown> = { '.error.json': buildErrorRecord(outcome.jobId, name, failure, join(this.dirs.processingDir, name)) };
     if (outcome.report) results['.report.json'] = outcome.report;
     const done = await this.dirs.finish(name, 'failed', results);
     this.counts.failed++;

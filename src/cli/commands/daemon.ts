@@ -1,7 +1,8 @@
 // h2k daemon: the unattended watch-folder service (see src/daemon/). Config from --config YAML
 // (hyper2kvm key names) with flags laid over it; SIGTERM drains, SIGUSR1 logs stats.
 import type { Command } from 'commander';
-import { loadDaemonConfig } from '../../config/load-config.js';
+import { asDiskDaemonConfig, loadWorkflowAwareConfig } from '../../workflow/workflow-config.js';
+import { runManifestWorkflowDaemon } from '../../workflow/workflow-daemon.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { createLogger } from '../../daemon/logger.js';
 import { reportError } from '../report-error.js';
@@ -24,6 +25,8 @@ interface DaemonFlags {
   maxRetries?: string;
   jobTimeout?: string;
   verbose?: string;
+  manifestWorkflowMode?: boolean;
+  manifestWorkflowDir?: string;
 }
 
 const num = (v: string | undefined) => (v === undefined ? undefined : v.trim() === '' ? NaN : Number(v));
@@ -48,6 +51,8 @@ export function flagsToConfig(f: DaemonFlags): Record<string, unknown> {
     'retry_policy.max_retries': num(f.maxRetries),
     job_timeout: num(f.jobTimeout),
     verbose: num(f.verbose),
+    manifest_workflow_mode: f.manifestWorkflowMode ? true : undefined,
+    manifest_workflow_dir: f.manifestWorkflowDir,
   };
 }
 
@@ -72,6 +77,8 @@ export function registerDaemon(program: Command): void {
     .option('--log-format <format>', 'human | json')
     .option('--log-file <file>', 'also append log lines to this file')
     .option('--verbose <level>', '0 errors/warnings, 1 info (default), 2 debug')
+    .option('--manifest-workflow-mode', 'process manifests dropped into <manifest-workflow-dir>/to_be_processed/ instead of watching for disks')
+    .option('--manifest-workflow-dir <dir>', 'manifest workflow root: to_be_processed/, processing/, processed/, failed/')
     .action(async (flags: DaemonFlags) => {
       process.exitCode = await runDaemonCommand(flags);
     });
@@ -80,7 +87,7 @@ export function registerDaemon(program: Command): void {
 async function runDaemonCommand(flags: DaemonFlags): Promise<number> {
   let loaded;
   try {
-    loaded = loadDaemonConfig(flags.config, flagsToConfig(flags));
+    loaded = loadWorkflowAwareConfig(flags.config, flagsToConfig(flags));
   } catch (err) {
     return reportError(err);
   }
@@ -95,7 +102,14 @@ async function runDaemonCommand(flags: DaemonFlags): Promise<number> {
     ),
   });
   for (const w of loaded.warnings) log.warn('config_warning', `${loaded.file ?? 'config'}: ${w}`);
-  const daemon = new Daemon(cfg, log, { handleSignals: true });
+  if (cfg.manifest_workflow_mode && cfg.manifest_workflow_dir) {
+    try {
+      return await runManifestWorkflowDaemon({ ...cfg, manifest_workflow_dir: cfg.manifest_workflow_dir }, log);
+    } catch (err) {
+      return reportError(err);
+    }
+  }
+  const daemon = new Daemon(asDiskDaemonConfig(cfg), log, { handleSignals: true });
   try {
     await daemon.start();
   } catch (err) {

@@ -1,0 +1,35 @@
+// Config keys of the manifest workflow inside `h2k daemon` (same names as hyper2kvm):
+// manifest_workflow_mode: true swaps the disk watcher for the manifest workflow service, which
+// needs manifest_workflow_dir instead of watch_dir.
+import { z } from 'zod';
+import { extendDaemonSchema, type DaemonConfig } from '../config/daemon-schema.js';
+import { mergeFlags, readConfigFile, unknownKeyWarnings, validateConfig, type LoadedConfig } from '../config/load-config.js';
+
+export const manifestWorkflowShape = {
+  manifest_workflow_mode: z.boolean().default(false),
+  manifest_workflow_dir: z.string().min(1).optional(),
+};
+
+export const workflowAwareDaemonSchema = extendDaemonSchema({
+  ...manifestWorkflowShape,
+  watch_dir: z.string().min(1).optional(),
+}).superRefine((c, ctx) => {
+  if (c.manifest_workflow_mode && !c.manifest_workflow_dir)
+    ctx.addIssue({ code: 'custom', path: ['manifest_workflow_dir'], message: 'manifest_workflow_dir is required with manifest_workflow_mode (the directory holding to_be_processed/)' });
+  if (!c.manifest_workflow_mode && !c.watch_dir)
+    ctx.addIssue({ code: 'custom', path: ['watch_dir'], message: 'watch_dir is required (directory to watch for VM disks)' });
+});
+
+export type WorkflowAwareConfig = z.infer<typeof workflowAwareDaemonSchema>;
+
+/** The daemon's loader, plus the manifest workflow keys. */
+export function loadWorkflowAwareConfig(file: string | undefined, flags: Record<string, unknown> = {}): LoadedConfig<WorkflowAwareConfig> {
+  const src = file ? readConfigFile(file) : { values: {} };
+  const config = validateConfig(mergeFlags(src.values, flags), src, workflowAwareDaemonSchema);
+  return { config, warnings: unknownKeyWarnings(src.values, Object.keys(manifestWorkflowShape)), file: src.file };
+}
+
+/** Outside manifest mode watch_dir is guaranteed by the schema above. */
+export function asDiskDaemonConfig(c: WorkflowAwareConfig): DaemonConfig {
+  return { ...c, watch_dir: c.watch_dir ?? '' };
+}
