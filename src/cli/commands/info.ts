@@ -15,18 +15,19 @@ const PROPERTY_LABELS: Record<string, string> = {
 };
 
 export function formatInfo(path: string, i: NativeImageInfo): string {
-  const lines = [
-    `image:           ${path}`,
-    `format:          ${i.format}${i.subformat ? ` (${i.subformat})` : ''}`,
-    `virtual size:    ${formatBytes(i.virtualSize)} (${i.virtualSize} bytes)`,
-    `allocated:       ${formatBytes(i.allocatedBytes)} of guest data`,
-    `file size:       ${formatBytes(i.fileBytes)} in ${i.files.length} file${i.files.length === 1 ? '' : 's'}`,
-    `compression:     ${i.compression || 'none'}`,
+  const rows: [string, string][] = [
+    ['image', path],
+    ['format', `${i.format}${i.subformat ? ` (${i.subformat})` : ''}`],
+    ['virtual size', `${formatBytes(i.virtualSize)} (${i.virtualSize} bytes)`],
+    ['allocated', `${formatBytes(i.allocatedBytes)} of guest data`],
+    ['file size', `${formatBytes(i.fileBytes)} in ${i.files.length} file${i.files.length === 1 ? '' : 's'}`],
+    ['compression', i.compression || 'none'],
   ];
   for (const [key, label] of Object.entries(PROPERTY_LABELS))
-    if (i.properties[key] !== undefined) lines.push(`${(label + ':').padEnd(17)}${i.properties[key]}`);
-  const rest = Object.entries(i.properties).filter(([k]) => !(k in PROPERTY_LABELS));
-  for (const [k, v] of rest) lines.push(`${(k + ':').padEnd(17)}${v}`);
+    if (i.properties[key] !== undefined) rows.push([label, i.properties[key]]);
+  for (const [k, v] of Object.entries(i.properties)) if (!(k in PROPERTY_LABELS)) rows.push([k, v]);
+  const width = Math.max(...rows.map(([l]) => l.length)) + 2;
+  const lines = rows.map(([l, v]) => `${(l + ':').padEnd(width)}${v}`);
   if (i.extents.length) {
     lines.push('extents:');
     for (const e of i.extents)
