@@ -13,6 +13,7 @@ import { registerDedup } from './commands/dedup.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerCtl } from './commands/ctl.js';
 import { registerManifest } from './commands/manifest.js';
+import { registerOvf } from './commands/ovf.js';
 
 export function version(): string {
   try {
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerDaemon(program);
   registerCtl(program);
   registerManifest(program);
+  registerOvf(program);
   return program;
 }
 
