@@ -26,8 +26,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr uint64_t kChunkBytes = 4ULL << 20;      // read size: large sequential reads
-constexpr size_t kMaxInflightChunks = 12;         // x (buffer + packed) = at most ~100 MiB
+// Chunk = unit of reading and of work for one thread. Plain output favours big sequential
+// reads; compressed output uses smaller chunks so many threads have work. Either way the
+// chunks in flight (buffer + compressed copy) stay under ~100 MiB.
+constexpr uint64_t kPlainChunkBytes = 4ULL << 20;
+constexpr uint64_t kCompressedChunkBytes = 1ULL << 20;
+constexpr uint64_t kInflightBudget = 48ULL << 20;  // bytes of chunk buffers in flight
 constexpr int kMaxThreads = 64;
 constexpr auto kProgressInterval = std::chrono::milliseconds(100);
 // Start writeback of the output every this many bytes read, so the final fsync has little
@@ -198,10 +202,10 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
   threads = std::min(threads, kMaxThreads);
   // Without compression the workers only look for zero clusters; two are plenty.
   size_t workers = comp == Compression::None ? static_cast<size_t>(std::min(threads, 2)) : static_cast<size_t>(threads);
-  size_t inflight = std::min(kMaxInflightChunks, workers * 2 + 2);
-
   const uint32_t cs = writer->clusterSize();
-  uint64_t chunkBytes = std::max<uint64_t>(kChunkBytes, cs);
+  uint64_t chunkBytes =
+      std::max<uint64_t>(comp == Compression::None ? kPlainChunkBytes : kCompressedChunkBytes, cs);
+  size_t inflight = std::min<size_t>(workers * 2 + 2, std::max<uint64_t>(4, kInflightBudget / chunkBytes));
   ChunkSource source(*reader, cs, chunkBytes);
   Totals totals;
   ConvertProgress prog;
