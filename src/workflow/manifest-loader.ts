@@ -2,7 +2,7 @@
 // paths: source_path against the manifest's directory, output_path inside the output directory.
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, resolve } from 'node:path';
-import YAML from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { toH2kError } from '../util/errors.js';
 import { ManifestError } from './manifest-error.js';
 import { formatIssues } from './format-issues.js';
@@ -68,10 +68,12 @@ export function parseManifestText(text: string, file: string): unknown {
     }
   }
   if (ext === '.yaml' || ext === '.yml') {
-    const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
     if (doc.errors.length > 0) {
       const issues = doc.errors.map((e) => {
-        const at = e.linePos?.[0] ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '';
+        const pos = lines.linePos(e.pos[0]);
+        const at = ` at line ${pos.line}, column ${pos.col}`;
         return `invalid YAML${at}: ${e.message.split('\n')[0]}`;
       });
       throw new ManifestError('E_MANIFEST_PARSE', file, issues, 'check the YAML syntax (indentation, colons, brackets)');
@@ -117,7 +119,7 @@ export function resolveManifest(manifest: Manifest, file: string, options: Resol
         vm.outputPath = resolveOutputPath(absFile, options.outputDir, convert.output_path, e.name, convert.output_format, field);
         const other = seenOutputs.get(vm.outputPath);
         if (other) issues.push(`${field}: same output file as ${other} (${vm.outputPath})`);
-        else seenOutputs.set(vm.outputPath, field.replace(/\.convert\.output_path$/, ''));
+        else seenOutputs.set(vm.outputPath, field.replace(/(\.pipeline)?\.convert\.output_path$/, ''));
       } catch (err) {
         escape ??= err as ManifestError;
         issues.push(...(err as ManifestError).issues);
