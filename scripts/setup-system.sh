@@ -15,7 +15,7 @@ PACKAGES=(
   qemu-system-x86                            # boot test of fixed guests (h2k validate --boot)
   linux-image-amd64                          # a kernel for guest fixtures and the libguestfs appliance
   busybox-static debootstrap                 # building small guest root filesystems in tests
-  libvirt-clients                            # virt-xml-validate: checks the libvirt XML built from OVF
+  libvirt-clients libxml2-utils              # virt-xml-validate (+ the xmllint it runs): checks the libvirt XML built from OVF
 )
 
 missing=()
