@@ -54,6 +54,7 @@ class SparseSlot : public Extent {
  public:
   SparseSlot(uint64_t sizeBytes, std::unique_ptr<SparseExtent> sparse) : Extent(sizeBytes), sparse_(std::move(sparse)) {}
   const SparseExtent& sparse() const { return *sparse_; }
+  void setGtCacheCapacity(size_t tables) { sparse_->setGtCacheCapacity(tables); }
   BlockStatus blockStatus(uint64_t offset, uint64_t maxLen) override;
   void read(uint64_t offset, uint8_t* buf, size_t len) override;
 

@@ -1,5 +1,5 @@
 // A bounded LRU of grain tables keyed by GD index: memory stays constant however large
-// the disk is (kCapacity tables of at most 512 entries).
+// the disk is (at most `capacity` tables of at most 512 entries each).
 #pragma once
 #include <cstdint>
 #include <list>
@@ -10,7 +10,14 @@ namespace h2k::vmdk {
 
 class GtCache {
  public:
-  static constexpr size_t kCapacity = 256;  // 256 x 2 KiB = 512 KiB per extent at most
+  static constexpr size_t kDefaultCapacity = 256;  // 256 x 2 KiB = 512 KiB
+  static constexpr size_t kImageBudget = 256;      // tables shared out among an image's extents
+  static constexpr size_t kMinCapacity = 4;
+
+  void setCapacity(size_t capacity) {
+    capacity_ = capacity < 1 ? 1 : capacity;
+    while (lru_.size() > capacity_) evict();
+  }
 
   // The cached table for gdIndex, or nullptr.
   const std::vector<uint32_t>* find(uint64_t gdIndex) {
@@ -21,16 +28,19 @@ class GtCache {
   }
 
   const std::vector<uint32_t>* insert(uint64_t gdIndex, std::vector<uint32_t> table) {
-    if (lru_.size() >= kCapacity) {
-      index_.erase(lru_.back().first);
-      lru_.pop_back();
-    }
+    while (lru_.size() >= capacity_) evict();
     lru_.emplace_front(gdIndex, std::move(table));
     index_[gdIndex] = lru_.begin();
     return &lru_.front().second;
   }
 
  private:
+  void evict() {
+    index_.erase(lru_.back().first);
+    lru_.pop_back();
+  }
+
+  size_t capacity_ = kDefaultCapacity;
   using Entry = std::pair<uint64_t, std::vector<uint32_t>>;
   std::list<Entry> lru_;
   std::unordered_map<uint64_t, std::list<Entry>::iterator> index_;

@@ -33,6 +33,9 @@ class SparseExtent {
   // The embedded descriptor text (NULs trimmed), empty when there is none.
   std::string embeddedDescriptor() const;
 
+  // How many grain tables this extent may cache (an image splits one budget among extents).
+  void setGtCacheCapacity(size_t tables) { gts_.setCapacity(tables); }
+
   // Offsets are extent-relative bytes; offset < capacityBytes().
   BlockStatus blockStatus(uint64_t offset, uint64_t maxLen);
   void read(uint64_t offset, uint8_t* buf, size_t len);

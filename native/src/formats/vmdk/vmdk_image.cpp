@@ -13,9 +13,17 @@ namespace h2k::vmdk {
 VmdkImage::VmdkImage(Descriptor descriptor, std::vector<std::string> files, std::vector<PlacedExtent> extents,
                      std::vector<std::string> warnings)
     : descriptor_(std::move(descriptor)), files_(std::move(files)), extents_(std::move(extents)), warnings_(std::move(warnings)) {
+  size_t sparseCount = 0;
   for (auto& e : extents_) {
     e.start = size_;
     size_ += e.extent->sizeBytes();
+    if (dynamic_cast<SparseSlot*>(e.extent.get())) ++sparseCount;
+  }
+  // One GT-cache budget for the whole image, so 4096 split extents do not multiply it.
+  if (sparseCount > 1) {
+    size_t each = std::max(GtCache::kMinCapacity, GtCache::kImageBudget / sparseCount);
+    for (auto& e : extents_)
+      if (auto* slot = dynamic_cast<SparseSlot*>(e.extent.get())) slot->setGtCacheCapacity(each);
   }
 }
 

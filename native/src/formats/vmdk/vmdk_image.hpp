@@ -1,5 +1,6 @@
 // A whole VMDK: the descriptor's metadata plus its extents laid end to end in guest
 // space. blockStatus merges runs of the same kind across grains and extents.
+// Not thread-safe (GT cache, decoded-grain cache): one thread reads, as the engine does.
 #pragma once
 #include <cstdint>
 #include <memory>
