@@ -1,0 +1,49 @@
+// GRUB configuration: root= and resume= on kernel command lines point at stable names.
+import { deviceKind, type StableNameResolver } from './device-names.js';
+import type { RewriteResult } from './fstab.js';
+
+/** Where guests keep GRUB configuration, most common first. */
+export const GRUB_CONFIGS = [
+  '/boot/grub/grub.cfg',
+  '/boot/grub2/grub.cfg',
+  '/boot/grub/menu.lst',
+  '/boot/grub/grub.conf',
+  '/etc/default/grub',
+];
+
+export const GRUB_DEVICE_MAPS = ['/boot/grub/device.map', '/boot/grub2/device.map'];
+
+const PARAM = /\b(root|resume)=(\/dev\/[^\s"']+)/g;
+
+export function rewriteGrubConfig(text: string, resolve: StableNameResolver, file: string): RewriteResult {
+  const warnings: string[] = [];
+  const out = text.replace(PARAM, (whole, key: string, dev: string) => {
+    if (deviceKind(dev) === 'other') return whole; // already UUID=, LABEL=, /dev/mapper/...
+    const stable = resolve(dev);
+    if (!stable) {
+      warnings.push(`${file}: no filesystem in the image matches ${key}=${dev}; left unchanged`);
+      return whole;
+    }
+    return `${key}=${stable}`;
+  });
+  return { text: out, warnings };
+}
+
+/** Adds kernel parameters to GRUB_CMDLINE_LINUX (in /etc/default/grub) or to every linux line of a grub.cfg. */
+export function addKernelParams(text: string, params: string[], file: string): string {
+  const missing = (line: string) => params.filter((p) => !new RegExp(`(^|[\\s"'])${p.replace(/[.]/g, '\\.')}(?=$|[\\s"'])`).test(line));
+  if (file === '/etc/default/grub') {
+    let found = false;
+    const out = text.replace(/^(GRUB_CMDLINE_LINUX=)(["']?)(.*?)\2\s*$/m, (_w, key: string, q: string, value: string) => {
+      found = true;
+      const add = missing(value);
+      const next = [value, ...add].filter((s) => s !== '').join(' ');
+      return `${key}${q || '"'}${next}${q || '"'}`;
+    });
+    return found ? out : `${text}${text.endsWith('\n') || text === '' ? '' : '\n'}GRUB_CMDLINE_LINUX="${params.join(' ')}"\n`;
+  }
+  return text.replace(/^(\s*(?:linux|linuxefi|linux16|kernel)\s+\S+)(.*)$/gm, (_w, head: string, rest: string) => {
+    const add = missing(rest);
+    return add.length ? `${head}${rest} ${add.join(' ')}` : `${head}${rest}`;
+  });
+}

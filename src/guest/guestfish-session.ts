@@ -1,0 +1,219 @@
+// One libguestfs appliance per image: `guestfish --listen` starts it once, every step talks to it
+// through `guestfish --remote`, and close() always shuts it down (also on errors and aborts).
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { H2kError } from '../util/errors.js';
+import { detectAccel, libguestfsEnv, type Accel } from './accel.js';
+import { detectImageFormat } from './image-format.js';
+
+export interface SessionOptions {
+  readonly: boolean;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+/** Lines guestfish prints for failed commands; with the `-` prefix the server survives them. */
+const ERROR_LINE = /^(libguestfs: error: |error: |guestfish: )/m;
+
+export class GuestfishSession {
+  private closed = false;
+  private readonly scratch: string;
+  private seq = 0;
+
+  private constructor(
+    readonly image: string,
+    readonly pid: number,
+    readonly accel: Accel,
+    private readonly env: NodeJS.ProcessEnv,
+    scratch: string,
+    private readonly signal?: AbortSignal,
+  ) {
+    this.scratch = scratch;
+  }
+
+  /** Starts the appliance on `image` (read-only when asked) and launches it. */
+  static async open(image: string, options: SessionOptions): Promise<GuestfishSession> {
+    const log = options.log ?? defaultLog;
+    throwIfAborted(options.signal);
+    const format = await detectImageFormat(image, options.signal);
+    const accel = await detectAccel();
+    if (accel === 'tcg') log('KVM not usable, using TCG (the libguestfs appliance will be slow)');
+    const env = libguestfsEnv(accel);
+    const args = ['--listen', `--format=${format}`, '-a', image];
+    if (options.readonly) args.splice(1, 0, '--ro');
+    const pid = await startListener(args, env);
+    const scratch = await mkdtemp(join(tmpdir(), 'h2k-guestfish-'));
+    const session = new GuestfishSession(image, pid, accel, env, scratch, options.signal);
+    try {
+      log(`starting libguestfs appliance for ${image}${options.readonly ? ' (read-only)' : ''}`);
+      await session.call('run');
+      return session;
+    } catch (err) {
+      await session.close();
+      throw err;
+    }
+  }
+
+  /** Runs one guestfish command; throws E_GUEST_COMMAND with guestfish's message when it fails. */
+  async call(command: string, ...args: string[]): Promise<string> {
+    if (this.closed) throw new H2kError('the libguestfs session is already closed', { code: 'E_INTERNAL' });
+    throwIfAborted(this.signal);
+    for (const a of args)
+      if (a === ':' || a.includes('\n'))
+        throw new H2kError(`argument not passable to guestfish: ${JSON.stringify(a)}`, { code: 'E_INTERNAL' });
+    // The leading '-' keeps the server alive when the command fails; we read the error from stderr.
+    const { stdout, stderr } = await run('guestfish', [`--remote=${this.pid}`, '--', `-${command}`, ...args], this.env, this.signal);
+    if (/server is not running/.test(stderr))
+      throw new H2kError(`the libguestfs appliance for ${this.image} stopped unexpectedly`, {
+        code: 'E_GUEST_SESSION', file: this.image, hint: 'run with LIBGUESTFS_DEBUG=1 to see why the appliance died',
+      });
+    if (ERROR_LINE.test(stderr))
+      throw new H2kError(`guestfish ${command}: ${stderr.trim().replace(/^libguestfs: error: /gm, '')}`, {
+        code: 'E_GUEST_COMMAND', file: this.image,
+      });
+    return stdout;
+  }
+
+  /** Lines of a command's output, empty lines dropped. */
+  async lines(command: string, ...args: string[]): Promise<string[]> {
+    return (await this.call(command, ...args)).split('\n').filter((l) => l !== '');
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return (await this.call('exists', path)).trim() === 'true';
+  }
+
+  async isFile(path: string): Promise<boolean> {
+    return (await this.call('is-file', path, 'followsymlinks:true')).trim() === 'true';
+  }
+
+  async isDir(path: string): Promise<boolean> {
+    return (await this.call('is-dir', path, 'followsymlinks:true')).trim() === 'true';
+  }
+
+  /** Paths matching a glob inside the guest (sorted, empty when none). */
+  async glob(pattern: string): Promise<string[]> {
+    return (await this.lines('glob-expand', pattern)).sort();
+  }
+
+  /** A guest file's bytes, copied out through a scratch file (content never passes through argv). */
+  async readFile(path: string): Promise<Buffer> {
+    const local = join(this.scratch, `dl-${++this.seq}`);
+    await this.call('download', path, local);
+    try {
+      return await readFile(local);
+    } finally {
+      await rm(local, { force: true });
+    }
+  }
+
+  async readText(path: string): Promise<string> {
+    return (await this.readFile(path)).toString('utf8');
+  }
+
+  /** Writes a guest file through upload, keeping its mode and owner when it already exists. */
+  async writeText(path: string, content: string): Promise<void> {
+    const local = join(this.scratch, `ul-${++this.seq}`);
+    await writeFile(local, content);
+    try {
+      await this.call('upload', local, path);
+    } finally {
+      await rm(local, { force: true });
+    }
+  }
+
+  /** Runs a command inside the guest (chrooted; needs the guest's /bin/sh). */
+  async sh(command: string): Promise<string> {
+    return this.call('sh', command);
+  }
+
+  /** Shuts the appliance down; never throws, safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await run('guestfish', [`--remote=${this.pid}`, '--', 'exit'], this.env, undefined, 120_000);
+    } catch {
+      // fall through to the kill below
+    }
+    if (!(await waitForExit(this.pid, 30_000))) {
+      try {
+        process.kill(this.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await rm(this.scratch, { recursive: true, force: true });
+  }
+}
+
+/** Opens a session, runs `fn`, and always shuts the appliance down. */
+export async function withGuestSession<T>(image: string, options: SessionOptions, fn: (s: GuestfishSession) => Promise<T>): Promise<T> {
+  const session = await GuestfishSession.open(image, options);
+  const onAbort = () => void session.close();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await fn(session);
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    await session.close();
+  }
+}
+
+function defaultLog(line: string): void {
+  process.stderr.write(`h2k: guest: ${line}\n`);
+}
+
+function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new H2kError('guest operation cancelled', { code: 'E_CANCELLED' });
+}
+
+async function startListener(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  // `--listen` forks a server and the foreground process exits after printing GUESTFISH_PID=N.
+  const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve, reject) => {
+    const child = spawn('guestfish', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', (e: NodeJS.ErrnoException) =>
+      reject(new H2kError(e.code === 'ENOENT' ? 'guestfish is not installed' : `cannot start guestfish: ${e.message}`, {
+        code: 'E_GUEST_TOOLS_MISSING', hint: 'install libguestfs-tools (scripts/setup-system.sh does)',
+      })));
+    child.on('close', (c) => resolve({ stdout: out, stderr: err, code: c }));
+  });
+  const m = /GUESTFISH_PID=(\d+)/.exec(stdout);
+  if (code !== 0 || !m)
+    throw new H2kError(`guestfish could not open the image: ${stderr.trim() || stdout.trim()}`, { code: 'E_GUEST_SESSION' });
+  return Number(m[1]);
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal, timeoutMs = 1_800_000): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { env, signal, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err && (err as NodeJS.ErrnoException).code === 'ABORT_ERR')
+        return reject(new H2kError('guest operation cancelled', { code: 'E_CANCELLED' }));
+      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT')
+        return reject(new H2kError('guestfish is not installed', { code: 'E_GUEST_TOOLS_MISSING', hint: 'install libguestfs-tools' }));
+      if (err && (err as { killed?: boolean }).killed)
+        return reject(new H2kError(`guestfish ${args[2] ?? ''} timed out`, { code: 'E_TIMEOUT' }));
+      // Non-zero exit without output is judged by the caller from stderr.
+      resolve({ stdout, stderr });
+    });
+  });
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}

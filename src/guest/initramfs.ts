@@ -1,0 +1,49 @@
+// Virtio drivers in the guest's initramfs configuration, for each initramfs tool's own format.
+export const VIRTIO_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'virtio_net'];
+
+export type InitramfsTool = 'initramfs-tools' | 'dracut' | 'mkinitcpio';
+
+export const INITRAMFS_CONFIG: Record<InitramfsTool, string> = {
+  'initramfs-tools': '/etc/initramfs-tools/modules',
+  dracut: '/etc/dracut.conf.d/90-h2k-virtio.conf',
+  mkinitcpio: '/etc/mkinitcpio.conf',
+};
+
+/** initramfs-tools: one module per line; appends the missing ones. */
+export function addInitramfsToolsModules(text: string | null): string {
+  const base = text ?? '# List of modules that you want to include in your initramfs.\n';
+  const present = new Set(base.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((w): w is string => !!w && !w.startsWith('#')));
+  const missing = VIRTIO_MODULES.filter((m) => !present.has(m));
+  if (!missing.length) return base;
+  const sep = base === '' || base.endsWith('\n') ? '' : '\n';
+  return `${base}${sep}# added by h2k: boot from virtio disks on KVM\n${missing.join('\n')}\n`;
+}
+
+/** dracut: a drop-in file of our own. */
+export function dracutDropIn(): string {
+  return `# added by h2k: boot from virtio disks on KVM\nadd_drivers+=" ${VIRTIO_MODULES.join(' ')} "\n`;
+}
+
+/** mkinitcpio: MODULES=(...) gains the missing modules (the array is created when absent). */
+export function addMkinitcpioModules(text: string): string {
+  const re = /^MODULES=\((.*)\)\s*$/m;
+  const m = re.exec(text);
+  if (!m) return `${text}${text.endsWith('\n') ? '' : '\n'}MODULES=(${VIRTIO_MODULES.join(' ')})\n`;
+  const present = m[1]!.split(/\s+/).filter(Boolean).map((w) => w.replace(/^["']|["']$/g, ''));
+  const missing = VIRTIO_MODULES.filter((x) => !present.includes(x));
+  if (!missing.length) return text;
+  return text.replace(re, `MODULES=(${[...m[1]!.trim().split(/\s+/).filter(Boolean), ...missing].join(' ')})`);
+}
+
+/** The guest command that rebuilds the initramfs of one kernel version. */
+export function regenerateCommand(tool: InitramfsTool, kernelVersion: string, initramfsExists: boolean): string {
+  if (!/^[\w.+~-]+$/.test(kernelVersion)) throw new Error(`unsafe kernel version string: ${kernelVersion}`);
+  switch (tool) {
+    case 'initramfs-tools':
+      return `update-initramfs ${initramfsExists ? '-u' : '-c'} -k ${kernelVersion}`;
+    case 'dracut':
+      return `dracut -f --kver ${kernelVersion}`;
+    case 'mkinitcpio':
+      return `mkinitcpio -k ${kernelVersion} -g /boot/initramfs-${kernelVersion}.img`;
+  }
+}

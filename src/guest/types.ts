@@ -1,0 +1,63 @@
+// Shapes of what the guest module returns: inspection, fix results, boot test results.
+import type { Accel } from './accel.js';
+
+export interface GuestFilesystem {
+  device: string;
+  type: string;
+  uuid: string | null;
+  label: string | null;
+  partuuid: string | null;
+}
+
+export interface GuestNetworkConfig {
+  file: string;
+  backend: 'ifupdown' | 'netplan' | 'ifcfg-rh' | 'networkmanager' | 'systemd-networkd' | 'udev-persistent-net';
+}
+
+export interface GuestInspection {
+  type: string;                 // linux, windows, ...
+  distro: string | null;
+  version: string | null;       // major.minor
+  productName: string | null;
+  hostname: string | null;
+  arch: string | null;
+  root: string;                 // root filesystem device
+  mountpoints: Record<string, string>;
+  filesystems: GuestFilesystem[];
+  fstab: string | null;
+  bootloader: { kind: 'grub2' | 'grub-legacy' | 'none'; configs: string[]; regenerateTool: string | null };
+  kernels: { version: string; kernel: string; initramfs: string | null }[];
+  initramfsTools: ('initramfs-tools' | 'dracut' | 'mkinitcpio')[];
+  network: GuestNetworkConfig[];
+  vmwareTools: { present: boolean; files: string[]; packages: string[] };
+  fixable: boolean;
+  notFixableReason: string | null;
+  accel: Accel;
+}
+
+export type FstabMode = 'stabilize-all' | 'bypath-only' | 'noop';
+export type NetworkLevel = 'full' | 'basic' | 'none';
+
+export interface GuestChange {
+  file: string;
+  before: string | null;        // null: the file did not exist
+  after: string | null;         // null: the file was removed
+  kind: 'fstab' | 'crypttab' | 'grub' | 'initramfs' | 'network' | 'vmware-tools';
+}
+
+export interface FixResult {
+  changes: GuestChange[];
+  warnings: string[];
+  os: { type: string; distro: string | null; version: string | null; root: string };
+  dryRun: boolean;
+  accel: Accel;
+}
+
+export interface BootTestResult {
+  passed: boolean;
+  marker: string | null;
+  seconds: number;
+  consoleLog: string;
+  accel: Accel;
+  reason: string;
+}
