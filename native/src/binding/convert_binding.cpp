@@ -9,6 +9,7 @@
 #include "binding/js_error.hpp"
 #include "binding/registry.hpp"
 #include "engine/convert.hpp"
+#include "hash/convert_hashes.hpp"  // convert --hash: hashes in the same pass
 
 namespace h2k::binding {
 namespace {
@@ -73,7 +74,7 @@ class ConvertWorker : public Napi::AsyncProgressWorker<ConvertProgress> {
 
   void Execute(const ExecutionProgress& progress) override {
     try {
-      result_ = convertImage(
+      result_ = convertImageWithHashes(
           req_, [&progress](const ConvertProgress& p) { progress.Send(&p, 1); }, cancel_.get());
     } catch (const std::exception& e) {
       error_ = CapturedError::from(e);
