@@ -41,8 +41,8 @@ function nativeTool() {
 // next to the native one without touching the timing code.
 const runners = {
   native: (src, out, o) => [nativeTool(), 'convert', src, out, 'qcow2', o.compression, String(o.threads ?? 0), '65536'],
-  cli: (src, out, o) => [process.execPath, join(repo, 'bin/h2k.js'), 'convert', src, '-o', out, '--format', 'qcow2',
-    '--compression', o.compression, '--force'],
+  cli: (src, out, o) => [process.execPath, join(repo, 'bin/h2k.js'), 'convert', src, '-o', out, '-O', 'qcow2',
+    ...(o.compression === 'none' ? [] : ['-c', o.compression]), '--force', '--json'],
 };
 
 /** xorshift32 stream: reproducible bytes, not cryptography. */
