@@ -14,6 +14,9 @@ import { registerDaemon } from './commands/daemon.js';
 import { registerCtl } from './commands/ctl.js';
 import { registerManifest } from './commands/manifest.js';
 import { registerOvf } from './commands/ovf.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerFix } from './commands/fix.js';
+import { registerValidate } from './commands/validate.js';
 
 export function version(): string {
   try {
@@ -39,6 +42,9 @@ export function buildProgram(): Command {
   registerCtl(program);
   registerManifest(program);
   registerOvf(program);
+  registerInspect(program);
+  registerFix(program);
+  registerValidate(program);
   return program;
 }
 
