@@ -125,7 +125,13 @@ Descriptor parseDescriptor(const char* text, size_t len, const std::string& sour
     std::string first;
     bool quoted = false;
     nextToken(line, &pos, &first, &quoted);
-    if (!quoted && isAccess(first) && line.find('=') == std::string::npos) {
+    // An extent line is an access keyword followed by a sector count (a file name may hold '=').
+    size_t afterAccess = pos;
+    std::string countTok;
+    bool countQuoted = false;
+    bool isExtent = !quoted && isAccess(first) && nextToken(line, &afterAccess, &countTok, &countQuoted) &&
+                    !countQuoted && countTok.find('=') == std::string::npos && countTok[0] != '=';
+    if (isExtent) {
       ExtentLine e;
       e.lineNumber = lineNo;
       e.access = first;

@@ -2,6 +2,7 @@
 // resolve and open every extent (through the path guard), and build the image.
 #include "formats/vmdk/vmdk_open.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -114,7 +115,7 @@ std::unique_ptr<ImageReader> openDescriptorFile(const File& file, const std::str
         placed.extent = std::make_unique<EmptyExtent>(bytes, BlockKind::Hole);
       } else {
         auto source = openExtentFile(resolved, line.fileName, path);
-        files.push_back(resolved);
+        if (std::find(files.begin(), files.end(), resolved) == files.end()) files.push_back(resolved);
         if (line.type == "SPARSE") {
           auto sparse = std::make_unique<SparseExtent>(std::move(source));
           if (sparse->header().capacity != line.sectors)
