@@ -94,8 +94,8 @@ describe('qcow2 writer: compression x cluster size matrix', () => {
   });
 
   it.each(['none', 'zlib'])('512-byte clusters (%s) span many refcount blocks and L2 tables', (comp) => {
-    // One 4 MiB write covers 32 refcount windows of 256 clusters: exercises refblocks that
-    // land beyond the window being counted.
+    // The 1 MiB text run is one write of 2048 clusters = 8 refcount windows of 256 clusters:
+    // exercises refblocks that land beyond the window being counted.
     const out = join(dir, `mixed-512-${comp}.qcow2`);
     convertOk(mixed, out, comp, 512);
     verifyQcow2(mixed, out, comp, MIXED_SIZE);
