@@ -219,8 +219,9 @@ uint64_t Qcow2Writer::finish() {
   writeTable(rtOffset, reftable_.data(), reftable_.size(), rtClusters);
   if (l1Clusters) writeTable(l1Offset, l1_.data(), l1_.size(), l1Clusters);
 
-  // Everything but the header is durable before the magic appears.
-  file_.sync();
+  // The header goes last, so until this point the file has no magic and can't pass for an
+  // image. (No fsync in between: the engine writes to <output>.partial and renames only
+  // after the final fsync, which already makes a half-written image unreachable.)
   writeHeader(l1Offset, rtOffset, rtClusters);
   file_.sync();
   finished_ = true;
