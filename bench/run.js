@@ -10,7 +10,7 @@
 // The ratios use the fsync'ed qemu time; the plain one is reported too.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, fsyncSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -123,11 +123,11 @@ function fsyncFile(path) {
 function timed(argv) {
   const timeFile = join(work, 'time.out');
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', timeFile, ...argv], { encoding: 'utf8', maxBuffer: 16 * MiB });
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', '-o', timeFile, ...argv], { encoding: 'utf8', maxBuffer: 16 * MiB });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
-  const [, rss] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-2);
-  return { seconds: wall, rssKiB: Number(rss) };
+  const [, user, sys, rss] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-4);
+  return { seconds: wall, cpuSeconds: Number(user) + Number(sys), rssKiB: Number(rss) };
 }
 
 function verify(src, out) {
@@ -147,7 +147,7 @@ function benchCase(c, srcs) {
     const q = timed(['qemu-img', 'convert', '-O', 'qcow2', ...c.qemuArgs, src, qemuOut]);
     const t0 = process.hrtime.bigint();
     fsyncFile(qemuOut);
-    const qs = { seconds: q.seconds + Number(process.hrtime.bigint() - t0) / 1e9, rssKiB: q.rssKiB };
+    const qs = { ...q, seconds: q.seconds + Number(process.hrtime.bigint() - t0) / 1e9 };
     if (!best.h2k || h.seconds < best.h2k.seconds) best.h2k = h;
     if (!best.qemu || q.seconds < best.qemu.seconds) best.qemu = q;
     if (!best.qemuSync || qs.seconds < best.qemuSync.seconds) best.qemuSync = qs;
@@ -165,6 +165,8 @@ function benchCase(c, srcs) {
     qemuFsyncSeconds: best.qemuSync.seconds,
     speedup: best.qemuSync.seconds / best.h2k.seconds,
     speedupNoFsync: best.qemu.seconds / best.h2k.seconds,
+    h2kCpuSeconds: best.h2k.cpuSeconds,
+    qemuCpuSeconds: best.qemu.cpuSeconds,
     h2kPeakRssMiB: best.h2k.rssKiB / 1024,
     qemuPeakRssMiB: best.qemu.rssKiB / 1024,
     h2kBytes,
@@ -192,12 +194,13 @@ function main() {
   const f = (n, d = 2) => n.toFixed(d);
   const lines = [
     `h2k (${runnerName}) vs qemu-img ${execFileSync('qemu-img', ['--version'], { encoding: 'utf8' }).split('\n')[0].replace('qemu-img version ', '')}, ` +
-      `1 GiB virtual, ${f(srcs.allocated / MiB, 0)} MiB allocated, ${cpus().length} CPUs, best of ${repeat}`,
+      `1 GiB virtual, ${f(srcs.allocated / MiB, 0)} MiB allocated, ${cpus().length} CPUs, best of ${repeat}, ` +
+      `load average ${loadavg()[0].toFixed(1)} at the end (speedup = qemu-img+fsync / h2k wall time; CPU = user+sys)`,
     '',
-    '| case | h2k s | qemu-img s | qemu-img+fsync s | speedup | h2k RSS MiB | qemu RSS MiB | h2k MiB | qemu MiB | size ratio | target |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| case | h2k s | qemu-img s | qemu-img+fsync s | speedup | h2k CPU s | qemu CPU s | h2k RSS MiB | qemu RSS MiB | h2k MiB | qemu MiB | size ratio | target |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...results.map((r) =>
-      `| ${r.label} | ${f(r.h2kSeconds)} | ${f(r.qemuSeconds)} | ${f(r.qemuFsyncSeconds)} | ${f(r.speedup)}x | ${f(r.h2kPeakRssMiB, 0)} | ${f(r.qemuPeakRssMiB, 0)} | ${f(r.h2kBytes / MiB, 1)} | ${f(r.qemuBytes / MiB, 1)} | ${f(r.sizeRatio, 3)} | ${r.target} |`),
+      `| ${r.label} | ${f(r.h2kSeconds)} | ${f(r.qemuSeconds)} | ${f(r.qemuFsyncSeconds)} | ${f(r.speedup)}x | ${f(r.h2kCpuSeconds)} | ${f(r.qemuCpuSeconds)} | ${f(r.h2kPeakRssMiB, 0)} | ${f(r.qemuPeakRssMiB, 0)} | ${f(r.h2kBytes / MiB, 1)} | ${f(r.qemuBytes / MiB, 1)} | ${f(r.sizeRatio, 3)} | ${r.target} |`),
   ];
   console.log(lines.join('\n'));
   mkdirSync(resultsDir, { recursive: true });
