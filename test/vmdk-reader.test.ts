@@ -128,6 +128,18 @@ describe('subformats written by qemu-img', () => {
       expectMapMatches(image, subformat);
       const info = expectInfoMatchesQemu(image, subformat);
       expect(info.compression).toBe(subformat === 'streamOptimized' ? 'deflate' : 'none');
+      expect(info.parentCid).toBe('ffffffff');
+      expect(info.adapterType).toBe('ide');
+      expect(info.hwVersion).toBe('4');
+      expect(info.cid).toMatch(/^[0-9a-f]{8}$/);
+      if (!subformat.includes('Flat')) {
+        // allocated bytes = the data qemu maps; grain geometry from the sparse header.
+        const qemuData = qemuDataRuns(image).filter((r) => r.data).reduce((n, r) => n + r.length, 0);
+        expect(Number(info.allocated_bytes)).toBe(qemuData);
+        expect(info.grainSize).toBe('128');
+        expect(info.sparseVersion).toBe(subformat === 'streamOptimized' ? '3' : '1');
+        expect(info.uncleanShutdown).toBe('false');
+      }
     });
   }
 
