@@ -54,25 +54,31 @@ export async function classifyFile(path: string): Promise<FileRole> {
   if (fileTypeOf(path) !== 'vmdk') return { kind: 'single' };
   const fh = await open(path, 'r');
   let buf: Buffer;
+  let region = Buffer.alloc(0);
   try {
+    const fileSize = (await fh.stat()).size;
     const probe = Buffer.alloc(PROBE_BYTES);
     const { bytesRead } = await fh.read(probe, 0, PROBE_BYTES, 0);
     buf = probe.subarray(0, bytesRead);
+    if (buf.subarray(0, 4).toString('latin1') === 'KDMV' && buf.length >= 44) {
+      // Hosted sparse header: version (u32 @4), descriptorOffset (u64 LE @28, sectors).
+      // Monolithic and stream-optimized images embed their descriptor there; the extents of a
+      // split image have none (offset 0, or qemu-img's empty reserved region). A header that
+      // makes no sense is a damaged image: a job of its own, so it fails into .errors/.
+      const version = buf.readUInt32LE(4);
+      const descOffset = buf.readBigUInt64LE(28);
+      if (version < 1 || version > 3 || descOffset * 512n >= BigInt(fileSize)) return { kind: 'single' };
+      if (descOffset === 0n) return { kind: 'extent' };
+      region = Buffer.alloc(1024);
+      const r = await fh.read(region, 0, region.length, Number(descOffset) * 512);
+      region = region.subarray(0, r.bytesRead);
+      return looksLikeDescriptor(region) ? { kind: 'single' } : { kind: 'extent' };
+    }
   } finally {
     await fh.close();
   }
   const magic = buf.subarray(0, 4).toString('latin1');
-  if (magic === 'KDMV') {
-    // Hosted sparse header: descriptorOffset (u64 LE at byte 28, in sectors). Monolithic and
-    // stream-optimized images embed their descriptor there; the extents of a split image have
-    // none (offset 0, or qemu-img's empty reserved region).
-    if (buf.length < 44) return { kind: 'single' }; // truncated: let the converter report it
-    const descOffset = buf.readBigUInt64LE(28);
-    if (descOffset === 0n || descOffset > BigInt(PROBE_BYTES / 512 - 2)) return { kind: 'extent' };
-    const at = Number(descOffset) * 512;
-    const region = buf.subarray(at, Math.min(buf.length, at + 1024));
-    return looksLikeDescriptor(region) ? { kind: 'single' } : { kind: 'extent' };
-  }
+  if (magic === 'KDMV') return { kind: 'single' }; // too short for a header: let the converter report it
   if (magic === 'COWD') return { kind: 'extent' };
   if (buf.length > 0 && looksLikeDescriptor(buf)) {
     const end = buf.indexOf(0);

@@ -30,7 +30,7 @@ export class StallMonitor {
     const depth = await this.opts.queueDepth();
     if (depth === 0) return false;
     this.reportedFor = last.getTime();
-    this.opts.onStalled({ queueDepth: depth, idleMinutes: Math.round((idle / 60_000) * 10) / 10, lastActivity: last });
+    this.opts.onStalled({ queueDepth: depth, idleMinutes: Math.round((idle / 60_000) * 100) / 100, lastActivity: last });
     return true;
   }
 }

@@ -16,7 +16,7 @@ export interface LogEvent {
 }
 
 /** Polls until fn returns a truthy value; throws with `what` after timeoutMs. */
-export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 60_000, everyMs = 50): Promise<NonNullable<T>> {
+export async function waitFor<T>(what: string | (() => string), fn: () => T | Promise<T>, timeoutMs = 60_000, everyMs = 50): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -26,7 +26,7 @@ export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeout
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -43,6 +43,8 @@ export interface DaemonHarness {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   waitForEvent(event: string, pred?: (e: LogEvent) => boolean, timeoutMs?: number): Promise<LogEvent>;
   count(event: string): number;
+  /** waitFor with the daemon's log tail in the timeout message */
+  until<T>(what: string, fn: () => T | Promise<T>, timeoutMs?: number): Promise<NonNullable<T>>;
   ctl(args: string[]): Promise<RunResult>;
   statsFile(): Record<string, unknown> & { total_processed: number; total_failed: number; current_queue_depth: number };
   /** drains via the socket and waits for exit (used in afterEach; never throws) */
@@ -117,11 +119,12 @@ export async function startDaemon(options: HarnessOptions = {}): Promise<DaemonH
     stderr: () => stderr,
     exited,
     async waitForEvent(event, pred = () => true, timeoutMs = 60_000) {
-      return waitFor(`log event ${event}\n--- daemon log ---\n${stderr.slice(-4000)}`, () => {
+      return waitFor(() => `log event ${event}\n--- daemon log ---\n${stderr.slice(-6000)}`, () => {
         if (exitedFlag && !events.some((e) => e.event === event && pred(e))) throw new Error(`daemon exited; log:\n${stderr.slice(-4000)}`);
         return events.find((e) => e.event === event && pred(e));
       }, timeoutMs);
     },
+    until: (what, fn, timeoutMs = 60_000) => waitFor(() => `${what}\n--- daemon log ---\n${stderr.slice(-6000)}`, fn, timeoutMs),
     count: (event) => events.filter((e) => e.event === event).length,
     ctl: (args) => runH2k(['ctl', '--output-dir', outputDir, ...args], { timeout: 30_000 }),
     statsFile: () => JSON.parse(readFileSync(join(outputDir, '.daemon', 'stats.json'), 'utf8')),
