@@ -131,6 +131,7 @@ export class Daemon {
       log: this.log,
       onChange: () => this.scheduleStatsWrite(),
       onReleased: (job) => this.watcher?.release(job.files),
+      onSettled: (job) => this.watcher?.release(job.files),
     });
 
     // The control socket first: it refuses to start when another daemon owns this output_dir,

@@ -16,6 +16,8 @@ export interface SchedulerOptions {
   onChange?: () => void;
   /** jobs cancelled by stop: their files may be picked up again later */
   onReleased?: (job: Job) => void;
+  /** a job finished for good (success, duplicate, failure): its files left the watch folder */
+  onSettled?: (job: Job) => void;
 }
 
 export class Scheduler {
@@ -144,9 +146,11 @@ export class Scheduler {
           case 'success':
           case 'duplicate':
             await q.complete(job.id);
+            this.opts.onSettled?.(job);
             break;
           case 'failed':
             await q.fail(job.id, { code: outcome.error.code, message: outcome.error.message });
+            this.opts.onSettled?.(job);
             break;
           case 'retry':
             await q.retryAt(job.id, outcome.at, { code: outcome.error.code, message: outcome.error.message });

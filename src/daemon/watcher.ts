@@ -65,6 +65,9 @@ export class WatchFolder {
       depth: 0,
       ignoreInitial: false,
       persistent: true,
+      // A finished file moved out and a new one of the same name copied in quickly must be
+      // seen as unlink + add, not folded into one 'change'.
+      atomic: false,
       // Hidden entries (.processed, .errors) and foreign files are never looked at.
       ignored: (p, st) => p !== root && (basename(p).startsWith('.') || (st?.isDirectory() ?? false)),
     });
