@@ -15,9 +15,11 @@
 #include "codec/cluster_codec.hpp"
 #include "common/error.hpp"
 #include "engine/chunk_source.hpp"
+#include "engine/content_hash_observer.hpp"
 #include "engine/content_observer.hpp"
 #include "engine/partial_output.hpp"
 #include "engine/pipeline.hpp"
+#include "formats/extra_writers.hpp"
 #include "formats/qcow2/qcow2_writer.hpp"
 #include "formats/raw/raw_writer.hpp"
 
@@ -130,9 +132,12 @@ void notifyObservers(const ConvertHooks& hooks, const Chunk& c) {
 void validateRequest(const ConvertRequest& r, Compression comp) {
   if (r.source.empty() || r.output.empty())
     throw Error(codes::kInvalidArgument, "source and output paths are required", {}, -1, "pass both paths");
-  if (r.outputFormat != "qcow2" && r.outputFormat != "raw")
+  if (r.outputFormat != "qcow2" && r.outputFormat != "raw" && !isExtraOutputFormat(r.outputFormat))
     throw Error(codes::kInvalidArgument, "unsupported output format '" + r.outputFormat + "'", r.output, -1,
-                "use qcow2 or raw");
+                "use qcow2, raw, vdi or vmdk (streamOptimized)");
+  if (isExtraOutputFormat(r.outputFormat) && comp != Compression::None)
+    throw Error(codes::kInvalidArgument, r.outputFormat + " output takes no --compression (a VMDK stream always deflates its grains)",
+                r.output, -1, "drop the compression option, or use qcow2 output");
   if (r.outputFormat == "raw" && comp != Compression::None)
     throw Error(codes::kInvalidArgument, "raw output cannot be compressed", r.output, -1,
                 "use --compression none, or qcow2 output");
@@ -160,10 +165,17 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
 }
 
 ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& progress,
-                           const std::atomic<bool>* cancel, const ConvertHooks& hooks) {
+                           const std::atomic<bool>* cancel, const ConvertHooks& callerHooks) {
   const auto started = Clock::now();
   Compression comp = parseCompression(request.compression);
   validateRequest(request, comp);
+  // request.hashAlgorithms: the guest-visible content is hashed in the same pass.
+  ConvertHooks hooks = callerHooks;
+  std::unique_ptr<ContentHashObserver> contentHash;
+  if (!request.hashAlgorithms.empty()) {
+    contentHash = std::make_unique<ContentHashObserver>(request.hashAlgorithms);  // validates names
+    hooks.observers.push_back(contentHash.get());
+  }
   checkOutputAvailable(request.output, request.force);
 
   OpenOptions opts;
@@ -194,6 +206,8 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
   std::unique_ptr<ImageWriter> writer;
   if (request.outputFormat == "raw")
     writer = std::make_unique<RawWriter>(out.file(), size);
+  else if (isExtraOutputFormat(request.outputFormat))
+    writer = makeExtraWriter(request.outputFormat, out.file(), size, request.output);
   else
     writer = std::make_unique<Qcow2Writer>(out.file(), size, request.clusterSize, comp);
 
@@ -248,6 +262,7 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
   out.commit();
   if (progress) progress(prog);
 
+  if (contentHash) result.contentHashes = contentHash->digests();
   result.dataBytes = totals.dataBytes;
   result.zeroBytes = totals.zeroBytes;
   result.clustersWritten = totals.clustersWritten;
