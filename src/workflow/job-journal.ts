@@ -1,6 +1,7 @@
 // A job's note of the outputs it is about to create, kept beside its manifest in processing/.
 // After a crash, the rerun deletes exactly those files (and their .partial) before starting
 // again, so a half-finished job never blocks its own retry with "output exists".
+import { randomUUID } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -64,9 +65,16 @@ export class JobJournal {
     await rm(this.path, { force: true });
   }
 
-  private async save(): Promise<void> {
-    const tmp = join(dirname(this.path), `.${process.pid}.${Date.now()}.tmp`);
-    await writeFile(tmp, JSON.stringify(this.data) + '\n');
-    await rename(tmp, this.path);
+  private saving: Promise<void> = Promise.resolve();
+
+  /** Saves are chained: a batch's VMs record outputs concurrently. */
+  private save(): Promise<void> {
+    const next = this.saving.then(async () => {
+      const tmp = join(dirname(this.path), `.${randomUUID()}.journal.tmp`);
+      await writeFile(tmp, JSON.stringify(this.data) + '\n');
+      await rename(tmp, this.path);
+    });
+    this.saving = next.catch(() => undefined);
+    return next;
   }
 }
