@@ -7,7 +7,7 @@ import { H2kError } from '../util/errors.js';
 import type { NativeConvertRequest } from '../native/addon.js';
 import type { ConvertOptions, ConvertProgress, ConvertRequest, ConvertResult } from './types.js';
 
-const OUTPUT_FORMATS = new Set(['qcow2', 'raw']);
+const OUTPUT_FORMATS = new Set(['qcow2', 'raw', 'vdi', 'vmdk']);
 const COMPRESSIONS = new Set(['none', 'zlib', 'zstd']);
 const HASHES = new Set(['md5', 'xxh3', 'xxh128', 'sha256']);
 
@@ -17,7 +17,7 @@ export function toNativeRequest(req: ConvertRequest): NativeConvertRequest {
   const clusterSize = req.clusterSize ?? 65536;
   const invalid = (message: string, hint: string) => new H2kError(message, { code: 'E_INVALID_ARGUMENT', hint });
   if (!OUTPUT_FORMATS.has(outputFormat))
-    throw invalid(`unknown output format '${outputFormat}'`, 'use -O qcow2 or -O raw');
+    throw invalid(`unknown output format '${outputFormat}'`, 'use -O qcow2, raw, vdi or vmdk');
   if (!COMPRESSIONS.has(compression))
     throw invalid(`unknown compression '${compression}'`, 'use --compress zlib or --compress zstd');
   if (compression !== 'none' && outputFormat !== 'qcow2')

@@ -27,7 +27,7 @@ interface ConvertFlags {
 }
 
 function outputExtension(format: OutputFormat): string {
-  return format === 'raw' ? '.raw' : '.qcow2';
+  return `.${format}`;
 }
 
 /** disk.vmdk -> disk.qcow2 beside it (or in outDir). */
@@ -62,9 +62,9 @@ function summaryLine(r: ConvertResult): string {
 export function registerConvert(program: Command): void {
   program
     .command('convert')
-    .description('convert VM disk images (VMDK, raw) to qcow2 or raw')
-    .argument('<sources...>', 'source images (a VMDK descriptor or monolithic file, or raw)')
-    .option('-O, --output-format <format>', 'qcow2 | raw', 'qcow2')
+    .description('convert VM disk images (VMDK, VHD, VHDX, VDI, qcow2, OVA, raw) to qcow2, raw, vdi or vmdk')
+    .argument('<sources...>', 'source images (any supported format, detected by content; <vm.ova>/<member> names a disk inside an OVA)')
+    .option('-O, --output-format <format>', 'qcow2 | raw | vdi | vmdk (streamOptimized, for VMware/OVA)', 'qcow2')
     .option('-o, --output <path>', 'output file (one source) or existing directory (several sources)')
     .option('-c, --compress [algo]', 'compress qcow2 clusters: zlib (default with -c) | zstd')
     .option('--threads <n>', 'compression threads per job (default: cores)')
