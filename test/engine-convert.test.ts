@@ -16,6 +16,7 @@ import {
   qemuCompare,
   qemuImg,
   qemuMap,
+  run,
   seededBytes,
   seededText,
   writeSparseRaw,
@@ -160,6 +161,33 @@ describe('results and determinism', () => {
     });
     expect(outs[1]!.equals(outs[0]!)).toBe(true);
     expect(outs[2]!.equals(outs[0]!)).toBe(true);
+  });
+});
+
+describe('content hashes in the same pass', () => {
+  it('equal md5sum / xxh128sum / sha256sum of the guest content (raw and VMDK sources)', () => {
+    const expected = {
+      md5: run('md5sum', [mixed]).out.split(' ')[0],
+      xxh128: run('xxh128sum', [mixed]).out.split(' ')[0],
+      sha256: run('sha256sum', [mixed]).out.split(' ')[0],
+    };
+    const vmdk = join(dir, 'hash-src.vmdk');
+    qemuImg(['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', mixed, vmdk]);
+    for (const [src, comp] of [[mixed, 'zlib'], [vmdk, 'none']] as const) {
+      const out = join(dir, 'hashed.qcow2');
+      const r = nativeConvert([src, out, 'qcow2', comp, '2', '65536', '--hash=md5,xxh128,sha256']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.fields.content_hash_md5).toBe(expected.md5);
+      expect(r.fields.content_hash_xxh128).toBe(expected.xxh128);
+      expect(r.fields.content_hash_sha256).toBe(expected.sha256);
+    }
+  });
+
+  it('an unknown algorithm is refused before any output exists', () => {
+    const out = join(dir, 'badhash.qcow2');
+    const r = nativeConvert([mixed, out, 'qcow2', 'none', '--hash=crc7']);
+    expect(r.errorCode).toBe('E_INVALID_ARGUMENT');
+    expectNothingLeft(out);
   });
 });
 

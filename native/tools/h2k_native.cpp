@@ -66,6 +66,7 @@ static int cmdCat(const std::string& path, const std::string& out) {
 // Trailing flags after the positional arguments (engine tests):
 //   --no-force               refuse an existing output (default: overwrite)
 //   --cancel-after=BYTES     cancel once progress reports >= BYTES done
+//   --hash=ALGO[,ALGO]       hash the guest-visible content in the same pass (md5, xxh128, ...)
 static int cmdConvert(int argc, char** argv) {
   ConvertRequest req;
   req.source = argv[2];
@@ -77,6 +78,15 @@ static int cmdConvert(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--no-force") req.force = false;
     else if (a.rfind("--cancel-after=", 0) == 0) cancelAfter = std::stoull(a.substr(15));
+    else if (a.rfind("--hash=", 0) == 0) {
+      std::string list = a.substr(7);
+      for (size_t p = 0; p <= list.size();) {
+        size_t q = list.find(',', p);
+        if (q == std::string::npos) q = list.size();
+        if (q > p) req.hashAlgorithms.push_back(list.substr(p, q - p));
+        p = q + 1;
+      }
+    }
     else pos.push_back(a);
   }
   if (pos.size() > 0) req.outputFormat = pos[0];
@@ -94,6 +104,7 @@ static int cmdConvert(int argc, char** argv) {
   std::printf("zero_bytes: %llu\nclusters_written: %llu\nclusters_compressed: %llu\nsource_format: %s\nsource_subformat: %s\n",
               (unsigned long long)res.zeroBytes, (unsigned long long)res.clustersWritten,
               (unsigned long long)res.clustersCompressed, res.sourceFormat.c_str(), res.sourceSubformat.c_str());
+  for (auto& kv : res.contentHashes) std::printf("content_hash_%s: %s\n", kv.first.c_str(), kv.second.c_str());
   return 0;
 }
 

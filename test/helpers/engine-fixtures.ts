@@ -147,7 +147,7 @@ export function nativeConvert(args: string[], shellPrefix = ''): ConvertOutcome 
     : spawnSync(tool, ['convert', ...args], { encoding: 'utf8', timeout: 300_000 });
   const fields: Record<string, string> = {};
   for (const line of (r.stdout ?? '').split('\n')) {
-    const m = /^([a-z_]+): (.*)$/.exec(line);
+    const m = /^([a-z0-9_]+): (.*)$/.exec(line);
     if (m) fields[m[1]!] = m[2]!;
   }
   const errorCode = /error (E_[A-Z0-9_]+)/.exec(r.stderr ?? '')?.[1];
