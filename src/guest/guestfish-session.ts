@@ -1,6 +1,7 @@
 // One libguestfs appliance per image: `guestfish --listen` starts it once, every step talks to it
 // through `guestfish --remote`, and close() always shuts it down (also on errors and aborts).
 import { execFile, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,8 +44,14 @@ export class GuestfishSession {
     const env = libguestfsEnv(accel);
     const args = ['--listen', `--format=${format}`, '-a', image];
     if (options.readonly) args.splice(1, 0, '--ro');
-    const pid = await startListener(args, env);
     const scratch = await mkdtemp(join(tmpdir(), 'h2k-guestfish-'));
+    let pid: number;
+    try {
+      pid = await startListener(args, env, join(scratch, 'guestfish.log'));
+    } catch (err) {
+      await rm(scratch, { recursive: true, force: true });
+      throw err;
+    }
     const session = new GuestfishSession(image, pid, accel, env, scratch, options.signal);
     try {
       log(`starting libguestfs appliance for ${image}${options.readonly ? ' (read-only)' : ''}`);
@@ -170,24 +177,32 @@ function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new H2kError('guest operation cancelled', { code: 'E_CANCELLED' });
 }
 
-async function startListener(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+async function startListener(args: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<number> {
   // `--listen` forks a server and the foreground process exits after printing GUESTFISH_PID=N.
-  const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve, reject) => {
-    const child = spawn('guestfish', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', (e: NodeJS.ErrnoException) =>
-      reject(new H2kError(e.code === 'ENOENT' ? 'guestfish is not installed' : `cannot start guestfish: ${e.message}`, {
-        code: 'E_GUEST_TOOLS_MISSING', hint: 'install libguestfs-tools (scripts/setup-system.sh does)',
-      })));
-    child.on('close', (c) => resolve({ stdout: out, stderr: err, code: c }));
-  });
-  const m = /GUESTFISH_PID=(\d+)/.exec(stdout);
-  if (code !== 0 || !m)
-    throw new H2kError(`guestfish could not open the image: ${stderr.trim() || stdout.trim()}`, { code: 'E_GUEST_SESSION' });
-  return Number(m[1]);
+  // The server inherits stderr, so stderr goes to a file: a pipe would stay open for the
+  // server's whole life (and closing it early would kill the server with SIGPIPE).
+  const errFd = openSync(logFile, 'a');
+  try {
+    const { stdout, code } = await new Promise<{ stdout: string; code: number | null }>((resolve, reject) => {
+      const child = spawn('guestfish', args, { env, stdio: ['ignore', 'pipe', errFd] });
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.on('error', (e: NodeJS.ErrnoException) =>
+        reject(new H2kError(e.code === 'ENOENT' ? 'guestfish is not installed' : `cannot start guestfish: ${e.message}`, {
+          code: 'E_GUEST_TOOLS_MISSING', hint: 'install libguestfs-tools (scripts/setup-system.sh does)',
+        })));
+      // stdout is closed by the server too, so 'close' fires once the foreground process is done
+      child.on('close', (c) => resolve({ stdout: out, code: c }));
+    });
+    const m = /GUESTFISH_PID=(\d+)/.exec(stdout);
+    if (code !== 0 || !m) {
+      const stderr = readFileSync(logFile, 'utf8').trim();
+      throw new H2kError(`guestfish could not open the image: ${stderr || stdout.trim()}`, { code: 'E_GUEST_SESSION' });
+    }
+    return Number(m[1]);
+  } finally {
+    closeSync(errFd);
+  }
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal, timeoutMs = 1_800_000): Promise<{ stdout: string; stderr: string }> {
