@@ -54,14 +54,14 @@ export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: 
   const service = new ManifestWorkflowService({ workflowDir, outputDir, maxConcurrentJobs: cfg.max_concurrent_jobs });
   service.on('event', (e: WorkflowEvent) => logEvent(log, e));
 
-  let finish!: () => void;
-  const finished = new Promise<void>((r) => (finish = r));
+  let finish!: (clean: boolean) => void;
+  const finished = new Promise<boolean>((r) => (finish = r));
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals === 1) {
       log.info('daemon_draining', `Draining (${sig}): no new manifests taken; finishing those in processing/`);
-      void service.drain().then(finish);
+      void service.drain().then(() => finish(true));
     } else {
       log.info('daemon_stopping', `Stopping (${sig}): cancelling running manifests; they stay in processing/`);
       void service.stop().then(finish);
@@ -75,12 +75,12 @@ export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: 
   log.info('daemon_started', `Manifest workflow started: ${workflowDir}/to_be_processed -> ${outputDir} (${cfg.max_concurrent_jobs} concurrent jobs)`, {
     pid: process.pid, mode: 'manifest_workflow',
   });
-  await finished;
+  const clean = await finished;
   if (handleSignals) {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
   const s = service.stats;
   log.info('daemon_stopped', `Manifest workflow stopped: ${s.processed} processed, ${s.failed} failed`);
-  return 0;
+  return clean ? 0 : 1;
 }

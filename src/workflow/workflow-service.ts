@@ -103,11 +103,23 @@ export class ManifestWorkflowService extends EventEmitter {
     await Promise.all([...this.running.values()].map((j) => j.done));
   }
 
-  /** Cancels the jobs in flight; their manifests stay in processing/ and are taken again on start. */
-  async stop(): Promise<void> {
+  /**
+   * Cancels the jobs in flight; their manifests stay in processing/ and are taken again on start.
+   * Resolves false if some job ignored the cancellation for graceMs (it is abandoned, not waited for).
+   */
+  async stop(graceMs = 30_000): Promise<boolean> {
     await this.closeIntake();
     for (const j of this.running.values()) j.abort.abort();
-    await Promise.all([...this.running.values()].map((j) => j.done));
+    let timer: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      Promise.all([...this.running.values()].map((j) => j.done)).then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs))),
+    ]);
+    clearTimeout(timer);
+    if (!settled)
+      for (const name of this.running.keys())
+        this.emitEvent({ type: 'error', manifest: name, code: 'E_TIMEOUT', error: `did not stop within ${graceMs / 1000}s of cancellation; left in processing/` });
+    return settled;
   }
 
   /** Resolves when nothing is queued in memory or running (tests, `manifest` tooling). */
