@@ -34,7 +34,7 @@ export function addKernelParams(text: string, params: string[], file: string): s
   const missing = (line: string) => params.filter((p) => !new RegExp(`(^|[\\s"'])${p.replace(/[.]/g, '\\.')}(?=$|[\\s"'])`).test(line));
   if (file === '/etc/default/grub') {
     let found = false;
-    const out = text.replace(/^(GRUB_CMDLINE_LINUX=)(["']?)(.*?)\2\s*$/m, (_w, key: string, q: string, value: string) => {
+    const out = text.replace(/^(GRUB_CMDLINE_LINUX=)(["']?)(.*?)\2[ \t]*$/m, (_w, key: string, q: string, value: string) => {
       found = true;
       const add = missing(value);
       const next = [value, ...add].filter((s) => s !== '').join(' ');

@@ -26,7 +26,7 @@ export function dracutDropIn(): string {
 
 /** mkinitcpio: MODULES=(...) gains the missing modules (the array is created when absent). */
 export function addMkinitcpioModules(text: string): string {
-  const re = /^MODULES=\((.*)\)\s*$/m;
+  const re = /^MODULES=\((.*)\)[ \t]*$/m;
   const m = re.exec(text);
   if (!m) return `${text}${text.endsWith('\n') ? '' : '\n'}MODULES=(${VIRTIO_MODULES.join(' ')})\n`;
   const present = m[1]!.split(/\s+/).filter(Boolean).map((w) => w.replace(/^["']|["']$/g, ''));
