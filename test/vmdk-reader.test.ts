@@ -432,12 +432,15 @@ describe('damaged and unsupported inputs fail cleanly with a stable code', () =>
     expectFailure(['cat', t, fresh('o.raw')], 'E_DECOMPRESS');
   });
 
-  it('delta disks, COWD and SESparse extents are refused as unsupported', () => {
-    const delta = descriptorWith('RW 2048 SPARSE "child.vmdk"', ['parentFileNameHint="base.vmdk"']);
-    expect(expectFailure(['info', delta], 'E_UNSUPPORTED').stderr).toContain('snapshot chains are not supported yet');
-    const cid = descriptorWith('RW 2048 FLAT "x-flat.vmdk" 0').replace(/$/, '');
+  it('delta disks without a usable parent fail; COWD and SESparse extents are refused as unsupported', () => {
+    // Chains themselves are read (test/formats-chains.test.ts); a delta whose parent is absent
+    // or unnamed fails with E_VMDK_BAD_PARENT.
+    const delta = descriptorWith('RW 2048 ZERO', ['parentFileNameHint="base.vmdk"']);
+    writeFileSync(delta, readFileSync(delta, 'utf8').replace('parentCID=ffffffff', 'parentCID=0badf00d'));
+    expect(expectFailure(['info', delta], 'E_VMDK_BAD_PARENT').stderr).toContain('not found');
+    const cid = descriptorWith('RW 2048 ZERO');
     writeFileSync(cid, readFileSync(cid, 'utf8').replace('parentCID=ffffffff', 'parentCID=0badf00d'));
-    expectFailure(['info', cid], 'E_UNSUPPORTED');
+    expectFailure(['info', cid], 'E_VMDK_BAD_PARENT');
     expectFailure(['info', descriptorWith('RW 2048 SESPARSE "x-sesparse.vmdk"')], 'E_UNSUPPORTED');
     const cowd = descriptorWith('RW 2048 SPARSE "cowd.vmdk"');
     writeFileSync(join(cowd, '..', 'cowd.vmdk'), Buffer.concat([Buffer.from('COWD'), Buffer.alloc(4092)]));

@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "common/path_guard.hpp"
+#include "formats/backing_overlay.hpp"
 #include "formats/vmdk/descriptor.hpp"
 #include "formats/vmdk/sparse_header.hpp"
 #include "formats/vmdk/vmdk_codes.hpp"
@@ -27,12 +28,10 @@ bool probeVmdk(const uint8_t* head, size_t len) {
 
 namespace {
 
-void refuseDelta(const Descriptor& d, const std::string& path) {
-  if (d.isDelta())
-    throw Error(codes::kUnsupported,
-                "snapshot chains are not supported yet: " + path + " is a delta disk (parent " +
-                    (d.parentFileNameHint.empty() ? "CID " + d.parentCid : "'" + d.parentFileNameHint + "'") + ")",
-                path, -1, "consolidate the snapshots (or clone/export the VM) so the disk has no parent, then convert that");
+// Delta disks (parentCID set) read through to their parent: formats/backing_overlay.hpp.
+std::unique_ptr<ImageReader> withParent(std::unique_ptr<ImageReader> image, const Descriptor& d, const std::string& path,
+                                        const OpenOptions& options) {
+  return withVmdkParent(std::move(image), d.isDelta(), d.parentFileNameHint, d.parentCid, path, options);
 }
 
 std::unique_ptr<ByteSource> openExtentFile(const std::string& resolved, const std::string& name, const std::string& descriptorPath) {
@@ -47,14 +46,13 @@ std::unique_ptr<ByteSource> openExtentFile(const std::string& resolved, const st
 
 std::string fileOf(const SparseExtent& s) { return s.source().name(); }
 
-std::unique_ptr<ImageReader> openSparseFile(File file, const std::string& path) {
+std::unique_ptr<ImageReader> openSparseFile(File file, const std::string& path, const OpenOptions& options) {
   auto sparse = std::make_unique<SparseExtent>(std::make_unique<FileSource>(std::move(file)));
   std::vector<std::string> warnings;
   Descriptor d;
   std::string text = sparse->embeddedDescriptor();
   if (!text.empty()) {
     d = parseDescriptor(text.data(), text.size(), path, sparse->header().descriptorOffset << 9);
-    refuseDelta(d, path);
     if (d.extents.size() != 1 || d.extents[0].type != "SPARSE")
       warnings.push_back("embedded descriptor of " + path + " lists other extents; only this file's own content is read");
     else if (d.extents[0].sectors != sparse->header().capacity)
@@ -70,7 +68,9 @@ std::unique_ptr<ImageReader> openSparseFile(File file, const std::string& path) 
   uint64_t size = sparse->capacityBytes();
   extents[0].info = {d.extents.empty() ? "RW" : d.extents[0].access, "SPARSE", fileOf(*sparse), size, 0};
   extents[0].extent = std::make_unique<SparseSlot>(size, std::move(sparse));
-  return std::make_unique<VmdkImage>(std::move(d), std::vector<std::string>{path}, std::move(extents), std::move(warnings));
+  Descriptor meta = d;
+  return withParent(std::make_unique<VmdkImage>(std::move(d), std::vector<std::string>{path}, std::move(extents), std::move(warnings)),
+                    meta, path, options);
 }
 
 std::unique_ptr<ImageReader> openDescriptorFile(const File& file, const std::string& path, const OpenOptions& options) {
@@ -84,7 +84,6 @@ std::unique_ptr<ImageReader> openDescriptorFile(const File& file, const std::str
     throw Error(kBadMagic, path + " is not a VMDK: no KDMV sparse header and no 'version=' descriptor line", path, 0,
                 "the file is not a VMDK or is damaged; check that the copy completed");
   Descriptor d = parseDescriptor(text.data(), text.size(), path);
-  refuseDelta(d, path);
   std::vector<std::string> warnings = d.warnings;
   std::vector<std::string> files{path};
   std::vector<PlacedExtent> extents;
@@ -133,7 +132,9 @@ std::unique_ptr<ImageReader> openDescriptorFile(const File& file, const std::str
     }
     extents.push_back(std::move(placed));
   }
-  return std::make_unique<VmdkImage>(std::move(d), std::move(files), std::move(extents), std::move(warnings));
+  Descriptor meta = d;
+  return withParent(std::make_unique<VmdkImage>(std::move(d), std::move(files), std::move(extents), std::move(warnings)),
+                    meta, path, options);
 }
 
 }  // namespace
@@ -146,7 +147,7 @@ std::unique_ptr<ImageReader> openVmdk(const std::string& givenPath, const OpenOp
   size_t n = file.readSome(head, sizeof head, 0);
   if (n == 0)
     throw Error(codes::kTruncated, "empty file: " + path, path, 0, "the file has zero length; the copy or export did not complete");
-  if (n == 4 && (readLe32(head) == kSparseMagic || readLe32(head) == kCowdMagic)) return openSparseFile(std::move(file), path);
+  if (n == 4 && (readLe32(head) == kSparseMagic || readLe32(head) == kCowdMagic)) return openSparseFile(std::move(file), path, options);
   return openDescriptorFile(file, path, options);
 }
 
