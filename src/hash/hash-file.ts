@@ -36,7 +36,8 @@ export async function runHashJob(
   if (options.bufferCount !== undefined) native.bufferCount = options.bufferCount;
   if (options.allowExternalPaths !== undefined) native.allowExternalPaths = options.allowExternalPaths;
   if (options.format !== undefined) native.format = options.format;
-  const payload: HashTaskPayload = { mode, path: path === '-' ? '/dev/stdin' : resolve(path), algorithms: algos, options: native };
+  // '-' is standard input, read natively from fd 0 (shared by every thread of the process).
+  const payload: HashTaskPayload = { mode, path: path === '-' ? '-' : resolve(path), algorithms: algos, options: native };
   return runTask<HashResult>(
     { kind: 'hash', ...payload },
     {

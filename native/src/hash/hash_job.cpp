@@ -121,18 +121,18 @@ class SparseFileProducer {
   uint64_t dataEnd_ = 0;
 };
 
-// Pipes, FIFOs, character devices: read() until EOF.
+// Pipes, FIFOs, sockets, character devices: read() until EOF.
 class StreamProducer {
  public:
-  explicit StreamProducer(const File& file) : file_(file) {}
+  StreamProducer(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
 
   bool operator()(uint8_t* buf, size_t cap, ReadChunk& out) {
     size_t got = 0;
     while (got < cap) {
-      ssize_t n = ::read(file_.fd(), buf + got, cap - got);
+      ssize_t n = ::read(fd_, buf + got, cap - got);
       if (n < 0) {
         if (errno == EINTR) continue;
-        throwErrno(errno, "read failed on", file_.path(), static_cast<int64_t>(offset_ + got));
+        throwErrno(errno, "read failed on", name_, static_cast<int64_t>(offset_ + got));
       }
       if (n == 0) break;
       got += static_cast<size_t>(n);
@@ -145,8 +145,25 @@ class StreamProducer {
   }
 
  private:
-  const File& file_;
+  int fd_;
+  std::string name_;
   uint64_t offset_ = 0;
+};
+
+// Standard input ("-"), duplicated so closing it never closes the process's fd 0. Read
+// directly: /dev/stdin cannot be reopened when it is a socket (as Node sets up for children).
+class StdinFd {
+ public:
+  StdinFd() : fd_(::fcntl(0, F_DUPFD_CLOEXEC, 3)) {
+    if (fd_ < 0) throwErrno(errno, "cannot read", "standard input");
+  }
+  ~StdinFd() { ::close(fd_); }
+  StdinFd(const StdinFd&) = delete;
+  StdinFd& operator=(const StdinFd&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
 };
 
 // Guest-visible bytes of an image in order. Block status is cached per run so long runs
@@ -195,6 +212,12 @@ HashJobResult hashFile(const std::string& path, const std::vector<std::string>& 
   Clock::time_point started = Clock::now();
   HashSet hashes = makeHashSet(algorithms);
   HashJobOptions o = clamp(options);
+  if (path == "-") {
+    StdinFd in;
+    StreamProducer producer(in.fd(), "standard input");
+    ReadAhead input(std::ref(producer), o.bufferSize, o.bufferCount);
+    return consume(input, hashes, 0, progress, cancel, started);
+  }
   File file = File::open(path, File::Mode::Read);
   struct stat st;
   if (fstat(file.fd(), &st) != 0) throwErrno(errno, "cannot stat", path);
@@ -206,7 +229,7 @@ HashJobResult hashFile(const std::string& path, const std::vector<std::string>& 
     ReadAhead input(std::ref(producer), o.bufferSize, o.bufferCount);
     return consume(input, hashes, size, progress, cancel, started);
   }
-  StreamProducer producer(file);
+  StreamProducer producer(file.fd(), path);
   ReadAhead input(std::ref(producer), o.bufferSize, o.bufferCount);
   return consume(input, hashes, 0, progress, cancel, started);
 }

@@ -1,6 +1,7 @@
 // Whole-file and whole-disk hashing jobs: a read-ahead thread reads, the calling thread hashes.
 //   hashFile:    the bytes of a file exactly as md5sum/xxhsum read them; holes of sparse files
-//                (SEEK_DATA/SEEK_HOLE) are fed as zeros without being read; pipes are streamed.
+//                (SEEK_DATA/SEEK_HOLE) are fed as zeros without being read; pipes are streamed;
+//                "-" is standard input.
 //   hashContent: the guest-visible bytes of a disk image (any ImageReader), so one disk in any
 //                container format hashes the same as its raw export; holes/zero runs not read.
 #pragma once
