@@ -157,6 +157,11 @@ describe('h2k daemon end to end', () => {
     await h.waitForEvent('job_succeeded');
     const out = findFiles(h.outputDir, (n) => n === 'slow.qcow2')[0];
     expect(compareImages(join(h.watchDir, '.processed', 'slow.img'), out, 'raw', 'qcow2').code).toBe(0);
+    // SIGTERM drains and exits cleanly (systemd's stop).
+    h.proc.kill('SIGTERM');
+    expect((await h.exited).code).toBe(0);
+    expect(h.count('daemon_draining')).toBe(1);
+    expect(h.count('daemon_stopped')).toBe(1);
   });
 
   it('pause holds the queue, resume releases it, status reports it, stop exits and ctl then finds no daemon', async () => {
