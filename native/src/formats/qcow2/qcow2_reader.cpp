@@ -216,6 +216,15 @@ BlockStatus Qcow2Reader::blockStatus(uint64_t offset, uint64_t maxLen) {
   while (pos < end) {
     uint64_t cluster = pos / clusterSize_;
     uint64_t len = std::min(end, (cluster + 1) * clusterSize_) - pos;
+    uint64_t l1Index = cluster / l2Entries_;
+    if (!backing_ && (l1_[l1Index] & kOffsetMask) == 0) {  // a whole unallocated L2 range at once
+      len = std::min(end, (l1Index + 1) * l2Entries_ * clusterSize_) - pos;
+      if (result.length == 0) result.kind = BlockKind::Hole;
+      else if (result.kind != BlockKind::Hole) break;
+      result.length += len;
+      pos += len;
+      continue;
+    }
     Mapping m = lookup(cluster);
     BlockKind kind;
     if (m.kind == Kind::Standard || m.kind == Kind::Compressed) {
@@ -269,6 +278,10 @@ ImageInfo Qcow2Reader::info() {
   bool anyCompressed = false;
   uint64_t clusters = (size_ + clusterSize_ - 1) / clusterSize_;
   for (uint64_t c = 0; c < clusters; ++c) {
+    if ((l1_[c / l2Entries_] & kOffsetMask) == 0) {  // a whole unallocated L2 range
+      c = (c / l2Entries_ + 1) * l2Entries_ - 1;
+      continue;
+    }
     Mapping m = lookup(c);
     if (m.kind == Kind::Compressed) anyCompressed = true;
     if (m.kind == Kind::Standard || m.kind == Kind::Compressed)
