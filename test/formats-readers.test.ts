@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNativeTool } from './helpers/native-tool.js';
 import { MiB, patchFile, qemuCompare, qemuImg, seededBytes, u32, writeSparseRaw } from './helpers/vmdk-fixtures.js';
-import { markVhdxLogDirty, writeDiffVhd } from './helpers/formats-fixtures.js';
+import { markVhdxLogDirty, writeDiffVhd, writeDiffVhdx } from './helpers/formats-fixtures.js';
 
 let dir: string;
 let src: string;
@@ -154,6 +154,41 @@ describe('readers match qemu-img byte for byte', () => {
     const stale = join(dir, 'stale.vhd');
     writeDiffVhd(stale, parent, writes, { parentUuid: Buffer.alloc(16, 7) });
     expectError(stale, 'E_VHD_BAD_PARENT');
+  });
+});
+
+describe('differencing VHDX (generated: qemu cannot write one)', () => {
+  it('partially present blocks read the sector bitmap, full blocks the child, zero blocks zeros, the rest the parent', () => {
+    const parent = join(dir, 'vparent.vhdx');
+    qemuImg(['convert', '-q', '-f', 'raw', '-O', 'vhdx', src, parent]);
+    const child = join(dir, 'vchild.vhdx');
+    const full = seededBytes(MiB, 51);
+    const part1 = seededBytes(1024, 52);
+    const part2 = seededBytes(4096, 53);
+    writeDiffVhdx(child, parent, SIZE, [
+      { block: 0, state: 'partial', sectors: [[1, part1], [100, part2]] },
+      { block: 5, state: 'full', data: full },
+      { block: 9, state: 'zero' },
+      { block: 24, state: 'partial', sectors: [[2, part1]] }, // the last, partial block of the disk
+    ]);
+    const bytes = readFileSync(src);
+    part1.copy(bytes, 512);
+    part2.copy(bytes, 100 * 512);
+    full.copy(bytes, 5 * MiB);
+    bytes.fill(0, 9 * MiB, 10 * MiB);
+    part1.copy(bytes, 24 * MiB + 1024);
+    const expected = fresh('vexpected.raw');
+    writeFileSync(expected, bytes);
+    const out = fresh('vchild.raw');
+    const r = runNativeTool(['cat', child, out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(qemuCompare(expected, 'raw', out, 'raw').code).toBe(0);
+    const i = info(child);
+    expect(i.subformat).toBe('differencing');
+    expect(i.parent).toBe('vparent.vhdx');
+    const stale = join(dir, 'vstale.vhdx');
+    writeDiffVhdx(stale, parent, SIZE, [{ block: 5, state: 'full', data: full }], '01234567-89AB-CDEF-0123-456789ABCDEF');
+    expectError(stale, 'E_VHDX_BAD_PARENT');
   });
 });
 

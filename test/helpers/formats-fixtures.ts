@@ -181,3 +181,156 @@ export function writeFile(path: string, data: Buffer | string): string {
   writeFileSync(path, data);
   return path;
 }
+
+function guidBytes(s: string): Buffer {
+  const h = s.replace(/[{}-]/g, '');
+  const b = Buffer.from(h, 'hex');
+  // data1..3 are stored little-endian (Microsoft GUID layout)
+  return Buffer.concat([Buffer.from(b.subarray(0, 4)).reverse(), Buffer.from(b.subarray(4, 6)).reverse(), Buffer.from(b.subarray(6, 8)).reverse(), b.subarray(8)]);
+}
+
+function guidText(b: Buffer): string {
+  const hex = (x: Buffer) => x.toString('hex').toUpperCase();
+  return `${hex(Buffer.from(b.subarray(0, 4)).reverse())}-${hex(Buffer.from(b.subarray(4, 6)).reverse())}-${hex(Buffer.from(b.subarray(6, 8)).reverse())}-${hex(b.subarray(8, 10))}-${hex(b.subarray(10, 16))}`;
+}
+
+/** DataWriteGuid of a VHDX's current header (the valid one with the higher sequence). */
+export function vhdxDataWriteGuid(path: string): string {
+  const h1 = readRange(path, 64 * 1024, 4096);
+  const h2 = readRange(path, 128 * 1024, 4096);
+  const cur = h1.readBigUInt64LE(8) >= h2.readBigUInt64LE(8) ? h1 : h2;
+  return guidText(cur.subarray(32, 48));
+}
+
+export interface VhdxChildBlock {
+  block: number; // 1 MiB payload block index
+  state: 'partial' | 'full' | 'zero';
+  sectors?: Array<[number, Buffer]>; // partial: [first sector within the block, whole sectors]
+  data?: Buffer; // full: 1 MiB
+}
+
+/**
+ * A differencing VHDX (1 MiB blocks, 512-byte sectors) over `parentPath`: BAT payload
+ * states PARTIALLY_PRESENT (sector bitmap, LSB-first), FULLY_PRESENT and ZERO; a parent
+ * locator with parent_linkage (the parent's DataWriteGuid unless overridden) and a
+ * relative_path ".\<parent name>". Headers and region tables carry CRC-32C.
+ */
+export function writeDiffVhdx(childPath: string, parentPath: string, virtualSize: number, blocks: VhdxChildBlock[], linkage?: string): void {
+  const MiB = 1024 * 1024;
+  const KiB = 1024;
+  const blockSize = MiB;
+  const chunkRatio = (2 ** 23 * 512) / blockSize; // 4096
+  const nblocks = Math.ceil(virtualSize / blockSize);
+  const nbitmaps = Math.ceil(nblocks / chunkRatio);
+  const batEntries = nbitmaps * (chunkRatio + 1);
+  const fd = openSync(childPath, 'w');
+  const put = (buf: Buffer, at: number) => writeSync(fd, buf, 0, buf.length, at);
+  try {
+    const id = Buffer.alloc(64 * KiB);
+    id.write('vhdxfile', 0, 'latin1');
+    Buffer.from('h2k test generator', 'utf16le').copy(id, 8);
+    put(id, 0);
+    for (const [at, seq] of [[64 * KiB, 2n], [128 * KiB, 1n]] as const) {
+      const h = Buffer.alloc(4 * KiB);
+      h.write('head', 0, 'latin1');
+      h.writeBigUInt64LE(seq, 8);
+      guidBytes('11111111-2222-3333-4444-555555555555').copy(h, 16);
+      guidBytes('66666666-7777-8888-9999-AAAAAAAAAAAA').copy(h, 32);
+      h.writeUInt16LE(0, 64);
+      h.writeUInt16LE(1, 66);
+      h.writeUInt32LE(MiB, 68);
+      h.writeBigUInt64LE(BigInt(MiB), 72);
+      h.writeUInt32LE(crc32c(h), 4);
+      put(h, at);
+    }
+    const rt = Buffer.alloc(64 * KiB);
+    rt.write('regi', 0, 'latin1');
+    rt.writeUInt32LE(2, 8);
+    guidBytes('2DC27766-F623-4200-9D64-115E9BFD4A08').copy(rt, 16);
+    rt.writeBigUInt64LE(BigInt(2 * MiB), 32);
+    rt.writeUInt32LE(MiB, 40);
+    rt.writeUInt32LE(1, 44);
+    guidBytes('8B7CA206-4790-4B9A-B8FE-575F050F886E').copy(rt, 48);
+    rt.writeBigUInt64LE(BigInt(3 * MiB), 64);
+    rt.writeUInt32LE(MiB, 72);
+    rt.writeUInt32LE(1, 76);
+    rt.writeUInt32LE(crc32c(rt), 4);
+    put(rt, 192 * KiB);
+    put(rt, 256 * KiB);
+    // Metadata region at 3 MiB: table, then items from +64 KiB.
+    const md = Buffer.alloc(MiB);
+    md.write('metadata', 0, 'latin1');
+    const items: Array<[string, Buffer, number]> = [];
+    const fp = Buffer.alloc(8);
+    fp.writeUInt32LE(blockSize, 0);
+    fp.writeUInt32LE(2, 4); // has parent
+    items.push(['CAA16737-FA36-4D43-B3B6-33F0AA44E76B', fp, 4]);
+    const vs = Buffer.alloc(8);
+    vs.writeBigUInt64LE(BigInt(virtualSize));
+    items.push(['2FA54224-CD1B-4876-B211-5DBED83BF4B8', vs, 6]);
+    const ls = Buffer.alloc(4);
+    ls.writeUInt32LE(512);
+    items.push(['8141BF1D-A96F-4709-BA47-F233A8FAAB5F', ls, 6]);
+    items.push(['CDA348C7-445D-4471-9CC9-E9885251C556', Buffer.from(ls), 6]);
+    items.push(['BECA12AB-B2E6-4523-93EF-C309E000C746', Buffer.alloc(16, 0x42), 6]);
+    const kv: Array<[string, string]> = [
+      ['parent_linkage', `{${linkage ?? vhdxDataWriteGuid(parentPath)}}`],
+      ['relative_path', `.\\${basename(parentPath)}`],
+    ];
+    const locHeader = Buffer.alloc(20 + kv.length * 12);
+    guidBytes('B04AEFB7-D19E-4A81-B789-25B8E9445913').copy(locHeader, 0);
+    locHeader.writeUInt16LE(kv.length, 18);
+    const strings: Buffer[] = [];
+    let off = locHeader.length;
+    kv.forEach(([k, v], i) => {
+      const kb = Buffer.from(k, 'utf16le');
+      const vb = Buffer.from(v, 'utf16le');
+      locHeader.writeUInt32LE(off, 20 + i * 12);
+      locHeader.writeUInt32LE(off + kb.length, 24 + i * 12);
+      locHeader.writeUInt16LE(kb.length, 28 + i * 12);
+      locHeader.writeUInt16LE(vb.length, 30 + i * 12);
+      strings.push(kb, vb);
+      off += kb.length + vb.length;
+    });
+    items.push(['A8D35F2D-B30B-454D-ABF7-D3D84834AB0C', Buffer.concat([locHeader, ...strings]), 6]);
+    md.writeUInt16LE(items.length, 10);
+    let itemAt = 64 * KiB;
+    items.forEach(([g, data, flags], i) => {
+      const e = 32 + i * 32;
+      guidBytes(g).copy(md, e);
+      md.writeUInt32LE(itemAt, e + 16);
+      md.writeUInt32LE(data.length, e + 20);
+      md.writeUInt32LE(flags, e + 24);
+      data.copy(md, itemAt);
+      itemAt += Math.ceil(data.length / 8) * 8;
+    });
+    put(md, 3 * MiB);
+    // BAT at 2 MiB, sector bitmap block at 4 MiB, payload blocks from 5 MiB.
+    const bat = Buffer.alloc(batEntries * 8);
+    const bitmap = Buffer.alloc(MiB);
+    let next = 5 * MiB;
+    for (const b of blocks) {
+      const idx = b.block + Math.floor(b.block / chunkRatio);
+      if (b.state === 'zero') {
+        bat.writeBigUInt64LE(2n, idx * 8);
+        continue;
+      }
+      const payload = b.state === 'full' ? b.data! : Buffer.alloc(blockSize);
+      for (const [sector, bytes] of b.sectors ?? []) {
+        bytes.copy(payload, sector * 512);
+        for (let s = 0; s < bytes.length / 512; s++) {
+          const bit = (b.block % chunkRatio) * (blockSize / 512) + sector + s;
+          bitmap[bit >> 3] |= 1 << (bit & 7);
+        }
+      }
+      bat.writeBigUInt64LE((BigInt(next / MiB) << 20n) | (b.state === 'full' ? 6n : 7n), idx * 8);
+      put(payload, next);
+      next += blockSize;
+    }
+    bat.writeBigUInt64LE((4n << 20n) | 6n, chunkRatio * 8); // bitmap block of chunk 0
+    put(bat, 2 * MiB);
+    put(bitmap, 4 * MiB);
+  } finally {
+    closeSync(fd);
+  }
+}
