@@ -177,3 +177,35 @@ export function qcow2Copy(source: string, target: string): string {
   sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', source, target]);
   return target;
 }
+
+/**
+ * A disk that libguestfs inspects as Windows: a FAT partition with the Windows directory tree
+ * (system32, config, a boot manager) and no registry hives. Built with mkfs.vfat + mtools.
+ */
+export function windowsLookalikeDisk(): string {
+  const dir = join(FIXTURE_CACHE, 'windows-lookalike-v1');
+  const disk = join(dir, 'disk.raw');
+  if (existsSync(disk)) return disk;
+  const work = `${dir}.build-${process.pid}`;
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  try {
+    const part = join(work, 'part.img');
+    sh('truncate', ['-s', '32M', part]);
+    sh('mkfs.vfat', ['-F', '16', '-i', '4832B0FF', '-n', 'WINDOWS', part]);
+    for (const d of ['::/Windows', '::/Windows/System32', '::/Windows/System32/config', '::/Windows/System32/drivers', '::/Program Files'])
+      sh('mmd', ['-i', part, d]);
+    const note = join(work, 'bootmgr');
+    writeFileSync(note, 'h2k windows look-alike fixture\n');
+    sh('mcopy', ['-i', part, note, '::/bootmgr']);
+    const out = join(work, 'disk.raw');
+    sh('truncate', ['-s', '34M', out]);
+    sh('sfdisk', ['--quiet', out], 'label: dos\nstart=2048, size=32MiB, type=7, bootable\n');
+    sh('dd', [`if=${part}`, `of=${out}`, 'bs=1M', 'seek=1', 'conv=notrunc', 'status=none']);
+    mkdirSync(dir, { recursive: true });
+    renameSync(out, disk);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return disk;
+}
