@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "engine/content_observer.hpp"
+#include "formats/image_reader.hpp"
 #include "formats/ova/ova_open.hpp"
 #include "hash/hash_job.hpp"
 #include "hash/hasher.hpp"
@@ -129,6 +130,18 @@ ConvertResult convertImageWithHashes(const ConvertRequest& request, const Progre
                                      const std::atomic<bool>* cancel) {
   if (request.hashAlgorithms.empty()) return convertImage(request, progress, cancel);
   ContentHashObserver content(request.hashAlgorithms);  // unknown algorithms fail here, before any work
+
+  // A raw source file *is* the guest content, byte for byte: its file hash is the content
+  // hash, so the one content pass yields both.
+  std::string format = request.sourceFormat.empty() ? detectFormat(request.source) : request.sourceFormat;
+  if (format == "raw" && sourceFilePath(request.source) == request.source) {
+    ConvertHooks hooks;
+    hooks.observers = {&content};
+    ConvertResult result = convertImage(request, progress, cancel, hooks);
+    result.contentHashes = content.digests();
+    result.sourceHashes = result.contentHashes;
+    return result;
+  }
 
   struct FinishSource : ContentObserver {
     SourceHasher& source;
