@@ -22,7 +22,7 @@ export interface BootTestOptions {
 /** Console lines that only userspace prints. */
 // (an initramfs's own systemd also prints "Reached target", so only the final targets count)
 export const USERSPACE_MARKERS: RegExp[] = [
-  /H2K_BOOT_OK/, /^[\w.-]+ login: ?$/m, /Reached target[^\n]*(Multi-User System|Graphical Interface|Login Prompts)[^\n]*/,
+  /H2K_BOOT_OK[^\n]*\n/, /^[\w.-]+ login: ?$/m, /Reached target[^\n]*(Multi-User System|Graphical Interface|Login Prompts)[^\n]*/,
 ];
 /** Lines that mean the boot will not get there: fail fast instead of waiting for the timeout. */
 const FAILURE_MARKERS: RegExp[] = [/Kernel panic - not syncing[^\n]*/, /Dropping to a shell[^\n]*/, /Gave up waiting for root[^\n]*/];
@@ -36,14 +36,15 @@ interface BootFiles {
 export async function bootTest(path: string, options: BootTestOptions = {}): Promise<BootTestResult> {
   const image = resolvePath(path);
   const timeoutSeconds = options.timeoutSeconds ?? 600;
+  const log = options.log ?? ((line: string) => process.stderr.write(`h2k: guest: ${line}\n`));
   const consoleLogPath = resolvePath(options.consoleLog ?? `${image}.boot-console.log`);
   const format = await detectImageFormat(image, options.signal);
   const scratch = await mkdtemp(join(tmpdir(), 'h2k-boot-'));
   try {
-    const files = await withGuestSession(image, { readonly: true, signal: options.signal, log: options.log }, (s) => extractBootFiles(s, scratch));
+    const files = await withGuestSession(image, { readonly: true, signal: options.signal, log }, (s) => extractBootFiles(s, scratch));
     const accel = await detectAccel();
     const started = Date.now();
-    const outcome = await runQemu(image, format, files, accel, timeoutSeconds, options);
+    const outcome = await runQemu(image, format, files, accel, timeoutSeconds, { ...options, log });
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     await mkdir(dirname(consoleLogPath), { recursive: true });
     await writeFile(consoleLogPath, outcome.console);
