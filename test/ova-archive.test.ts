@@ -81,6 +81,11 @@ describe('native OVA reader', () => {
     expect(info.code, info.stderr).toBe(0);
     expect(info.stdout).toContain('format: ova');
     expect(info.stdout).toContain('innerFormat: vmdk');
+    expect(info.stdout).toContain('subformat: vmdk/streamOptimized');
+    const member = runNativeTool(['info', `${ova}/disk2.vhd`]);
+    expect(member.stdout).toContain('format: ova');
+    expect(member.stdout).toContain('subformat: vhd/dynamic');
+    expect(member.stdout).toContain('member: disk2.vhd');
     expect(info.stdout).toContain('digest: SHA256 verified');
     // No scratch space: nothing was extracted next to the archive.
     expect(readdirSync(dir).filter((f) => f.endsWith('.vmdk'))).toEqual(['disk1.vmdk']);
@@ -148,9 +153,16 @@ describe('CLI', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(qemuCompare(raw1, 'raw', out, 'qcow2').code).toBe(0);
     const member = join(dir, 'cli-disk2.qcow2');
-    const r2 = await runH2k(['convert', `${ova}/disk2.vhd`, '-o', member, '-c', 'zstd']);
+    const r2 = await runH2k(['convert', `${ova}/disk2.vhd`, '-o', member, '-c', 'zstd', '--json']);
     expect(r2.code, r2.stderr).toBe(0);
     expect(qemuCompare(raw2, 'raw', member, 'qcow2').code).toBe(0);
+    const res = JSON.parse(r2.stdout) as { results: Array<{ sourceFormat: string; sourceSubformat: string }> };
+    expect(res.results[0].sourceFormat).toBe('ova');
+    expect(res.results[0].sourceSubformat).toBe('vhd/dynamic');
+    // Without -o the output lands beside the archive, not "inside" it.
+    const r3 = await runH2k(['convert', `${ova}/disk2.vhd`, '--json']);
+    expect(r3.code, r3.stderr).toBe(0);
+    expect(qemuCompare(raw2, 'raw', join(dir, 'disk2.qcow2'), 'qcow2').code).toBe(0);
   });
 
   it('h2k ovf converts every disk in controller order and writes a valid libvirt XML', async () => {

@@ -12,7 +12,10 @@
 namespace h2k {
 
 std::string detectFormat(const std::string& path) {
-  if (std::string archive, member; splitArchivePath(path, &archive, &member)) return detectOvaMemberFormat(archive, member);
+  if (std::string archive, member; splitArchivePath(path, &archive, &member)) {
+    detectOvaMemberFormat(archive, member);  // the member must exist and be readable
+    return "ova";
+  }
   File f = File::open(path);
   uint64_t size = f.size();
   uint8_t head[4096] = {0};

@@ -33,7 +33,10 @@ function outputExtension(format: OutputFormat): string {
 /** disk.vmdk -> disk.qcow2 beside it (or in outDir). */
 export function defaultOutputPath(source: string, format: OutputFormat, outDir?: string): string {
   const base = basename(source, extname(source));
-  return join(outDir ?? dirname(resolve(source)), base + outputExtension(format));
+  // vm.ova/disk1.vmdk names a disk inside an archive: the output goes beside the archive.
+  let dir = dirname(resolve(source));
+  while (statSync(dir, { throwIfNoEntry: false })?.isFile()) dir = dirname(dir);
+  return join(outDir ?? dir, base + outputExtension(format));
 }
 
 function parseIntOption(value: string | undefined, name: string, min: number, max: number): number | undefined {

@@ -67,8 +67,8 @@ class OvaDiskReader : public ImageReader {
     ImageInfo i = inner_->info();
     i.properties["innerFormat"] = i.format;
     if (!i.subformat.empty()) i.properties["innerSubformat"] = i.subformat;
-    i.format = "ova";
-    i.subformat = props_["member"];
+    i.format = "ova";  // the disk inside: innerFormat[/innerSubformat]
+    i.subformat = i.properties["innerFormat"] + (i.properties.count("innerSubformat") ? "/" + i.properties["innerSubformat"] : "");
     i.fileBytes = archiveBytes_;
     i.files = {archivePath_};
     for (auto& kv : props_) i.properties[kv.first] = kv.second;

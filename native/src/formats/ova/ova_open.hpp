@@ -21,7 +21,8 @@ bool splitArchivePath(const std::string& path, std::string* archive, std::string
 std::unique_ptr<ImageReader> openOvaDisk(const std::string& archivePath, const std::string& member,
                                          const OpenOptions& options);
 
-// The content format of a member ("vmdk", "vhd", ...; "raw" when nothing matches).
+// The content format of a member ("vmdk", "vhd", ...; "raw" when nothing matches). detectFormat
+// reports "ova" for member paths (the reader's info() names the inner format).
 std::string detectOvaMemberFormat(const std::string& archivePath, const std::string& member);
 
 }  // namespace h2k
