@@ -1,6 +1,7 @@
 #include "hash/hash_job.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -132,6 +133,11 @@ class StreamProducer {
       ssize_t n = ::read(fd_, buf + got, cap - got);
       if (n < 0) {
         if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {  // a non-blocking stdin: wait for data
+          struct pollfd p = {fd_, POLLIN, 0};
+          ::poll(&p, 1, 1000);
+          continue;
+        }
         throwErrno(errno, "read failed on", name_, static_cast<int64_t>(offset_ + got));
       }
       if (n == 0) break;
