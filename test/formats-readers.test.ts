@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNativeTool } from './helpers/native-tool.js';
 import { MiB, patchFile, qemuCompare, qemuImg, seededBytes, u32, writeSparseRaw } from './helpers/vmdk-fixtures.js';
-import { markVhdxLogDirty, writeDiffVhd, writeDiffVhdx } from './helpers/formats-fixtures.js';
+import { addPendingVhdxLogEntry, markVhdxLogDirty, writeDiffVhd, writeDiffVhdx } from './helpers/formats-fixtures.js';
 
 let dir: string;
 let src: string;
@@ -192,6 +192,35 @@ describe('differencing VHDX (generated: qemu cannot write one)', () => {
   });
 });
 
+describe('VHDX log replay', () => {
+  it('replays a committed log entry in memory, exactly as `qemu-img check -r all` applies it', () => {
+    const img = fresh('log.vhdx');
+    qemuImg(['convert', '-q', '-f', 'raw', '-O', 'vhdx', '-o', 'block_size=1048576', src, img]);
+    const payload = seededBytes(MiB, 61);
+    addPendingVhdxLogEntry(img, 15, payload); // block 15 (15 MiB) is a hole in the source
+    const ours = fresh('log.raw');
+    const r = runNativeTool(['cat', img, ours]);
+    expect(r.code, r.stderr).toBe(0);
+    const expected = readFileSync(src);
+    payload.copy(expected, 15 * MiB);
+    const exp = fresh('log-expected.raw');
+    writeFileSync(exp, expected);
+    expect(qemuCompare(exp, 'raw', ours, 'raw').code).toBe(0);
+    // The file was not modified by reading it; qemu refuses it read-only until repaired.
+    const repaired = fresh('log-repaired.vhdx');
+    copyFileSync(img, repaired);
+    expect(qemuCompare(img, 'vhdx', ours, 'raw').code).not.toBe(0);
+    execFileSync('qemu-img', ['check', '-q', '-r', 'all', '-f', 'vhdx', repaired], { stdio: 'ignore' });
+    expect(qemuCompare(repaired, 'vhdx', ours, 'raw').code).toBe(0);
+    expect(info(img).logReplayed).toMatch(/^1 sectors/);
+    // A damaged log entry (bad CRC) makes the disk unreadable rather than silently stale.
+    const broken = fresh('log-broken.vhdx');
+    copyFileSync(img, broken);
+    patchFile(broken, MiB + 200, Buffer.from([0xff]));
+    expectError(broken, 'E_VHDX_BAD_LOG');
+  });
+});
+
 describe('huge sparse images stay cheap (block status from metadata, merged runs)', () => {
   for (const [fmt, size, kinds] of [
     ['qcow2', '8T', 'hole'],
@@ -301,7 +330,7 @@ describe('damaged headers fail fast with stable codes', () => {
     const dirty = fresh('dirty.vhdx');
     copyFileSync(img, dirty);
     markVhdxLogDirty(dirty);
-    expectError(dirty, 'E_VHDX_LOG_DIRTY');
+    expectError(dirty, 'E_VHDX_BAD_LOG'); // dirty, but no log entry carries its LogGuid
     const t = fresh('trunc.vhdx');
     copyFileSync(img, t);
     truncateSync(t, 3 * MiB + 4096);

@@ -334,3 +334,89 @@ export function writeDiffVhdx(childPath: string, parentPath: string, virtualSize
     closeSync(fd);
   }
 }
+
+/**
+ * Makes `path` (a clean VHDX written by qemu) look like a disk that crashed after a
+ * metadata write was committed to its log but before it reached the BAT: `payload` (1 MiB)
+ * is appended at a new 1 MiB-aligned offset, the BAT sector pointing block `block` at it is
+ * written ONLY into a log entry, and both headers get the entry's LogGuid. Without replay the
+ * block reads as before; replayed (by us, or by `qemu-img check -r all`) it reads `payload`.
+ */
+export function addPendingVhdxLogEntry(path: string, block: number, payload: Buffer): void {
+  const KiB = 1024;
+  const MiB = 1024 * KiB;
+  const h1 = readRange(path, 64 * KiB, 4096);
+  const h2 = readRange(path, 128 * KiB, 4096);
+  const cur = h1.readBigUInt64LE(8) >= h2.readBigUInt64LE(8) ? h1 : h2;
+  const logLength = cur.readUInt32LE(68);
+  const logOffset = Number(cur.readBigUInt64LE(72));
+  const rt = readRange(path, 192 * KiB, 64 * KiB);
+  let batOffset = -1;
+  for (let i = 0; i < rt.readUInt32LE(8); i++) {
+    const e = rt.subarray(16 + i * 32, 48 + i * 32);
+    if (guidText(e.subarray(0, 16)) === '2DC27766-F623-4200-9D64-115E9BFD4A08') batOffset = Number(e.readBigUInt64LE(16));
+  }
+  if (batOffset < 0) throw new Error('no BAT region');
+  // Block size from the file parameters item of the metadata region (first item qemu writes).
+  const size = statSync(path).size;
+  const newOff = Math.ceil(size / MiB) * MiB;
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, payload, 0, payload.length, newOff);
+  } finally {
+    closeSync(fd);
+  }
+  const blockSize = vhdxBlockSize(path);
+  const chunkRatio = (2 ** 23 * 512) / blockSize;
+  const idx = block + Math.floor(block / chunkRatio);
+  const sectorOff = batOffset + Math.floor((idx * 8) / 4096) * 4096;
+  const sector = readRange(path, sectorOff, 4096);
+  sector.writeBigUInt64LE((BigInt(newOff / MiB) << 20n) | 6n, (idx * 8) % 4096);
+  const guid = Buffer.from('a1b2c3d4e5f60718293a4b5c6d7e8f90', 'hex');
+  const seq = 10n;
+  const entry = Buffer.alloc(8192);
+  entry.write('loge', 0, 'latin1');
+  entry.writeUInt32LE(8192, 8);
+  entry.writeUInt32LE(0, 12); // tail: this entry
+  entry.writeBigUInt64LE(seq, 16);
+  entry.writeUInt32LE(1, 24);
+  guid.copy(entry, 32);
+  entry.writeBigUInt64LE(BigInt(newOff + payload.length), 48);
+  entry.writeBigUInt64LE(BigInt(newOff + payload.length), 56);
+  const d = 64;
+  entry.write('desc', d, 'latin1');
+  sector.copy(entry, d + 4, 4092, 4096);
+  sector.copy(entry, d + 8, 0, 8);
+  entry.writeBigUInt64LE(BigInt(sectorOff), d + 16);
+  entry.writeBigUInt64LE(seq, d + 24);
+  entry.write('data', 4096, 'latin1');
+  entry.writeUInt32LE(Number(seq >> 32n), 4100);
+  sector.copy(entry, 4104, 8, 4092);
+  entry.writeUInt32LE(Number(seq & 0xffffffffn), 8188);
+  entry.writeUInt32LE(crc32c(entry), 4);
+  writeRange(path, logOffset, entry);
+  if (logLength < 8192) throw new Error('log too small');
+  for (const at of [64 * KiB, 128 * KiB]) {
+    const h = readRange(path, at, 4096);
+    guid.copy(h, 48);
+    h.writeUInt32LE(0, 4);
+    h.writeUInt32LE(crc32c(h), 4);
+    writeRange(path, at, h);
+  }
+}
+
+function vhdxBlockSize(path: string): number {
+  const rt = readRange(path, 192 * 1024, 64 * 1024);
+  for (let i = 0; i < rt.readUInt32LE(8); i++) {
+    const e = rt.subarray(16 + i * 32, 48 + i * 32);
+    if (guidText(e.subarray(0, 16)) !== '8B7CA206-4790-4B9A-B8FE-575F050F886E') continue;
+    const mdOff = Number(e.readBigUInt64LE(16));
+    const md = readRange(path, mdOff, 64 * 1024);
+    for (let k = 0; k < md.readUInt16LE(10); k++) {
+      const it = md.subarray(32 + k * 32, 64 + k * 32);
+      if (guidText(it.subarray(0, 16)) === 'CAA16737-FA36-4D43-B3B6-33F0AA44E76B')
+        return readRange(path, mdOff + it.readUInt32LE(16), 4).readUInt32LE(0);
+    }
+  }
+  throw new Error('no file parameters');
+}

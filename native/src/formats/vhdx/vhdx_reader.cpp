@@ -5,6 +5,7 @@
 
 #include "common/path_guard.hpp"
 #include "formats/parent_chain.hpp"
+#include "formats/vhdx/vhdx_log.hpp"
 
 namespace h2k {
 
@@ -138,12 +139,16 @@ void VhdxReader::readHeaders() {
                 name, at + 66);
   dataWriteGuid_ = guidString(best.data() + 32);
   static const uint8_t zero[16] = {0};
-  if (std::memcmp(best.data() + 48, zero, 16) != 0)
-    throw Error(vhdx::kLogDirty,
-                "VHDX " + name + " has a log with updates that were never applied (LogGuid " +
-                    guidString(best.data() + 48) + "): the disk was not closed cleanly",
-                name, at + 48,
-                "open it once read-write in Hyper-V, or run `qemu-img check -r all` on a copy, then convert again");
+  if (std::memcmp(best.data() + 48, zero, 16) != 0) {
+    // Not closed cleanly: replay the log into memory; everything after reads the replayed file.
+    if (le16(best.data() + 64) != 0)
+      throw Error(vhdx::kLogDirty, "VHDX " + name + " has a dirty log of unknown version " +
+                      std::to_string(le16(best.data() + 64)), name, at + 64,
+                  "open it once read-write in Hyper-V, or run `qemu-img check -r all` on a copy, then convert again");
+    auto replayed = replayVhdxLog(view_, le64(best.data() + 72), le32(best.data() + 68), best.data() + 48);
+    replayedSectors_ = replayed->replayedSectors();
+    view_ = std::move(replayed);
+  }
 }
 
 void VhdxReader::readRegions(uint64_t* batOffset, uint64_t* batLength, uint64_t* metaOffset, uint64_t* metaLength) {
@@ -437,6 +442,10 @@ ImageInfo VhdxReader::info() {
   info.properties["logicalSectorSize"] = std::to_string(logicalSector_);
   info.properties["physicalSectorSize"] = std::to_string(physicalSector_);
   info.properties["dataWriteGuid"] = dataWriteGuid_;
+  if (replayedSectors_) {
+    info.properties["logReplayed"] = std::to_string(replayedSectors_) + " sectors (in memory)";
+    info.warnings.push_back("the disk was not closed cleanly; its log was replayed in memory (the file is unchanged)");
+  }
   if (parent_) {
     ImageInfo p = parent_->info();
     info.files.insert(info.files.end(), p.files.begin(), p.files.end());

@@ -1,7 +1,8 @@
 // VHDX (Hyper-V gen 2, little-endian): file identifier, two CRC-32C headers (the valid one
 // with the higher sequence wins), two region tables, the metadata region (block size,
 // virtual size, sector size, parent locator) and the interleaved BAT of payload blocks and
-// sector-bitmap blocks. A non-empty log is refused (E_VHDX_LOG_DIRTY), never ignored.
+// sector-bitmap blocks. A non-empty log is replayed in memory (vhdx_log.hpp), never ignored;
+// an unusable one is refused (E_VHDX_BAD_LOG).
 #pragma once
 #include <array>
 #include <memory>
@@ -18,7 +19,7 @@ inline constexpr const char* kBadHeader = "E_VHDX_BAD_HEADER";      // file id /
 inline constexpr const char* kBadRegion = "E_VHDX_BAD_REGION";      // region tables invalid, unknown required region
 inline constexpr const char* kBadMetadata = "E_VHDX_BAD_METADATA";  // metadata table/items invalid
 inline constexpr const char* kBadBat = "E_VHDX_BAD_BAT";            // BAT entry state/offset invalid
-inline constexpr const char* kLogDirty = "E_VHDX_LOG_DIRTY";        // the log holds updates not yet applied
+inline constexpr const char* kLogDirty = "E_VHDX_LOG_DIRTY";        // a dirty log this reader cannot replay (version)
 inline constexpr const char* kBadParent = "E_VHDX_BAD_PARENT";      // parent locator unusable / linkage mismatch
 }  // namespace vhdx
 
@@ -58,6 +59,7 @@ class VhdxReader : public ImageReader {
   std::string dataWriteGuid_;
   std::unique_ptr<ImageReader> parent_;
   std::string parentPath_;
+  size_t replayedSectors_ = 0;
   uint64_t cachedBitmapChunk_ = UINT64_MAX;
   std::vector<uint8_t> bitmap_;
 };
