@@ -131,7 +131,8 @@ describe('subformats written by qemu-img', () => {
       expect(info.parentCid).toBe('ffffffff');
       expect(info.adapterType).toBe('ide');
       expect(info.hwVersion).toBe('4');
-      expect(info.cid).toMatch(/^[0-9a-f]{8}$/);
+      // qemu prints the CID with %x: a random CID with leading zero bits has fewer than 8 digits.
+      expect(info.cid).toMatch(/^[0-9a-f]{1,8}$/);
       if (!subformat.includes('Flat')) {
         // allocated bytes = the data qemu maps; grain geometry from the sparse header.
         const qemuData = qemuDataRuns(image).filter((r) => r.data).reduce((n, r) => n + r.length, 0);
