@@ -100,6 +100,15 @@ export class GuestfishSession {
     return (await this.call('is-dir', path, 'followsymlinks:true')).trim() === 'true';
   }
 
+  /** True for a symlink, dangling or not (exists() follows links). */
+  async isSymlink(path: string): Promise<boolean> {
+    try {
+      return (await this.call('is-symlink', path)).trim() === 'true';
+    } catch {
+      return false; // lstat failed: nothing there
+    }
+  }
+
   /** Paths matching a glob inside the guest (sorted, empty when none). */
   async glob(pattern: string): Promise<string[]> {
     return (await this.lines('glob-expand', pattern)).sort();

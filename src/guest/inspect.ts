@@ -151,7 +151,7 @@ export async function inspectSession(s: GuestfishSession, readonly: boolean, war
   for (const [pattern, backend] of NETWORK_GLOBS)
     for (const file of await s.glob(pattern)) if (await s.isFile(file)) network.push({ file, backend });
   const vmFiles: string[] = [];
-  for (const p of VMWARE_TOOLS_PATHS) if (await s.exists(p)) vmFiles.push(p);
+  for (const p of VMWARE_TOOLS_PATHS) if ((await s.exists(p)) || (await s.isSymlink(p))) vmFiles.push(p); // service links may dangle
   const packages: string[] = [];
   for (const p of VMWARE_TOOLS_PACKAGES) if (await s.exists(`/var/lib/dpkg/info/${p}.list`)) packages.push(p);
 

@@ -20,9 +20,10 @@ export async function removeVmwareTools(s: GuestfishSession, cs: ChangeSet, info
     }
   }
   for (const file of info.vmwareTools.files) {
-    if (!cs.dryRun && !(await s.exists(file))) continue; // went with the package
-    const small = (await s.isFile(file)) && Number((await s.call('filesize', file)).trim()) <= 65536;
-    const before = small ? (await s.readFile(file)).toString('utf8') : await describe(s, file);
+    if (!cs.dryRun && !(await s.exists(file)) && !(await s.isSymlink(file))) continue; // went with the package
+    const dangling = !(await s.exists(file));
+    const small = !dangling && (await s.isFile(file)) && Number((await s.call('filesize', file)).trim()) <= 65536;
+    const before = dangling ? `(symlink to ${(await s.call('readlink', file)).trim()})` : small ? (await s.readFile(file)).toString('utf8') : await describe(s, file);
     await cs.remove(file, before, 'vmware-tools');
   }
 }

@@ -178,12 +178,27 @@ export function qcow2Copy(source: string, target: string): string {
   return target;
 }
 
+/** The headers of an x86-64 console PE executable (no code): what libguestfs reads a Windows arch from. */
+export function peStub(): Buffer {
+  const b = Buffer.alloc(1024);
+  b.write('MZ', 0, 'latin1');
+  b.writeUInt32LE(0x80, 0x3c); // e_lfanew
+  b.write('PE\0\0', 0x80, 'latin1');
+  b.writeUInt16LE(0x8664, 0x84); // machine: x86-64
+  b.writeUInt16LE(0xf0, 0x94); // size of optional header
+  b.writeUInt16LE(0x22, 0x96); // executable, large address aware
+  b.writeUInt16LE(0x20b, 0x98); // PE32+
+  b.writeUInt16LE(3, 0x98 + 68); // console subsystem
+  return b;
+}
+
 /**
  * A disk that libguestfs inspects as Windows: a FAT partition with the Windows directory tree
- * (system32, config, a boot manager) and no registry hives. Built with mkfs.vfat + mtools.
+ * (system32 with a cmd.exe PE stub, config, a boot manager) and no registry hives. Built with
+ * mkfs.vfat + mtools.
  */
 export function windowsLookalikeDisk(): string {
-  const dir = join(FIXTURE_CACHE, 'windows-lookalike-v1');
+  const dir = join(FIXTURE_CACHE, 'windows-lookalike-v2');
   const disk = join(dir, 'disk.raw');
   if (existsSync(disk)) return disk;
   const work = `${dir}.build-${process.pid}`;
@@ -198,6 +213,9 @@ export function windowsLookalikeDisk(): string {
     const note = join(work, 'bootmgr');
     writeFileSync(note, 'h2k windows look-alike fixture\n');
     sh('mcopy', ['-i', part, note, '::/bootmgr']);
+    const cmd = join(work, 'cmd.exe');
+    writeFileSync(cmd, peStub());
+    sh('mcopy', ['-i', part, cmd, '::/Windows/System32/cmd.exe']);
     const out = join(work, 'disk.raw');
     sh('truncate', ['-s', '34M', out]);
     sh('sfdisk', ['--quiet', out], 'label: dos\nstart=2048, size=32MiB, type=7, bootable\n');
