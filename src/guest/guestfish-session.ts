@@ -2,7 +2,7 @@
 // through `guestfish --remote`, and close() always shuts it down (also on errors and aborts).
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { H2kError } from '../util/errors.js';
@@ -22,6 +22,7 @@ export class GuestfishSession {
   private closed = false;
   private readonly scratch: string;
   private seq = 0;
+  private logOffset = 0;
 
   private constructor(
     readonly image: string,
@@ -76,11 +77,30 @@ export class GuestfishSession {
       throw new H2kError(`the libguestfs appliance for ${this.image} stopped unexpectedly`, {
         code: 'E_GUEST_SESSION', file: this.image, hint: 'run with LIBGUESTFS_DEBUG=1 to see why the appliance died',
       });
-    if (ERROR_LINE.test(stderr))
-      throw new H2kError(`guestfish ${command}: ${stderr.trim().replace(/^libguestfs: error: /gm, '')}`, {
+    // The server runs the command and prints its errors to its own stderr (our log file):
+    // what it appended during this call belongs to this call, as calls are serialized.
+    const serverErrors = await this.newServerLog();
+    const errors = [stderr, serverErrors].filter((e) => ERROR_LINE.test(e)).join('\n');
+    if (errors)
+      throw new H2kError(`guestfish ${command}: ${errors.trim().replace(/^libguestfs: error: /gm, '')}`, {
         code: 'E_GUEST_COMMAND', file: this.image,
       });
     return stdout;
+  }
+
+  private async newServerLog(): Promise<string> {
+    const handle = await open(join(this.scratch, 'guestfish.log'), 'r');
+    try {
+      const { size } = await handle.stat();
+      if (size <= this.logOffset) return '';
+      const length = Math.min(size - this.logOffset, 1024 * 1024);
+      const buf = Buffer.alloc(length);
+      await handle.read(buf, 0, length, this.logOffset);
+      this.logOffset = size;
+      return buf.toString('utf8');
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Lines of a command's output, empty lines dropped. */
