@@ -1,6 +1,7 @@
 // Seam for work that must see the guest-visible content once, in order, during the
-// conversion pass (content hashes, dedup fingerprints). Observers run on the engine's
-// writer thread, so a slow observer slows the conversion but never reorders it.
+// conversion pass (content hashes, dedup fingerprints). Observers run on one observer
+// thread (engine/observer_thread.hpp), beside the writer, in guest order: a slow observer
+// slows the conversion but never reorders it.
 #pragma once
 #include <cstddef>
 #include <cstdint>

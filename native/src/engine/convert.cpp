@@ -17,6 +17,7 @@
 #include "engine/chunk_source.hpp"
 #include "engine/content_hash_observer.hpp"
 #include "engine/content_observer.hpp"
+#include "engine/observer_thread.hpp"
 #include "engine/partial_output.hpp"
 #include "engine/pipeline.hpp"
 #include "formats/extra_writers.hpp"
@@ -39,6 +40,8 @@ constexpr auto kProgressInterval = std::chrono::milliseconds(100);
 // Start writeback of the output every this many bytes read, so the final fsync has little
 // left to do and disk writes overlap the conversion instead of following it.
 constexpr uint64_t kWritebackEvery = 64ULL << 20;
+// Written chunks that may wait for the observer thread (bounded memory: a few chunks).
+constexpr size_t kObserverQueue = 4;
 
 bool allZero(const uint8_t* p, size_t n) {
   // Word-at-a-time scan; n is a multiple of 512 here.
@@ -122,11 +125,6 @@ void writeChunk(const Chunk& c, ImageWriter& w, uint64_t virtualSize, Totals& t)
       i = j;
     }
   }
-}
-
-void notifyObservers(const ConvertHooks& hooks, const Chunk& c) {
-  for (ContentObserver* o : hooks.observers)
-    o->onContent(c.offset, c.zero ? nullptr : c.buf.data(), static_cast<size_t>(c.guestLength));
 }
 
 void validateRequest(const ConvertRequest& r, Compression comp) {
@@ -232,11 +230,18 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
         [&]() -> Pipeline::Work {
           auto w = std::make_shared<ChunkWorker>(cs, comp);
           return [w](Chunk& c) { (*w)(c); };
-        });
+        },
+        // the writer's chunk, plus those queued for and being seen by the observer thread
+        1 + (hooks.observers.empty() ? 0 : kObserverQueue + 1));
+    // Observers (content hashes) run on their own thread, after the chunk is written; it
+    // recycles the buffers. Declared after the pipeline so it stops first.
+    std::unique_ptr<ObserverThread> observe;
+    if (!hooks.observers.empty())
+      observe = std::make_unique<ObserverThread>(hooks.observers, kObserverQueue,
+                                                 [&pipeline](Chunk&& done) { pipeline.recycle(std::move(done)); });
     Chunk c;
     while (pipeline.take(c, throwIfCancelled)) {
       throwIfCancelled();
-      notifyObservers(hooks, c);
       writeChunk(c, *writer, size, totals);
       if (totals.dataBytes - lastWriteback >= kWritebackEvery) {
         // Asynchronous hint only (no wait); errors surface at the final fsync.
@@ -245,13 +250,17 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
       }
       prog.bytesDone = c.offset + c.guestLength;
       prog.dataBytes = totals.dataBytes;
-      pipeline.recycle(std::move(c));
+      if (observe)
+        observe->push(std::move(c), throwIfCancelled);
+      else
+        pipeline.recycle(std::move(c));
       c = Chunk{};
       if (progress && Clock::now() - lastProgress >= kProgressInterval) {
         progress(prog);
         lastProgress = Clock::now();
       }
     }
+    if (observe) observe->drain(throwIfCancelled);
     throwIfCancelled();  // the reader stops early on cancel; never finish a short image
     if (prog.bytesDone != size)
       throw Error(codes::kIo, "conversion ended early at guest offset " + std::to_string(prog.bytesDone),

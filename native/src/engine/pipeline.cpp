@@ -4,8 +4,9 @@
 
 namespace h2k {
 
-Pipeline::Pipeline(size_t workers, size_t maxInflight, Produce produce, std::function<Work()> makeWork)
-    : maxInflight_(maxInflight < 2 ? 2 : maxInflight) {
+Pipeline::Pipeline(size_t workers, size_t maxInflight, Produce produce, std::function<Work()> makeWork,
+                   size_t consumerHold)
+    : maxInflight_(maxInflight < 2 ? 2 : maxInflight), poolCap_(maxInflight_ + (consumerHold ? consumerHold : 1)) {
   try {
     threads_.emplace_back([this, produce] { readerLoop(produce); });
     for (size_t i = 0; i < (workers ? workers : 1); ++i) {
@@ -46,11 +47,15 @@ void Pipeline::readerLoop(Produce produce) {
       Chunk c;
       {
         std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] { return stop_ || produced_ - taken_ < maxInflight_; });
+        cv_.wait(lk, [&] {
+          return stop_ || (produced_ - taken_ < maxInflight_ && (!spare_.empty() || allocated_ < poolCap_));
+        });
         if (stop_) return;
         if (!spare_.empty()) {
           c = std::move(spare_.back());
           spare_.pop_back();
+        } else {
+          ++allocated_;  // a fresh chunk; its buffer grows on first use and is kept from then on
         }
       }
       if (!produce(c)) break;
@@ -121,8 +126,11 @@ bool Pipeline::take(Chunk& out, const std::function<void()>& poll) {
 }
 
 void Pipeline::recycle(Chunk&& c) {
-  std::lock_guard<std::mutex> lk(m_);
-  if (spare_.size() < maxInflight_) spare_.push_back(std::move(c));
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    spare_.push_back(std::move(c));
+  }
+  cv_.notify_all();  // the reader may be waiting for a buffer
 }
 
 }  // namespace h2k

@@ -130,6 +130,9 @@ ConvertResult convertImageWithHashes(const ConvertRequest& request, const Progre
                                      const std::atomic<bool>* cancel) {
   if (request.hashAlgorithms.empty()) return convertImage(request, progress, cancel);
   ContentHashObserver content(request.hashAlgorithms);  // unknown algorithms fail here, before any work
+  // The content is hashed by `content` below; the engine must not hash it a second time.
+  ConvertRequest plain = request;
+  plain.hashAlgorithms.clear();
 
   // A raw source file *is* the guest content, byte for byte: its file hash is the content
   // hash, so the one content pass yields both.
@@ -137,7 +140,7 @@ ConvertResult convertImageWithHashes(const ConvertRequest& request, const Progre
   if (format == "raw" && sourceFilePath(request.source) == request.source) {
     ConvertHooks hooks;
     hooks.observers = {&content};
-    ConvertResult result = convertImage(request, progress, cancel, hooks);
+    ConvertResult result = convertImage(plain, progress, cancel, hooks);
     result.contentHashes = content.digests();
     result.sourceHashes = result.contentHashes;
     return result;
@@ -159,7 +162,7 @@ ConvertResult convertImageWithHashes(const ConvertRequest& request, const Progre
     if (p.bytesTotal > 0) source.advance(static_cast<double>(p.bytesDone) / static_cast<double>(p.bytesTotal));
     if (progress) progress(p);
   };
-  ConvertResult result = convertImage(request, paced, cancel, hooks);
+  ConvertResult result = convertImage(plain, paced, cancel, hooks);
   result.contentHashes = content.digests();
   result.sourceHashes = finishSource.digests;
   return result;
