@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runH2k } from './helpers/cli.js';
+import { runCommand, runH2k } from './helpers/cli.js';
 import { ROOT_UUID, SWAP_UUID, hostKernel, qcow2Copy, vmwareGuestDisk, windowsLookalikeDisk } from './helpers/guest-fixtures.js';
 
 const APPLIANCE_MS = 600_000;
@@ -72,6 +72,17 @@ describe('h2k inspect / fix refusals', () => {
     expect(missing.code).toBe(3);
     expect(missing.stderr).toMatch(/\[E_NOT_FOUND\]/);
   }, APPLIANCE_MS);
+
+  it('refuses to write into a source format (VMDK): fixes run on converted outputs only', async () => {
+    const vmdk = join(dir, 'source.vmdk');
+    const made = await runCommand('qemu-img', ['create', '-q', '-f', 'vmdk', vmdk, '16M']);
+    expect(made.code, made.stderr).toBe(0);
+    const before = md5(vmdk);
+    const r = await runH2k(['fix', vmdk]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/\[E_UNSUPPORTED\]: refusing to fix a vmdk image in place/);
+    expect(md5(vmdk)).toBe(before);
+  });
 
   it('bad option values are usage errors before any appliance starts', async () => {
     const r = await runH2k(['fix', join(dir, 'whatever.qcow2'), '--fstab', 'everything']);

@@ -4,6 +4,7 @@ import { stableNameResolver } from './device-names.js';
 import { rewriteCrypttab, rewriteFstab } from './fstab.js';
 import { addKernelParams, GRUB_DEVICE_MAPS, rewriteGrubConfig } from './grub.js';
 import { withGuestSession, type GuestfishSession } from './guestfish-session.js';
+import { detectImageFormat } from './image-format.js';
 import {
   addInitramfsToolsModules, addMkinitcpioModules, dracutDropIn, INITRAMFS_CONFIG, regenerateCommand, type InitramfsTool,
 } from './initramfs.js';
@@ -61,6 +62,14 @@ async function readIfFile(s: GuestfishSession, file: string): Promise<string | n
 
 export async function fixImage(path: string, options: FixImageOptions = {}): Promise<FixResult> {
   const o = normalizeFixOptions(options);
+  if (!o.dryRun) {
+    // fixes write in place: only into h2k's outputs, never into a VMware/Hyper-V/VirtualBox source
+    const format = await detectImageFormat(path, o.signal);
+    if (format !== 'qcow2' && format !== 'raw')
+      throw new H2kError(`refusing to fix a ${format} image in place: fixes run on the converted output only`, {
+        code: 'E_UNSUPPORTED', file: path, hint: `h2k convert it to qcow2/raw first, then fix the output (or use --dry-run to preview)`,
+      });
+  }
   return withGuestSession(path, { readonly: o.dryRun, signal: o.signal, log: o.log }, async (s) => {
     const cs = new ChangeSet(s, o.dryRun);
     const info = await inspectSession(s, o.dryRun, cs.warnings);
