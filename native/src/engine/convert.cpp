@@ -29,10 +29,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Chunk = unit of reading and of work for one thread. Plain output favours big sequential
-// reads; compressed output uses smaller chunks so many threads have work. Either way the
-// chunks in flight (buffer + compressed copy) stay under ~100 MiB.
-constexpr uint64_t kPlainChunkBytes = 4ULL << 20;
+// Chunk = unit of reading and of work for one thread. 1 MiB for plain output too: with 4 MiB
+// chunks a monolithicSparse -> qcow2 conversion took twice the CPU (0.45 vs 0.22 s for 1 GiB,
+// 400 MiB allocated) -- first-touch page faults of the bigger pool and cache misses between
+// read, zero scan and write. The chunks in flight stay under ~100 MiB either way.
+constexpr uint64_t kPlainChunkBytes = 1ULL << 20;
 constexpr uint64_t kCompressedChunkBytes = 1ULL << 20;
 constexpr uint64_t kInflightBudget = 48ULL << 20;  // bytes of chunk buffers in flight
 constexpr int kMaxThreads = 64;
@@ -66,7 +67,7 @@ class ChunkWorker {
     if (c.zero) return;
     size_t n = c.bufLength / cs_;
     c.clusters.assign(n, ClusterOut{});
-    if (compressor_ && c.packed.size() < c.bufLength) c.packed.resize(c.bufLength);
+    if (compressor_ && c.packed.size() < c.bufLength) c.packed.resize(c.buf.size());  // once, like buf
     size_t packedPos = 0;
     for (size_t i = 0; i < n; ++i) {
       const uint8_t* in = c.buf.data() + i * cs_;
