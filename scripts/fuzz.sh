@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) into build-fuzz/, generates a seed
-# corpus with qemu-img into fuzz-corpus/, and runs each target for FUZZ_SECONDS (default 300).
+# corpus with qemu-img into fuzz-corpus/, and runs each target (every native/fuzz/*.cpp, or the
+# names in FUZZ_TARGETS) for FUZZ_SECONDS (default 120).
 # Crashes are written to fuzz-corpus/crashes/<target>/ and make the script exit non-zero.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="$ROOT/build-fuzz"
 CORPUS="$ROOT/fuzz-corpus"
-SECONDS_EACH="${FUZZ_SECONDS:-300}"
-TARGETS=(fuzz_vmdk_descriptor fuzz_vmdk_sparse)
+SECONDS_EACH="${FUZZ_SECONDS:-120}"
+if [ -n "${FUZZ_TARGETS:-}" ]; then
+  read -r -a TARGETS <<<"$FUZZ_TARGETS"
+else
+  TARGETS=()
+  for src in "$ROOT"/native/fuzz/*.cpp; do TARGETS+=("$(basename "$src" .cpp)"); done
+fi
 
 for tool in clang clang++ qemu-img qemu-io node; do
   command -v "$tool" >/dev/null || { echo "fuzz.sh: $tool is required (run scripts/setup-system.sh)" >&2; exit 2; }
@@ -63,6 +69,18 @@ printf '# Disk DescriptorFile\r\nversion=1\r\nencoding="UTF-8"\r\nCID=fffffffe\r
   >"$CORPUS/fuzz_vmdk_descriptor/vmfs-crlf.txt"
 printf 'version=2\nCID=1\nparentCID=0badf00d\nparentFileNameHint="/abs/base.vmdk"\ncreateType=custom\nRW 16 SPARSE x.vmdk\n' \
   >"$CORPUS/fuzz_vmdk_descriptor/delta.txt"
+
+# Seeds for the other formats' header parsers: qemu-img's own outputs, and an OVA.
+for fmt in vpc vhdx vdi qcow2; do
+  target=fuzz_$fmt; [ "$fmt" = vpc ] && target=fuzz_vhd
+  mkdir -p "$CORPUS/$target"
+  qemu-img convert -q -f raw -O $fmt "$RAW" "$CORPUS/$target/seed.$fmt"
+done
+qemu-img convert -q -f raw -O qcow2 -c "$RAW" "$CORPUS/fuzz_qcow2/seed-zlib.qcow2"
+qemu-img convert -q -f raw -O vpc -o subformat=fixed "$RAW" "$CORPUS/fuzz_vhd/seed-fixed.vhd"
+mkdir -p "$CORPUS/fuzz_ova"
+printf '<?xml version="1.0"?><Envelope/>' >"$SEED_TMP/vm.ovf"
+(cd "$SEED_TMP" && cp streamOptimized.vmdk disk1.vmdk && tar -cf "$CORPUS/fuzz_ova/seed.ova" vm.ovf disk1.vmdk)
 
 # ---- run ----
 status=0
