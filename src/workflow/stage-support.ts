@@ -49,13 +49,6 @@ export async function checkStageSupport(pipeline: Pipeline): Promise<StageProble
   if (pipeline.fix?.enabled && typeof guest.fixImage !== 'function')
     problems.push({ stage: 'fix', error: guestUnsupported('the fix stage') });
   const convert = pipeline.convert;
-  if (convert?.output_format === 'vdi')
-    problems.push({
-      stage: 'convert',
-      error: new H2kError('output_format vdi is not supported yet: this release writes qcow2 and raw', {
-        code: 'E_UNSUPPORTED', hint: 'use output_format qcow2 (or raw)',
-      }),
-    });
   if (convert && pipeline.validate?.enabled) {
     if (!(await loadContentHasher())) problems.push({ stage: 'validate', error: hasherUnsupported() });
     else if (convert.output_format === 'qcow2' && !(await nativeReadsQcow2()))

@@ -129,7 +129,7 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
         {
           source: vm.sourcePath,
           output,
-          outputFormat: p.convert.output_format as 'qcow2' | 'raw',
+          outputFormat: p.convert.output_format,
           compression: compressionOf(p.convert.compress),
           sourceFormat: probe.engineFormat,
           force: p.convert.overwrite,
