@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "formats/parent_chain.hpp"
+#include "formats/run_merge.hpp"
 
 namespace h2k {
 
@@ -211,7 +212,7 @@ BlockStatus Qcow2Reader::blockStatus(uint64_t offset, uint64_t maxLen) {
     throw Error(codes::kInvalidArgument, "block status past the end of " + view_->name(), view_->name(),
                 static_cast<int64_t>(offset));
   uint64_t end = offset + std::min(maxLen, size_ - offset);
-  BlockStatus result{offset, 0, BlockKind::Data};
+  RunMerger runs(offset);
   uint64_t pos = offset;
   while (pos < end) {
     uint64_t cluster = pos / clusterSize_;
@@ -219,9 +220,7 @@ BlockStatus Qcow2Reader::blockStatus(uint64_t offset, uint64_t maxLen) {
     uint64_t l1Index = cluster / l2Entries_;
     if (!backing_ && (l1_[l1Index] & kOffsetMask) == 0) {  // a whole unallocated L2 range at once
       len = std::min(end, (l1Index + 1) * l2Entries_ * clusterSize_) - pos;
-      if (result.length == 0) result.kind = BlockKind::Hole;
-      else if (result.kind != BlockKind::Hole) break;
-      result.length += len;
+      if (!runs.add(BlockKind::Hole, len)) break;
       pos += len;
       continue;
     }
@@ -231,19 +230,15 @@ BlockStatus Qcow2Reader::blockStatus(uint64_t offset, uint64_t maxLen) {
       kind = BlockKind::Data;
     } else if (m.kind == Kind::Zero) {
       kind = BlockKind::Zero;
-    } else if (backing_ && pos < backing_->virtualSize()) {
-      BlockStatus bs = backing_->blockStatus(pos, std::min(len, backing_->virtualSize() - pos));
-      len = bs.length;
-      kind = bs.kind;
     } else {
-      kind = BlockKind::Hole;
+      BlockStatus inherited = inheritedStatus(backing_.get(), pos, len);
+      len = inherited.length;
+      kind = inherited.kind;
     }
-    if (result.length == 0) result.kind = kind;
-    else if (kind != result.kind) break;
-    result.length += len;
+    if (!runs.add(kind, len)) break;
     pos += len;
   }
-  return result;
+  return runs.run();
 }
 
 void Qcow2Reader::read(uint64_t offset, uint8_t* buf, size_t len) {

@@ -5,6 +5,7 @@
 
 #include "common/path_guard.hpp"
 #include "formats/parent_chain.hpp"
+#include "formats/run_merge.hpp"
 
 namespace h2k {
 
@@ -275,7 +276,7 @@ BlockStatus VhdReader::blockStatus(uint64_t offset, uint64_t maxLen) {
   maxLen = std::min(maxLen, virtualSize_ - offset);
   if (type_ == kFixed) return {offset, maxLen, BlockKind::Data};
   // Classify one piece at a time and merge while the kind stays the same.
-  BlockStatus result{offset, 0, BlockKind::Data};
+  RunMerger runs(offset);
   uint64_t pos = offset;
   while (pos < offset + maxLen) {
     uint32_t block = static_cast<uint32_t>(pos / blockSize_);
@@ -285,19 +286,15 @@ BlockStatus VhdReader::blockStatus(uint64_t offset, uint64_t maxLen) {
     if (bat_[block] != kUnallocated) len = bitmapRun(block, pos, len, &present);
     if (present) {
       kind = BlockKind::Data;
-    } else if (parent_ && pos < parent_->virtualSize()) {
-      BlockStatus ps = parent_->blockStatus(pos, std::min(len, parent_->virtualSize() - pos));
-      len = ps.length;
-      kind = ps.kind;
     } else {
-      kind = BlockKind::Hole;
+      BlockStatus inherited = inheritedStatus(parent_.get(), pos, len);
+      len = inherited.length;
+      kind = inherited.kind;
     }
-    if (result.length == 0) result.kind = kind;
-    else if (kind != result.kind) break;
-    result.length += len;
+    if (!runs.add(kind, len)) break;
     pos += len;
   }
-  return result;
+  return runs.run();
 }
 
 void VhdReader::read(uint64_t offset, uint8_t* buf, size_t len) {

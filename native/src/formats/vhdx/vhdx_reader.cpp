@@ -5,6 +5,7 @@
 
 #include "common/path_guard.hpp"
 #include "formats/parent_chain.hpp"
+#include "formats/run_merge.hpp"
 #include "formats/vhdx/vhdx_log.hpp"
 
 namespace h2k {
@@ -385,26 +386,20 @@ BlockStatus VhdxReader::blockStatus(uint64_t offset, uint64_t maxLen) {
     throw Error(codes::kInvalidArgument, "block status past the end of " + view_->name(), view_->name(),
                 static_cast<int64_t>(offset));
   uint64_t end = offset + std::min(maxLen, virtualSize_ - offset);
-  BlockStatus result{offset, 0, BlockKind::Data};
+  RunMerger runs(offset);
   uint64_t pos = offset;
   while (pos < end) {
     uint64_t len = end - pos, host = 0;
     BlockKind kind = BlockKind::Hole;
     if (classify(pos, &len, &host, &kind) == 0) {
-      if (parent_ && pos < parent_->virtualSize()) {
-        BlockStatus ps = parent_->blockStatus(pos, std::min(len, parent_->virtualSize() - pos));
-        len = ps.length;
-        kind = ps.kind;
-      } else {
-        kind = BlockKind::Hole;
-      }
+      BlockStatus inherited = inheritedStatus(parent_.get(), pos, len);
+      len = inherited.length;
+      kind = inherited.kind;
     }
-    if (result.length == 0) result.kind = kind;
-    else if (kind != result.kind) break;
-    result.length += len;
+    if (!runs.add(kind, len)) break;
     pos += len;
   }
-  return result;
+  return runs.run();
 }
 
 void VhdxReader::read(uint64_t offset, uint8_t* buf, size_t len) {

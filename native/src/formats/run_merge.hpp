@@ -1,0 +1,36 @@
+// Block-status helpers shared by the table-driven readers (qcow2, VHD, VHDX): they classify
+// one table entry at a time and merge adjacent pieces of the same kind into one run.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "formats/image_reader.hpp"
+
+namespace h2k {
+
+// Status of an unallocated piece of a differencing image: the parent's (clipped to the parent's
+// size), or a hole past the parent's end or when there is no parent.
+inline BlockStatus inheritedStatus(ImageReader* parent, uint64_t pos, uint64_t len) {
+  if (parent != nullptr && pos < parent->virtualSize())
+    return parent->blockStatus(pos, std::min(len, parent->virtualSize() - pos));
+  return {pos, len, BlockKind::Hole};
+}
+
+// Accumulates adjacent pieces of one kind starting at `offset`.
+class RunMerger {
+ public:
+  explicit RunMerger(uint64_t offset) : run_{offset, 0, BlockKind::Data} {}
+  // Adds a piece; false (nothing added) when its kind differs from the run so far.
+  bool add(BlockKind kind, uint64_t len) {
+    if (run_.length == 0) run_.kind = kind;
+    else if (kind != run_.kind) return false;
+    run_.length += len;
+    return true;
+  }
+  const BlockStatus& run() const { return run_; }
+
+ private:
+  BlockStatus run_;
+};
+
+}  // namespace h2k
