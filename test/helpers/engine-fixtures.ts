@@ -3,25 +3,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { nativeToolPath } from './native-tool.js';
+import { seededBytes } from './vmdk-fixtures.js';
+
+export { seededBytes };
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 export const GiB = 1024 * MiB;
-
-/** Deterministic pseudo-random bytes (xorshift32), incompressible. */
-export function seededBytes(len: number, seed: number): Buffer {
-  const out = Buffer.alloc(Math.ceil(len / 4) * 4);
-  let x = seed >>> 0 || 0x9e3779b9;
-  for (let i = 0; i < out.length; i += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out.writeUInt32LE(x, i);
-  }
-  return out.subarray(0, len);
-}
 
 /** Compressible text with a seeded line number so no two clusters are identical. */
 export function seededText(len: number, seed: number): Buffer {
