@@ -3,20 +3,27 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../native/addon.js';
-import { destroyPool } from '../pool/pool.js';
+import { runShutdownHooks } from '../pool/shutdown.js';
 import { EXIT } from './exit-codes.js';
 import { reportError } from './report-error.js';
-import { registerConvert } from './commands/convert.js';
-import { registerInfo } from './commands/info.js';
-import { registerHash } from './commands/hash.js';
-import { registerDedup } from './commands/dedup.js';
-import { registerDaemon } from './commands/daemon.js';
-import { registerCtl } from './commands/ctl.js';
-import { registerManifest } from './commands/manifest.js';
-import { registerOvf } from './commands/ovf.js';
-import { registerInspect } from './commands/inspect.js';
-import { registerFix } from './commands/fix.js';
-import { registerValidate } from './commands/validate.js';
+
+type Register = (program: Command) => void;
+
+// Each command's module is imported only when that command runs (or for help), so a command
+// does not pay for the start-up of every other one (daemon, guest, workflow dependencies).
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  convert: async () => (await import('./commands/convert.js')).registerConvert,
+  info: async () => (await import('./commands/info.js')).registerInfo,
+  hash: async () => (await import('./commands/hash.js')).registerHash,
+  dedup: async () => (await import('./commands/dedup.js')).registerDedup,
+  daemon: async () => (await import('./commands/daemon.js')).registerDaemon,
+  ctl: async () => (await import('./commands/ctl.js')).registerCtl,
+  manifest: async () => (await import('./commands/manifest.js')).registerManifest,
+  ovf: async () => (await import('./commands/ovf.js')).registerOvf,
+  inspect: async () => (await import('./commands/inspect.js')).registerInspect,
+  fix: async () => (await import('./commands/fix.js')).registerFix,
+  validate: async () => (await import('./commands/validate.js')).registerValidate,
+};
 
 export function version(): string {
   try {
@@ -26,7 +33,8 @@ export function version(): string {
   }
 }
 
-export function buildProgram(): Command {
+/** The program with the command named in argv (all commands for help or an unknown name). */
+export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command();
   program
     .name('h2k')
@@ -34,23 +42,15 @@ export function buildProgram(): Command {
     .version(version())
     .showHelpAfterError('(run h2k <command> --help for usage)')
     .exitOverride();
-  registerConvert(program);
-  registerInfo(program);
-  registerHash(program);
-  registerDedup(program);
-  registerDaemon(program);
-  registerCtl(program);
-  registerManifest(program);
-  registerOvf(program);
-  registerInspect(program);
-  registerFix(program);
-  registerValidate(program);
+  const named = argv[2];
+  const loaders = named && COMMANDS[named] ? [COMMANDS[named]] : Object.values(COMMANDS);
+  for (const register of await Promise.all(loaders.map((load) => load()))) register(program);
   return program;
 }
 
 /** Runs the CLI and returns the process exit code. Commands set process.exitCode themselves. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
@@ -62,6 +62,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     return reportError(err);
   } finally {
-    await destroyPool();
+    await runShutdownHooks();
   }
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { H2kError } from '../util/errors.js';
 import type { PoolTask, TaskOutcome } from './task-types.js';
+import { onShutdown } from './shutdown.js';
 
 let pool: Piscina | undefined;
 let poolSize = 0;
@@ -20,6 +21,7 @@ export function configurePool(maxThreads: number): void {
     return;
   }
   poolSize = size;
+  onShutdown(destroyPool);
   pool = new Piscina({
     filename: fileURLToPath(new URL('./worker.js', import.meta.url)),
     minThreads: 0,
