@@ -1,8 +1,10 @@
-// Block-status helpers shared by the table-driven readers (qcow2, VHD, VHDX): they classify
-// one table entry at a time and merge adjacent pieces of the same kind into one run.
+// Helpers shared by the table-driven readers (qcow2, VHD, VHDX): they classify one table entry
+// at a time and merge adjacent pieces of the same kind into one run, and unallocated pieces of a
+// differencing image take their status and bytes from the parent.
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "formats/image_reader.hpp"
 
@@ -14,6 +16,17 @@ inline BlockStatus inheritedStatus(ImageReader* parent, uint64_t pos, uint64_t l
   if (parent != nullptr && pos < parent->virtualSize())
     return parent->blockStatus(pos, std::min(len, parent->virtualSize() - pos));
   return {pos, len, BlockKind::Hole};
+}
+
+// Bytes of an unallocated piece of a differencing image: the parent's, zeros past its end or
+// when there is no parent.
+inline void readInherited(ImageReader* parent, uint64_t offset, uint8_t* buf, uint64_t len) {
+  uint64_t fromParent = 0;
+  if (parent != nullptr && offset < parent->virtualSize()) {
+    fromParent = std::min(len, parent->virtualSize() - offset);
+    parent->read(offset, buf, fromParent);
+  }
+  std::memset(buf + fromParent, 0, len - fromParent);
 }
 
 // Accumulates adjacent pieces of one kind starting at `offset`.

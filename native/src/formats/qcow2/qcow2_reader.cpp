@@ -199,12 +199,7 @@ const uint8_t* Qcow2Reader::decompressed(const Mapping& m, uint64_t guestCluster
 }
 
 void Qcow2Reader::readBacking(uint64_t offset, uint8_t* buf, uint64_t len) {
-  uint64_t fromBacking = 0;
-  if (backing_ && offset < backing_->virtualSize()) {
-    fromBacking = std::min(len, backing_->virtualSize() - offset);
-    backing_->read(offset, buf, fromBacking);
-  }
-  std::memset(buf + fromBacking, 0, len - fromBacking);
+  readInherited(backing_.get(), offset, buf, len);
 }
 
 BlockStatus Qcow2Reader::blockStatus(uint64_t offset, uint64_t maxLen) {

@@ -310,12 +310,8 @@ void VhdReader::read(uint64_t offset, uint8_t* buf, size_t len) {
     if (present) {
       uint64_t at = static_cast<uint64_t>(bat_[block]) * 512 + bitmapBytes_ + offset % blockSize_;
       view_->readExact(buf, n, at);
-    } else if (parent_ && offset < parent_->virtualSize()) {
-      uint64_t fromParent = std::min(n, parent_->virtualSize() - offset);
-      parent_->read(offset, buf, fromParent);
-      std::memset(buf + fromParent, 0, n - fromParent);
     } else {
-      std::memset(buf, 0, n);
+      readInherited(parent_.get(), offset, buf, n);
     }
     buf += n;
     offset += n;

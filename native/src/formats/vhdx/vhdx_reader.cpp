@@ -412,10 +412,8 @@ void VhdxReader::read(uint64_t offset, uint8_t* buf, size_t len) {
     int c = classify(offset, &n, &host, &kind);
     if (c == 2) {
       view_->readExact(buf, n, host);
-    } else if (c == 0 && parent_ && offset < parent_->virtualSize()) {
-      uint64_t fromParent = std::min(n, parent_->virtualSize() - offset);
-      parent_->read(offset, buf, fromParent);
-      std::memset(buf + fromParent, 0, n - fromParent);
+    } else if (c == 0) {
+      readInherited(parent_.get(), offset, buf, n);
     } else {
       std::memset(buf, 0, n);
     }
