@@ -15,6 +15,35 @@ export interface LogEvent {
   [key: string]: unknown;
 }
 
+export interface DaemonLog {
+  events: LogEvent[];
+  stderr(): string;
+}
+
+/** Parses the daemon's JSON log lines from stderr as they arrive; other lines (error reports)
+ *  stay only in stderr(). */
+export function collectDaemonLog(proc: ChildProcess): DaemonLog {
+  const events: LogEvent[] = [];
+  let stderr = '';
+  let partial = '';
+  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+    partial += chunk;
+    let nl;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      try {
+        events.push(JSON.parse(line) as LogEvent);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  proc.stdout!.resume();
+  return { events, stderr: () => stderr };
+}
+
 /** Polls until fn returns a truthy value; throws with `what` after timeoutMs. */
 export async function waitFor<T>(what: string | (() => string), fn: () => T | Promise<T>, timeoutMs = 60_000, everyMs = 50): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
@@ -83,25 +112,7 @@ export async function startDaemon(options: HarnessOptions = {}): Promise<DaemonH
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const events: LogEvent[] = [];
-  let stderr = '';
-  let partial = '';
-  proc.stderr!.setEncoding('utf8');
-  proc.stderr!.on('data', (chunk: string) => {
-    stderr += chunk;
-    partial += chunk;
-    let nl;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      try {
-        events.push(JSON.parse(line) as LogEvent);
-      } catch {
-        // non-JSON lines (error reports) stay in stderr()
-      }
-    }
-  });
-  proc.stdout!.resume();
+  const { events, stderr: log } = collectDaemonLog(proc);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
     proc.on('exit', (code, signal) => res({ code, signal })),
   );
@@ -116,15 +127,15 @@ export async function startDaemon(options: HarnessOptions = {}): Promise<DaemonH
     configPath,
     proc,
     events,
-    stderr: () => stderr,
+    stderr: log,
     exited,
     async waitForEvent(event, pred = () => true, timeoutMs = 60_000) {
-      return waitFor(() => `log event ${event}\n--- daemon log ---\n${stderr.slice(-6000)}`, () => {
-        if (exitedFlag && !events.some((e) => e.event === event && pred(e))) throw new Error(`daemon exited; log:\n${stderr.slice(-4000)}`);
+      return waitFor(() => `log event ${event}\n--- daemon log ---\n${log().slice(-6000)}`, () => {
+        if (exitedFlag && !events.some((e) => e.event === event && pred(e))) throw new Error(`daemon exited; log:\n${log().slice(-4000)}`);
         return events.find((e) => e.event === event && pred(e));
       }, timeoutMs);
     },
-    until: (what, fn, timeoutMs = 60_000) => waitFor(() => `${what}\n--- daemon log ---\n${stderr.slice(-6000)}`, fn, timeoutMs),
+    until: (what, fn, timeoutMs = 60_000) => waitFor(() => `${what}\n--- daemon log ---\n${log().slice(-6000)}`, fn, timeoutMs),
     count: (event) => events.filter((e) => e.event === event).length,
     ctl: (args) => runH2k(['ctl', '--output-dir', outputDir, ...args], { timeout: 30_000 }),
     statsFile: () => JSON.parse(readFileSync(join(outputDir, '.daemon', 'stats.json'), 'utf8')),

@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { h2kBin, repoRoot } from './cli.js';
-import { waitFor, type LogEvent } from './daemon-harness.js';
+import { collectDaemonLog, waitFor, type LogEvent } from './daemon-harness.js';
 
 export interface WorkflowDaemon {
   proc: ChildProcess;
@@ -27,32 +27,15 @@ export async function startWorkflowDaemon(root: string, workflowDir: string, out
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const events: LogEvent[] = [];
-  let stderr = '';
-  let partial = '';
-  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-    partial += chunk;
-    let nl;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      try {
-        events.push(JSON.parse(line) as LogEvent);
-      } catch {
-        // error reports that are not log lines stay in stderr()
-      }
-    }
-  });
-  proc.stdout!.resume();
+  const { events, stderr } = collectDaemonLog(proc);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.on('exit', (code, signal) => r({ code, signal })));
   const d: WorkflowDaemon = {
     proc,
     events,
-    stderr: () => stderr,
+    stderr,
     exited,
     waitForEvent: (event, pred = () => true, timeoutMs = 60_000) =>
-      waitFor(`log event ${event}\n--- daemon log ---\n${stderr.slice(-3000)}`, () => events.find((e) => e.event === event && pred(e)), timeoutMs),
+      waitFor(() => `log event ${event}\n--- daemon log ---\n${stderr().slice(-3000)}`, () => events.find((e) => e.event === event && pred(e)), timeoutMs),
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       return exited;
