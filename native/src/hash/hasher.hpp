@@ -1,5 +1,6 @@
 // Streaming hashers (update/digest) over well-kept implementations: MD5 and SHA-256 from
-// OpenSSL's EVP API (Node's own libcrypto inside the addon), XXH3-64/128 from libxxhash.
+// OpenSSL's EVP API (Node's own libcrypto inside the addon), XXH3-64/128 from libxxhash's code
+// (built per instruction set, hash/xxh3/).
 // Digests are lowercase hex in the canonical byte order md5sum/sha256sum/xxhsum print.
 #pragma once
 #include <cstddef>
