@@ -1,5 +1,5 @@
 // A bounded LRU of grain tables keyed by GD index: memory stays constant however large
-// the disk is (at most `capacity` tables of at most 512 entries each).
+// the disk is (at most `capacity` tables). Entry is u32 for KDMV/COWD, u64 for SESparse.
 #pragma once
 #include <cstdint>
 #include <list>
@@ -8,7 +8,8 @@
 
 namespace h2k::vmdk {
 
-class GtCache {
+template <typename Entry>
+class TableCache {
  public:
   static constexpr size_t kDefaultCapacity = 256;  // 256 x 2 KiB = 512 KiB
   static constexpr size_t kImageBudget = 256;      // tables shared out among an image's extents
@@ -20,14 +21,14 @@ class GtCache {
   }
 
   // The cached table for gdIndex, or nullptr.
-  const std::vector<uint32_t>* find(uint64_t gdIndex) {
+  const std::vector<Entry>* find(uint64_t gdIndex) {
     auto it = index_.find(gdIndex);
     if (it == index_.end()) return nullptr;
     lru_.splice(lru_.begin(), lru_, it->second);
     return &it->second->second;
   }
 
-  const std::vector<uint32_t>* insert(uint64_t gdIndex, std::vector<uint32_t> table) {
+  const std::vector<Entry>* insert(uint64_t gdIndex, std::vector<Entry> table) {
     while (lru_.size() >= capacity_) evict();
     lru_.emplace_front(gdIndex, std::move(table));
     index_[gdIndex] = lru_.begin();
@@ -41,9 +42,11 @@ class GtCache {
   }
 
   size_t capacity_ = kDefaultCapacity;
-  using Entry = std::pair<uint64_t, std::vector<uint32_t>>;
-  std::list<Entry> lru_;
-  std::unordered_map<uint64_t, std::list<Entry>::iterator> index_;
+  using Slot = std::pair<uint64_t, std::vector<Entry>>;
+  std::list<Slot> lru_;
+  std::unordered_map<uint64_t, typename std::list<Slot>::iterator> index_;
 };
+
+using GtCache = TableCache<uint32_t>;
 
 }  // namespace h2k::vmdk

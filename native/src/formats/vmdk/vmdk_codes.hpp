@@ -11,5 +11,6 @@ inline constexpr const char* kBadGd = "E_VMDK_BAD_GD";                  // grain
 inline constexpr const char* kBadGte = "E_VMDK_BAD_GTE";                // grain table entry points past EOF
 inline constexpr const char* kBadFooter = "E_VMDK_BAD_FOOTER";          // GD_AT_END footer/EOS invalid
 inline constexpr const char* kBadGrain = "E_VMDK_BAD_GRAIN";            // compressed grain marker invalid
+inline constexpr const char* kJournalDirty = "E_VMDK_JOURNAL_DIRTY";    // SESparse journal not replayed
 inline constexpr const char* kMissingExtent = "E_VMDK_MISSING_EXTENT";  // extent file absent
 }  // namespace h2k::vmdk

@@ -9,7 +9,9 @@
 #include "common/error.hpp"
 #include "common/path_guard.hpp"
 #include "formats/backing_overlay.hpp"
+#include "formats/vmdk/cowd_extent.hpp"
 #include "formats/vmdk/descriptor.hpp"
+#include "formats/vmdk/sesparse_extent.hpp"
 #include "formats/vmdk/sparse_header.hpp"
 #include "formats/vmdk/vmdk_codes.hpp"
 #include "formats/vmdk/vmdk_image.hpp"
@@ -42,6 +44,13 @@ std::unique_ptr<ByteSource> openExtentFile(const std::string& resolved, const st
     throw Error(kMissingExtent, "extent file '" + name + "' named by " + descriptorPath + " does not exist (" + resolved + ")",
                 descriptorPath, -1, "copy every file of the disk (the descriptor and all its extent files) into one directory");
   }
+}
+
+bool hasCowdMagic(const ByteSource& source) {
+  uint8_t head[4];
+  if (source.size() < sizeof head) return false;
+  source.readExact(head, sizeof head, 0);
+  return readLe32(head) == kCowdMagic;
 }
 
 std::string fileOf(const SparseExtent& s) { return s.source().name(); }
@@ -97,15 +106,13 @@ std::unique_ptr<ImageReader> openDescriptorFile(const File& file, const std::str
     const std::string where = path + " line " + std::to_string(line.lineNumber);
     if (line.type == "ZERO") {
       placed.extent = std::make_unique<EmptyExtent>(bytes, BlockKind::Zero);
-    } else if (line.type == "VMFSSPARSE" || line.type == "SESPARSE") {
-      throw Error(codes::kUnsupported, line.type + " extents (ESX snapshot deltas) are not supported: " + where, path, -1,
-                  "consolidate the snapshots in vSphere (or clone the disk) and convert the result");
     } else if (line.type == "VMFSRDM" || line.type == "VMFSRAW") {
       throw Error(codes::kUnsupported, line.type + " extents (raw device mappings) are not supported: " + where, path, -1,
                   "the data lives on a LUN, not in a file; image the LUN and convert that");
-    } else if (line.type != "SPARSE" && line.type != "FLAT" && line.type != "VMFS") {
+    } else if (line.type != "SPARSE" && line.type != "FLAT" && line.type != "VMFS" && line.type != "VMFSSPARSE" &&
+               line.type != "SESPARSE") {
       throw Error(kBadDescriptor, "unknown extent type '" + line.type + "' in " + where, path, -1,
-                  "expected SPARSE, FLAT, VMFS or ZERO");
+                  "expected SPARSE, FLAT, VMFS, VMFSSPARSE, SESPARSE or ZERO");
     } else {
       std::string resolved = resolveImagePath(baseDir, line.fileName, options.allowExternalPaths, path);
       placed.info.file = resolved;
@@ -115,7 +122,14 @@ std::unique_ptr<ImageReader> openDescriptorFile(const File& file, const std::str
       } else {
         auto source = openExtentFile(resolved, line.fileName, path);
         if (std::find(files.begin(), files.end(), resolved) == files.end()) files.push_back(resolved);
-        if (line.type == "SPARSE") {
+        // ESX snapshot deltas; like qemu, a SPARSE line may also name a COWD file.
+        if (line.type == "VMFSSPARSE" || (line.type == "SPARSE" && hasCowdMagic(*source))) {
+          auto cowd = std::make_unique<CowdExtent>(std::move(source), line.sectors);
+          for (const auto& w : cowd->warnings()) warnings.push_back(w);
+          placed.extent = std::move(cowd);
+        } else if (line.type == "SESPARSE") {
+          placed.extent = std::make_unique<SesparseExtent>(std::move(source), line.sectors);
+        } else if (line.type == "SPARSE") {
           auto sparse = std::make_unique<SparseExtent>(std::move(source));
           if (sparse->header().capacity != line.sectors)
             warnings.push_back("extent " + line.fileName + ": descriptor says " + std::to_string(line.sectors) +
@@ -143,11 +157,15 @@ std::unique_ptr<ImageReader> openVmdk(const std::string& givenPath, const OpenOp
   // Absolute paths so info() names files unambiguously and extents resolve from any cwd.
   const std::string path = std::filesystem::absolute(givenPath).lexically_normal().string();
   File file = File::open(path);
+  file.setReadTap(options.sourceFileTap);
   uint8_t head[4] = {0, 0, 0, 0};
   size_t n = file.readSome(head, sizeof head, 0);
   if (n == 0)
     throw Error(codes::kTruncated, "empty file: " + path, path, 0, "the file has zero length; the copy or export did not complete");
-  if (n == 4 && (readLe32(head) == kSparseMagic || readLe32(head) == kCowdMagic)) return openSparseFile(std::move(file), path, options);
+  if (n == 4 && readLe32(head) == kCowdMagic)
+    throw Error(codes::kUnsupported, path + " is an ESX vmfsSparse delta (COWD) opened without its descriptor", path, 0,
+                "open the descriptor .vmdk that names this -delta.vmdk: it carries the disk's parent and CID");
+  if (n == 4 && readLe32(head) == kSparseMagic) return openSparseFile(std::move(file), path, options);
   return openDescriptorFile(file, path, options);
 }
 

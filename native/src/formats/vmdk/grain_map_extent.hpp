@@ -1,0 +1,49 @@
+// The part the ESX delta extents (COWD, SESparse) share: a guest range split into grains,
+// each either a hole (read the parent), zero, or data at a sector of the extent file.
+// Subclasses decode their own directory/tables and bounds-check every sector they hand out;
+// this class merges runs for block status and coalesces adjacent grains into one pread.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "formats/image_reader.hpp"
+#include "formats/vmdk/byte_source.hpp"
+#include "formats/vmdk/extent.hpp"
+
+namespace h2k::vmdk {
+
+class GrainMapExtent : public Extent {
+ public:
+  GrainMapExtent(uint64_t sizeBytes, std::unique_ptr<ByteSource> source)
+      : Extent(sizeBytes), source_(std::move(source)) {}
+  const ByteSource& source() const { return *source_; }
+  BlockStatus blockStatus(uint64_t offset, uint64_t maxLen) override;
+  void read(uint64_t offset, uint8_t* buf, size_t len) override;
+
+ protected:
+  struct Grain {
+    BlockKind kind;
+    uint64_t sector;  // Data only: first sector of the grain in the file (checked in bounds)
+  };
+  // Grain geometry; set by the subclass constructor before any lookup.
+  void setGeometry(uint64_t grainSectors, uint64_t grainsPerTable) {
+    grainSectors_ = grainSectors;
+    perTable_ = grainsPerTable;
+  }
+  virtual Grain grain(uint64_t grainIndex) = 0;
+  // True (and the kind) when a directory entry alone decides a whole table (no table loaded).
+  virtual bool tableKind(uint64_t gdIndex, BlockKind* kind) const = 0;
+  uint64_t grainBytes() const { return grainSectors_ << 9; }
+  uint64_t grainCount() const { return sizeBytes() / grainBytes() + (sizeBytes() % grainBytes() ? 1 : 0); }
+  // Guest bytes of a grain inside the extent (the last one may be partial).
+  uint64_t visibleBytes(uint64_t grainIndex) const;
+
+  std::unique_ptr<ByteSource> source_;
+
+ private:
+  BlockKind kindOf(uint64_t grainIndex, bool* wholeTable);
+  uint64_t grainSectors_ = 1;
+  uint64_t perTable_ = 1;
+};
+
+}  // namespace h2k::vmdk
