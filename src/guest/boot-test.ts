@@ -1,7 +1,9 @@
-// Boot test: direct kernel boot of the guest's own kernel/initramfs (taken from the image) under
-// qemu-system-x86_64 with virtio disk and net; passes only when the serial console shows userspace.
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+// Boot test under qemu-system-x86_64 with virtio disk and net; passes only when the serial console
+// shows userspace. Guests with a BIOS bootloader in the MBR (grub) boot through it (SeaBIOS ->
+// the guest's grub -> its kernel); others get a direct kernel boot of the guest's own kernel and
+// initramfs. Either way qemu runs on a scratch qcow2 overlay, so the judged image is never written.
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { H2kError } from '../util/errors.js';
@@ -17,7 +19,15 @@ export interface BootTestOptions {
   signal?: AbortSignal;
   log?: (line: string) => void;
   memoryMiB?: number;
+  /** auto (default): the guest's bootloader when the MBR has one and grub.cfg exists, else direct kernel. */
+  mode?: BootMode | 'auto';
 }
+
+export type BootMode = 'bootloader' | 'direct-kernel';
+
+/** Kernel arguments the boot test must control: the console it reads, and what would hide its lines. */
+const CONSOLE_ARG = /^(console=|quiet$|splash$|rhgb$|panic=)/;
+const SERIAL_ARGS = 'console=ttyS0,115200 panic=-1';
 
 /** Console lines that only userspace prints. */
 // (an initramfs's own systemd also prints "Reached target", so only the final targets count)
@@ -33,6 +43,9 @@ interface BootFiles {
   cmdline: string;
 }
 
+/** How qemu starts the guest: from the disk's own bootloader, or with -kernel/-initrd/-append. */
+type BootPlan = { mode: 'bootloader'; grubCfg: string } | ({ mode: 'direct-kernel' } & BootFiles);
+
 export async function bootTest(path: string, options: BootTestOptions = {}): Promise<BootTestResult> {
   const image = resolvePath(path);
   const timeoutSeconds = options.timeoutSeconds ?? 600;
@@ -41,38 +54,91 @@ export async function bootTest(path: string, options: BootTestOptions = {}): Pro
   const format = await detectImageFormat(image, options.signal);
   const scratch = await mkdtemp(join(tmpdir(), 'h2k-boot-'));
   try {
-    const files = await withGuestSession(image, { readonly: true, signal: options.signal, log }, (s) => extractBootFiles(s, scratch));
+    const overlay = join(scratch, 'overlay.qcow2');
+    await createOverlay(image, format, overlay, options.signal);
+    const plan = await withGuestSession(overlay, { readonly: false, format: 'qcow2', signal: options.signal, log }, (s) => prepareBoot(s, scratch, options.mode ?? 'auto', image));
     const accel = await detectAccel();
     const started = Date.now();
-    const outcome = await runQemu(image, format, files, accel, timeoutSeconds, { ...options, log });
+    log(`boot mode: ${plan.mode === 'bootloader' ? `the guest's own bootloader (SeaBIOS -> MBR -> ${plan.grubCfg})` : 'direct kernel boot'}`);
+    const outcome = await runQemu(overlay, plan, accel, timeoutSeconds, { ...options, log });
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     await mkdir(dirname(consoleLogPath), { recursive: true });
     await writeFile(consoleLogPath, outcome.console);
-    return { passed: outcome.marker !== null, marker: outcome.marker, seconds, consoleLog: consoleLogPath, accel, reason: outcome.reason };
+    return {
+      passed: outcome.marker !== null, marker: outcome.marker, seconds, consoleLog: consoleLogPath, accel, reason: outcome.reason, mode: plan.mode,
+    };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
 }
 
-/** Kernel, initramfs and command line of the guest's default boot entry, copied out of the image. */
-async function extractBootFiles(s: GuestfishSession, scratch: string): Promise<BootFiles> {
-  const info = await inspectSession(s, true);
+/** A qcow2 overlay on the image (libguestfs' disk-create, no appliance): the boot writes land there. */
+function createOverlay(image: string, format: string, overlay: string, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('guestfish', ['--', 'disk-create', overlay, 'qcow2', '-1', `backingfile:${image}`, `backingformat:${format}`],
+      { signal, encoding: 'utf8' }, (err, _stdout, stderr) => {
+        if (!err) return resolve();
+        reject(new H2kError(`cannot create the boot overlay: ${stderr.trim() || err.message}`, {
+          code: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'E_GUEST_TOOLS_MISSING' : 'E_GUEST_SESSION', file: image,
+          hint: 'install libguestfs-tools and qemu-utils',
+        }));
+      });
+  });
+}
+
+/** True when sector 0 carries boot code (not just a partition table) and the 0x55AA signature. */
+export function mbrHasBootCode(sector: Buffer): boolean {
+  if (sector.length < 512 || sector[510] !== 0x55 || sector[511] !== 0xaa) return false;
+  return sector.subarray(0, 440).some((b) => b !== 0);
+}
+
+/** Adds the serial console to every linux line of grub.cfg (and drops quiet/splash/other consoles). */
+export function serialConsoleGrubCfg(text: string): string {
+  return text.replace(/^(\s*linux(?:efi|16)?\s+\S+)(.*)$/gm, (_w, head: string, rest: string) =>
+    `${head} ${[...rest.split(/\s+/).filter((a) => a && !CONSOLE_ARG.test(a)), SERIAL_ARGS].join(' ')}`);
+}
+
+/** Inspects the guest (on the overlay) and decides how to boot it. */
+async function prepareBoot(s: GuestfishSession, scratch: string, mode: BootMode | 'auto', image: string): Promise<BootPlan> {
+  const info = await inspectSession(s, false);
   if (info.type === 'windows')
-    throw new H2kError('the boot test cannot boot Windows guests yet', { code: 'E_GUEST_WINDOWS_UNSUPPORTED', file: s.image });
-  if (!info.fixable) throw new H2kError(info.notFixableReason ?? 'unsupported guest', { code: 'E_GUEST_UNSUPPORTED', file: s.image });
+    throw new H2kError('the boot test cannot boot Windows guests yet', { code: 'E_GUEST_WINDOWS_UNSUPPORTED', file: image });
+  if (!info.fixable) throw new H2kError(info.notFixableReason ?? 'unsupported guest', { code: 'E_GUEST_UNSUPPORTED', file: image });
+  const grubCfg = info.bootloader.configs.find((c) => c.endsWith('grub.cfg')) ?? null;
+  if (mode !== 'direct-kernel') {
+    const mbr = join(scratch, 'mbr');
+    const disk = (await s.lines('list-devices'))[0]!;
+    await s.call('download-offset', disk, mbr, '0', '512');
+    const bootCode = mbrHasBootCode(await readFile(mbr));
+    if (bootCode && grubCfg) {
+      // only the overlay's copy changes: the guest's own grub then boots with the console we read
+      await s.writeText(grubCfg, serialConsoleGrubCfg(await s.readText(grubCfg)));
+      await s.call('sync');
+      return { mode: 'bootloader', grubCfg };
+    }
+    if (mode === 'bootloader')
+      throw new H2kError(bootCode ? 'the guest has boot code in its MBR but no grub.cfg to point at the serial console' : 'no bootloader in the MBR of the guest disk', {
+        code: 'E_GUEST_UNSUPPORTED', file: image, hint: 'use the direct kernel boot (mode auto or direct-kernel)',
+      });
+  }
+  return { mode: 'direct-kernel', ...(await extractBootFiles(s, scratch, info, image)) };
+}
+
+/** Kernel, initramfs and command line of the guest's default boot entry, copied out of the image. */
+async function extractBootFiles(s: GuestfishSession, scratch: string, info: GuestInspection, image: string): Promise<BootFiles> {
   const entry = await defaultGrubEntry(s, info);
   const newest = info.kernels[info.kernels.length - 1];
   const kernel = entry?.kernel ?? newest?.kernel;
   if (!kernel)
-    throw new H2kError('no kernel found in the guest (/boot/vmlinuz-*)', { code: 'E_GUEST_NO_KERNEL', file: s.image });
+    throw new H2kError('no kernel found in the guest (/boot/vmlinuz-*)', { code: 'E_GUEST_NO_KERNEL', file: image });
   const initrd = entry?.initrd ?? info.kernels.find((k) => k.kernel === kernel)?.initramfs ?? null;
   const rootFs = info.filesystems.find((f) => f.device === info.root);
   let args = entry?.args ?? (rootFs?.uuid ? `root=UUID=${rootFs.uuid} ro` : `root=${info.root} ro`);
   // the console must be the serial port we read; quiet/splash would hide the lines we look for
-  args = args.split(/\s+/).filter((a) => a && !/^(console=|quiet$|splash$|rhgb$)/.test(a)).join(' ');
+  args = args.split(/\s+/).filter((a) => a && !CONSOLE_ARG.test(a)).join(' ');
   await s.call('download', kernel, join(scratch, 'kernel'));
   if (initrd) await s.call('download', initrd, join(scratch, 'initrd'));
-  return { kernel: join(scratch, 'kernel'), initrd: initrd ? join(scratch, 'initrd') : null, cmdline: `${args} console=ttyS0,115200 panic=-1` };
+  return { kernel: join(scratch, 'kernel'), initrd: initrd ? join(scratch, 'initrd') : null, cmdline: `${args} ${SERIAL_ARGS}` };
 }
 
 /** The first `linux`/`initrd` pair of grub.cfg, with paths resolved inside the guest. */
@@ -90,18 +156,20 @@ async function defaultGrubEntry(s: GuestfishSession, info: GuestInspection): Pro
 }
 
 function runQemu(
-  image: string, format: string, files: BootFiles, accel: string, timeoutSeconds: number, options: BootTestOptions,
+  overlay: string, plan: BootPlan, accel: string, timeoutSeconds: number, options: BootTestOptions,
 ): Promise<{ marker: string | null; console: string; reason: string }> {
   const args = [
     '-accel', accel, '-m', String(options.memoryMiB ?? 1024), '-smp', '1',
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-serial', 'stdio',
     // snapshot=on: the boot test never writes to the image it judges
-    '-drive', `file=${image},format=${format},if=virtio,snapshot=on`,
+    '-drive', `file=${overlay},format=qcow2,if=virtio,snapshot=on`,
     '-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0',
-    '-kernel', files.kernel, '-append', files.cmdline,
   ];
-  if (files.initrd) args.push('-initrd', files.initrd);
-  options.log?.(`booting ${image} under qemu (${accel}), timeout ${timeoutSeconds}s`);
+  if (plan.mode === 'direct-kernel') {
+    args.push('-kernel', plan.kernel, '-append', plan.cmdline);
+    if (plan.initrd) args.push('-initrd', plan.initrd);
+  }
+  options.log?.(`booting under qemu (${accel}), timeout ${timeoutSeconds}s`);
   return new Promise((resolve, reject) => {
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let console = '';

@@ -29,6 +29,14 @@ export function rewriteGrubConfig(text: string, resolve: StableNameResolver, fil
   return { text: out, warnings };
 }
 
+/**
+ * /etc/default/grub with GRUB_DISABLE_LINUX_UUID=true makes update-grub write root=/dev/sdX again
+ * (the name the disk has while we regenerate): that setting goes, so the regenerated grub.cfg uses UUIDs.
+ */
+export function allowLinuxUuid(text: string): string {
+  return text.replace(/^([ \t]*GRUB_DISABLE_LINUX_UUID=["']?true["']?[ \t]*)$/gm, '# h2k: disabled so update-grub writes root=UUID= (device names change on KVM): $1');
+}
+
 /** Adds kernel parameters to GRUB_CMDLINE_LINUX (in /etc/default/grub) or to every linux line of a grub.cfg. */
 export function addKernelParams(text: string, params: string[], file: string): string {
   const missing = (line: string) => params.filter((p) => !new RegExp(`(^|[\\s"'])${p.replace(/[.]/g, '\\.')}(?=$|[\\s"'])`).test(line));

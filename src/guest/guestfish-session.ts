@@ -11,6 +11,8 @@ import { detectImageFormat } from './image-format.js';
 
 export interface SessionOptions {
   readonly: boolean;
+  /** Known format (e.g. h2k's own scratch overlay, which has a backing file): skips detection. */
+  format?: string;
   signal?: AbortSignal;
   log?: (line: string) => void;
 }
@@ -39,7 +41,7 @@ export class GuestfishSession {
   static async open(image: string, options: SessionOptions): Promise<GuestfishSession> {
     const log = options.log ?? defaultLog;
     throwIfAborted(options.signal);
-    const format = await detectImageFormat(image, options.signal);
+    const format = options.format ?? (await detectImageFormat(image, options.signal));
     const accel = await detectAccel();
     if (accel === 'tcg') log('KVM not usable, using TCG (the libguestfs appliance will be slow)');
     const env = libguestfsEnv(accel);

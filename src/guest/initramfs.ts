@@ -47,3 +47,18 @@ export function regenerateCommand(tool: InitramfsTool, kernelVersion: string, in
       return `mkinitcpio -k ${kernelVersion} -g /boot/initramfs-${kernelVersion}.img`;
   }
 }
+
+/** The program that lists an initramfs image's files, per tool (null: none we know). */
+export function listCommand(tool: InitramfsTool, image: string): string | null {
+  if (!/^\/[\w.+~\/-]+$/.test(image)) throw new Error(`unsafe initramfs path: ${image}`);
+  return tool === 'initramfs-tools' ? `lsinitramfs ${image}` : tool === 'dracut' ? `lsinitrd ${image}` : `lsinitcpio ${image}`;
+}
+
+/** Virtio modules neither in the initramfs listing nor built into the kernel (modules.builtin). */
+export function missingVirtioModules(listing: string, builtin: string): string[] {
+  const names = (text: string) =>
+    new Set([...text.matchAll(/([\w-]+)\.ko(?:\.(?:xz|zst|gz))?\b/g)].map((m) => m[1]!.replace(/-/g, '_')));
+  const present = names(listing);
+  const inKernel = names(builtin);
+  return VIRTIO_MODULES.filter((m) => !present.has(m) && !inKernel.has(m));
+}

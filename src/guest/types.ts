@@ -48,6 +48,7 @@ export interface GuestChange {
 export interface FixResult {
   changes: GuestChange[];
   warnings: string[];
+  failed: string[];             // requested fixes that could not be applied (also in warnings)
   os: { type: string; distro: string | null; version: string | null; root: string };
   dryRun: boolean;
   accel: Accel;
@@ -60,4 +61,5 @@ export interface BootTestResult {
   consoleLog: string;
   accel: Accel;
   reason: string;
+  mode: 'bootloader' | 'direct-kernel';   // through the guest's own bootloader, or -kernel/-initrd
 }

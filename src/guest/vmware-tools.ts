@@ -15,7 +15,7 @@ export async function removeVmwareTools(s: GuestfishSession, cs: ChangeSet, info
         await s.sh(command);
         cs.changes.push({ file: '/var/lib/dpkg/status', before: null, after: `(ran: ${command})`, kind: 'vmware-tools' });
       } catch (err) {
-        cs.warnings.push(`${command} failed in the guest: ${(err as Error).message}`);
+        cs.fail(`${command} failed in the guest: ${(err as Error).message}`);
       }
     }
   }

@@ -53,7 +53,8 @@ export function registerFix(program: Command): void {
           dryRun: flags.dryRun ?? false,
         });
         process.stdout.write((flags.json ? JSON.stringify({ image: resolve(image), ...result }, null, 2) : formatFixResult(result)) + '\n');
-        process.exitCode = EXIT.OK;
+        // a requested fix that could not be applied (e.g. update-initramfs failed in the guest) is a failure
+        process.exitCode = result.failed.length ? EXIT.FAILURE : EXIT.OK;
       } catch (err) {
         process.exitCode = reportError(err, flags.json);
       }
