@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runH2k } from './helpers/cli.js';
 import { runNativeTool } from './helpers/native-tool.js';
 import { toolDigest } from './helpers/hash-oracles.js';
-import { MiB, qemuCompare, qemuImg, seededBytes, writeSparseRaw } from './helpers/vmdk-fixtures.js';
+import { MiB, nativeDataRuns, qemuCompare, qemuDataRuns, qemuImg, seededBytes, writeSparseRaw } from './helpers/vmdk-fixtures.js';
 import {
   type CowdOptions,
   type GrainEntry,
@@ -79,7 +79,7 @@ function qemuRaw(vmdk: string): string {
   return out;
 }
 
-async function expectConvertsLikeQemu(vmdk: string, expected: Buffer): Promise<void> {
+async function expectConvertsLikeQemu(vmdk: string, expected: Buffer, compareMap = true): Promise<void> {
   const oracle = qemuRaw(vmdk);
   // The generator's model and qemu's reading agree (so the fixture means what we think).
   writeFileSync(`${vmdk}.expected.raw`, expected);
@@ -96,6 +96,11 @@ async function expectConvertsLikeQemu(vmdk: string, expected: Buffer): Promise<v
       expect(check.stdout).toContain('No errors were found');
     }
   }
+  // Block status: the same data/not-data runs as qemu-img map over the whole chain (over a
+  // sparse base only: qemu maps a whole FLAT extent as data, h2k reports its file holes).
+  const map = runNativeTool(['map', vmdk]);
+  expect(map.code, map.stderr).toBe(0);
+  if (compareMap) expect(nativeDataRuns(map.stdout)).toEqual(qemuDataRuns(vmdk));
   const h = await runH2k(['hash', '--content', '--json', '-a', 'xxh3', vmdk], { cwd: dir });
   expect(h.code, h.stderr).toBe(0);
   const res = (JSON.parse(h.stdout) as { results: { digests: Record<string, string>; bytes: number }[] }).results[0];
@@ -175,9 +180,9 @@ describe('SESparse (seSparse) deltas', () => {
     [Math.floor((CAP - 1) / 8), { kind: 'data', data: bytesOf(4096, 24) }],
   ]);
 
-  it('flat base -> SESparse with grain numbers past 4096 (split GTE encoding), like qemu', async () => {
-    const desc = sesparseLevel('se', 'flatbase.vmdk', { capacitySectors: CAP, grains, firstGrainNumber: 4094 });
-    await expectConvertsLikeQemu(desc, overlay(baseRaw, 4096, grains));
+  it.each(['flatbase.vmdk', 'base.vmdk'])('%s -> SESparse with grain numbers past 4096 (split GTE encoding), like qemu', async (parent) => {
+    const desc = sesparseLevel(`se-${parent.replace('.vmdk', '')}`, parent, { capacitySectors: CAP, grains, firstGrainNumber: 4094 });
+    await expectConvertsLikeQemu(desc, overlay(baseRaw, 4096, grains), parent === 'base.vmdk');
     const info = await runH2k(['info', desc], { cwd: dir });
     expect(info.code, info.stderr).toBe(0);
     expect(info.stdout).toMatch(/RW SESPARSE/);
