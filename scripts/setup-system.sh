@@ -15,6 +15,7 @@ PACKAGES=(
   qemu-system-x86                            # boot test of fixed guests (h2k validate --boot)
   linux-image-amd64                          # a kernel for guest fixtures and the libguestfs appliance
   busybox-static debootstrap                 # building small guest root filesystems in tests
+  initramfs-tools-core zstd                  # lsinitramfs (+ zstd for Debian 12 initrds): test/guest-debian.test.ts
   e2fsprogs fdisk dosfstools mtools          # guest fixture disks without an appliance (mkfs.ext4 -d, sfdisk, FAT)
   libvirt-clients libxml2-utils              # virt-xml-validate (+ the xmllint it runs): checks the libvirt XML built from OVF
   openssl procps tar gzip                    # test fixtures: SMTP STARTTLS certificate, process checks, OVA archives
