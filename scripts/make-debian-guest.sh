@@ -168,7 +168,7 @@ rm -rf "$ROOT"
 
 log "grub-install + update-grub inside a libguestfs appliance"
 export LIBGUESTFS_BACKEND=direct
-[ -w /dev/kvm ] || export LIBGUESTFS_BACKEND_SETTINGS=force_tcg
+[ "${H2K_GUEST_ACCEL:-}" = kvm ] || export LIBGUESTFS_BACKEND_SETTINGS=force_tcg # as src/guest/accel.ts: TCG unless told
 guestfish --format=raw -a "$WORK/disk.raw" >"$WORK/grub.log" 2>&1 <<'EOF' || { cat "$WORK/grub.log" >&2; log "grub-install failed"; exit 1; }
 run
 mount /dev/sda1 /
@@ -179,7 +179,6 @@ umount-all
 EOF
 
 mkdir -p "$DEST"
-mv "$WORK/disk.raw" "$DEST/disk.raw.tmp"
-mv "$DEST/disk.raw.tmp" "$DEST/disk.raw"
+mv "$WORK/disk.raw" "$DEST/disk.raw" # same filesystem: an atomic rename, readers never see half a disk
 log "built $DEST/disk.raw in $((SECONDS - started)) s"
 echo "$DEST/disk.raw"
