@@ -82,6 +82,23 @@ mkdir -p "$CORPUS/fuzz_ova"
 printf '<?xml version="1.0"?><Envelope/>' >"$SEED_TMP/vm.ovf"
 (cd "$SEED_TMP" && cp streamOptimized.vmdk disk1.vmdk && tar -cf "$CORPUS/fuzz_ova/seed.ova" vm.ovf disk1.vmdk)
 
+# Seeds for the ESX delta extents: a small COWD and a small SESparse delta (the layouts of
+# test/helpers/esx-delta-generator.ts): data, zero and unmapped grains, a partial last grain.
+mkdir -p "$CORPUS/fuzz_vmdk_esx"
+node -e '
+  const fs = require("fs"), S = 512, cap = 4099, d = process.argv[1];
+  const fill = (n, v) => Buffer.alloc(n, v);
+  const c = Buffer.alloc(37 * S + 3 * 8 * S); c.write("COWD"); [1, 3, cap, 8, 4, 1, 61].forEach((v, i) => c.writeUInt32LE(v, 4 + 4 * i));
+  c.writeUInt32LE(5, 4 * S); [[0, 37], [1, 45], [512, 53]].forEach(([g, s]) => { c.writeUInt32LE(s, 5 * S + 4 * g); fill(8 * S, g + 1).copy(c, s * S); });
+  fs.writeFileSync(d + "/cowd.vmdk", c.subarray(0, 53 * S + 3 * S));
+  const e = Buffer.alloc(69 * S + 2 * 8 * S), w = (v, at) => e.writeBigUInt64LE(BigInt(v), at);
+  [[0, 0xcafebaben], [8, 0x200000001n], [16, cap], [24, 8], [32, 64], [80, 1], [88, 1], [128, 4], [136, 1], [144, 5], [152, 64], [192, 69], [200, 16]]
+    .forEach(([at, v]) => w(v, at));
+  w(0xcafecafen, S); w(0x1000000000000000n, 4 * S);
+  [[0, 3n << 60n], [1, 2n << 60n], [2, 1n << 60n], [512, (3n << 60n) | (1n << 48n)]].forEach(([g, v]) => w(v, 5 * S + 8 * g));
+  fill(8 * S, 7).copy(e, 69 * S); fill(3 * S, 9).copy(e, 77 * S);
+  fs.writeFileSync(d + "/sesparse.vmdk", e.subarray(0, 80 * S));' "$CORPUS/fuzz_vmdk_esx"
+
 # ---- run ----
 status=0
 for t in "${TARGETS[@]}"; do
