@@ -188,8 +188,8 @@ async function verifyVirtioInInitramfs(s: GuestfishSession, cs: ChangeSet, tool:
     cs.warnings.push(`initramfs: could not list ${image} to verify it (${(err as Error).message})`);
     return;
   }
-  const builtinFile = `/lib/modules/${version}/modules.builtin`;
-  const builtin = (await s.isFile(builtinFile)) ? await s.readText(builtinFile) : '';
+  const builtinFile = await firstFileOf(s, [`/lib/modules/${version}/modules.builtin`, `/usr/lib/modules/${version}/modules.builtin`]);
+  const builtin = builtinFile ? await s.readText(builtinFile) : '';
   const missing = missingVirtioModules(listing, builtin);
   if (missing.length) cs.fail(`initramfs: ${image} was regenerated but lacks ${missing.join(', ')}`);
 }
@@ -210,9 +210,9 @@ async function fixInitramfs(s: GuestfishSession, cs: ChangeSet, info: GuestInspe
       cs.fail(`initramfs: ${tool} is configured but its program is not installed in the guest; the initramfs was not regenerated`);
       continue;
     }
-    const modules = await s.glob('/lib/modules/*');
     for (const k of info.kernels) {
-      if (!modules.some((m) => m.endsWith(`/${k.version}`))) {
+      // merged-/usr guests (Debian 12, Fedora...) have /lib -> usr/lib, which glob does not follow
+      if (!(await firstFileOf(s, [`/lib/modules/${k.version}`, `/usr/lib/modules/${k.version}`]))) {
         cs.fail(`initramfs: no /lib/modules/${k.version} in the guest; initramfs for ${k.version} not regenerated`);
         continue;
       }
