@@ -38,6 +38,8 @@ export interface ConvertResult {
   seconds: number;
   sourceHashes: Partial<Record<HashAlgorithm, string>>;
   contentHashes: Partial<Record<HashAlgorithm, string>>;
+  /** With hashes: source-file bytes read a second time for the source hash (the rest came from the conversion's own reads). */
+  sourceBytesReread: number;
 }
 
 export interface ConvertOptions {

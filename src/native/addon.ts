@@ -55,6 +55,7 @@ export interface NativeConvertResult {
   seconds: number;
   sourceHashes: Record<string, string>;
   contentHashes: Record<string, string>;
+  sourceBytesReread: number;
 }
 
 export interface NativeConvertHandle {

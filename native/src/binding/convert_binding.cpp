@@ -57,6 +57,7 @@ Napi::Object resultToJs(Napi::Env env, const ConvertRequest& req, const ConvertR
   o.Set("seconds", Napi::Number::New(env, r.seconds));
   o.Set("sourceHashes", hashesToJs(env, r.sourceHashes));
   o.Set("contentHashes", hashesToJs(env, r.contentHashes));
+  o.Set("sourceBytesReread", num(r.sourceBytesReread));
   return o;
 }
 

@@ -5,7 +5,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
+
+#include "io/read_tap.hpp"
 
 namespace h2k {
 
@@ -22,6 +25,7 @@ class ContentObserver {
 
 struct ConvertHooks {
   std::vector<ContentObserver*> observers;  // not owned; must outlive the convertImage call
+  std::shared_ptr<ReadTap> sourceFileTap;   // sees the source file's reads (OpenOptions)
 };
 
 }  // namespace h2k

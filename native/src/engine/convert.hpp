@@ -45,6 +45,9 @@ struct ConvertResult {
   double seconds = 0;
   std::map<std::string, std::string> sourceHashes;   // algo -> hex, hash of the source file bytes
   std::map<std::string, std::string> contentHashes;  // algo -> hex, hash of the guest-visible content
+  // Bytes of the source file hashed from reads of the hasher's own; the rest of the file was
+  // hashed from the conversion's reads (or were holes). 0 without --hash.
+  uint64_t sourceBytesReread = 0;
 };
 
 using ProgressFn = std::function<void(const ConvertProgress&)>;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "io/read_tap.hpp"
+
 namespace h2k {
 
 enum class BlockKind { Data, Zero, Hole };  // Hole: unallocated (reads as zero in a base image)
@@ -59,6 +61,9 @@ struct OpenOptions {
   // Parent/backing chains: canonical paths of the images already open above this one
   // (loop detection) and their count (depth cap). See formats/parent_chain.hpp.
   std::vector<std::string> openChain;
+  // Shown every read of the top-level source file (not of extents or parents): lets
+  // `convert --hash` hash the file from the conversion's own reads. See io/read_tap.hpp.
+  std::shared_ptr<ReadTap> sourceFileTap;
 };
 
 // Probes the content (magic bytes, descriptor text) and opens the right reader.

@@ -2,23 +2,17 @@
 
 #include <sys/stat.h>
 
-#include <condition_variable>
-#include <exception>
-#include <mutex>
-#include <thread>
+#include <memory>
 
 #include "common/error.hpp"
 #include "engine/content_observer.hpp"
 #include "formats/image_reader.hpp"
 #include "formats/ova/ova_open.hpp"
-#include "hash/hash_job.hpp"
+#include "hash/source_file_hasher.hpp"
 #include "hash/hasher.hpp"
 
 namespace h2k {
 namespace {
-
-// How far (in file bytes) the source hasher may run ahead of the conversion's progress.
-constexpr uint64_t kPaceWindow = 128ull << 20;
 
 class ContentHashObserver : public ContentObserver {
  public:
@@ -40,79 +34,6 @@ class ContentHashObserver : public ContentObserver {
  private:
   HashSet hashes_;
   uint64_t next_ = 0;
-};
-
-// The source file hashed on its own thread; reads wait until the conversion is close.
-class SourceHasher {
- public:
-  SourceHasher(std::string path, std::vector<std::string> algorithms, const std::atomic<bool>* cancel)
-      : path_(std::move(path)), algorithms_(std::move(algorithms)), cancel_(cancel) {
-    thread_ = std::thread([this] { run(); });
-  }
-  ~SourceHasher() {
-    stop_.store(true);  // finish() was not reached: the conversion failed, abandon the hash
-    release();
-    if (thread_.joinable()) thread_.join();
-  }
-  SourceHasher(const SourceHasher&) = delete;
-  SourceHasher& operator=(const SourceHasher&) = delete;
-
-  // The conversion has done this fraction (0..1) of the guest range.
-  void advance(double fraction) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      fraction_ = fraction;
-    }
-    cv_.notify_all();
-  }
-  // Stop pacing (conversion finished or failed).
-  void release() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      released_ = true;
-    }
-    cv_.notify_all();
-  }
-  // Waits for the hash; rethrows its error.
-  std::map<std::string, std::string> finish() {
-    release();
-    if (thread_.joinable()) thread_.join();
-    if (error_) std::rethrow_exception(error_);
-    return digests_;
-  }
-
- private:
-  void run() {
-    try {
-      HashJobOptions options;
-      options.beforeRead = [this](uint64_t offset, uint64_t len, uint64_t size) { pace(offset + len, size); };
-      digests_ = hashFile(path_, algorithms_, options, nullptr, &stop_).digests;
-    } catch (...) {
-      error_ = std::current_exception();
-    }
-  }
-
-  // Blocks until reading up to `end` keeps within kPaceWindow of the conversion.
-  void pace(uint64_t end, uint64_t size) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait(lock, [&] {
-      if (cancel_ && cancel_->load(std::memory_order_relaxed)) stop_.store(true);
-      if (released_ || stop_.load()) return true;
-      return static_cast<double>(end) <= fraction_ * static_cast<double>(size) + static_cast<double>(kPaceWindow);
-    });
-  }
-
-  std::string path_;
-  std::vector<std::string> algorithms_;
-  const std::atomic<bool>* cancel_;
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  double fraction_ = 0;
-  bool released_ = false;
-  std::map<std::string, std::string> digests_;
-  std::exception_ptr error_;
-  std::thread thread_;
 };
 
 // "disk.ova/disk1.vmdk" names a member; its source bytes are the archive's.
@@ -146,25 +67,24 @@ ConvertResult convertImageWithHashes(const ConvertRequest& request, const Progre
     return result;
   }
 
+  // The source file is hashed from the conversion's own reads of it (a read tap), and
+  // read a second time only where the conversion skips or jumps back.
+  auto source = std::make_shared<SourceFileHasher>(sourceFilePath(request.source), request.hashAlgorithms, cancel);
   struct FinishSource : ContentObserver {
-    SourceHasher& source;
+    SourceFileHasher& source;
     std::map<std::string, std::string> digests;
-    explicit FinishSource(SourceHasher& s) : source(s) {}
+    explicit FinishSource(SourceFileHasher& s) : source(s) {}
     void onContent(uint64_t, const uint8_t*, size_t) override {}
     void onFinish() override { digests = source.finish(); }  // before the output is committed
   };
-
-  SourceHasher source(sourceFilePath(request.source), request.hashAlgorithms, cancel);
-  FinishSource finishSource(source);
+  FinishSource finishSource(*source);
   ConvertHooks hooks;
   hooks.observers = {&content, &finishSource};
-  ProgressFn paced = [&](const ConvertProgress& p) {
-    if (p.bytesTotal > 0) source.advance(static_cast<double>(p.bytesDone) / static_cast<double>(p.bytesTotal));
-    if (progress) progress(p);
-  };
-  ConvertResult result = convertImage(plain, paced, cancel, hooks);
+  hooks.sourceFileTap = source;
+  ConvertResult result = convertImage(plain, progress, cancel, hooks);
   result.contentHashes = content.digests();
   result.sourceHashes = finishSource.digests;
+  result.sourceBytesReread = source->stats().readAgain;
   return result;
 }
 

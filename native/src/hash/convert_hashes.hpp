@@ -1,9 +1,9 @@
 // `convert --hash`: hashes computed during the conversion pass itself.
 //   contentHashes: the guest-visible content, through the engine's ContentObserver seam
 //                  (in guest order on the writer side; holes fed from the shared zero block).
-//   sourceHashes:  the bytes of the source file, hashed sequentially on a thread of its own
-//                  that is paced to stay just ahead of the conversion, so both readers share
-//                  the page cache and the file comes off the disk once.
+//   sourceHashes:  the bytes of the source file in file order, hashed from the conversion's
+//                  own reads of it (a read tap, hash/source_file_hasher.hpp); only what the
+//                  conversion skips or reads out of order is read again, from the page cache.
 #pragma once
 #include <atomic>
 

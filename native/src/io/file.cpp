@@ -54,13 +54,16 @@ File File::open(const std::string& path, Mode mode) {
 
 File::~File() { close(); }
 
-File::File(File&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) { other.fd_ = -1; }
+File::File(File&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)), tap_(std::move(other.tap_)) {
+  other.fd_ = -1;
+}
 
 File& File::operator=(File&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = other.fd_;
     path_ = std::move(other.path_);
+    tap_ = std::move(other.tap_);
     other.fd_ = -1;
   }
   return *this;
@@ -96,6 +99,7 @@ size_t File::readSome(void* buf, size_t len, uint64_t offset) const {
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
+  if (tap_ && done > 0) tap_->onRead(offset, p, done);
   return done;
 }
 

@@ -3,7 +3,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "io/read_tap.hpp"
 
 namespace h2k {
 
@@ -32,6 +35,9 @@ class File {
   // Writes all len bytes at offset or throws (E_NO_SPACE, E_IO).
   void writeAll(const void* buf, size_t len, uint64_t offset) const;
 
+  // Every later successful read is shown to `tap` (nullptr = none).
+  void setReadTap(std::shared_ptr<ReadTap> tap) noexcept { tap_ = std::move(tap); }
+
   void truncate(uint64_t size) const;
   void sync() const;
   void close();
@@ -40,6 +46,7 @@ class File {
   File(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
   int fd_ = -1;
   std::string path_;
+  std::shared_ptr<ReadTap> tap_;
 };
 
 // Throws the h2k::Error matching errno (E_NOT_FOUND, E_PERMISSION, E_NO_SPACE, E_IO).

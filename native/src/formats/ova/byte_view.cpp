@@ -6,7 +6,9 @@
 
 namespace h2k {
 
-FileView::FileView(const std::string& path) : file_(File::open(path)), size_(file_.size()) {}
+FileView::FileView(const std::string& path, std::shared_ptr<ReadTap> tap) : file_(File::open(path)), size_(file_.size()) {
+  file_.setReadTap(std::move(tap));
+}
 
 void FileView::readExact(void* buf, size_t len, uint64_t offset) const { file_.readExact(buf, len, offset); }
 

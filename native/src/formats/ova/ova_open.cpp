@@ -134,9 +134,9 @@ struct Archive {
   std::vector<TarMember> members;
 };
 
-Archive openArchive(const std::string& path) {
+Archive openArchive(const std::string& path, std::shared_ptr<ReadTap> tap = nullptr) {
   Archive a;
-  a.view = std::make_shared<FileView>(path);
+  a.view = std::make_shared<FileView>(path, std::move(tap));
   a.members = listTarMembers(*a.view);
   return a;
 }
@@ -191,7 +191,7 @@ std::string detectOvaMemberFormat(const std::string& archivePath, const std::str
 
 std::unique_ptr<ImageReader> openOvaDisk(const std::string& archivePath, const std::string& member,
                                          const OpenOptions& options) {
-  Archive a = openArchive(archivePath);
+  Archive a = openArchive(archivePath, options.sourceFileTap);
   const TarMember& disk = findDisk(a, archivePath, member);
   std::map<std::string, std::string> props{{"member", disk.name}};
   std::vector<std::string> warnings;

@@ -1,0 +1,168 @@
+#include "hash/source_file_hasher.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "common/error.hpp"
+#include "io/file.hpp"
+
+namespace h2k {
+namespace {
+
+constexpr uint64_t kChunk = 4ull << 20;      // the hasher thread's reads, and the buffer they use
+constexpr uint64_t kGapWindow = 16ull << 20;  // the thread reads once the conversion is this far past the cursor
+constexpr uint64_t kTapGap = 8ull << 20;      // smaller forward jumps are closed by the tap itself (metadata areas)
+
+// True when [start, end) of the file is one hole (reads as zeros without being stored).
+bool isHole(const File& file, uint64_t start, uint64_t end) {
+  off_t data = ::lseek(file.fd(), static_cast<off_t>(start), SEEK_DATA);
+  if (data < 0) return errno == ENXIO;
+  return static_cast<uint64_t>(data) >= end;
+}
+
+}  // namespace
+
+SourceFileHasher::SourceFileHasher(std::string path, const std::vector<std::string>& algorithms,
+                                   const std::atomic<bool>* cancel)
+    : path_(std::move(path)), cancel_(cancel), hashes_(algorithms) {
+  tapFile_ = File::open(path_);  // fails early, on the caller's thread, when unreadable
+  size_ = tapFile_.size();
+  thread_ = std::thread([this] { run(); });
+}
+
+SourceFileHasher::~SourceFileHasher() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void SourceFileHasher::onRead(uint64_t offset, const uint8_t* data, size_t len) {
+  const uint64_t end = std::min<uint64_t>(offset + len, size_);
+  bool closeGap = false;
+  uint64_t gapStart = 0;
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    frontier_ = end;
+    if (offset <= cursor_ && cursor_ < end) {
+      hashes_.update(data + (cursor_ - offset), static_cast<size_t>(end - cursor_));
+      stats_.fromTap += end - cursor_;
+      cursor_ = end;
+    } else if (cursor_ < offset && offset < end && offset - cursor_ <= kTapGap) {
+      closeGap = true;
+      gapStart = cursor_;
+    }
+    wake = frontier_ >= cursor_ + kGapWindow;
+  }
+  if (closeGap) hashGapThenRead(gapStart, offset, data, end);
+  if (wake) cv_.notify_one();
+}
+
+// A short forward jump by the conversion (metadata in between, a skipped grain): read the
+// gap here, from the page cache, so the hash keeps up with the conversion's reads.
+void SourceFileHasher::hashGapThenRead(uint64_t gapStart, uint64_t offset, const uint8_t* data, uint64_t end) {
+  std::lock_guard<std::mutex> fillLock(tapFillMutex_);
+  const size_t gap = static_cast<size_t>(offset - gapStart);
+  const bool hole = isHole(tapFile_, gapStart, offset);
+  if (!hole) {
+    if (tapBuf_.size() < kTapGap) tapBuf_.resize(kTapGap);
+    tapFile_.readExact(tapBuf_.data(), gap, gapStart);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (cursor_ == gapStart) {
+    if (hole) {
+      hashes_.updateZeros(gap);
+      stats_.holes += gap;
+    } else {
+      hashes_.update(tapBuf_.data(), gap);
+      stats_.readAgain += gap;
+    }
+    cursor_ = offset;
+  }
+  if (offset <= cursor_ && cursor_ < end) {
+    hashes_.update(data + (cursor_ - offset), static_cast<size_t>(end - cursor_));
+    stats_.fromTap += end - cursor_;
+    cursor_ = end;
+  }
+}
+
+std::map<std::string, std::string> SourceFileHasher::finish() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    released_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (error_) std::rethrow_exception(error_);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (cursor_ != size_)
+    throw Error("E_INTERNAL", "source hash stopped at byte " + std::to_string(cursor_) + " of " + std::to_string(size_),
+                path_);
+  return hashes_.digests();
+}
+
+SourceFileHasher::Stats SourceFileHasher::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+void SourceFileHasher::run() {
+  try {
+    File file = File::open(path_);
+    posix_fadvise(file.fd(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    std::vector<uint8_t> buf;
+    for (;;) {
+      uint64_t start, end;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] {
+          if (cancel_ && cancel_->load(std::memory_order_relaxed)) stop_ = true;
+          return stop_ || released_ || cursor_ >= size_ || frontier_ >= cursor_ + kGapWindow;
+        });
+        if (stop_ || cursor_ >= size_) return;
+        start = cursor_;
+        // Behind the conversion only (page cache), unless it is over.
+        end = std::min(start + kChunk, released_ ? size_ : frontier_);
+      }
+      if (buf.empty()) buf.resize(kChunk);
+      hashOwnRange(file, buf, start, end);
+    }
+  } catch (...) {
+    error_ = std::current_exception();
+  }
+}
+
+// Reads [start, end) (holes become zeros) and hashes the part the tap has not meanwhile.
+void SourceFileHasher::hashOwnRange(File& file, std::vector<uint8_t>& buf, uint64_t start, uint64_t end) {
+  off_t data = ::lseek(file.fd(), static_cast<off_t>(start), SEEK_DATA);
+  uint64_t holeEnd = start;
+  if (data < 0 && errno == ENXIO)
+    holeEnd = end;  // a hole up to the end of the file
+  else if (data > static_cast<off_t>(start))
+    holeEnd = std::min<uint64_t>(static_cast<uint64_t>(data), end);
+  if (holeEnd > start) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cursor_ == start) {
+      hashes_.updateZeros(holeEnd - start);
+      stats_.holes += holeEnd - start;
+      cursor_ = holeEnd;
+    }
+    return;
+  }
+  const size_t len = static_cast<size_t>(end - start);
+  file.readExact(buf.data(), len, start);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (cursor_ >= start && cursor_ < end) {
+    hashes_.update(buf.data() + (cursor_ - start), static_cast<size_t>(end - cursor_));
+    stats_.readAgain += end - cursor_;
+    cursor_ = end;
+  }
+}
+
+}  // namespace h2k
