@@ -194,10 +194,11 @@ describe('real Debian 12 guest: VMDK -> convert -> fix in the guest -> read back
     expect(r.code, `${r.stdout}\n${r.stderr}\n${log.slice(-4000)}`).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(result).toMatchObject({ passed: true, mode: 'bootloader', reason: 'userspace reached' });
-    expect(result.marker).toMatch(/login:|Reached target.*(Multi-User System|Login Prompts)/);
+    expect(result.marker).toMatch(/login:|^Reached target .*(Multi-User System|Login Prompts)/);
     // BOOT_IMAGE= is set by grub, never by a direct kernel boot: the guest's own bootloader ran
-    expect(log).toMatch(new RegExp(`Command line: BOOT_IMAGE=/boot/vmlinuz-${kernelVersion.replace(/[.+]/g, '\\$&')} root=UUID=${rootUuid} ro`));
-    expect(log).toMatch(/net\.ifnames=0/);
+    // (TCG's early serial output can drop characters, so any one of the two command line echoes will do)
+    const cmdlines = log.split('\n').filter((l) => /ommand line: BOOT_IMAGE=\/boot\/vmlinuz-/.test(l));
+    expect(cmdlines.some((l) => l.includes(`root=UUID=${rootUuid} ro`) && l.includes('net.ifnames=0')), cmdlines.join('\n')).toBe(true);
     expect(log).toMatch(/virtio_blk virtio\d+: \[vda\]/);
     expect(md5(output)).toBe(before); // the boot ran on a scratch overlay
     console.log(`fixed guest booted in ${result.seconds} s (${result.accel}): ${result.marker}`);
@@ -214,7 +215,7 @@ describe('real Debian 12 guest: VMDK -> convert -> fix in the guest -> read back
     expect(result).toMatchObject({ passed: false, marker: null, mode: 'bootloader' });
     // initramfs-tools gives up on /dev/sda1 after its 30 s root delay and drops to a shell
     expect(result.reason).toMatch(/Gave up waiting for root|Dropping to a shell/);
-    expect(log).toMatch(/Command line: BOOT_IMAGE=\/boot\/vmlinuz-\S+ root=\/dev\/sda1 ro/);
+    expect(log).toMatch(/ommand line: BOOT_IMAGE=\/boot\/vmlinuz-\S+ root=\/dev\/sda1 ro/);
     expect(log).not.toMatch(/virtio_blk/);
     expect(md5(vmdk)).toBe(vmdkMd5);
     console.log(`unfixed guest failed as expected after ${result.seconds} s: ${result.reason}`);

@@ -188,7 +188,7 @@ function runQemu(
     const scan = () => {
       for (const re of USERSPACE_MARKERS) {
         const m = re.exec(console);
-        if (m) return finish(m[0].trim(), 'userspace reached');
+        if (m) return finish(m[0].replace(/\x1b\[[0-9;]*m/g, '').trim(), 'userspace reached'); // systemd colours its status lines
       }
       for (const re of FAILURE_MARKERS) {
         const m = re.exec(console);

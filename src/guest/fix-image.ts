@@ -19,7 +19,10 @@ import { removeVmwareTools } from './vmware-tools.js';
 export class ChangeSet {
   readonly changes: GuestChange[] = [];
   readonly warnings: string[] = [];
-  /** Requested fixes that could not be applied: the command exits non-zero when there are any. */
+  /**
+   * Requested fixes that failed: a command run in the guest failed, or its result is not what was
+   * asked (the CLI exits non-zero). A guest that lacks the tool altogether only gets a warning.
+   */
   readonly failed: string[] = [];
   constructor(private readonly s: GuestfishSession, readonly dryRun: boolean) {}
 
@@ -196,7 +199,7 @@ async function verifyVirtioInInitramfs(s: GuestfishSession, cs: ChangeSet, tool:
 
 async function fixInitramfs(s: GuestfishSession, cs: ChangeSet, info: GuestInspection, regenerate: boolean): Promise<void> {
   if (!info.initramfsTools.length) {
-    cs.fail('initramfs: no initramfs tool (initramfs-tools, dracut, mkinitcpio) found in the guest; nothing configured');
+    cs.warnings.push('initramfs: no initramfs tool (initramfs-tools, dracut, mkinitcpio) found in the guest; nothing configured');
     return;
   }
   for (const tool of info.initramfsTools) {
@@ -207,13 +210,13 @@ async function fixInitramfs(s: GuestfishSession, cs: ChangeSet, info: GuestInspe
     await cs.writeText(file, before, after, 'initramfs');
     if (!regenerate) continue;
     if (!(await firstFileOf(s, INITRAMFS_BINARIES[tool as InitramfsTool]))) {
-      cs.fail(`initramfs: ${tool} is configured but its program is not installed in the guest; the initramfs was not regenerated`);
+      cs.warnings.push(`initramfs: ${tool} is configured but its program is not installed in the guest; the initramfs was not regenerated`);
       continue;
     }
     for (const k of info.kernels) {
       // merged-/usr guests (Debian 12, Fedora...) have /lib -> usr/lib, which glob does not follow
       if (!(await firstFileOf(s, [`/lib/modules/${k.version}`, `/usr/lib/modules/${k.version}`]))) {
-        cs.fail(`initramfs: no /lib/modules/${k.version} in the guest; initramfs for ${k.version} not regenerated`);
+        cs.warnings.push(`initramfs: no /lib/modules/${k.version} in the guest; initramfs for ${k.version} not regenerated`);
         continue;
       }
       const target = k.initramfs ?? (tool === 'initramfs-tools' ? `/boot/initrd.img-${k.version}` : `/boot/initramfs-${k.version}.img`);
