@@ -69,6 +69,32 @@ describe('h2k convert', () => {
       expect(compareImages(raw, join(outDir, `${s}.qcow2`), 'raw', 'qcow2').code).toBe(0);
   });
 
+  for (const fmt of ['qcow2', 'vdi', 'vmdk', 'raw']) {
+    it(`--verify reads the ${fmt} output back with h2k's reader and reports it checked`, async () => {
+      const out = join(tmp.dir, `verified.${fmt}`);
+      const extra = fmt === 'qcow2' ? ['-c', 'zstd'] : [];
+      const r = await runH2k(['convert', join(tmp.dir, 'streamOptimized.vmdk'), '-O', fmt, '-o', out, '--verify', '--json', ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      const res = JSON.parse(r.stdout).results[0];
+      expect(res.verified).toBe(true);
+      expect(res.verifySeconds).toBeGreaterThan(0);
+      expect(res.contentHashes).toEqual({}); // the check's own hash is not reported as a requested one
+      // The source is 37 MiB + 3 sectors: VDI/VMDK round the size up, the tail must read as zeros.
+      expect(compareImages(raw, out, 'raw', fmt).code).toBe(0);
+    });
+  }
+
+  it('--verify: a mismatch fails with E_VERIFY_FAILED, exit 1, and removes the output', async () => {
+    const out = join(tmp.dir, 'mismatch.qcow2');
+    const r = await runH2k(['convert', join(tmp.dir, 'monolithicSparse.vmdk'), '-o', out, '--verify'], {
+      env: { H2K_FAILPOINT: 'verify-mismatch' },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/E_VERIFY_FAILED/);
+    expect(r.stderr).toMatch(/does not read back as the source/);
+    expect(existsSync(out) || existsSync(out + '.partial')).toBe(false);
+  });
+
   it('refuses to overwrite without --force (exit 4) and overwrites with it', async () => {
     const out = join(tmp.dir, 'exists.qcow2');
     writeFileSync(out, 'precious');

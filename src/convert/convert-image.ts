@@ -40,6 +40,7 @@ export function toNativeRequest(req: ConvertRequest): NativeConvertRequest {
     allowExternalPaths: req.allowExternalPaths ?? false,
     sourceFormat: req.sourceFormat ?? '',
     hashAlgorithms: req.hashAlgorithms ?? [],
+    verify: req.verify ?? false,
   };
 }
 

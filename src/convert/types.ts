@@ -14,12 +14,14 @@ export interface ConvertRequest {
   allowExternalPaths?: boolean;      // allow extent paths outside the image directory
   sourceFormat?: string;             // default: detect by content
   hashAlgorithms?: HashAlgorithm[];  // hash source files and output content in the same pass
+  verify?: boolean;                  // read the output back and compare its content with the source's
 }
 
 export interface ConvertProgress {
   bytesDone: number;
   bytesTotal: number;
   dataBytes: number;
+  phase?: 'convert' | 'verify';      // verify: bytes count the output's read-back
 }
 
 export interface ConvertResult {
@@ -40,6 +42,9 @@ export interface ConvertResult {
   contentHashes: Partial<Record<HashAlgorithm, string>>;
   /** With hashes: source-file bytes read a second time for the source hash (the rest came from the conversion's own reads). */
   sourceBytesReread: number;
+  /** verify: the output was read back by h2k's reader and its content matched the source's. */
+  verified: boolean;
+  verifySeconds: number;
 }
 
 export interface ConvertOptions {

@@ -37,6 +37,7 @@ export interface NativeConvertRequest {
   allowExternalPaths: boolean;
   sourceFormat: string;
   hashAlgorithms: string[];
+  verify: boolean;
 }
 
 export interface NativeConvertResult {
@@ -56,6 +57,8 @@ export interface NativeConvertResult {
   sourceHashes: Record<string, string>;
   contentHashes: Record<string, string>;
   sourceBytesReread: number;
+  verified: boolean;
+  verifySeconds: number;
 }
 
 export interface NativeConvertHandle {

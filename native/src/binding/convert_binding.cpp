@@ -9,7 +9,7 @@
 #include "binding/js_error.hpp"
 #include "binding/registry.hpp"
 #include "engine/convert.hpp"
-#include "hash/convert_hashes.hpp"  // convert --hash: hashes in the same pass
+#include "hash/convert_verified.hpp"  // --hash in the same pass, --verify after it
 
 namespace h2k::binding {
 namespace {
@@ -25,6 +25,7 @@ ConvertRequest requestFrom(const Napi::Object& o) {
   r.force = optionalBool(o, "force", false);
   r.allowExternalPaths = optionalBool(o, "allowExternalPaths", false);
   r.sourceFormat = optionalString(o, "sourceFormat", "");
+  r.verify = optionalBool(o, "verify", false);
   Napi::Value algos = o.Get("hashAlgorithms");
   if (algos.IsArray()) {
     Napi::Array a = algos.As<Napi::Array>();
@@ -58,6 +59,8 @@ Napi::Object resultToJs(Napi::Env env, const ConvertRequest& req, const ConvertR
   o.Set("sourceHashes", hashesToJs(env, r.sourceHashes));
   o.Set("contentHashes", hashesToJs(env, r.contentHashes));
   o.Set("sourceBytesReread", num(r.sourceBytesReread));
+  o.Set("verified", Napi::Boolean::New(env, r.verified));
+  o.Set("verifySeconds", Napi::Number::New(env, r.verifySeconds));
   return o;
 }
 
@@ -75,7 +78,7 @@ class ConvertWorker : public Napi::AsyncProgressWorker<ConvertProgress> {
 
   void Execute(const ExecutionProgress& progress) override {
     try {
-      result_ = convertImageWithHashes(
+      result_ = convertImageChecked(
           req_, [&progress](const ConvertProgress& p) { progress.Send(&p, 1); }, cancel_.get());
     } catch (const std::exception& e) {
       error_ = CapturedError::from(e);
@@ -90,6 +93,7 @@ class ConvertWorker : public Napi::AsyncProgressWorker<ConvertProgress> {
     o.Set("bytesDone", Napi::Number::New(env, static_cast<double>(p->bytesDone)));
     o.Set("bytesTotal", Napi::Number::New(env, static_cast<double>(p->bytesTotal)));
     o.Set("dataBytes", Napi::Number::New(env, static_cast<double>(p->dataBytes)));
+    o.Set("phase", p->verifying ? "verify" : "convert");
     onProgress_.Call({o});
   }
 

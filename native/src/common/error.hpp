@@ -45,6 +45,7 @@ inline constexpr const char* kOutputExists = "E_OUTPUT_EXISTS";
 inline constexpr const char* kCancelled = "E_CANCELLED";
 inline constexpr const char* kInvalidArgument = "E_INVALID_ARGUMENT";
 inline constexpr const char* kDecompress = "E_DECOMPRESS";      // a compressed grain/cluster does not decode
+inline constexpr const char* kVerifyFailed = "E_VERIFY_FAILED";  // the output does not read back as the source
 }  // namespace codes
 
 }  // namespace h2k

@@ -22,12 +22,14 @@ struct ConvertRequest {
   bool allowExternalPaths = false;     // see OpenOptions
   std::string sourceFormat;            // "" = detect
   std::vector<std::string> hashAlgorithms;  // issue 4: "md5", "xxh3", "xxh128", "sha256"
+  bool verify = false;  // read the finished output back and compare its content (engine/verify_output.hpp)
 };
 
 struct ConvertProgress {
   uint64_t bytesDone = 0;   // guest bytes processed (holes included)
   uint64_t bytesTotal = 0;  // virtual size
   uint64_t dataBytes = 0;   // guest bytes read as data so far
+  bool verifying = false;   // the read-back check of the output (bytes count the output's guest range)
 };
 
 struct ConvertResult {
@@ -48,6 +50,8 @@ struct ConvertResult {
   // Bytes of the source file hashed from reads of the hasher's own; the rest of the file was
   // hashed from the conversion's reads (or were holes). 0 without --hash.
   uint64_t sourceBytesReread = 0;
+  bool verified = false;       // the output was read back and its content matched the source's
+  double verifySeconds = 0;
 };
 
 using ProgressFn = std::function<void(const ConvertProgress&)>;

@@ -36,6 +36,17 @@ class ContentHashObserver : public ContentObserver {
   uint64_t next_ = 0;
 };
 
+// The digests of the algorithms the caller named (the content may carry extra ones).
+std::map<std::string, std::string> onlyRequested(const std::map<std::string, std::string>& all,
+                                                 const std::vector<std::string>& names) {
+  std::map<std::string, std::string> out;
+  for (const std::string& n : names) {
+    const char* canonical = hashAlgorithmName(parseHashAlgorithm(n));
+    if (auto it = all.find(canonical); it != all.end()) out[canonical] = it->second;
+  }
+  return out;
+}
+
 // "disk.ova/disk1.vmdk" names a member; its source bytes are the archive's.
 std::string sourceFilePath(const std::string& source) {
   struct stat st;
@@ -48,9 +59,11 @@ std::string sourceFilePath(const std::string& source) {
 }  // namespace
 
 ConvertResult convertImageWithHashes(const ConvertRequest& request, const ProgressFn& progress,
-                                     const std::atomic<bool>* cancel) {
-  if (request.hashAlgorithms.empty()) return convertImage(request, progress, cancel);
-  ContentHashObserver content(request.hashAlgorithms);  // unknown algorithms fail here, before any work
+                                     const std::atomic<bool>* cancel, const std::vector<std::string>& extraContentHashes) {
+  if (request.hashAlgorithms.empty() && extraContentHashes.empty()) return convertImage(request, progress, cancel);
+  std::vector<std::string> contentAlgorithms = request.hashAlgorithms;
+  contentAlgorithms.insert(contentAlgorithms.end(), extraContentHashes.begin(), extraContentHashes.end());
+  ContentHashObserver content(contentAlgorithms);  // unknown algorithms fail here, before any work
   // The content is hashed by `content` below; the engine must not hash it a second time.
   ConvertRequest plain = request;
   plain.hashAlgorithms.clear();
@@ -58,12 +71,13 @@ ConvertResult convertImageWithHashes(const ConvertRequest& request, const Progre
   // A raw source file *is* the guest content, byte for byte: its file hash is the content
   // hash, so the one content pass yields both.
   std::string format = request.sourceFormat.empty() ? detectFormat(request.source) : request.sourceFormat;
-  if (format == "raw" && sourceFilePath(request.source) == request.source) {
+  const bool sourceIsContent = format == "raw" && sourceFilePath(request.source) == request.source;
+  if (sourceIsContent || request.hashAlgorithms.empty()) {
     ConvertHooks hooks;
     hooks.observers = {&content};
     ConvertResult result = convertImage(plain, progress, cancel, hooks);
     result.contentHashes = content.digests();
-    result.sourceHashes = result.contentHashes;
+    if (!request.hashAlgorithms.empty()) result.sourceHashes = onlyRequested(result.contentHashes, request.hashAlgorithms);
     return result;
   }
 

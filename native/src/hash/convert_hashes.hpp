@@ -6,14 +6,19 @@
 //                  conversion skips or reads out of order is read again, from the page cache.
 #pragma once
 #include <atomic>
+#include <string>
+#include <vector>
 
 #include "engine/convert.hpp"
 
 namespace h2k {
 
 // convertImage, plus request.hashAlgorithms filled into result.sourceHashes/contentHashes.
-// Without hash algorithms this is exactly convertImage.
+// `extraContentHashes` are computed over the content only (for the caller's own use, e.g.
+// verification); result.contentHashes then holds them too. Without any hash algorithm
+// this is exactly convertImage.
 ConvertResult convertImageWithHashes(const ConvertRequest& request, const ProgressFn& progress,
-                                     const std::atomic<bool>* cancel);
+                                     const std::atomic<bool>* cancel,
+                                     const std::vector<std::string>& extraContentHashes = {});
 
 }  // namespace h2k

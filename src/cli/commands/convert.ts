@@ -24,6 +24,7 @@ interface ConvertFlags {
   hash?: string[];
   jobs?: string;
   sourceFormat?: string;
+  verify?: boolean;
 }
 
 function outputExtension(format: OutputFormat): string {
@@ -59,6 +60,7 @@ function summaryLine(r: ConvertResult): string {
     `  time:         ${formatDuration(r.seconds)} (${formatBytes(rate)}/s of virtual disk, ${formatBytes(r.seconds > 0 ? r.dataBytes / r.seconds : 0)}/s of data)`,
     ...Object.entries(r.sourceHashes).map(([a, h]) => `  source ${a}:  ${h}`),
     ...Object.entries(r.contentHashes).map(([a, h]) => `  content ${a}: ${h}`),
+    ...(r.verified ? [`  verified:     output read back, content matches the source (${formatDuration(r.verifySeconds)})`] : []),
   ].join('\n');
 }
 
@@ -74,6 +76,7 @@ export function registerConvert(program: Command): void {
     .option('--cluster-size <size>', 'qcow2 cluster size, 512..2M (default 64K)')
     .option('-j, --jobs <n>', 'sources converted at once (default: min(sources, cores))')
     .option('--hash <algo...>', 'hash source files and output content in the same pass: md5 xxh3 xxh128 sha256')
+    .option('--verify', 'read the output back with h2k\'s reader and compare its content with the source (removed on mismatch)')
     .option('-f, --source-format <format>', 'skip detection and read the source as this format')
     .option('--allow-external-paths', 'allow extent/parent paths outside the image directory (trusted input only)')
     .option('--force', 'overwrite existing outputs')
@@ -113,6 +116,7 @@ async function runConvert(sources: string[], flags: ConvertFlags): Promise<numbe
       allowExternalPaths: flags.allowExternalPaths ?? false,
       sourceFormat: flags.sourceFormat,
       hashAlgorithms: (flags.hash ?? []) as HashAlgorithm[],
+      verify: flags.verify ?? false,
     }));
     configurePool(jobs);
   } catch (err) {
@@ -136,7 +140,9 @@ async function runConvert(sources: string[], flags: ConvertFlags): Promise<numbe
       convertImage(req, {
         signal: abort.signal,
         onProgress: (p) => {
-          done.set(req.source, { done: p.bytesDone, total: p.bytesTotal });
+          // With --verify each job is two passes over its virtual size: convert, then read back.
+          if (!req.verify) done.set(req.source, { done: p.bytesDone, total: p.bytesTotal });
+          else done.set(req.source, { done: (p.phase === 'verify' ? p.bytesTotal : 0) + p.bytesDone, total: 2 * p.bytesTotal });
           const t = total();
           progress.update(label, t.done, t.total);
         },
