@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../native/addon.js';
 import { runShutdownHooks } from '../pool/shutdown.js';
+import { COMMAND_INDEX } from './command-index.js';
 import { EXIT } from './exit-codes.js';
 import { reportError } from './report-error.js';
 
@@ -33,8 +34,20 @@ export function version(): string {
   }
 }
 
-/** The program with the command named in argv (all commands for help or an unknown name). */
-export async function buildProgram(argv: string[] = []): Promise<Command> {
+/** The command argv names: `h2k <cmd> ...` or `h2k help <cmd>`; undefined for top-level help/version. */
+function namedCommand(argv: string[]): string | undefined {
+  const first = argv[2];
+  if (first && COMMANDS[first]) return first;
+  if (first === 'help' && argv[3] && COMMANDS[argv[3]]) return argv[3];
+  return undefined;
+}
+
+/**
+ * The program with the command argv names fully registered. Without one (`h2k --help`,
+ * `--version`, an unknown name) every command is registered from the index only, without
+ * importing its module; `all` registers every real command (tests).
+ */
+export async function buildProgram(argv: string[] = [], all = false): Promise<Command> {
   const program = new Command();
   program
     .name('h2k')
@@ -42,9 +55,20 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
     .version(version())
     .showHelpAfterError('(run h2k <command> --help for usage)')
     .exitOverride();
-  const named = argv[2];
-  const loaders = named && COMMANDS[named] ? [COMMANDS[named]] : Object.values(COMMANDS);
-  for (const register of await Promise.all(loaders.map((load) => load()))) register(program);
+  const named = namedCommand(argv);
+  if (named || all) {
+    const loaders = named && !all ? [COMMANDS[named]] : Object.values(COMMANDS);
+    for (const register of await Promise.all(loaders.map((load) => load()))) register(program);
+    return program;
+  }
+  for (const [name, summary] of Object.entries(COMMAND_INDEX)) {
+    const stub = program.command(summary.args ? `${name} ${summary.args}` : name).description(summary.description);
+    // Only reached for a command name commander matched but namedCommand() did not, which
+    // cannot happen; kept so a stub never silently succeeds.
+    stub.action(() => {
+      throw new Error(`internal: command ${name} was not loaded`);
+    });
+  }
   return program;
 }
 
