@@ -136,8 +136,8 @@ describe('h2k daemon end to end', () => {
     expect(existsSync(h.socket)).toBe(false);
   });
 
-  it('does not queue a file that is still being copied in', async () => {
-    const h = await start({ file_stable_timeout: 1.0 });
+  it('does not queue a file that is still being copied in (and verify_output reads the result back)', async () => {
+    const h = await start({ file_stable_timeout: 1.0, verify_output: true });
     const path = join(h.watchDir, 'slow.img');
     const fd = openSync(path, 'w');
     const chunk = Buffer.alloc(256 * 1024, 7);
@@ -157,6 +157,7 @@ describe('h2k daemon end to end', () => {
     await h.waitForEvent('job_succeeded');
     const out = findFiles(h.outputDir, (n) => n === 'slow.qcow2')[0];
     expect(compareImages(join(h.watchDir, '.processed', 'slow.img'), out, 'raw', 'qcow2').code).toBe(0);
+    expect(reportFor(h, 'slow').conversion.verified).toBe(true);
     // SIGTERM drains and exits cleanly (systemd's stop).
     h.proc.kill('SIGTERM');
     expect((await h.exited).code).toBe(0);

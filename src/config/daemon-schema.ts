@@ -76,6 +76,8 @@ export const daemonShape = {
   compression: z.enum(COMPRESSIONS).optional(),
   /** h2k: compression threads per job (default: cores / max_concurrent_jobs) */
   threads: z.number().int().min(1).max(256).optional(),
+  /** h2k: read every output back and compare its content with the source's (convert --verify) */
+  verify_output: z.boolean().default(false),
   /** h2k: a conversion running longer than this is cancelled and retried (E_TIMEOUT); 0 = none */
   job_timeout: seconds().default(0),
   /** h2k: host:port for the Prometheus endpoint, e.g. 127.0.0.1:9477 */

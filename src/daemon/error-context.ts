@@ -39,6 +39,7 @@ export interface ErrorContext {
 }
 
 const SUGGESTIONS: [RegExp, string][] = [
+  [/E_VERIFY_FAILED/, 'The output did not read back as the source and was removed; check the output storage and memory, then retry (report it if it repeats)'],
   [/E_NO_SPACE|ENOSPC|no space|disk full|quota/i, 'Free up disk space or configure a different output_dir'],
   [/E_PERMISSION|EACCES|EPERM|permission denied/i, 'Check file permissions and ensure the daemon user can read the source and write output_dir'],
   [/E_TIMEOUT|ETIMEDOUT|timed? ?out|network|ECONNRESET|EHOSTUNREACH/i, 'Check network connectivity / storage latency to the source and output; the job may succeed on retry'],

@@ -159,6 +159,7 @@ export class JobRunner {
       outputFormat: cfg.out_format,
       compression: this.compression,
       threads: this.threads,
+      verify: cfg.verify_output,
       sourceFormat: sourceFormatFor(job.primary) || undefined,
       // A redo after a crash may find its own earlier output; the dir choice above protects others'.
       force: true,

@@ -19,6 +19,7 @@ interface DaemonFlags {
   outFormat?: string;
   compression?: string;
   threads?: string;
+  verify?: boolean;
   dedup?: boolean;
   dedupHash?: string;
   retryDelay?: string;
@@ -44,6 +45,7 @@ export function flagsToConfig(f: DaemonFlags): Record<string, unknown> {
     out_format: f.outFormat,
     compression: f.compression,
     threads: num(f.threads),
+    verify_output: f.verify ? true : undefined,
     enable_deduplication: f.dedup === false ? false : undefined,
     deduplication_use_md5: f.dedupHash ? true : undefined,
     deduplication_hash: f.dedupHash,
@@ -68,6 +70,7 @@ export function registerDaemon(program: Command): void {
     .option('-O, --out-format <format>', 'qcow2 | raw (out_format)')
     .option('--compression <algo>', 'qcow2 compression: none | zlib | zstd')
     .option('--threads <n>', 'compression threads per job')
+    .option('--verify', 'read every output back and compare it with the source (verify_output: true)')
     .option('--no-dedup', 'do not skip files processed before (enable_deduplication: false)')
     .option('--dedup-hash <algo>', 'detect duplicates by content hash: md5 | xxh3 (default: filename + size)')
     .option('--retry-delay <seconds>', 'first retry delay after a transient error (retry_policy.retry_delay)')
