@@ -50,9 +50,9 @@ describe('h2k manifest validate', () => {
     expect(nosrc.problems).toEqual([expect.objectContaining({ code: 'E_NOT_FOUND', message: `pipeline.load.source_path: source not found: ${join(tree.imagesDir, 'gone.vmdk')}` })]);
     expect(wrong.problems.map((p) => p.code)).toEqual(['E_FORMAT_MISMATCH']);
     expect(wrong.problems[0].message).toMatch(/^pipeline\.load: source_type is vmdk but .*d\.raw does not look like a VMDK \(detected raw\)$/);
-    // A multi-disk OVF is not a single pipeline source yet (h2k ovf converts it); vdi output is fine.
-    expect(ovf.problems.map((p) => p.code)).toEqual(['E_UNSUPPORTED']);
-    expect(ovf.problems[0].message).toMatch(/^pipeline\.load: source_type ovf is not supported yet/);
+    // source_type ovf names a descriptor: a disk image there is no OVF.
+    expect(ovf.problems.map((p) => p.code)).toEqual(['E_OVF_INVALID']);
+    expect(ovf.problems[0].message).toMatch(/^pipeline\.load: /);
   });
 
   it('refuses an output that already exists unless overwrite is set', async () => {

@@ -153,15 +153,15 @@ describe('h2k daemon --manifest-workflow-mode', () => {
     expect(readdirSync(join(tree.outputDir, 'fleet')).sort()).toEqual(['c.qcow2', 'fleet-a.raw']);
   });
 
-  it('reports disabled stages as skipped and fails unsupported ones with "not supported yet"', async () => {
+  it('reports disabled stages as skipped and fails a source_type that does not match the content', async () => {
     // (inspect/fix against real guests run libguestfs and are tested with the guest module.)
     dropManifest(tree.queueDir, 'vdi.yaml', singleManifest('../../images/b.vmdk', { convert: { output_format: 'vdi' } }, 'ovf'), staging());
     dropManifest(tree.queueDir, 'off.yaml', singleManifest('../../images/b.raw', { inspect: { enabled: false }, fix: { enabled: false }, convert: { output_format: 'raw' } }, 'raw'), staging());
     await finished('manifest_failed', 'vdi.yaml');
     await finished('manifest_processed', 'off.yaml');
     const vdi = readJson(join(dated('failed'), 'vdi.error.json'));
-    expect(vdi).toMatchObject({ stage: 'load', code: 'E_UNSUPPORTED' });
-    expect(vdi.error).toMatch(/source_type ovf is not supported yet/);
+    expect(vdi).toMatchObject({ stage: 'load', code: 'E_FORMAT_MISMATCH' });
+    expect(vdi.error).toMatch(/source_type is ovf but .*b\.vmdk does not look like an OVF \(detected vmdk\)/);
     expect(existsSync(join(tree.outputDir, 'vdi.vdi'))).toBe(false);
     const off = readJson(join(dated('processed'), 'off.report.json'));
     expect(off.stages.inspect).toEqual({ status: 'skipped', reason: 'disabled' });

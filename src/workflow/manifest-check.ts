@@ -1,15 +1,14 @@
 // Dry run of a manifest (`h2k manifest validate`): schema, source exists and is readable, format
-// detected and supported, output location inside the output directory and writable, and every
-// stage runnable on this machine. Nothing is written.
+// detected and readable (every disk of an OVA/OVF), output locations inside the output directory
+// and writable. Nothing is written.
 import { constants, existsSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { toH2kError, type H2kError } from '../util/errors.js';
 import { ManifestError } from './manifest-error.js';
 import { loadManifest, type ManifestVm, type ResolveOptions } from './manifest-loader.js';
-import { assertOutputInside } from './output-path.js';
-import { probeSource } from './source-probe.js';
-import { checkStageSupport } from './stage-support.js';
+import { assertOutputInside, multiDiskOutputs } from './output-path.js';
+import { isOvfSourceType, probeSource } from './source-probe.js';
 
 export interface CheckProblem {
   code: string;
@@ -24,6 +23,8 @@ export interface CheckedVm {
   detected_format?: string;
   virtual_size?: number;
   output?: string;
+  /** ova/ovf: one output per disk (controller order) and the libvirt domain XML. */
+  outputs?: string[];
 }
 
 export interface ManifestCheck {
@@ -49,20 +50,32 @@ async function nearestExisting(path: string): Promise<string> {
 async function checkVm(vm: ManifestVm, file: string, outputDir: string, problems: CheckProblem[]): Promise<CheckedVm> {
   const p = vm.pipeline;
   const checked: CheckedVm = { name: vm.name, source: vm.sourcePath, source_type: p.load.source_type };
+  let diskCount = 1;
   try {
     const probe = await probeSource(vm.sourcePath, p.load.source_type, `${vm.fieldPrefix}.load.source_path`);
     checked.detected_format = probe.detectedFormat;
     checked.virtual_size = probe.virtualSize;
+    diskCount = probe.disks.length;
   } catch (err) {
     problems.push(...problemOf(toH2kError(err), `${vm.fieldPrefix}.load`));
   }
+  if (p.load.source_type === 'ova' && !p.convert && p.inspect?.enabled)
+    problems.push({ code: 'E_UNSUPPORTED', message: `${vm.fieldPrefix}.inspect: needs a convert stage for an OVA source (libguestfs cannot open a disk inside the archive)` });
   if (vm.outputPath && p.convert) {
     checked.output = vm.outputPath;
     const field = `${vm.fieldPrefix}.convert.output_path`;
+    let outputs = [vm.outputPath];
+    if (isOvfSourceType(p.load.source_type)) {
+      const planned = multiDiskOutputs(vm.outputPath, p.convert.output_format, diskCount);
+      outputs = [...planned.disks, planned.libvirtXml];
+      checked.outputs = outputs;
+    }
     try {
-      await assertOutputInside(file, outputDir, vm.outputPath, field);
-      if (!p.convert.overwrite && existsSync(vm.outputPath))
-        problems.push({ code: 'E_OUTPUT_EXISTS', message: `${field}: output already exists: ${vm.outputPath}`, hint: 'remove it or set convert.overwrite: true' });
+      for (const output of outputs) {
+        await assertOutputInside(file, outputDir, output, field);
+        if (!p.convert.overwrite && existsSync(output))
+          problems.push({ code: 'E_OUTPUT_EXISTS', message: `${field}: output already exists: ${output}`, hint: 'remove it or set convert.overwrite: true' });
+      }
       const parent = await nearestExisting(dirname(vm.outputPath));
       try {
         await access(parent, constants.W_OK);
@@ -73,7 +86,6 @@ async function checkVm(vm: ManifestVm, file: string, outputDir: string, problems
       problems.push(...problemOf(toH2kError(err), field));
     }
   }
-  for (const s of await checkStageSupport(p)) problems.push(...problemOf(s.error, `${vm.fieldPrefix}.${s.stage}`));
   return checked;
 }
 

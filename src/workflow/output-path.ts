@@ -57,3 +57,17 @@ export async function assertOutputInside(manifestFile: string, outputDir: string
     throw new ManifestError('E_PATH_ESCAPE', manifestFile, [`${field}: ${output} resolves through a symlink to ${parent}, outside the output directory ${realRoot}`],
       'remove the symlink or choose another output_path');
 }
+
+/**
+ * A multi-disk VM (source_type ova/ovf) converts each disk to its own file. The VM's output
+ * path (output_path, or <vm>.<format>) names the stem: disk N (controller order, from 1) goes
+ * to <stem>-diskN.<format> and the libvirt domain XML to <stem>.xml, in the same directory.
+ */
+export function multiDiskOutputs(vmOutput: string, format: ManifestOutputFormat, diskCount: number): { disks: string[]; libvirtXml: string } {
+  const ext = outputExtension(format);
+  const stem = vmOutput.endsWith(ext) && vmOutput.length > ext.length ? vmOutput.slice(0, -ext.length) : vmOutput;
+  return {
+    disks: Array.from({ length: diskCount }, (_, i) => `${stem}-disk${i + 1}${ext}`),
+    libvirtXml: `${stem}.xml`,
+  };
+}

@@ -23,10 +23,23 @@ export interface StageReport {
 
 export type HashSet = Partial<Record<string, string>>;
 
+export type ArtifactHashes = { source_file?: HashSet; source_content?: HashSet; output_content?: HashSet };
+
+/** One disk of a multi-disk VM (source_type ova/ovf), in controller order from 1. */
+export interface DiskArtifacts {
+  disk: number;
+  input: string;
+  output: string | null;
+  hashes: ArtifactHashes;
+}
+
+/** output/hashes: the (boot) disk; multi-disk VMs also list every disk and the libvirt XML. */
 export interface VmArtifacts {
   input: string;
   output: string | null;
-  hashes: { source_file?: HashSet; source_content?: HashSet; output_content?: HashSet };
+  hashes: ArtifactHashes;
+  disks?: DiskArtifacts[];
+  libvirt_xml?: string | null;
 }
 
 export interface VmReport {

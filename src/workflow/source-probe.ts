@@ -1,22 +1,48 @@
-// Load stage: the source exists, is readable, and its content matches source_type in a format
-// this build can read. Formats without a reader yet fail with E_UNSUPPORTED, never a guess.
+// Load stage: the source exists, is readable, and its content matches source_type. A disk image
+// is one disk; an OVA/OVF is every disk its descriptor lists, in controller order (src/ovf plans
+// them: the same parser and path rules as `h2k ovf`), each opened by the native reader in place.
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
-import { loadAddon, type NativeImageInfo } from '../native/addon.js';
+import { loadAddon } from '../native/addon.js';
+import { loadOvf } from '../ovf/import-ovf.js';
+import type { OvfDisk, OvfVm } from '../ovf/ovf-types.js';
 import { H2kError, toH2kError } from '../util/errors.js';
 import type { SourceType } from './manifest-schema.js';
 
-export interface SourceProbe {
+/** An .ovf descriptor is a few KiB of XML; anything this big is something else. */
+const MAX_OVF_BYTES = 16 * 1024 * 1024;
+
+export interface SourceDisk {
+  /** What the native reader opens: a file, or "<vm.ova>/<member>". */
+  source: string;
+  /** Format name to hand the conversion engine. */
+  engineFormat: string;
   detectedFormat: string;
   subformat: string;
   virtualSize: number;
   files: string[];
-  /** Format name to hand the conversion engine. */
-  engineFormat: string;
-  warnings: string[];
+  /** OVF sources: where the disk sits in the VM (controller order). */
+  ovf?: { href: string; controller: OvfDisk['controller']; unit: number };
 }
 
-async function assertReadableFile(path: string, field: string): Promise<void> {
+export interface SourceProbe {
+  detectedFormat: string;
+  subformat: string;
+  /** Sum over the disks. */
+  virtualSize: number;
+  files: string[];
+  warnings: string[];
+  /** One entry for a disk image; every disk in controller order for ova/ovf (disks[0] boots). */
+  disks: SourceDisk[];
+  /** ova/ovf: the VM the descriptor describes (name, CPUs, memory, NICs) for the libvirt XML. */
+  ovfVm?: OvfVm;
+}
+
+export function isOvfSourceType(t: SourceType): boolean {
+  return t === 'ova' || t === 'ovf';
+}
+
+async function assertReadableFile(path: string, field: string): Promise<number> {
   let st;
   try {
     st = await stat(path);
@@ -32,29 +58,68 @@ async function assertReadableFile(path: string, field: string): Promise<void> {
   } catch {
     throw new H2kError(`${field}: source is not readable: ${path}`, { code: 'E_PERMISSION', file: path, hint: 'check the file permissions' });
   }
+  return st.size;
 }
 
-function isMissingReader(err: H2kError): boolean {
-  return err.code === 'E_UNKNOWN_FORMAT' && /unsupported source format/.test(err.message);
+async function probeDisk(source: string, format: string | undefined): Promise<SourceDisk & { warnings: string[] }> {
+  const info = await loadAddon().imageInfo(source, format ? { format } : {});
+  return {
+    source,
+    engineFormat: info.format,
+    detectedFormat: info.format,
+    subformat: info.subformat,
+    virtualSize: info.virtualSize,
+    files: info.files,
+    warnings: info.warnings,
+  };
+}
+
+function mismatch(sourceType: string, path: string, detected: string): H2kError {
+  const article = /^[aeiou]/.test(sourceType) ? 'an' : 'a';
+  return new H2kError(`source_type is ${sourceType} but ${path} does not look like ${article} ${sourceType.toUpperCase()} (detected ${detected})`, {
+    code: 'E_FORMAT_MISMATCH', file: path, hint: `set source_type to the real format (${detected}?)`,
+  });
+}
+
+async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected: string, size: number): Promise<SourceProbe> {
+  if (sourceType === 'ova' && detected !== 'ova') throw mismatch('ova', path, detected);
+  if (sourceType === 'ovf') {
+    if (detected !== 'raw') throw mismatch('ovf', path, detected);
+    if (size > MAX_OVF_BYTES)
+      throw new H2kError(`source_type is ovf but ${path} is ${size} bytes, too big for an OVF descriptor`, {
+        code: 'E_FORMAT_MISMATCH', file: path, hint: 'source_path names the .ovf descriptor, not a disk',
+      });
+  }
+  const { vm, diskSources } = await loadOvf(path);
+  if (vm.disks.length === 0) throw new H2kError(`${path} describes no disks`, { code: 'E_OVF_INVALID', file: path });
+  const disks: SourceDisk[] = [];
+  const warnings: string[] = [];
+  for (let i = 0; i < diskSources.length; i++) {
+    const { warnings: w, ...disk } = await probeDisk(diskSources[i], undefined);
+    const d = vm.disks[i];
+    disks.push({ ...disk, ovf: { href: d.file.href, controller: d.controller, unit: d.unit } });
+    warnings.push(...w.map((x) => `disk ${i + 1} (${d.file.href}): ${x}`));
+  }
+  return {
+    detectedFormat: sourceType,
+    subformat: `${disks.length} disk${disks.length === 1 ? '' : 's'}`,
+    virtualSize: disks.reduce((a, d) => a + d.virtualSize, 0),
+    files: [path, ...new Set(disks.flatMap((d) => d.files).filter((f) => f !== path))],
+    warnings,
+    disks,
+    ovfVm: vm,
+  };
 }
 
 export async function probeSource(path: string, sourceType: SourceType, field: string): Promise<SourceProbe> {
-  await assertReadableFile(path, field);
-  const addon = loadAddon();
+  const size = await assertReadableFile(path, field);
+  const detected = loadAddon().detectFormat(path);
+  if (isOvfSourceType(sourceType)) return probeOvfSource(path, sourceType as 'ova' | 'ovf', detected, size);
   const warnings: string[] = [];
-  let detected: string;
-  try {
-    detected = addon.detectFormat(path);
-  } catch (err) {
-    throw toH2kError(err);
-  }
   let format: string | undefined;
   switch (sourceType) {
     case 'vmdk':
-      if (detected !== 'vmdk')
-        throw new H2kError(`source_type is vmdk but ${path} does not look like a VMDK (detected ${detected})`, {
-          code: 'E_FORMAT_MISMATCH', file: path, hint: `set source_type to the real format (${detected}?)`,
-        });
+      if (detected !== 'vmdk') throw mismatch('vmdk', path, detected);
       format = 'vmdk';
       break;
     case 'raw':
@@ -67,23 +132,13 @@ export async function probeSource(path: string, sourceType: SourceType, field: s
     default:
       format = sourceType;
   }
-  let info: NativeImageInfo;
-  try {
-    info = await addon.imageInfo(path, format ? { format } : {});
-  } catch (err) {
-    const e = toH2kError(err);
-    if (isMissingReader(e))
-      throw new H2kError(`source_type ${sourceType} is not supported yet: this build has no ${sourceType} reader`, {
-        code: 'E_UNSUPPORTED', file: path, hint: 'convert the disk to VMDK or raw first, or wait for a release that reads it',
-      });
-    throw e;
-  }
+  const { warnings: w, ...disk } = await probeDisk(path, format);
   return {
-    detectedFormat: info.format,
-    subformat: info.subformat,
-    virtualSize: info.virtualSize,
-    files: info.files,
-    engineFormat: info.format,
-    warnings: [...warnings, ...info.warnings],
+    detectedFormat: disk.detectedFormat,
+    subformat: disk.subformat,
+    virtualSize: disk.virtualSize,
+    files: disk.files,
+    warnings: [...warnings, ...w],
+    disks: [disk],
   };
 }

@@ -32,7 +32,7 @@ function parseJobs(value: string | undefined): number {
 
 function printCheck(c: ManifestCheck): void {
   if (c.ok) {
-    const vms = c.vms.map((v) => `${v.name}: ${v.source_type}${v.detected_format ? ` (${v.detected_format})` : ''} -> ${v.output ?? 'no conversion'}`);
+    const vms = c.vms.map((v) => `${v.name}: ${v.source_type}${v.detected_format ? ` (${v.detected_format})` : ''} -> ${v.outputs?.join(', ') ?? v.output ?? 'no conversion'}`);
     process.stdout.write(`ok    ${c.file}\n${vms.map((l) => `  ${l}\n`).join('')}`);
     return;
   }
@@ -155,7 +155,7 @@ export function registerManifest(program: Command): void {
   const manifest = program.command('manifest').description('declarative per-VM pipelines (load, inspect, fix, convert, validate)');
   manifest
     .command('validate')
-    .description('dry run: schema, sources, formats, output location and stage support; writes nothing')
+    .description('dry run: schema, sources, formats (every disk of an OVA/OVF) and output locations; writes nothing')
     .argument('<files...>', 'manifest files (.json, .yaml, .yml)')
     .option('-o, --output-dir <dir>', 'output directory output_path is relative to (default: current directory)')
     .option('--json', 'print the result as JSON')

@@ -1,0 +1,13 @@
+// The libvirt domain XML of a multi-disk VM, beside its converted disks: the same builder as
+// `h2k ovf --libvirt-xml`, written atomically so a reader never sees half a domain.
+import { existsSync } from 'node:fs';
+import { writeFileAtomic } from '../daemon/atomic-write.js';
+import { buildDomainXml, type LibvirtDisk } from '../ovf/libvirt-xml.js';
+import type { OvfVm } from '../ovf/ovf-types.js';
+import { H2kError } from '../util/errors.js';
+
+export async function writeLibvirtXml(path: string, vm: OvfVm, disks: LibvirtDisk[], overwrite: boolean): Promise<void> {
+  if (!overwrite && existsSync(path))
+    throw new H2kError(`output already exists: ${path}`, { code: 'E_OUTPUT_EXISTS', file: path, hint: 'remove it or set convert.overwrite: true' });
+  await writeFileAtomic(path, buildDomainXml(vm, disks));
+}
