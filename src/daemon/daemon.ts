@@ -7,7 +7,6 @@ import type { DaemonConfig } from '../config/daemon-schema.js';
 import { packageRoot } from '../native/addon.js';
 import { configurePool } from '../pool/pool.js';
 import { H2kError } from '../util/errors.js';
-import { writeJsonAtomic } from './atomic-write.js';
 import { ControlServer } from './control-server.js';
 import type { ControlCommand, ControlReply } from './control-protocol.js';
 import { Deduplicator } from './dedup.js';
@@ -20,7 +19,8 @@ import type { JobQueue, JobSpec } from './queue/job-queue.js';
 import { removeStalePartials } from './recovery.js';
 import { Scheduler } from './scheduler.js';
 import { StallMonitor } from './stall-monitor.js';
-import { DaemonStats, formatStats, type StatsSnapshot } from './stats.js';
+import { DaemonStats, type StatsSnapshot } from './stats.js';
+import { logStats, StatsFile } from './stats-file.js';
 import { WatchFolder } from './watcher.js';
 
 export interface DaemonPaths {
@@ -48,7 +48,7 @@ export async function h2kVersion(): Promise<string> {
   }
 }
 
-function inside(parent: string, child: string): boolean {
+export function inside(parent: string, child: string): boolean {
   const rel = relative(parent, child);
   return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel));
 }
@@ -74,9 +74,7 @@ export class Daemon {
   private notifier!: Notifier;
   private dedup?: Deduplicator;
   private stall?: StallMonitor;
-  private statsTimer?: NodeJS.Timeout;
-  private statsWriteQueued = false;
-  private statsWriting: Promise<void> = Promise.resolve();
+  private readonly statsFile: StatsFile;
   private version = '0.0.0';
   private signalHandlers: [NodeJS.Signals, () => void][] = [];
   metricsAddress?: string;
@@ -85,6 +83,7 @@ export class Daemon {
     this.cfg = { ...cfg, watch_dir: resolve(cfg.watch_dir), output_dir: resolve(cfg.output_dir) };
     this.paths = daemonPaths(this.cfg);
     this.queue = opts.queue ?? new MemoryJobQueue();
+    this.statsFile = new StatsFile(this.paths.statsFile, () => this.snapshot(), log);
   }
 
   /** Starts everything; resolves once the watcher has scanned the folder. On failure nothing stays open. */
@@ -94,7 +93,7 @@ export class Daemon {
     } catch (err) {
       await this.watcher?.stop().catch(() => undefined);
       this.stall?.stop();
-      if (this.statsTimer) clearInterval(this.statsTimer);
+      this.statsFile.stop();
       this.dedup?.close();
       await this.closeServers();
       throw err;
@@ -205,9 +204,8 @@ export class Daemon {
     });
     await this.watcher.start();
 
-    this.statsTimer = setInterval(() => this.scheduleStatsWrite(), cfg.stats_interval * 1000);
-    this.statsTimer.unref();
-    await this.writeStats();
+    this.statsFile.startInterval(cfg.stats_interval);
+    await this.statsFile.write();
     if (this.opts.handleSignals) this.installSignals();
     this.log.info('daemon_started', `Daemon started: watching ${cfg.watch_dir} -> ${cfg.output_dir} (${cfg.max_concurrent_jobs} concurrent jobs, control socket ${this.paths.socket})`, {
       pid: process.pid,
@@ -243,27 +241,12 @@ export class Daemon {
     return this.stats.snapshot(this.live(c.waiting, c.retryWaiting, this.scheduler.inFlightCount));
   }
 
-  /** Coalesces bursts of changes into one atomic stats.json write. */
   private scheduleStatsWrite(): void {
-    if (this.statsWriteQueued) return;
-    this.statsWriteQueued = true;
-    setTimeout(() => {
-      this.statsWriteQueued = false;
-      void this.writeStats();
-    }, 50).unref();
-  }
-
-  private writeStats(): Promise<void> {
-    this.statsWriting = this.statsWriting
-      .then(async () => writeJsonAtomic(this.paths.statsFile, await this.snapshot()))
-      .catch((err) => this.log.error('stats_write_failed', `Cannot write ${this.paths.statsFile}: ${(err as Error).message}`));
-    return this.statsWriting;
+    this.statsFile.schedule();
   }
 
   async logStats(): Promise<void> {
-    const s = await this.snapshot();
-    this.log.info('stats', 'Daemon statistics:', { stats: s });
-    for (const line of formatStats(s)) this.log.info('stats', `  ${line}`);
+    logStats(this.log, await this.snapshot());
   }
 
   private async onControl(command: ControlCommand): Promise<ControlReply> {
@@ -337,7 +320,7 @@ export class Daemon {
   private async shutdown(): Promise<void> {
     await this.watcher?.stop();
     this.stall?.stop();
-    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.statsFile.stop();
     await this.notifier?.flush();
     this.notifier?.close();
     if (this.dedup) {
@@ -349,7 +332,7 @@ export class Daemon {
       }
       this.dedup.close();
     }
-    await this.writeStats();
+    await this.statsFile.write();
     await this.closeServers();
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
     const s = await this.snapshot();
