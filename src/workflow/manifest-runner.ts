@@ -27,6 +27,8 @@ export interface ManifestRunOptions {
   onLoaded?: (manifest: LoadedManifest) => void;
   onProgress?: (vm: string, progress: ConvertProgress) => void;
   onStage?: (vm: string, stage: StageName) => void;
+  /** A VM's pipeline finished (completed or failed). */
+  onVmDone?: (vm: string) => void;
 }
 
 export interface FailedVm {
@@ -98,7 +100,7 @@ export async function runManifest(file: string, options: ManifestRunOptions): Pr
           journal: options.journal,
           onProgress: options.onProgress,
           onStage: options.onStage,
-        }),
+        }).finally(() => options.onVmDone?.(vm.name)),
       ),
     ),
   );

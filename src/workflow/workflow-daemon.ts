@@ -1,9 +1,18 @@
-// `h2k daemon --manifest-workflow-mode`: runs the manifest workflow service in the foreground,
-// logs every move through the daemon's logger; SIGTERM/SIGINT drain (a second one stops now,
-// leaving cancelled manifests in processing/ to be taken again on the next start).
-import { mkdir } from 'node:fs/promises';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+// `h2k daemon --manifest-workflow-mode`: runs the manifest workflow service in the foreground
+// with the watch-folder daemon's operator surface (src/daemon's control socket, stats.json,
+// Prometheus metrics, SIGUSR1), so `h2k ctl status|stats|pause|resume|drain|stop` reach it.
+// SIGTERM/SIGINT drain; a second one stops (running manifests are cancelled, their outputs
+// removed, and they go back to to_be_processed/).
+import type { Server } from 'node:http';
+import { chmod, mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { ControlServer } from '../daemon/control-server.js';
+import type { ControlCommand, ControlReply } from '../daemon/control-protocol.js';
+import { daemonPaths, h2kVersion, inside } from '../daemon/daemon.js';
 import type { Logger } from '../daemon/logger.js';
+import { DaemonMetrics, startMetricsServer } from '../daemon/metrics.js';
+import { logStats, StatsFile } from '../daemon/stats-file.js';
+import { DaemonStats, type StatsSnapshot } from '../daemon/stats.js';
 import { configurePool } from '../pool/pool.js';
 import { H2kError } from '../util/errors.js';
 import { ManifestWorkflowService, type WorkflowEvent } from './workflow-service.js';
@@ -12,12 +21,13 @@ export interface WorkflowDaemonConfig {
   manifest_workflow_dir: string;
   output_dir: string;
   max_concurrent_jobs: number;
+  control_socket?: string;
+  metrics_listen?: string;
+  stats_interval?: number;
 }
 
-function overlaps(a: string, b: string): boolean {
-  const rel = relative(a, b);
-  return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel));
-}
+/** Stats count manifests, all under one file type. */
+const MANIFEST_TYPE = 'manifest';
 
 function logEvent(log: Logger, e: WorkflowEvent): void {
   switch (e.type) {
@@ -34,7 +44,12 @@ function logEvent(log: Logger, e: WorkflowEvent): void {
       log.error('manifest_failed', `Manifest failed at ${e.stage}: ${e.error} [${e.code}] -> ${e.path}`, { manifest: e.manifest, job_id: e.jobId, path: e.path, stage: e.stage, code: e.code });
       break;
     case 'interrupted':
-      log.warn('manifest_interrupted', `Manifest interrupted, stays in processing/: ${e.manifest}`, { manifest: e.manifest, job_id: e.jobId });
+      log.warn('manifest_interrupted', `Manifest cancelled: ${e.manifest} ${e.requeued ? 'back in to_be_processed/' : 'stays in processing/ (a namesake is queued)'}; removed ${e.removed.length} output(s)`, {
+        manifest: e.manifest, job_id: e.jobId, requeued: e.requeued, removed: e.removed,
+      });
+      break;
+    case 'vm':
+      log.debug('vm_stage', `${e.manifest}: ${e.vm} ${e.stage === 'done' ? 'finished' : `-> ${e.stage}`}`, { manifest: e.manifest, vm: e.vm, stage: e.stage });
       break;
     case 'error':
       log.error('workflow_error', `${e.manifest ? `${e.manifest}: ` : ''}${e.error} [${e.code}]`, { manifest: e.manifest, code: e.code });
@@ -45,42 +60,154 @@ function logEvent(log: Logger, e: WorkflowEvent): void {
 export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: Logger, handleSignals = true): Promise<number> {
   const workflowDir = resolve(cfg.manifest_workflow_dir);
   const outputDir = resolve(cfg.output_dir);
-  if (overlaps(workflowDir, outputDir) || overlaps(outputDir, workflowDir))
+  if (inside(workflowDir, outputDir) || inside(outputDir, workflowDir))
     throw new H2kError('manifest_workflow_dir and output_dir must be separate directories, neither inside the other', {
       code: 'E_CONFIG', hint: `manifest_workflow_dir=${workflowDir} output_dir=${outputDir}`,
     });
+  const paths = daemonPaths({ output_dir: outputDir, control_socket: cfg.control_socket });
   await mkdir(outputDir, { recursive: true });
+  await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
+  await chmod(paths.stateDir, 0o700);
+  const version = await h2kVersion();
   configurePool(cfg.max_concurrent_jobs);
   const service = new ManifestWorkflowService({ workflowDir, outputDir, maxConcurrentJobs: cfg.max_concurrent_jobs });
-  service.on('event', (e: WorkflowEvent) => logEvent(log, e));
+  const stats = new DaemonStats();
+  let queued = 0;
+  const snapshot = async (): Promise<StatsSnapshot> => {
+    queued = (await service.dirs.listQueued().catch(() => [])).length;
+    return stats.snapshot({ state: service.runState, queueDepth: queued, retryWaiting: 0, inFlight: service.runningManifests.length });
+  };
+  const statsFile = new StatsFile(paths.statsFile, snapshot, log);
+  const metrics = cfg.metrics_listen ? new DaemonMetrics() : undefined;
+
+  service.on('event', (e: WorkflowEvent) => {
+    logEvent(log, e);
+    if (e.type === 'taken') stats.jobStarted(e.jobId, e.manifest, MANIFEST_TYPE, 0);
+    else if (e.type === 'processed') {
+      stats.jobEnded(e.jobId);
+      stats.succeeded(MANIFEST_TYPE, e.seconds, e.bytes);
+      metrics?.duration.observe({ file_type: MANIFEST_TYPE }, e.seconds);
+    } else if (e.type === 'failed') {
+      stats.jobEnded(e.jobId);
+      stats.failedJob(MANIFEST_TYPE);
+    } else if (e.type === 'interrupted') stats.jobEnded(e.jobId);
+    else if (e.type === 'vm') stats.touch();
+    statsFile.schedule();
+  });
 
   let finish!: (clean: boolean) => void;
   const finished = new Promise<boolean>((r) => (finish = r));
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) {
-      log.info('daemon_draining', `Draining (${sig}): no new manifests taken; finishing those in processing/`);
-      void service.drain().then(() => finish(true));
-    } else {
-      log.info('daemon_stopping', `Stopping (${sig}): cancelling running manifests; they stay in processing/`);
-      void service.stop().then(finish);
+  let ending: 'drain' | 'stop' | undefined;
+  const drain = (why: string) => {
+    if (ending) return;
+    ending = 'drain';
+    log.info('daemon_draining', `Draining (${why}): no new manifests taken; finishing those in processing/`);
+    void service.drain().then(() => finish(true));
+    statsFile.schedule();
+  };
+  const stop = (why: string) => {
+    if (ending === 'stop') return;
+    ending = 'stop';
+    log.info('daemon_stopping', `Stopping (${why}): cancelling running manifests; they go back to to_be_processed/`);
+    void service.stop().then(finish);
+    statsFile.schedule();
+  };
+
+  const onControl = async (command: ControlCommand): Promise<ControlReply> => {
+    switch (command) {
+      case 'status': {
+        const s = await snapshot();
+        return {
+          status: 'ok',
+          mode: 'manifest_workflow',
+          state: service.runState,
+          paused: service.runState === 'paused',
+          draining: service.runState === 'draining',
+          pid: process.pid,
+          version,
+          uptime_seconds: s.uptime_seconds,
+          queue_depth: s.current_queue_depth,
+          in_flight: s.in_flight,
+          watch_dir: service.dirs.queueDir,
+          output_dir: outputDir,
+          manifests: {
+            queued: s.current_queue_depth,
+            processing: service.runningManifests,
+            processed: s.total_processed,
+            failed: s.total_failed,
+          },
+          running_vms: service.runningVms,
+        };
+      }
+      case 'stats':
+        return { status: 'ok', stats: await snapshot() };
+      case 'pause':
+        if (service.runState === 'running') log.info('daemon_paused', 'Daemon paused (running manifests finish; no new ones are taken)');
+        service.pause();
+        statsFile.schedule();
+        return { status: 'ok', message: 'Daemon paused' };
+      case 'resume':
+        if (service.runState === 'paused') log.info('daemon_resumed', 'Daemon resumed');
+        service.resume();
+        statsFile.schedule();
+        return { status: 'ok', message: 'Daemon resumed' };
+      case 'drain':
+        drain('control socket');
+        return { status: 'ok', message: 'Draining: running manifests finish, then the daemon exits' };
+      case 'stop':
+        stop('control socket');
+        return { status: 'ok', message: 'Stopping daemon: running manifests are cancelled and go back to to_be_processed/' };
     }
   };
-  if (handleSignals) {
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+
+  // The control socket first: it refuses to start when another daemon owns this output_dir.
+  const control = new ControlServer(paths.socket, onControl);
+  await control.start();
+  let metricsServer: Server | undefined;
+  const signalHandlers: [NodeJS.Signals, () => void][] = [];
+  const closeAll = async () => {
+    statsFile.stop();
+    if (metricsServer) {
+      const m = metricsServer;
+      m.closeAllConnections();
+      await new Promise<void>((r) => m.close(() => r()));
+    }
+    await control.close();
+    for (const [sig, fn] of signalHandlers) process.off(sig, fn);
+  };
+  try {
+    if (await stats.load(paths.statsFile))
+      log.info('stats_loaded', `Loaded stats: ${stats.snapshot({ state: 'running', queueDepth: 0, retryWaiting: 0, inFlight: 0 }).total_processed} processed before`);
+    if (metrics && cfg.metrics_listen) {
+      const started = await startMetricsServer(cfg.metrics_listen, metrics, snapshot);
+      metricsServer = started.server;
+      log.info('metrics_listening', `Metrics: http://${started.address}/metrics`, { address: started.address });
+    }
+    if (handleSignals) {
+      let interrupts = 0;
+      const on = (sig: NodeJS.Signals, fn: () => void) => {
+        process.on(sig, fn);
+        signalHandlers.push([sig, fn]);
+      };
+      on('SIGTERM', () => (ending ? stop('second SIGTERM') : drain('SIGTERM')));
+      on('SIGINT', () => (++interrupts === 1 ? drain('SIGINT; press Ctrl-C again to stop now') : stop('SIGINT')));
+      on('SIGUSR1', () => void snapshot().then((s) => logStats(log, s)));
+    }
+    await service.start();
+    statsFile.startInterval(cfg.stats_interval ?? 60);
+    await statsFile.write();
+  } catch (err) {
+    await service.stop(0).catch(() => undefined);
+    await closeAll();
+    throw err;
   }
-  await service.start();
-  log.info('daemon_started', `Manifest workflow started: ${workflowDir}/to_be_processed -> ${outputDir} (${cfg.max_concurrent_jobs} concurrent jobs)`, {
-    pid: process.pid, mode: 'manifest_workflow',
+  log.info('daemon_started', `Manifest workflow started: ${workflowDir}/to_be_processed -> ${outputDir} (${cfg.max_concurrent_jobs} concurrent jobs, control socket ${paths.socket})`, {
+    pid: process.pid, version, mode: 'manifest_workflow',
   });
   const clean = await finished;
-  if (handleSignals) {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-  }
-  const s = service.stats;
-  log.info('daemon_stopped', `Manifest workflow stopped: ${s.processed} processed, ${s.failed} failed`);
+  await statsFile.write();
+  await closeAll();
+  const s = await snapshot();
+  log.info('daemon_stopped', `Manifest workflow stopped: ${s.total_processed} processed, ${s.total_failed} failed`);
   return clean ? 0 : 1;
 }

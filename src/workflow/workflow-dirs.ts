@@ -83,6 +83,14 @@ export class WorkflowDirs {
     }
   }
 
+  /** Puts a cancelled manifest back in the queue. False if a namesake was dropped meanwhile (it stays in processing/). */
+  async requeue(name: string): Promise<boolean> {
+    const target = join(this.queueDir, name);
+    if (existsSync(target)) return false;
+    await rename(join(this.processingDir, name), target);
+    return true;
+  }
+
   /** A stem under which neither the manifest nor any result file exists yet in `dir`. */
   private freeStem(dir: string, name: string, suffixes: string[]): string {
     const ext = extname(name);

@@ -1,6 +1,8 @@
 // The manifest workflow as a self-contained service: watches to_be_processed/, takes manifests
 // while fewer than maxConcurrentJobs are in flight, runs them, files the results. Manifests
-// found in processing/ at start (a crash or a stop mid-job) are taken again first.
+// found in processing/ at start (a crash) are taken again first. Pause stops taking manifests;
+// drain finishes those in flight; stop cancels them, removes what they wrote and puts their
+// manifests back in to_be_processed/.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
@@ -12,6 +14,8 @@ import { JobLimiter } from './job-limiter.js';
 import { runManifest, type ManifestOutcome } from './manifest-runner.js';
 import { WorkflowDirs } from './workflow-dirs.js';
 import { manifestStem } from './manifest-loader.js';
+import type { StageName } from './manifest-schema.js';
+import type { ManifestReport } from './report.js';
 
 export interface WorkflowServiceOptions {
   workflowDir: string;
@@ -28,9 +32,10 @@ export interface WorkflowServiceOptions {
 export type WorkflowEvent =
   | { type: 'taken'; manifest: string; jobId: string; recovered: boolean }
   | { type: 'cleaned'; manifest: string; removed: string[] }
-  | { type: 'processed'; manifest: string; jobId: string; path: string; report: string; seconds: number }
+  | { type: 'processed'; manifest: string; jobId: string; path: string; report: string; seconds: number; bytes: number }
   | { type: 'failed'; manifest: string; jobId: string; path: string; stage: string; code: string; error: string }
-  | { type: 'interrupted'; manifest: string; jobId: string }
+  | { type: 'interrupted'; manifest: string; jobId: string; requeued: boolean; removed: string[] }
+  | { type: 'vm'; manifest: string; vm: string; stage: StageName | 'done' }
   | { type: 'error'; manifest?: string; code: string; error: string };
 
 export interface WorkflowStats {
@@ -38,6 +43,16 @@ export interface WorkflowStats {
   processed: number;
   failed: number;
   activeVmJobs: number;
+}
+
+export type WorkflowRunState = 'running' | 'paused' | 'draining' | 'stopping' | 'stopped';
+
+export interface RunningVm {
+  manifest: string;
+  job_id: string;
+  vm: string;
+  stage: StageName;
+  started_at: string;
 }
 
 interface RunningJob {
@@ -57,6 +72,9 @@ export class ManifestWorkflowService extends EventEmitter {
   private rescanTimer?: NodeJS.Timeout;
   private deferTimer?: NodeJS.Timeout;
   private accepting = false;
+  private paused = false;
+  private state: WorkflowRunState = 'running';
+  private readonly vms = new Map<string, RunningVm>();
   private pumping = false;
   private pumpAgain = false;
   private counts = { processed: 0, failed: 0 };
@@ -71,6 +89,30 @@ export class ManifestWorkflowService extends EventEmitter {
 
   get stats(): WorkflowStats {
     return { running: this.running.size, ...this.counts, activeVmJobs: this.limiter.active };
+  }
+
+  get runState(): WorkflowRunState {
+    return this.state === 'running' && this.paused ? 'paused' : this.state;
+  }
+
+  /** Manifests being processed now, by name. */
+  get runningManifests(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /** VMs whose pipeline has started and not finished, with their current stage. */
+  get runningVms(): RunningVm[] {
+    return [...this.vms.values()];
+  }
+
+  /** Takes no new manifests until resume(); those in flight carry on. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
   }
 
   private emitEvent(e: WorkflowEvent): void {
@@ -99,15 +141,19 @@ export class ManifestWorkflowService extends EventEmitter {
 
   /** Takes nothing new; resolves when every manifest in flight has been filed. */
   async drain(): Promise<void> {
+    if (this.state === 'running') this.state = 'draining';
     await this.closeIntake();
     await Promise.all([...this.running.values()].map((j) => j.done));
+    if (this.state === 'draining') this.state = 'stopped';
   }
 
   /**
-   * Cancels the jobs in flight; their manifests stay in processing/ and are taken again on start.
-   * Resolves false if some job ignored the cancellation for graceMs (it is abandoned, not waited for).
+   * Cancels the jobs in flight: their outputs are removed and their manifests go back to
+   * to_be_processed/. Resolves false if some job ignored the cancellation for graceMs (it is
+   * abandoned in processing/, taken again on the next start).
    */
   async stop(graceMs = 30_000): Promise<boolean> {
+    this.state = 'stopping';
     await this.closeIntake();
     for (const j of this.running.values()) j.abort.abort();
     let timer: NodeJS.Timeout | undefined;
@@ -116,6 +162,7 @@ export class ManifestWorkflowService extends EventEmitter {
       new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs))),
     ]);
     clearTimeout(timer);
+    this.state = 'stopped';
     if (!settled)
       for (const name of this.running.keys())
         this.emitEvent({ type: 'error', manifest: name, code: 'E_TIMEOUT', error: `did not stop within ${graceMs / 1000}s of cancellation; left in processing/` });
@@ -140,7 +187,7 @@ export class ManifestWorkflowService extends EventEmitter {
   }
 
   private pump(): void {
-    if (!this.accepting) return;
+    if (!this.accepting || this.paused) return;
     if (this.pumping) {
       this.pumpAgain = true;
       return;
@@ -162,12 +209,13 @@ export class ManifestWorkflowService extends EventEmitter {
 
   private async fill(): Promise<void> {
     const limit = this.options.maxConcurrentJobs;
+    if (this.paused) return;
     while (this.accepting && this.running.size < limit && this.recovered.length > 0) this.begin(this.recovered.shift()!, true);
     if (!this.accepting || this.running.size >= limit) return;
     const now = Date.now();
     let youngest = Infinity;
     for (const m of await this.dirs.listQueued()) {
-      if (!this.accepting || this.running.size >= limit) return;
+      if (!this.accepting || this.paused || this.running.size >= limit) return;
       if (this.running.has(m.name)) continue; // a namesake is in flight: take this one after it
       const age = now - m.mtimeMs;
       if (age < this.stabilityMs) {
@@ -215,9 +263,22 @@ export class ManifestWorkflowService extends EventEmitter {
       jobId,
       journal,
       signal,
+      onStage: (vm, stage) => {
+        const key = `${name}\0${vm}`;
+        const known = this.vms.get(key);
+        this.vms.set(key, { manifest: name, job_id: jobId, vm, stage, started_at: known?.started_at ?? new Date().toISOString() });
+        this.emitEvent({ type: 'vm', manifest: name, vm, stage });
+      },
+      onVmDone: (vm) => {
+        if (this.vms.delete(`${name}\0${vm}`)) this.emitEvent({ type: 'vm', manifest: name, vm, stage: 'done' });
+      },
     });
     if (outcome.interrupted) {
-      this.emitEvent({ type: 'interrupted', manifest: name, jobId });
+      // Cancelled by stop: nothing it wrote may look finished, and it runs again from the queue.
+      const removed = await journal.removeLeftovers();
+      await journal.remove();
+      const requeued = await this.dirs.requeue(name);
+      this.emitEvent({ type: 'interrupted', manifest: name, jobId, requeued, removed });
       return;
     }
     await this.file(name, outcome, (Date.now() - started) / 1000);
@@ -229,7 +290,10 @@ export class ManifestWorkflowService extends EventEmitter {
     if (!outcome.failure && outcome.report) {
       const done = await this.dirs.finish(name, 'processed', { '.report.json': outcome.report });
       this.counts.processed++;
-      this.emitEvent({ type: 'processed', manifest: name, jobId: outcome.jobId, path: done.manifestPath, report: done.files[0], seconds });
+      this.emitEvent({
+        type: 'processed', manifest: name, jobId: outcome.jobId, path: done.manifestPath, report: done.files[0], seconds,
+        bytes: bytesWritten(outcome.report),
+      });
       return;
     }
     const failure = outcome.failure!;
@@ -242,4 +306,10 @@ export class ManifestWorkflowService extends EventEmitter {
       stage: failure.stage, code: failure.error.code, error: `${stem}: ${failure.error.message}`,
     });
   }
+}
+
+/** Bytes of converted output a report accounts for (every VM of a batch). */
+function bytesWritten(report: ManifestReport): number {
+  const stages = report.vms ? report.vms.map((v) => v.stages) : report.stages ? [report.stages] : [];
+  return stages.reduce((a, st) => a + (typeof st.convert.bytes === 'number' ? st.convert.bytes : 0), 0);
 }

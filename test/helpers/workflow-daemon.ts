@@ -17,11 +17,18 @@ export interface WorkflowDaemon {
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function startWorkflowDaemon(root: string, workflowDir: string, outputDir: string, jobs = 2): Promise<WorkflowDaemon> {
+/** `extra`: more config keys (metrics_listen, stats_interval, ...). */
+export async function startWorkflowDaemon(
+  root: string,
+  workflowDir: string,
+  outputDir: string,
+  jobs = 2,
+  extra: Record<string, unknown> = {},
+): Promise<WorkflowDaemon> {
   const configPath = join(root, 'daemon.yaml');
   writeFileSync(
     configPath,
-    stringify({ manifest_workflow_mode: true, manifest_workflow_dir: workflowDir, output_dir: outputDir, max_concurrent_jobs: jobs }),
+    stringify({ manifest_workflow_mode: true, manifest_workflow_dir: workflowDir, output_dir: outputDir, max_concurrent_jobs: jobs, ...extra }),
   );
   const proc = spawn(process.execPath, [h2kBin, 'daemon', '--config', configPath, '--log-format', 'json'], {
     cwd: repoRoot,
