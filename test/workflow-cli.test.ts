@@ -97,7 +97,7 @@ describe('h2k manifest run', () => {
 describe('shipped examples', () => {
   it('every example manifest passes the schema; the daemon example loads as a workflow config', () => {
     const dir = join(repoRoot, 'examples', 'manifests');
-    for (const name of ['simple.yaml', 'batch.json', 'every-stage.yaml']) {
+    for (const name of ['simple.yaml', 'batch.json', 'every-stage.yaml', 'ova.yaml']) {
       const file = join(dir, name);
       expect(() => validateManifestData(parseManifestText(readFileSync(file, 'utf8'), file), file)).not.toThrow();
     }
