@@ -42,6 +42,11 @@ function humanReply(r: ControlReply): string {
     lines.push(`  PID: ${r.pid}  Version: ${r.version}`);
     lines.push(`  Queue Depth: ${r.queue_depth}  In Flight: ${r.in_flight}`);
     lines.push(`  Watching: ${r.watch_dir} -> ${r.output_dir}`);
+    // Manifest workflow mode: where the manifests are and which VMs run now.
+    const m = r.manifests as { queued: number; processing: string[]; processed: number; failed: number } | undefined;
+    if (m) lines.push(`  Manifests: ${m.queued} queued, ${m.processing.length} processing, ${m.processed} processed, ${m.failed} failed`);
+    for (const vm of (r.running_vms as { manifest: string; vm: string; stage: string }[] | undefined) ?? [])
+      lines.push(`  Running: ${vm.manifest}: ${vm.vm} (${vm.stage})`);
   }
   return lines.join('\n');
 }
