@@ -79,6 +79,7 @@ describe('h2k ctl against the manifest workflow daemon', () => {
     const human = await runH2k(['ctl', 'status', '--output-dir', tree.outputDir]);
     expect(human.code).toBe(0);
     expect(human.stdout).toContain('Status: RUNNING');
+    expect(human.stdout).toContain('Manifests: 0 queued, 0 processing, 0 processed, 0 failed');
 
     expect(await ctl('pause')).toMatchObject({ status: 'ok', message: 'Daemon paused' });
     dropManifest(tree.queueDir, 'small.yaml', singleManifest('../../images/small.vmdk', { convert: {}, validate: {} }), staging());
@@ -121,6 +122,8 @@ describe('h2k ctl against the manifest workflow daemon', () => {
     });
     expect(status.manifests.processing).toEqual(['slow.json']);
     expect(status.in_flight).toBe(1);
+    const human = await runH2k(['ctl', 'status', '--output-dir', tree.outputDir]);
+    expect(human.stdout).toMatch(/Running: slow\.json: slow-\d \((load|convert|validate)\)/);
     expect(status.running_vms[0]).toMatchObject({ manifest: 'slow.json', vm: expect.stringMatching(/^slow-\d$/), stage: expect.stringMatching(/^(load|convert|validate)$/) });
 
     expect(await ctl('stop')).toMatchObject({ status: 'ok' });
