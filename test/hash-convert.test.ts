@@ -11,6 +11,7 @@ import { writeStreamVmdk } from './helpers/vmdk-stream-generator.js';
 
 interface Result {
   sourceBytesReread: number;
+  sourceFiles: { path: string; hashes: Record<string, string>; bytesReread: number }[];
   sourceHashes: Record<string, string>;
   contentHashes: Record<string, string>;
   output: string;
@@ -32,6 +33,8 @@ beforeAll(() => {
   qemuImg(['convert', '-q', '-f', 'raw', '-O', 'vhdx', raw, join(tmp.dir, 'disk.vhdx')]);
   qemuImg(['convert', '-q', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=fixed,force_size=on', raw, join(tmp.dir, 'disk-fixed.vhd')]);
   qemuImg(['convert', '-q', '-f', 'raw', '-O', 'vdi', raw, join(tmp.dir, 'disk.vdi')]);
+  toVmdk(raw, join(tmp.dir, 'disk-split.vmdk'), 'twoGbMaxExtentSparse');
+  toVmdk(raw, join(tmp.dir, 'disk-mflat.vmdk'), 'monolithicFlat');
   const members: TarEntry[] = [
     { name: 'vm.ovf', data: Buffer.from('<?xml version="1.0"?><Envelope/>') },
     { name: 'vm-disk1.vmdk', path: join(tmp.dir, 'disk-stream.vmdk') },
@@ -73,6 +76,28 @@ describe('convert --hash', () => {
       const back = join(tmp.dir, `${src}.${fmt}.back.raw`);
       qemuImg(['convert', '-q', '-O', 'raw', out, back]);
       expect(toolDigest(algos[0], back)).toBe(res.contentHashes[algos[0]]);
+    });
+  }
+
+  for (const src of ['disk-split.vmdk', 'disk-mflat.vmdk']) {
+    it(`${src}: every file of the disk (descriptor and extents) is hashed from the conversion's reads`, async () => {
+      const out = join(tmp.dir, `${src}.qcow2`);
+      const r = await runH2k(['convert', join(tmp.dir, src), '-o', out, '--json', '--hash', 'xxh3', 'md5']);
+      expect(r.code, r.stderr).toBe(0);
+      const res = (JSON.parse(r.stdout) as { results: Result[] }).results[0];
+      expect(res.sourceFiles.length).toBeGreaterThanOrEqual(2);
+      expect(res.sourceFiles[0].path).toBe(join(tmp.dir, src));
+      expect(res.sourceHashes).toEqual(res.sourceFiles[0].hashes);
+      for (const f of res.sourceFiles)
+        for (const a of ['xxh3', 'md5'] as Algo[]) expect(f.hashes[a], `${f.path} ${a}`).toBe(toolDigest(a, f.path));
+      const dataFiles = res.sourceFiles.slice(1);
+      const dataBytes = dataFiles.reduce((n, f) => n + statSync(f.path).size, 0);
+      expect(dataFiles.reduce((n, f) => n + f.bytesReread, 0) / dataBytes).toBeLessThan(0.05);
+      expect(res.contentHashes.xxh3).toBe(toolDigest('xxh3', exportRaw));
+      // The text summary lists the extent files md5sum-style.
+      const t = await runH2k(['convert', join(tmp.dir, src), '-o', `${out}.2`, '-O', 'raw', '--hash', 'md5']);
+      expect(t.code, t.stderr).toBe(0);
+      for (const f of dataFiles) expect(t.stdout).toContain(`${toolDigest('md5', f.path)}  ${f.path}`);
     });
   }
 

@@ -40,6 +40,8 @@ export interface ConvertResult {
   seconds: number;
   sourceHashes: Partial<Record<HashAlgorithm, string>>;
   contentHashes: Partial<Record<HashAlgorithm, string>>;
+  /** With hashes: every file of the source (the file named first; VMDK extents) and its hashes. */
+  sourceFiles: { path: string; hashes: Partial<Record<HashAlgorithm, string>>; bytesReread: number }[];
   /** With hashes: source-file bytes read a second time for the source hash (the rest came from the conversion's own reads). */
   sourceBytesReread: number;
   /** verify: the output was read back by h2k's reader and its content matched the source's. */

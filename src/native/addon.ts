@@ -57,6 +57,7 @@ export interface NativeConvertResult {
   sourceHashes: Record<string, string>;
   contentHashes: Record<string, string>;
   sourceBytesReread: number;
+  sourceFiles: { path: string; hashes: Record<string, string>; bytesReread: number }[];
   verified: boolean;
   verifySeconds: number;
 }

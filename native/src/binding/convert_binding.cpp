@@ -59,6 +59,15 @@ Napi::Object resultToJs(Napi::Env env, const ConvertRequest& req, const ConvertR
   o.Set("sourceHashes", hashesToJs(env, r.sourceHashes));
   o.Set("contentHashes", hashesToJs(env, r.contentHashes));
   o.Set("sourceBytesReread", num(r.sourceBytesReread));
+  Napi::Array files = Napi::Array::New(env, r.sourceFiles.size());
+  for (size_t i = 0; i < r.sourceFiles.size(); ++i) {
+    Napi::Object f = Napi::Object::New(env);
+    f.Set("path", r.sourceFiles[i].path);
+    f.Set("hashes", hashesToJs(env, r.sourceFiles[i].hashes));
+    f.Set("bytesReread", num(r.sourceFiles[i].bytesReread));
+    files.Set(static_cast<uint32_t>(i), f);
+  }
+  o.Set("sourceFiles", files);
   o.Set("verified", Napi::Boolean::New(env, r.verified));
   o.Set("verifySeconds", Napi::Number::New(env, r.verifySeconds));
   return o;

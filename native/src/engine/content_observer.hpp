@@ -25,7 +25,7 @@ class ContentObserver {
 
 struct ConvertHooks {
   std::vector<ContentObserver*> observers;  // not owned; must outlive the convertImage call
-  std::shared_ptr<ReadTap> sourceFileTap;   // sees the source file's reads (OpenOptions)
+  FileTapFactory sourceFileTaps;            // taps on the source's files (OpenOptions)
 };
 
 }  // namespace h2k

@@ -180,7 +180,7 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
   OpenOptions opts;
   opts.allowExternalPaths = request.allowExternalPaths;
   opts.format = request.sourceFormat;
-  opts.sourceFileTap = hooks.sourceFileTap;
+  opts.sourceFileTaps = hooks.sourceFileTaps;
   std::string format = request.sourceFormat.empty() ? detectFormat(request.source) : request.sourceFormat;
   std::unique_ptr<ImageReader> reader = openImage(request.source, opts);
   refuseSameFile(request.source, request.output);

@@ -32,6 +32,13 @@ struct ConvertProgress {
   bool verifying = false;   // the read-back check of the output (bytes count the output's guest range)
 };
 
+// One file of the source (the image file, or a VMDK descriptor / extent file) and its hashes.
+struct SourceFileHashes {
+  std::string path;
+  std::map<std::string, std::string> hashes;  // algo -> hex
+  uint64_t bytesReread = 0;                   // read a second time (see sourceBytesReread)
+};
+
 struct ConvertResult {
   std::string output;
   std::string sourceFormat;
@@ -45,10 +52,11 @@ struct ConvertResult {
   uint64_t clustersWritten = 0;
   uint64_t clustersCompressed = 0;
   double seconds = 0;
-  std::map<std::string, std::string> sourceHashes;   // algo -> hex, hash of the source file bytes
+  std::map<std::string, std::string> sourceHashes;   // algo -> hex, hash of the source file bytes (the file named)
+  std::vector<SourceFileHashes> sourceFiles;         // every file of the source, in open order (first = the file named)
   std::map<std::string, std::string> contentHashes;  // algo -> hex, hash of the guest-visible content
-  // Bytes of the source file hashed from reads of the hasher's own; the rest of the file was
-  // hashed from the conversion's reads (or were holes). 0 without --hash.
+  // Bytes of the source files hashed from reads of the hasher's own; the rest of the files
+  // were hashed from the conversion's reads (or were holes). 0 without --hash.
   uint64_t sourceBytesReread = 0;
   bool verified = false;       // the output was read back and its content matched the source's
   double verifySeconds = 0;

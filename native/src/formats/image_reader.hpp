@@ -61,10 +61,15 @@ struct OpenOptions {
   // Parent/backing chains: canonical paths of the images already open above this one
   // (loop detection) and their count (depth cap). See formats/parent_chain.hpp.
   std::vector<std::string> openChain;
-  // Shown every read of the top-level source file (not of extents or parents): lets
-  // `convert --hash` hash the file from the conversion's own reads. See io/read_tap.hpp.
-  std::shared_ptr<ReadTap> sourceFileTap;
+  // Asked for a tap on every file the image itself is made of (the file opened, VMDK extent
+  // files; not parents or backing files): `convert --hash` hashes those files from the
+  // conversion's own reads. See io/read_tap.hpp.
+  FileTapFactory sourceFileTaps;
 };
+
+inline std::shared_ptr<ReadTap> sourceTapFor(const OpenOptions& options, const std::string& path) {
+  return options.sourceFileTaps ? options.sourceFileTaps(path) : nullptr;
+}
 
 // Probes the content (magic bytes, descriptor text) and opens the right reader.
 std::unique_ptr<ImageReader> openImage(const std::string& path, const OpenOptions& options = {});

@@ -35,7 +35,7 @@ std::unique_ptr<ImageReader> openImage(const std::string& path, const OpenOption
   if (format == "ova") return openOvaDisk(path, "", options);
   if (format == "vmdk") return openVmdk(path, options);
   if (format == "raw") return std::make_unique<RawReader>(path);
-  if (auto r = openViewImage(std::make_shared<FileView>(path, options.sourceFileTap), format, options)) return r;
+  if (auto r = openViewImage(std::make_shared<FileView>(path, sourceTapFor(options, path)), format, options)) return r;
   throw Error(codes::kUnknownFormat, "unsupported source format '" + format + "' for " + path, path, -1,
               "supported formats: vmdk, raw, qcow2, vhd, vhdx, vdi, ova");
 }

@@ -23,7 +23,7 @@ std::unique_ptr<ImageReader> openParentImage(const std::string& childName, const
   std::string path = resolveImagePath(childDir, parentName, childOptions.allowExternalPaths, childName);
   OpenOptions opts = childOptions;
   opts.format = parentFormat;
-  opts.sourceFileTap.reset();  // the tap sees the top-level file only
+  opts.sourceFileTaps = nullptr;  // taps see the top-level image's own files only
   if (opts.openChain.size() + 1 >= kMaxChainDepth)
     throw Error(codes::kTooLarge, "parent chain of " + childName + " is deeper than " +
                     std::to_string(kMaxChainDepth) + " images", childName, -1,

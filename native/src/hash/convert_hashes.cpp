@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <memory>
+#include <mutex>
+#include <utility>
 
 #include "common/error.hpp"
 #include "engine/content_observer.hpp"
@@ -47,6 +49,34 @@ std::map<std::string, std::string> onlyRequested(const std::map<std::string, std
   return out;
 }
 
+// One SourceFileHasher per distinct file the source opens, created as the reader opens them.
+class SourceFileHashers {
+ public:
+  SourceFileHashers(std::vector<std::string> algorithms, const std::atomic<bool>* cancel)
+      : algorithms_(std::move(algorithms)), cancel_(cancel) {}
+
+  std::shared_ptr<ReadTap> tapFor(const std::string& path) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [p, hasher] : hashers_)
+      if (p == path) return hasher;  // two extents in one file share its hash
+    hashers_.emplace_back(path, std::make_shared<SourceFileHasher>(path, algorithms_, cancel_));
+    return hashers_.back().second;
+  }
+
+  std::vector<SourceFileHashes> finish() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<SourceFileHashes> out;
+    for (auto& [path, hasher] : hashers_) out.push_back({path, hasher->finish(), hasher->stats().readAgain});
+    return out;
+  }
+
+ private:
+  std::vector<std::string> algorithms_;
+  const std::atomic<bool>* cancel_;
+  std::mutex mutex_;
+  std::vector<std::pair<std::string, std::shared_ptr<SourceFileHasher>>> hashers_;
+};
+
 // "disk.ova/disk1.vmdk" names a member; its source bytes are the archive's.
 std::string sourceFilePath(const std::string& source) {
   struct stat st;
@@ -77,28 +107,35 @@ ConvertResult convertImageWithHashes(const ConvertRequest& request, const Progre
     hooks.observers = {&content};
     ConvertResult result = convertImage(plain, progress, cancel, hooks);
     result.contentHashes = content.digests();
-    if (!request.hashAlgorithms.empty()) result.sourceHashes = onlyRequested(result.contentHashes, request.hashAlgorithms);
+    if (!request.hashAlgorithms.empty()) {
+      result.sourceHashes = onlyRequested(result.contentHashes, request.hashAlgorithms);
+      result.sourceFiles = {{request.source, result.sourceHashes, 0}};
+    }
     return result;
   }
 
-  // The source file is hashed from the conversion's own reads of it (a read tap), and
-  // read a second time only where the conversion skips or jumps back.
-  auto source = std::make_shared<SourceFileHasher>(sourceFilePath(request.source), request.hashAlgorithms, cancel);
-  struct FinishSource : ContentObserver {
-    SourceFileHasher& source;
-    std::map<std::string, std::string> digests;
-    explicit FinishSource(SourceFileHasher& s) : source(s) {}
+  // Every file of the source (the file named; VMDK extent files) is hashed from the
+  // conversion's own reads of it (a read tap), and read a second time only where the
+  // conversion skips or jumps back.
+  SourceFileHashers files(request.hashAlgorithms, cancel);
+  struct FinishSources : ContentObserver {
+    SourceFileHashers& files;
+    std::vector<SourceFileHashes> results;
+    explicit FinishSources(SourceFileHashers& f) : files(f) {}
     void onContent(uint64_t, const uint8_t*, size_t) override {}
-    void onFinish() override { digests = source.finish(); }  // before the output is committed
+    void onFinish() override { results = files.finish(); }  // before the output is committed
   };
-  FinishSource finishSource(*source);
+  FinishSources finishSources(files);
   ConvertHooks hooks;
-  hooks.observers = {&content, &finishSource};
-  hooks.sourceFileTap = source;
+  hooks.observers = {&content, &finishSources};
+  hooks.sourceFileTaps = [&files](const std::string& path) { return files.tapFor(path); };
   ConvertResult result = convertImage(plain, progress, cancel, hooks);
   result.contentHashes = content.digests();
-  result.sourceHashes = finishSource.digests;
-  result.sourceBytesReread = source->stats().readAgain;
+  result.sourceFiles = std::move(finishSources.results);
+  if (result.sourceFiles.empty())
+    throw Error("E_INTERNAL", "no source file was opened through the hash taps", request.source);
+  result.sourceHashes = result.sourceFiles.front().hashes;
+  for (const auto& f : result.sourceFiles) result.sourceBytesReread += f.bytesReread;
   return result;
 }
 

@@ -1,9 +1,11 @@
 // `convert --hash`: hashes computed during the conversion pass itself.
 //   contentHashes: the guest-visible content, through the engine's ContentObserver seam
 //                  (in guest order on the writer side; holes fed from the shared zero block).
-//   sourceHashes:  the bytes of the source file in file order, hashed from the conversion's
-//                  own reads of it (a read tap, hash/source_file_hasher.hpp); only what the
-//                  conversion skips or reads out of order is read again, from the page cache.
+//   sourceFiles:   every file the source is made of (the file named, VMDK extent files; for
+//                  an OVA member, the archive), each hashed in file order from the
+//                  conversion's own reads of it (read taps, hash/source_file_hasher.hpp); only
+//                  what the conversion skips or reads out of order is read again, from the
+//                  page cache. sourceHashes is the first file's (the one named).
 #pragma once
 #include <atomic>
 #include <string>

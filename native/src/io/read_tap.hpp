@@ -3,6 +3,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
 
 namespace h2k {
 
@@ -13,5 +16,8 @@ class ReadTap {
   // Must be thread-safe: several threads may read one file.
   virtual void onRead(uint64_t offset, const uint8_t* data, size_t len) = 0;
 };
+
+// Gives the tap for a file about to be opened (nullptr = none).
+using FileTapFactory = std::function<std::shared_ptr<ReadTap>(const std::string& path)>;
 
 }  // namespace h2k

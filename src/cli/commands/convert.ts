@@ -59,6 +59,10 @@ function summaryLine(r: ConvertResult): string {
     `  output size:  ${formatBytes(r.outputBytes)}`,
     `  time:         ${formatDuration(r.seconds)} (${formatBytes(rate)}/s of virtual disk, ${formatBytes(r.seconds > 0 ? r.dataBytes / r.seconds : 0)}/s of data)`,
     ...Object.entries(r.sourceHashes).map(([a, h]) => `  source ${a}:  ${h}`),
+    // A split VMDK: every extent file too, in md5sum/xxhsum style so they can be checked.
+    ...(r.sourceFiles.length > 1
+      ? r.sourceFiles.slice(1).flatMap((f) => Object.entries(f.hashes).map(([a, h]) => `  file ${a}:    ${h}  ${f.path}`))
+      : []),
     ...Object.entries(r.contentHashes).map(([a, h]) => `  content ${a}: ${h}`),
     ...(r.verified ? [`  verified:     output read back, content matches the source (${formatDuration(r.verifySeconds)})`] : []),
   ].join('\n');

@@ -191,7 +191,7 @@ std::string detectOvaMemberFormat(const std::string& archivePath, const std::str
 
 std::unique_ptr<ImageReader> openOvaDisk(const std::string& archivePath, const std::string& member,
                                          const OpenOptions& options) {
-  Archive a = openArchive(archivePath, options.sourceFileTap);
+  Archive a = openArchive(archivePath, sourceTapFor(options, archivePath));
   const TarMember& disk = findDisk(a, archivePath, member);
   std::map<std::string, std::string> props{{"member", disk.name}};
   std::vector<std::string> warnings;

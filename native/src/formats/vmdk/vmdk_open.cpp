@@ -36,9 +36,12 @@ std::unique_ptr<ImageReader> withParent(std::unique_ptr<ImageReader> image, cons
   return withVmdkParent(std::move(image), d.isDelta(), d.parentFileNameHint, d.parentCid, path, options);
 }
 
-std::unique_ptr<ByteSource> openExtentFile(const std::string& resolved, const std::string& name, const std::string& descriptorPath) {
+std::unique_ptr<ByteSource> openExtentFile(const std::string& resolved, const std::string& name, const std::string& descriptorPath,
+                                           const OpenOptions& options) {
   try {
-    return std::make_unique<FileSource>(File::open(resolved));
+    File file = File::open(resolved);
+    file.setReadTap(sourceTapFor(options, resolved));
+    return std::make_unique<FileSource>(std::move(file));
   } catch (const Error& e) {
     if (e.code() != codes::kNotFound) throw;
     throw Error(kMissingExtent, "extent file '" + name + "' named by " + descriptorPath + " does not exist (" + resolved + ")",
@@ -120,7 +123,7 @@ std::unique_ptr<ImageReader> openDescriptorFile(const File& file, const std::str
         warnings.push_back("extent " + line.fileName + " is NOACCESS; it reads as zeros");
         placed.extent = std::make_unique<EmptyExtent>(bytes, BlockKind::Hole);
       } else {
-        auto source = openExtentFile(resolved, line.fileName, path);
+        auto source = openExtentFile(resolved, line.fileName, path, options);
         if (std::find(files.begin(), files.end(), resolved) == files.end()) files.push_back(resolved);
         // ESX snapshot deltas; like qemu, a SPARSE line may also name a COWD file.
         if (line.type == "VMFSSPARSE" || (line.type == "SPARSE" && hasCowdMagic(*source))) {
@@ -157,7 +160,7 @@ std::unique_ptr<ImageReader> openVmdk(const std::string& givenPath, const OpenOp
   // Absolute paths so info() names files unambiguously and extents resolve from any cwd.
   const std::string path = std::filesystem::absolute(givenPath).lexically_normal().string();
   File file = File::open(path);
-  file.setReadTap(options.sourceFileTap);
+  file.setReadTap(sourceTapFor(options, path));
   uint8_t head[4] = {0, 0, 0, 0};
   size_t n = file.readSome(head, sizeof head, 0);
   if (n == 0)
