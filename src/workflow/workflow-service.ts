@@ -38,13 +38,6 @@ export type WorkflowEvent =
   | { type: 'vm'; manifest: string; vm: string; stage: StageName | 'done' }
   | { type: 'error'; manifest?: string; code: string; error: string };
 
-export interface WorkflowStats {
-  running: number;
-  processed: number;
-  failed: number;
-  activeVmJobs: number;
-}
-
 export type WorkflowRunState = 'running' | 'paused' | 'draining' | 'stopping' | 'stopped';
 
 export interface RunningVm {
@@ -77,7 +70,6 @@ export class ManifestWorkflowService extends EventEmitter {
   private readonly vms = new Map<string, RunningVm>();
   private pumping = false;
   private pumpAgain = false;
-  private counts = { processed: 0, failed: 0 };
 
   constructor(private readonly options: WorkflowServiceOptions) {
     super();
@@ -85,10 +77,6 @@ export class ManifestWorkflowService extends EventEmitter {
     this.limiter = new JobLimiter(options.maxConcurrentJobs);
     this.stabilityMs = options.stabilityMs ?? 1000;
     this.rescanMs = options.rescanIntervalMs ?? 5000;
-  }
-
-  get stats(): WorkflowStats {
-    return { running: this.running.size, ...this.counts, activeVmJobs: this.limiter.active };
   }
 
   get runState(): WorkflowRunState {
@@ -167,14 +155,6 @@ export class ManifestWorkflowService extends EventEmitter {
       for (const name of this.running.keys())
         this.emitEvent({ type: 'error', manifest: name, code: 'E_TIMEOUT', error: `did not stop within ${graceMs / 1000}s of cancellation; left in processing/` });
     return settled;
-  }
-
-  /** Resolves when nothing is queued in memory or running (tests, `manifest` tooling). */
-  async idle(): Promise<void> {
-    while (this.running.size > 0 || this.pumping) {
-      await Promise.all([...this.running.values()].map((j) => j.done));
-      await new Promise((r) => setTimeout(r, 20));
-    }
   }
 
   private async closeIntake(): Promise<void> {
@@ -289,7 +269,6 @@ export class ManifestWorkflowService extends EventEmitter {
     const stem = manifestStem(name);
     if (!outcome.failure && outcome.report) {
       const done = await this.dirs.finish(name, 'processed', { '.report.json': outcome.report });
-      this.counts.processed++;
       this.emitEvent({
         type: 'processed', manifest: name, jobId: outcome.jobId, path: done.manifestPath, report: done.files[0], seconds,
         bytes: bytesWritten(outcome.report),
@@ -300,7 +279,6 @@ export class ManifestWorkflowService extends EventEmitter {
     const results: Record<string, unknown> = { '.error.json': buildErrorRecord(outcome.jobId, name, failure, join(this.dirs.processingDir, name)) };
     if (outcome.report) results['.report.json'] = outcome.report;
     const done = await this.dirs.finish(name, 'failed', results);
-    this.counts.failed++;
     this.emitEvent({
       type: 'failed', manifest: name, jobId: outcome.jobId, path: done.manifestPath,
       stage: failure.stage, code: failure.error.code, error: `${stem}: ${failure.error.message}`,
