@@ -18,6 +18,7 @@ import type { Notifier } from './notify/notifier.js';
 import type { Job } from './queue/job-queue.js';
 import { retryDelayMs, shouldRetry } from './retry-policy.js';
 import type { DaemonStats } from './stats.js';
+import { localDate } from './local-date.js';
 
 export type ConvertFn = (req: ConvertRequest, opts: ConvertOptions) => Promise<ConvertResult>;
 
@@ -53,11 +54,6 @@ async function inPhase<T>(phase: Phase, fn: () => Promise<T>): Promise<T> {
     if (err instanceof PhaseError) throw err;
     throw new PhaseError(phase, toH2kError(err));
   }
-}
-
-function localDate(d = new Date()): string {
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
 /** vm name from the primary file: "Web Server-01.vmdk" -> "Web_Server-01". */
