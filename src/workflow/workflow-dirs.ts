@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { localDate } from '../daemon/local-date.js';
 import { isManifestFileName, manifestStem } from './manifest-loader.js';
 
 export const QUEUE_DIR = 'to_be_processed';
@@ -25,11 +26,6 @@ export interface FinishedManifest {
   files: string[];
 }
 
-/** Local calendar day, the name of the dated result directories. */
-export function dayStamp(d = new Date()): string {
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-}
 
 function isErrno(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException)?.code === code;
@@ -103,7 +99,7 @@ export class WorkflowDirs {
 
   /** Writes the result files, then moves the manifest out of processing/ (the commit point). */
   async finish(name: string, state: FinalState, results: Record<string, unknown>, now = new Date()): Promise<FinishedManifest> {
-    const dir = join(this.root, state === 'processed' ? PROCESSED_DIR : FAILED_DIR, dayStamp(now));
+    const dir = join(this.root, state === 'processed' ? PROCESSED_DIR : FAILED_DIR, localDate(now));
     await mkdir(dir, { recursive: true });
     const suffixes = Object.keys(results);
     const stem = this.freeStem(dir, name, suffixes);
