@@ -1,7 +1,9 @@
 // Seam for work that must see the guest-visible content once, in order, during the
-// conversion pass (content hashes, dedup fingerprints). Observers run on one observer
-// thread (engine/observer_thread.hpp), beside the writer, in guest order: a slow observer
-// slows the conversion but never reorders it.
+// conversion pass (content hashes, dedup fingerprints). An observer runs either on the
+// reader thread as each chunk is read (cheap work: the bytes are still in cache and no extra
+// thread competes with the writer for the cores) or on one observer thread after the chunk is
+// written (engine/observer_thread.hpp); in guest order either way: a slow observer slows the
+// conversion but never reorders it.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +23,9 @@ class ContentObserver {
   virtual void onContent(uint64_t offset, const uint8_t* data, size_t len) = 0;
   // After the last onContent of a conversion that is about to succeed.
   virtual void onFinish() {}
+  // true: onContent runs on the reader thread, right after each chunk is read; false: on
+  // the observer thread, after the chunk is written. Cheap observers say true.
+  virtual bool onReaderThread() const { return false; }
 };
 
 struct ConvertHooks {

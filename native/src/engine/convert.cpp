@@ -226,20 +226,30 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
   prog.bytesTotal = size;
   auto lastProgress = Clock::now();
   uint64_t lastWriteback = 0;
+  // Cheap observers see each chunk on the reader thread as it is read, the others on the
+  // observer thread after it is written (content_observer.hpp).
+  std::vector<ContentObserver*> readerObservers, writerObservers;
+  for (ContentObserver* o : hooks.observers) (o->onReaderThread() ? readerObservers : writerObservers).push_back(o);
+  auto readNext = [&](Chunk& c) {
+    if (cancelled() || !source.next(c)) return false;
+    for (ContentObserver* o : readerObservers)
+      o->onContent(c.offset, c.zero ? nullptr : c.buf.data(), static_cast<size_t>(c.guestLength));
+    return true;
+  };
   {
     Pipeline pipeline(
-        workers, inflight, [&](Chunk& c) { return !cancelled() && source.next(c); },
+        workers, inflight, readNext,
         [&]() -> Pipeline::Work {
           auto w = std::make_shared<ChunkWorker>(cs, comp);
           return [w](Chunk& c) { (*w)(c); };
         },
         // the writer's chunk, plus those queued for and being seen by the observer thread
-        1 + (hooks.observers.empty() ? 0 : kObserverQueue + 1));
+        1 + (writerObservers.empty() ? 0 : kObserverQueue + 1));
     // Observers (content hashes) run on their own thread, after the chunk is written; it
     // recycles the buffers. Declared after the pipeline so it stops first.
     std::unique_ptr<ObserverThread> observe;
-    if (!hooks.observers.empty())
-      observe = std::make_unique<ObserverThread>(hooks.observers, kObserverQueue,
+    if (!writerObservers.empty())
+      observe = std::make_unique<ObserverThread>(writerObservers, kObserverQueue,
                                                  [&pipeline](Chunk&& done) { pipeline.recycle(std::move(done)); });
     Chunk c;
     while (pipeline.take(c, throwIfCancelled)) {

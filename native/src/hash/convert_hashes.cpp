@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "common/error.hpp"
-#include "engine/content_observer.hpp"
+#include "engine/content_hash_observer.hpp"
 #include "formats/image_reader.hpp"
 #include "formats/ova/ova_open.hpp"
 #include "hash/source_file_hasher.hpp"
@@ -15,28 +15,6 @@
 
 namespace h2k {
 namespace {
-
-class ContentHashObserver : public ContentObserver {
- public:
-  explicit ContentHashObserver(const std::vector<std::string>& algorithms) : hashes_(algorithms) {}
-
-  void onContent(uint64_t offset, const uint8_t* data, size_t len) override {
-    if (offset != next_)
-      throw Error("E_INTERNAL", "content observer saw guest offset " + std::to_string(offset) + ", expected " +
-                                    std::to_string(next_));
-    if (data)
-      hashes_.update(data, len);
-    else
-      hashes_.updateZeros(len);
-    next_ += len;
-  }
-
-  std::map<std::string, std::string> digests() { return hashes_.digests(); }
-
- private:
-  HashSet hashes_;
-  uint64_t next_ = 0;
-};
 
 // The digests of the algorithms the caller named (the content may carry extra ones).
 std::map<std::string, std::string> onlyRequested(const std::map<std::string, std::string>& all,
@@ -124,6 +102,7 @@ ConvertResult convertImageWithHashes(const ConvertRequest& request, const Progre
     explicit FinishSources(SourceFileHashers& f) : files(f) {}
     void onContent(uint64_t, const uint8_t*, size_t) override {}
     void onFinish() override { results = files.finish(); }  // before the output is committed
+    bool onReaderThread() const override { return true; }   // no per-chunk work
   };
   FinishSources finishSources(files);
   ConvertHooks hooks;

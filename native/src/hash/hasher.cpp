@@ -122,6 +122,10 @@ HashSet::HashSet(const std::vector<std::string>& algorithmNames) {
   }
 }
 
+bool HashSet::allFast() const noexcept {
+  return std::all_of(hashers_.begin(), hashers_.end(), [](const auto& h) { return h.first.rfind("xxh", 0) == 0; });
+}
+
 void HashSet::update(const uint8_t* data, size_t len) {
   for (auto& h : hashers_) h.second->update(data, len);
   bytes_ += len;

@@ -38,6 +38,8 @@ class HashSet {
   // Feeds `len` zero bytes from the shared zero block (holes, zero runs) without allocating.
   void updateZeros(uint64_t len);
   uint64_t bytesHashed() const noexcept { return bytes_; }
+  // Only XXH3 family algorithms (tens of GB/s): cheap enough to run inline with reading.
+  bool allFast() const noexcept;
   // algo name -> hex digest; finishes every hasher.
   std::map<std::string, std::string> digests();
 
