@@ -55,6 +55,22 @@ describe('h2k manifest validate', () => {
     expect(ovf.problems[0].message).toMatch(/^pipeline\.load: /);
   });
 
+  it('says up front when a guest stage needs a program that is not installed', async () => {
+    const f = write('tools.yaml', 'version: "1.0"\npipeline:\n  load: {source_type: vmdk, source_path: d.vmdk}\n  convert: {}\n  fix: {}\n  validate: {boot_test: true}\n');
+    // The real tools are installed here: hide them behind an empty PATH (h2k runs by absolute path).
+    const r = await runH2k(['manifest', 'validate', f, '-o', tree.outputDir, '--json'], { env: { PATH: tree.imagesDir } });
+    expect(r.code).toBe(1); // a missing program is not bad input (exit 3) but a failure
+    const problems = (JSON.parse(r.stdout) as { manifests: { problems: { code: string; message: string; hint?: string }[] }[] }).manifests[0].problems;
+    expect(problems).toEqual([
+      expect.objectContaining({ code: 'E_GUEST_TOOLS_MISSING', message: 'pipeline.inspect/fix: needs guestfish, which is not installed' }),
+      expect.objectContaining({ code: 'E_GUEST_TOOLS_MISSING', message: 'pipeline.validate.boot_test: needs qemu-system-x86_64, which is not installed' }),
+    ]);
+    expect(problems[0].hint).toMatch(/libguestfs-tools/);
+    // With the real PATH the same manifest has no problem.
+    const ok = await runH2k(['manifest', 'validate', f, '-o', tree.outputDir]);
+    expect(ok.code, ok.stdout).toBe(0);
+  });
+
   it('refuses an output that already exists unless overwrite is set', async () => {
     writeFileSync(join(tree.outputDir, 'exists.qcow2'), 'x');
     const f = write('exists.yaml', 'version: "1.0"\npipeline:\n  load: {source_type: vmdk, source_path: d.vmdk}\n  convert: {}\n');

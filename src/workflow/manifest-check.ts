@@ -9,6 +9,16 @@ import { ManifestError } from './manifest-error.js';
 import { loadManifest, type ManifestVm, type ResolveOptions } from './manifest-loader.js';
 import { assertOutputInside, multiDiskOutputs } from './output-path.js';
 import { isOvfSourceType, probeSource } from './source-probe.js';
+import { findExecutable } from '../util/find-executable.js';
+
+// Programs the guest stages run; a dry run says up front when one is missing.
+const GUEST_TOOLS: { program: string; package: string; needed: (p: ManifestVm['pipeline']) => boolean; stage: string }[] = [
+  { program: 'guestfish', package: 'libguestfs-tools', needed: (p) => Boolean(p.inspect?.enabled || p.fix?.enabled), stage: 'inspect/fix' },
+  {
+    program: 'qemu-system-x86_64', package: 'qemu-system-x86', stage: 'validate.boot_test',
+    needed: (p) => Boolean(p.validate?.enabled && (p.validate.boot_test === true || (typeof p.validate.boot_test === 'object' && p.validate.boot_test.enabled))),
+  },
+];
 
 export interface CheckProblem {
   code: string;
@@ -59,6 +69,13 @@ async function checkVm(vm: ManifestVm, file: string, outputDir: string, problems
   } catch (err) {
     problems.push(...problemOf(toH2kError(err), `${vm.fieldPrefix}.load`));
   }
+  for (const tool of GUEST_TOOLS)
+    if (tool.needed(p) && !findExecutable(tool.program))
+      problems.push({
+        code: 'E_GUEST_TOOLS_MISSING',
+        message: `${vm.fieldPrefix}.${tool.stage}: needs ${tool.program}, which is not installed`,
+        hint: `install ${tool.package} (scripts/setup-system.sh does), or disable the stage`,
+      });
   if (p.load.source_type === 'ova' && !p.convert && p.inspect?.enabled)
     problems.push({ code: 'E_UNSUPPORTED', message: `${vm.fieldPrefix}.inspect: needs a convert stage for an OVA source (libguestfs cannot open a disk inside the archive)` });
   if (vm.outputPath && p.convert) {
