@@ -4,6 +4,7 @@
 // qemu-img compare as the oracle and leave nothing behind on failure.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,6 +164,26 @@ describe('CLI', () => {
     const r3 = await runH2k(['convert', `${ova}/disk2.vhd`, '--json']);
     expect(r3.code, r3.stderr).toBe(0);
     expect(qemuCompare(raw2, 'raw', join(dir, 'disk2.qcow2'), 'qcow2').code).toBe(0);
+  });
+
+  it('h2k convert checks the disk digest from its own reads: a tampered disk fails before the output is committed', async () => {
+    const ova = buildOva(join(dir, 'conv.ova'), [{ name: 'disk1.vmdk', path: vmdk1 }, { name: 'disk2.vhd', path: vhd2 }]);
+    const tampered = join(dir, 'conv-tampered.ova');
+    copyFileSync(ova, tampered);
+    patchFile(tampered, 512 * 6 + 200_000, Buffer.from([0x5a]));
+    const out = join(dir, 'conv-tampered.qcow2');
+    const r = await runH2k(['convert', tampered, '-o', out]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/E_OVA_DIGEST_MISMATCH/);
+    expect(r.stderr).toMatch(/but the manifest says/);
+    expect(existsSync(out) || existsSync(`${out}.partial`)).toBe(false);
+    // The intact archive converts, and --hash still reports the archive's own hash.
+    const good = join(dir, 'conv-good.qcow2');
+    const g = await runH2k(['convert', ova, '-o', good, '--hash', 'sha256', '--json']);
+    expect(g.code, g.stderr).toBe(0);
+    const res = JSON.parse(g.stdout) as { results: Array<{ sourceHashes: Record<string, string> }> };
+    expect(res.results[0].sourceHashes.sha256).toBe(createHash('sha256').update(readFileSync(ova)).digest('hex'));
+    expect(qemuCompare(raw1, 'raw', good, 'qcow2').code).toBe(0);
   });
 
   it('h2k ovf converts every disk in controller order and writes a valid libvirt XML', async () => {

@@ -156,6 +156,29 @@ void refuseSameFile(const std::string& source, const std::string& output) {
                 "choose a different output path");
 }
 
+// A source that fails to parse mid-read may simply have been damaged in transit: when the
+// reader deferred an integrity check (an OVA's .mf digest), finishing it names the real cause.
+// Call only from a catch block.
+[[noreturn]] void rethrowWithIntegrityCause(ImageReader& reader) {
+  try {
+    throw;
+  } catch (const Error& e) {
+    const std::string code = e.code();
+    const bool aboutTheSource = code != codes::kCancelled && code != codes::kNoSpace && code != codes::kPermission &&
+                                code != codes::kOutputExists && code != codes::kInvalidArgument;
+    if (aboutTheSource) {
+      try {
+        reader.finalCheck();
+      } catch (const Error& integrity) {
+        if (integrity.code() != code) throw integrity;
+      } catch (...) {
+        // the original error stands
+      }
+    }
+    throw;
+  }
+}
+
 }  // namespace
 
 ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& progress,
@@ -181,6 +204,7 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
   opts.allowExternalPaths = request.allowExternalPaths;
   opts.format = request.sourceFormat;
   opts.sourceFileTaps = hooks.sourceFileTaps;
+  opts.deferDigestChecks = true;  // the whole disk is read below; finalCheck() before commit
   std::string format = request.sourceFormat.empty() ? detectFormat(request.source) : request.sourceFormat;
   std::unique_ptr<ImageReader> reader = openImage(request.source, opts);
   refuseSameFile(request.source, request.output);
@@ -236,49 +260,54 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
       o->onContent(c.offset, c.zero ? nullptr : c.buf.data(), static_cast<size_t>(c.guestLength));
     return true;
   };
-  {
-    Pipeline pipeline(
-        workers, inflight, readNext,
-        [&]() -> Pipeline::Work {
-          auto w = std::make_shared<ChunkWorker>(cs, comp);
-          return [w](Chunk& c) { (*w)(c); };
-        },
-        // the writer's chunk, plus those queued for and being seen by the observer thread
-        1 + (writerObservers.empty() ? 0 : kObserverQueue + 1));
-    // Observers (content hashes) run on their own thread, after the chunk is written; it
-    // recycles the buffers. Declared after the pipeline so it stops first.
-    std::unique_ptr<ObserverThread> observe;
-    if (!writerObservers.empty())
-      observe = std::make_unique<ObserverThread>(writerObservers, kObserverQueue,
-                                                 [&pipeline](Chunk&& done) { pipeline.recycle(std::move(done)); });
-    Chunk c;
-    while (pipeline.take(c, throwIfCancelled)) {
-      throwIfCancelled();
-      writeChunk(c, *writer, size, totals);
-      if (totals.dataBytes - lastWriteback >= kWritebackEvery) {
-        // Asynchronous hint only (no wait); errors surface at the final fsync.
-        ::sync_file_range(out.file().fd(), 0, 0, SYNC_FILE_RANGE_WRITE);
-        lastWriteback = totals.dataBytes;
+  try {
+    {
+      Pipeline pipeline(
+          workers, inflight, readNext,
+          [&]() -> Pipeline::Work {
+            auto w = std::make_shared<ChunkWorker>(cs, comp);
+            return [w](Chunk& c) { (*w)(c); };
+          },
+          // the writer's chunk, plus those queued for and being seen by the observer thread
+          1 + (writerObservers.empty() ? 0 : kObserverQueue + 1));
+      // Observers (content hashes) run on their own thread, after the chunk is written; it
+      // recycles the buffers. Declared after the pipeline so it stops first.
+      std::unique_ptr<ObserverThread> observe;
+      if (!writerObservers.empty())
+        observe = std::make_unique<ObserverThread>(writerObservers, kObserverQueue,
+                                                   [&pipeline](Chunk&& done) { pipeline.recycle(std::move(done)); });
+      Chunk c;
+      while (pipeline.take(c, throwIfCancelled)) {
+        throwIfCancelled();
+        writeChunk(c, *writer, size, totals);
+        if (totals.dataBytes - lastWriteback >= kWritebackEvery) {
+          // Asynchronous hint only (no wait); errors surface at the final fsync.
+          ::sync_file_range(out.file().fd(), 0, 0, SYNC_FILE_RANGE_WRITE);
+          lastWriteback = totals.dataBytes;
+        }
+        prog.bytesDone = c.offset + c.guestLength;
+        prog.dataBytes = totals.dataBytes;
+        if (observe)
+          observe->push(std::move(c), throwIfCancelled);
+        else
+          pipeline.recycle(std::move(c));
+        c = Chunk{};
+        if (progress && Clock::now() - lastProgress >= kProgressInterval) {
+          progress(prog);
+          lastProgress = Clock::now();
+        }
       }
-      prog.bytesDone = c.offset + c.guestLength;
-      prog.dataBytes = totals.dataBytes;
-      if (observe)
-        observe->push(std::move(c), throwIfCancelled);
-      else
-        pipeline.recycle(std::move(c));
-      c = Chunk{};
-      if (progress && Clock::now() - lastProgress >= kProgressInterval) {
-        progress(prog);
-        lastProgress = Clock::now();
-      }
+      if (observe) observe->drain(throwIfCancelled);
+      throwIfCancelled();  // the reader stops early on cancel; never finish a short image
+      if (prog.bytesDone != size)
+        throw Error(codes::kIo, "conversion ended early at guest offset " + std::to_string(prog.bytesDone),
+                    request.source, static_cast<int64_t>(prog.bytesDone), "internal error in the conversion engine");
     }
-    if (observe) observe->drain(throwIfCancelled);
-    throwIfCancelled();  // the reader stops early on cancel; never finish a short image
-    if (prog.bytesDone != size)
-      throw Error(codes::kIo, "conversion ended early at guest offset " + std::to_string(prog.bytesDone),
-                  request.source, static_cast<int64_t>(prog.bytesDone), "internal error in the conversion engine");
+    result.outputBytes = writer->finish();
+    reader->finalCheck();  // e.g. an OVA disk's .mf digest, computed from this pass's reads
+  } catch (...) {
+    rethrowWithIntegrityCause(*reader);
   }
-  result.outputBytes = writer->finish();
   for (ContentObserver* o : hooks.observers) o->onFinish();
   out.commit();
   if (progress) progress(prog);

@@ -51,6 +51,9 @@ class ImageReader {
   virtual void read(uint64_t offset, uint8_t* buf, size_t len) = 0;
   // Metadata for `h2k info`; allocatedBytes may require a block-status walk.
   virtual ImageInfo info() = 0;
+  // Integrity checks deferred to the end of a full read (OpenOptions::deferDigestChecks):
+  // throws when one fails. A reader that deferred nothing does nothing.
+  virtual void finalCheck() {}
 };
 
 struct OpenOptions {
@@ -65,6 +68,10 @@ struct OpenOptions {
   // files; not parents or backing files): `convert --hash` hashes those files from the
   // conversion's own reads. See io/read_tap.hpp.
   FileTapFactory sourceFileTaps;
+  // An OVA disk's .mf digest is normally checked by reading the member before anything else.
+  // A caller that reads the whole disk anyway (convert) sets this: the digest is then computed
+  // from its own reads and checked by finalCheck(), which it must call before trusting them.
+  bool deferDigestChecks = false;
 };
 
 inline std::shared_ptr<ReadTap> sourceTapFor(const OpenOptions& options, const std::string& path) {

@@ -89,6 +89,8 @@ HashAlgorithm parseHashAlgorithm(const std::string& name) {
   if (n == "xxh3" || n == "xxh3-64" || n == "xxh3_64") return HashAlgorithm::Xxh3;
   if (n == "xxh128" || n == "xxh3-128" || n == "xxh3_128") return HashAlgorithm::Xxh128;
   if (n == "sha256" || n == "sha-256") return HashAlgorithm::Sha256;
+  if (n == "sha1" || n == "sha-1") return HashAlgorithm::Sha1;
+  if (n == "sha512" || n == "sha-512") return HashAlgorithm::Sha512;
   throw Error(codes::kInvalidArgument, "unknown hash algorithm '" + name + "'", {}, -1,
               "use md5, xxh3, xxh128 or sha256");
 }
@@ -99,6 +101,8 @@ const char* hashAlgorithmName(HashAlgorithm algo) {
     case HashAlgorithm::Xxh3: return "xxh3";
     case HashAlgorithm::Xxh128: return "xxh128";
     case HashAlgorithm::Sha256: return "sha256";
+    case HashAlgorithm::Sha1: return "sha1";
+    case HashAlgorithm::Sha512: return "sha512";
   }
   return "?";
 }
@@ -107,6 +111,8 @@ std::unique_ptr<Hasher> makeHasher(HashAlgorithm algo) {
   switch (algo) {
     case HashAlgorithm::Md5: return std::make_unique<EvpHasher>(EVP_md5());
     case HashAlgorithm::Sha256: return std::make_unique<EvpHasher>(EVP_sha256());
+    case HashAlgorithm::Sha1: return std::make_unique<EvpHasher>(EVP_sha1());
+    case HashAlgorithm::Sha512: return std::make_unique<EvpHasher>(EVP_sha512());
     case HashAlgorithm::Xxh3: return std::make_unique<Xxh3Hasher>(false);
     case HashAlgorithm::Xxh128: return std::make_unique<Xxh3Hasher>(true);
   }

@@ -12,9 +12,10 @@
 
 namespace h2k {
 
-enum class HashAlgorithm { Md5, Xxh3, Xxh128, Sha256 };
+enum class HashAlgorithm { Md5, Xxh3, Xxh128, Sha256, Sha1, Sha512 };
 
-// "md5" | "xxh3" | "xxh128" | "sha256" (also "xxh3-64", "xxh3-128", "sha-256"); throws E_INVALID_ARGUMENT.
+// "md5" | "xxh3" | "xxh128" | "sha256" (also "xxh3-64", "xxh3-128", "sha-256"), and "sha1" / "sha512"
+// (OVF manifests); throws E_INVALID_ARGUMENT.
 HashAlgorithm parseHashAlgorithm(const std::string& name);
 const char* hashAlgorithmName(HashAlgorithm algo);
 

@@ -26,10 +26,12 @@ bool isHole(const File& file, uint64_t start, uint64_t end) {
 }  // namespace
 
 SourceFileHasher::SourceFileHasher(std::string path, const std::vector<std::string>& algorithms,
-                                   const std::atomic<bool>* cancel)
-    : path_(std::move(path)), cancel_(cancel), hashes_(algorithms) {
+                                   const std::atomic<bool>* cancel, uint64_t base, uint64_t length)
+    : path_(std::move(path)), cancel_(cancel), hashes_(algorithms), base_(base) {
   tapFile_ = File::open(path_);  // fails early, on the caller's thread, when unreadable
-  size_ = tapFile_.size();
+  const uint64_t fileSize = tapFile_.size();
+  if (base > fileSize) throw Error(codes::kTruncated, "hash range starts past the end of " + path_, path_, static_cast<int64_t>(base));
+  size_ = std::min(length, fileSize - base);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -69,10 +71,10 @@ void SourceFileHasher::onRead(uint64_t offset, const uint8_t* data, size_t len) 
 void SourceFileHasher::hashGapThenRead(uint64_t gapStart, uint64_t offset, const uint8_t* data, uint64_t end) {
   std::lock_guard<std::mutex> fillLock(tapFillMutex_);
   const size_t gap = static_cast<size_t>(offset - gapStart);
-  const bool hole = isHole(tapFile_, gapStart, offset);
+  const bool hole = isHole(tapFile_, base_ + gapStart, base_ + offset);
   if (!hole) {
     if (tapBuf_.size() < kTapGap) tapBuf_.resize(kTapGap);
-    tapFile_.readExact(tapBuf_.data(), gap, gapStart);
+    tapFile_.readExact(tapBuf_.data(), gap, base_ + gapStart);
   }
   std::lock_guard<std::mutex> lock(mutex_);
   if (cursor_ == gapStart) {
@@ -140,12 +142,12 @@ void SourceFileHasher::run() {
 
 // Reads [start, end) (holes become zeros) and hashes the part the tap has not meanwhile.
 void SourceFileHasher::hashOwnRange(File& file, std::vector<uint8_t>& buf, uint64_t start, uint64_t end) {
-  off_t data = ::lseek(file.fd(), static_cast<off_t>(start), SEEK_DATA);
+  off_t data = ::lseek(file.fd(), static_cast<off_t>(base_ + start), SEEK_DATA);
   uint64_t holeEnd = start;
   if (data < 0 && errno == ENXIO)
     holeEnd = end;  // a hole up to the end of the file
-  else if (data > static_cast<off_t>(start))
-    holeEnd = std::min<uint64_t>(static_cast<uint64_t>(data), end);
+  else if (data > static_cast<off_t>(base_ + start))
+    holeEnd = std::min<uint64_t>(static_cast<uint64_t>(data) - base_, end);
   if (holeEnd > start) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (cursor_ == start) {
@@ -156,7 +158,7 @@ void SourceFileHasher::hashOwnRange(File& file, std::vector<uint8_t>& buf, uint6
     return;
   }
   const size_t len = static_cast<size_t>(end - start);
-  file.readExact(buf.data(), len, start);
+  file.readExact(buf.data(), len, base_ + start);
   std::lock_guard<std::mutex> lock(mutex_);
   if (cursor_ >= start && cursor_ < end) {
     hashes_.update(buf.data() + (cursor_ - start), static_cast<size_t>(end - cursor_));

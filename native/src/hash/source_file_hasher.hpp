@@ -22,7 +22,10 @@ namespace h2k {
 
 class SourceFileHasher : public ReadTap {
  public:
-  SourceFileHasher(std::string path, const std::vector<std::string>& algorithms, const std::atomic<bool>* cancel);
+  // Hashes the whole file, or [base, base+length) of it (a member inside an archive); the
+  // tap's offsets are then relative to base.
+  SourceFileHasher(std::string path, const std::vector<std::string>& algorithms, const std::atomic<bool>* cancel,
+                   uint64_t base = 0, uint64_t length = UINT64_MAX);
   ~SourceFileHasher() override;  // abandons an unfinished hash
   SourceFileHasher(const SourceFileHasher&) = delete;
   SourceFileHasher& operator=(const SourceFileHasher&) = delete;
@@ -52,7 +55,8 @@ class SourceFileHasher : public ReadTap {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   HashSet hashes_;           // guarded by mutex_
-  uint64_t size_ = 0;        // file size when the hash started
+  uint64_t base_ = 0;        // file offset of byte 0 of what is hashed
+  uint64_t size_ = 0;        // bytes hashed: the file's size when the hash started (or the range's)
   uint64_t cursor_ = 0;      // bytes [0, cursor_) are hashed
   uint64_t frontier_ = 0;    // where the conversion's latest read ended (not the maximum: a
                              // footer read at open must not send the hasher to the end)

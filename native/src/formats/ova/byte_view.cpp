@@ -14,8 +14,9 @@ void FileView::readExact(void* buf, size_t len, uint64_t offset) const { file_.r
 
 std::string FileView::baseDir() const { return dirName(file_.path()); }
 
-SubFileView::SubFileView(std::shared_ptr<const ByteView> parent, uint64_t offset, uint64_t length, std::string name)
-    : parent_(std::move(parent)), offset_(offset), length_(length), name_(std::move(name)) {
+SubFileView::SubFileView(std::shared_ptr<const ByteView> parent, uint64_t offset, uint64_t length, std::string name,
+                         std::shared_ptr<ReadTap> tap)
+    : parent_(std::move(parent)), offset_(offset), length_(length), name_(std::move(name)), tap_(std::move(tap)) {
   if (!rangeInside(offset_, length_, parent_->size()))
     throw Error(codes::kTruncated, name_ + " extends past the end of " + parent_->name(), parent_->name(),
                 static_cast<int64_t>(offset_), "the archive is truncated; re-copy or re-export it");
@@ -32,6 +33,7 @@ static void throwShort(const std::string& name, size_t len, uint64_t offset, uin
 void SubFileView::readExact(void* buf, size_t len, uint64_t offset) const {
   if (!rangeInside(offset, len, length_)) throwShort(name_, len, offset, length_);
   parent_->readExact(buf, len, offset_ + offset);
+  if (tap_) tap_->onRead(offset, static_cast<const uint8_t*>(buf), len);
 }
 
 void MemoryView::readExact(void* buf, size_t len, uint64_t offset) const {

@@ -42,7 +42,9 @@ class FileView : public ByteView {
 // [offset, offset+length) of a parent view; reads past `length` are E_TRUNCATED.
 class SubFileView : public ByteView {
  public:
-  SubFileView(std::shared_ptr<const ByteView> parent, uint64_t offset, uint64_t length, std::string name);
+  // `tap` (optional) is shown every read, at offsets relative to the range.
+  SubFileView(std::shared_ptr<const ByteView> parent, uint64_t offset, uint64_t length, std::string name,
+              std::shared_ptr<ReadTap> tap = nullptr);
   const std::string& name() const override { return name_; }
   uint64_t size() const override { return length_; }
   void readExact(void* buf, size_t len, uint64_t offset) const override;
@@ -53,6 +55,7 @@ class SubFileView : public ByteView {
   uint64_t offset_;
   uint64_t length_;
   std::string name_;
+  std::shared_ptr<ReadTap> tap_;
 };
 
 class MemoryView : public ByteView {

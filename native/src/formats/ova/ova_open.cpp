@@ -14,6 +14,8 @@
 #include "formats/vmdk/sparse_extent.hpp"
 #include "formats/vmdk/vmdk_image.hpp"
 #include "formats/vmdk/vmdk_open.hpp"
+#include "hash/hasher.hpp"
+#include "hash/source_file_hasher.hpp"
 
 namespace h2k {
 
@@ -54,12 +56,44 @@ class RawViewReader : public ImageReader {
 };
 
 // Adds the archive context (member, digest check) to info() of the disk inside.
+// The disk member's .mf digest computed from the conversion's own reads of the member (a tap
+// on its view; the rest read behind it) and compared once the conversion has read it all.
+class DeferredDigest {
+ public:
+  DeferredDigest(const std::string& archivePath, const TarMember& member, const ManifestEntry& expected)
+      : member_(member), expected_(expected), archivePath_(archivePath),
+        hasher_(std::make_shared<SourceFileHasher>(archivePath, std::vector<std::string>{expected.algorithm}, nullptr,
+                                                   member.offset, member.size)) {}
+  std::shared_ptr<ReadTap> tap() const { return hasher_; }
+  void check() {
+    std::string algo = hashAlgorithmName(parseHashAlgorithm(expected_.algorithm));
+    std::string actual = hasher_->finish().at(algo);
+    if (actual != expected_.hex)
+      throw Error(ova::kDigestMismatch,
+                  expected_.algorithm + " of " + member_.name + " in " + archivePath_ + " is " + actual +
+                      " but the manifest says " + expected_.hex,
+                  archivePath_, static_cast<int64_t>(member_.offset),
+                  "the archive was modified or damaged in transit; re-download or re-export it");
+  }
+
+ private:
+  TarMember member_;
+  ManifestEntry expected_;
+  std::string archivePath_;
+  std::shared_ptr<SourceFileHasher> hasher_;
+};
+
 class OvaDiskReader : public ImageReader {
  public:
   OvaDiskReader(std::unique_ptr<ImageReader> inner, std::map<std::string, std::string> props,
-                std::vector<std::string> warnings, uint64_t archiveBytes, std::string archivePath)
+                std::vector<std::string> warnings, uint64_t archiveBytes, std::string archivePath,
+                std::unique_ptr<DeferredDigest> deferred)
       : inner_(std::move(inner)), props_(std::move(props)), warnings_(std::move(warnings)),
-        archiveBytes_(archiveBytes), archivePath_(std::move(archivePath)) {}
+        archiveBytes_(archiveBytes), archivePath_(std::move(archivePath)), deferred_(std::move(deferred)) {}
+  void finalCheck() override {
+    inner_->finalCheck();
+    if (deferred_) deferred_->check();
+  }
   uint64_t virtualSize() const override { return inner_->virtualSize(); }
   BlockStatus blockStatus(uint64_t offset, uint64_t maxLen) override { return inner_->blockStatus(offset, maxLen); }
   void read(uint64_t offset, uint8_t* buf, size_t len) override { inner_->read(offset, buf, len); }
@@ -82,6 +116,7 @@ class OvaDiskReader : public ImageReader {
   std::vector<std::string> warnings_;
   uint64_t archiveBytes_;
   std::string archivePath_;
+  std::unique_ptr<DeferredDigest> deferred_;
 };
 
 bool isGzip(const ByteView& v) {
@@ -142,9 +177,10 @@ Archive openArchive(const std::string& path, std::shared_ptr<ReadTap> tap = null
 }
 
 // The member view: in place, or inflated on the fly for gzip.
-std::shared_ptr<const ByteView> memberView(const Archive& a, const TarMember& m, const std::string& archivePath) {
+std::shared_ptr<const ByteView> memberView(const Archive& a, const TarMember& m, const std::string& archivePath,
+                                           std::shared_ptr<ReadTap> tap = nullptr) {
   std::string name = archivePath + "/" + m.name;
-  auto sub = std::make_shared<SubFileView>(a.view, m.offset, m.size, name);
+  auto sub = std::make_shared<SubFileView>(a.view, m.offset, m.size, name, std::move(tap));
   if (isGzip(*sub)) return std::make_shared<GzipView>(sub, name);
   return sub;
 }
@@ -195,7 +231,8 @@ std::unique_ptr<ImageReader> openOvaDisk(const std::string& archivePath, const s
   const TarMember& disk = findDisk(a, archivePath, member);
   std::map<std::string, std::string> props{{"member", disk.name}};
   std::vector<std::string> warnings;
-  // Verify the manifest digests of the disk and of the descriptor before reading either.
+  std::unique_ptr<DeferredDigest> deferred;
+  // Verify the manifest digests of the descriptor and (unless deferred) of the disk first.
   const TarMember* mfMember = nullptr;
   for (const auto& m : a.members)
     if (endsWith(m.name, ".mf")) mfMember = &m;
@@ -208,15 +245,21 @@ std::unique_ptr<ImageReader> openOvaDisk(const std::string& archivePath, const s
     auto mf = parseManifest(text, archivePath + "/" + mfMember->name);
     for (const auto& m : a.members)
       if (endsWith(m.name, ".ovf")) verifyMember(*a.view, m, mf);
-    if (!verifyMember(*a.view, disk, mf))
+    if (!mf.count(disk.name))
       throw Error(ova::kBadManifest, "manifest " + mfMember->name + " does not list " + disk.name, archivePath, -1,
                   "the archive's manifest is incomplete; re-export the OVA");
     props["manifest"] = mfMember->name;
-    props["digest"] = mf.at(disk.name).algorithm + " verified";
+    if (options.deferDigestChecks) {
+      deferred = std::make_unique<DeferredDigest>(archivePath, disk, mf.at(disk.name));
+      props["digest"] = mf.at(disk.name).algorithm + " checked while reading";
+    } else {
+      verifyMember(*a.view, disk, mf);
+      props["digest"] = mf.at(disk.name).algorithm + " verified";
+    }
   } else {
     warnings.push_back("the OVA has no manifest (.mf): the disk's integrity was not verified");
   }
-  auto view = memberView(a, disk, archivePath);
+  auto view = memberView(a, disk, archivePath, deferred ? deferred->tap() : nullptr);
   if (dynamic_cast<const GzipView*>(view.get())) props["memberCompression"] = "gzip";
   std::string format = options.format.empty() || options.format == "ova" ? contentFormat(*view) : options.format;
   std::unique_ptr<ImageReader> inner;
@@ -227,7 +270,7 @@ std::unique_ptr<ImageReader> openOvaDisk(const std::string& archivePath, const s
     throw Error(codes::kUnknownFormat, "unsupported disk format '" + format + "' for " + view->name(), archivePath, -1,
                 "supported formats inside an OVA: vmdk, vhd, vhdx, vdi, qcow2, raw");
   return std::make_unique<OvaDiskReader>(std::move(inner), std::move(props), std::move(warnings), a.view->size(),
-                                         archivePath);
+                                         archivePath, std::move(deferred));
 }
 
 }  // namespace h2k
