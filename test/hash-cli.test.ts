@@ -25,10 +25,12 @@ const tool = (cmd: string, args: string[]) =>
   execFileSync(cmd, args, { cwd: tmp.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 
 describe('output lines', () => {
-  it('md5 (default), sha256 and xxh128 lines are byte-identical to md5sum, sha256sum, xxhsum -H2', async () => {
+  it('md5 (default), sha256, sha1, sha512 and xxh128 lines are byte-identical to md5sum, sha256sum, sha1sum, sha512sum, xxhsum -H2', async () => {
     for (const [args, cmd, cargs] of [
       [[], 'md5sum', []],
       [['-a', 'sha256'], 'sha256sum', []],
+      [['-a', 'sha1'], 'sha1sum', []],
+      [['-a', 'sha512'], 'sha512sum', []],
       [['-a', 'xxh128'], 'xxhsum', ['-H2']],
     ] as [string[], string, string[]][]) {
       const r = await runH2k(['hash', ...args, ...files], { cwd: tmp.dir });

@@ -9,7 +9,7 @@ import type { ConvertOptions, ConvertProgress, ConvertRequest, ConvertResult } f
 
 const OUTPUT_FORMATS = new Set(['qcow2', 'raw', 'vdi', 'vmdk']);
 const COMPRESSIONS = new Set(['none', 'zlib', 'zstd']);
-const HASHES = new Set(['md5', 'xxh3', 'xxh128', 'sha256']);
+const HASHES = new Set(['md5', 'xxh3', 'xxh128', 'sha256', 'sha1', 'sha512']);
 
 export function toNativeRequest(req: ConvertRequest): NativeConvertRequest {
   const outputFormat = req.outputFormat ?? 'qcow2';
@@ -28,7 +28,7 @@ export function toNativeRequest(req: ConvertRequest): NativeConvertRequest {
   if (!Number.isInteger(threads) || threads < 1 || threads > 256)
     throw invalid(`thread count ${threads} must be an integer 1..256`, 'use --threads N');
   for (const h of req.hashAlgorithms ?? [])
-    if (!HASHES.has(h)) throw invalid(`unknown hash algorithm '${h}'`, 'use md5, xxh3, xxh128 or sha256');
+    if (!HASHES.has(h)) throw invalid(`unknown hash algorithm '${h}'`, 'use md5, xxh3, xxh128, sha256, sha1 or sha512');
   return {
     source: resolve(req.source),
     output: resolve(req.output),

@@ -1,7 +1,9 @@
 // OVA/OVF -> one converted disk per OVF disk (controller order) + an optional libvirt
 // domain XML beside them. Disks inside an OVA are read in place ("<ova>/<member>"); the
-// native reader verifies the archive's .mf digests. For a loose .ovf, its .mf is verified
-// here before anything converts. On failure nothing this run wrote is left behind.
+// native reader verifies the archive's .mf digests. For a loose .ovf, its .mf is verified:
+// the descriptor first; each disk either first too, or (importOvf) from the conversion's own
+// reads of it (`--hash` in the same pass), so the disk is read once. On failure nothing this
+// run wrote is left behind.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -31,10 +33,17 @@ export interface ImportOvfResult {
   libvirtXml?: string;
 }
 
+export interface ManifestDigest {
+  algo: 'sha1' | 'sha256' | 'sha512';
+  hex: string;
+}
+
 export interface LoadedOvf {
   vm: OvfVm;
   /** Per disk (same order as vm.disks): the path the native reader opens. */
   diskSources: string[];
+  /** Loose OVF with a .mf and deferDiskDigests: the digest each disk must have (unchecked yet). */
+  diskDigests?: ManifestDigest[];
 }
 
 function guardHref(href: string, allowExternal: boolean, ovfPath: string): void {
@@ -53,32 +62,43 @@ async function fileDigest(path: string, algorithm: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Verifies a loose OVF's manifest (<name>.mf beside it) for the descriptor and every disk. */
-async function verifyLooseManifest(ovfPath: string, names: string[]): Promise<void> {
+function digestMismatch(file: string, mfName: string, d: ManifestDigest, actual: string): H2kError {
+  return new H2kError(`${d.algo.toUpperCase()} of ${basename(file)} is ${actual} but ${mfName} says ${d.hex}`, {
+    code: 'E_OVA_DIGEST_MISMATCH',
+    file,
+    hint: 'the file was modified or damaged in transit; copy or export it again',
+  });
+}
+
+/**
+ * Verifies a loose OVF's manifest (<name>.mf beside it): the descriptor, and every disk unless
+ * `deferDisks` (then their expected digests are returned for the caller to check).
+ */
+async function verifyLooseManifest(ovfPath: string, names: string[], deferDisks: boolean): Promise<ManifestDigest[] | undefined> {
   const mfPath = ovfPath.replace(/\.ovf$/i, '.mf');
-  if (!existsSync(mfPath)) return;
-  const expected = new Map<string, { algo: string; hex: string }>();
+  if (!existsSync(mfPath)) return undefined;
+  const expected = new Map<string, ManifestDigest>();
   for (const line of readFileSync(mfPath, 'utf8').split(/\r?\n/)) {
     const m = /^(SHA1|SHA256|SHA512)\((.+)\)\s*=\s*([0-9a-fA-F]+)\s*$/i.exec(line.trim());
-    if (m) expected.set(m[2], { algo: m[1].toLowerCase(), hex: m[3].toLowerCase() });
+    if (m) expected.set(m[2], { algo: m[1].toLowerCase() as ManifestDigest['algo'], hex: m[3].toLowerCase() });
     else if (line.trim())
       throw new H2kError(`manifest ${mfPath} has an unreadable line: ${line}`, { code: 'E_OVA_BAD_MANIFEST', file: mfPath });
   }
+  const digests: ManifestDigest[] = [];
   for (const name of [basename(ovfPath), ...names]) {
     const e = expected.get(name);
     if (!e)
       throw new H2kError(`manifest ${mfPath} does not list ${name}`, { code: 'E_OVA_BAD_MANIFEST', file: mfPath, hint: 're-export the VM' });
-    const actual = await fileDigest(join(dirname(ovfPath), name), e.algo);
-    if (actual !== e.hex)
-      throw new H2kError(`${e.algo.toUpperCase()} of ${name} is ${actual} but ${basename(mfPath)} says ${e.hex}`, {
-        code: 'E_OVA_DIGEST_MISMATCH',
-        file: join(dirname(ovfPath), name),
-        hint: 'the file was modified or damaged in transit; copy or export it again',
-      });
+    if (name !== basename(ovfPath)) digests.push(e);
+    if (deferDisks && name !== basename(ovfPath)) continue;
+    const file = join(dirname(ovfPath), name);
+    const actual = await fileDigest(file, e.algo);
+    if (actual !== e.hex) throw digestMismatch(file, basename(mfPath), e, actual);
   }
+  return deferDisks ? digests : undefined;
 }
 
-export async function loadOvf(source: string, allowExternalPaths = false): Promise<LoadedOvf> {
+export async function loadOvf(source: string, allowExternalPaths = false, opts: { deferDiskDigests?: boolean } = {}): Promise<LoadedOvf> {
   const path = resolve(source);
   if (isOva(path)) {
     const members = listOvaMembers(path);
@@ -95,12 +115,12 @@ export async function loadOvf(source: string, allowExternalPaths = false): Promi
   }
   const vm = parseOvf(readFileSync(path, 'utf8'));
   for (const d of vm.disks) guardHref(d.file.href, allowExternalPaths, path);
-  await verifyLooseManifest(path, vm.disks.map((d) => d.file.href));
-  return { vm, diskSources: vm.disks.map((d) => resolve(dirname(path), d.file.href)) };
+  const diskDigests = await verifyLooseManifest(path, vm.disks.map((d) => d.file.href), opts.deferDiskDigests ?? false);
+  return { vm, diskSources: vm.disks.map((d) => resolve(dirname(path), d.file.href)), diskDigests };
 }
 
 export async function importOvf(req: ImportOvfRequest, options: ConvertOptions = {}): Promise<ImportOvfResult> {
-  const { vm, diskSources } = await loadOvf(req.source, req.allowExternalPaths);
+  const { vm, diskSources, diskDigests } = await loadOvf(req.source, req.allowExternalPaths, { deferDiskDigests: true });
   if (vm.disks.length === 0) throw new H2kError(`${req.source} describes no disks`, { code: 'E_OVF_INVALID', file: req.source });
   const format = req.outputFormat ?? 'qcow2';
   const outDir = resolve(req.outputDir);
@@ -110,6 +130,8 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
   try {
     for (let i = 0; i < diskSources.length; i++) {
       const output = join(outDir, `${base}-disk${i + 1}.${format}`);
+      const digest = diskDigests?.[i];
+      const mfName = basename(req.source).replace(/\.ovf$/i, '.mf');
       const r = await convertImage(
         {
           source: diskSources[i],
@@ -119,10 +141,26 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
           threads: req.threads,
           force: req.force,
           allowExternalPaths: req.allowExternalPaths,
+          // The .mf digest of a loose disk file, from the conversion's own reads of it.
+          hashAlgorithms: digest ? [digest.algo] : [],
         },
         options,
-      );
+      ).catch(async (err: unknown) => {
+        // A disk that fails to parse may have been damaged in transit: the digest says so.
+        const code = (err as { code?: string }).code ?? '';
+        if (digest && !['E_CANCELLED', 'E_NO_SPACE', 'E_PERMISSION', 'E_OUTPUT_EXISTS'].includes(code)) {
+          const actual = await fileDigest(diskSources[i], digest.algo).catch(() => digest.hex);
+          if (actual !== digest.hex) throw digestMismatch(diskSources[i], mfName, digest, actual);
+        }
+        throw err;
+      });
       written.push(output);
+      if (digest) {
+        const actual = r.sourceHashes[digest.algo] ?? '';
+        if (actual !== digest.hex) throw digestMismatch(diskSources[i], mfName, digest, actual);
+        delete r.sourceHashes[digest.algo];
+        r.sourceFiles = [];
+      }
       results.push(r);
     }
     let xmlPath: string | undefined;

@@ -4,11 +4,13 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
-export type Algo = 'md5' | 'xxh3' | 'xxh128' | 'sha256';
+export type Algo = 'md5' | 'xxh3' | 'xxh128' | 'sha256' | 'sha1' | 'sha512';
 
 const TOOL: Record<Algo, [string, string[]]> = {
   md5: ['md5sum', []],
   sha256: ['sha256sum', []],
+  sha1: ['sha1sum', []],
+  sha512: ['sha512sum', []],
   xxh3: ['xxhsum', ['-H3']],
   xxh128: ['xxhsum', ['-H2']],
 };

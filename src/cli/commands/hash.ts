@@ -47,7 +47,7 @@ export function registerHash(program: Command): void {
     .command('hash')
     .description('checksums compatible with md5sum / sha256sum / xxhsum, content hashes of disk images, dedup precheck')
     .argument('[files...]', "files to hash ('-' reads standard input)")
-    .option('-a, --algorithm <algo>', 'md5 | xxh3 | xxh128 | sha256 (repeat or comma-separate for several)', collect)
+    .option('-a, --algorithm <algo>', 'md5 | xxh3 | xxh128 | sha256 | sha1 | sha512 (repeat or comma-separate for several)', collect)
     .option('--content', 'hash the guest-visible disk content (same for the disk in any format) instead of the file bytes')
     .option('-c, --check <sumfile>', "verify the checksums listed in a sum file ('-' = stdin)")
     .option('--tag', 'print BSD-style lines: MD5 (file) = <hex>')
@@ -110,7 +110,7 @@ async function runHash(files: string[], flags: HashFlags): Promise<number> {
       return await runCheck(flags.check, algorithms[0], flags);
     }
     if (files.length === 0)
-      throw new H2kError('no files to hash', { code: 'E_INVALID_ARGUMENT', hint: 'h2k hash <files...> [-a md5|xxh3|xxh128|sha256] or h2k hash --check <sumfile>' });
+      throw new H2kError('no files to hash', { code: 'E_INVALID_ARGUMENT', hint: 'h2k hash <files...> [-a md5|xxh3|xxh128|sha256|sha1|sha512] or h2k hash --check <sumfile>' });
     if (files.filter((f) => f === '-').length > 1) throw new H2kError("standard input ('-') can be hashed once", { code: 'E_INVALID_ARGUMENT' });
     if (algorithms.length === 0) algorithms.push('md5');
     const style: SumLineStyle = flags.tag ? 'bsd' : flags.untagged ? 'gnu' : 'auto';
