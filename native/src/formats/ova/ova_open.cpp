@@ -65,9 +65,10 @@ class DeferredDigest {
         hasher_(std::make_shared<SourceFileHasher>(archivePath, std::vector<std::string>{expected.algorithm}, nullptr,
                                                    member.offset, member.size)) {}
   std::shared_ptr<ReadTap> tap() const { return hasher_; }
+  // Finishes the digest on the first call (a hasher finishes once); later calls repeat the verdict.
   void check() {
-    std::string algo = hashAlgorithmName(parseHashAlgorithm(expected_.algorithm));
-    std::string actual = hasher_->finish().at(algo);
+    if (actual_.empty()) actual_ = hasher_->finish().at(hashAlgorithmName(parseHashAlgorithm(expected_.algorithm)));
+    const std::string& actual = actual_;
     if (actual != expected_.hex)
       throw Error(ova::kDigestMismatch,
                   expected_.algorithm + " of " + member_.name + " in " + archivePath_ + " is " + actual +
@@ -81,6 +82,7 @@ class DeferredDigest {
   ManifestEntry expected_;
   std::string archivePath_;
   std::shared_ptr<SourceFileHasher> hasher_;
+  std::string actual_;
 };
 
 class OvaDiskReader : public ImageReader {
