@@ -130,7 +130,7 @@ describe('sparse and special files', () => {
   it('errors carry codes: missing file, directory, unknown algorithm', async () => {
     await expect(nativeHashFile(join(tmp.dir, 'nope'), ['md5']).promise).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
     await expect(nativeHashFile(tmp.dir, ['md5']).promise).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
-    expect(() => nativeHashFile(join(tmp.dir, 'f-1'), ['sha1' as Algo])).toThrow(expect.objectContaining({ code: 'E_INVALID_ARGUMENT' }));
+    expect(() => nativeHashFile(join(tmp.dir, 'f-1'), ['crc32' as Algo])).toThrow(expect.objectContaining({ code: 'E_INVALID_ARGUMENT' }));
   });
 
   it('cancel() stops a long hash with E_CANCELLED', async () => {

@@ -38,7 +38,8 @@ describe('sum lines', () => {
     expect(parseSumLine('06b05ab6733a618578af5f94892f3950  f', 'xxh128')?.algorithm).toBe('xxh128');
     expect(parseSumLine('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad *f')).toMatchObject({ algorithm: 'sha256', name: 'f' });
     expect(parseSumLine('78af5f94892f3950  f', 'md5')).toBeUndefined(); // wrong length for -a
-    expect(parseSumLine('SHA1 (f) = a9993e364706816aba3e25717850c26c9cd0d89d')).toBeUndefined();
+    expect(parseSumLine('SHA1 (f) = a9993e364706816aba3e25717850c26c9cd0d89d')).toMatchObject({ algorithm: 'sha1', name: 'f' });
+    expect(parseSumLine('CRC32 (f) = 352441c2')).toBeUndefined();
     expect(parseSumLine('zz  f')).toBeUndefined();
     expect(algorithmFromSumFileName('/x/SHA256SUMS')).toBe('sha256');
     expect(algorithmFromSumFileName('disk.xxh128')).toBe('xxh128');
