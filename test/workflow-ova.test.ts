@@ -5,7 +5,7 @@
 // and a loose OVF. Oracles: qemu-img compare per disk, xxh128sum of the raw disks,
 // virt-xml-validate on the XML.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runH2k } from './helpers/cli.js';
@@ -155,6 +155,24 @@ describe('manifest source_type ova/ovf', () => {
     const rep2 = JSON.parse(r2.stdout);
     expect(rep2.stages.load.error.code).toBe('E_OVA_DIGEST_MISMATCH');
     expect(existsSync(join(tree.outputDir, 't'))).toBe(false);
+  });
+
+  it('a tampered OVA disk: the convert stage catches the .mf digest from its own reads and the VM leaves nothing', async () => {
+    const tampered = join(tree.imagesDir, 'tampered.ova');
+    copyFileSync(join(tree.imagesDir, 'app.ova'), tampered);
+    // A byte inside the last disk member (before the two 512-byte end-of-archive blocks).
+    const fd = openSync(tampered, 'r+');
+    writeSync(fd, Buffer.from([0xee]), 0, 1, statSync(tampered).size - 1024 - 4096);
+    closeSync(fd);
+    const f = writeManifest('tampered-ova.json', { pipeline: { load: { source_type: 'ova', source_path: 'tampered.ova' }, convert: { output_path: 'to/' } } });
+    const r = await runH2k(['manifest', 'run', f, '-o', tree.outputDir, '--json']);
+    expect(r.code).not.toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.stages.load.status ?? 'ok').not.toBe('failed'); // the load stage does not read the disks through
+    expect(rep.failed_stage).toBe('convert');
+    expect(rep.error.code).toBe('E_OVA_DIGEST_MISMATCH');
+    const outDir = join(tree.outputDir, 'to');
+    expect(existsSync(outDir) ? readdirSync(outDir) : []).toEqual([]);
   });
 
   it('validate (dry run) lists every planned output; a wrong source_type is a mismatch; a taken disk name stops the VM before any disk is written', async () => {

@@ -70,6 +70,8 @@ export interface NativeConvertHandle {
 export interface NativeOpenOptions {
   allowExternalPaths?: boolean;
   format?: string;
+  /** OVA: skip the up-front .mf digest check of the disk (a conversion that follows checks it from its own reads). */
+  deferDigestChecks?: boolean;
 }
 
 /** The addon's surface; other modules (hash, formats) extend it through their own typed views. */

@@ -61,8 +61,14 @@ async function assertReadableFile(path: string, field: string): Promise<number> 
   return st.size;
 }
 
-async function probeDisk(source: string, format: string | undefined): Promise<SourceDisk & { warnings: string[] }> {
-  const info = await loadAddon().imageInfo(source, format ? { format } : {});
+/** Probe options: `deferDigests` when a convert stage follows, which checks an OVA disk's
+ * .mf digest from its own reads (so the load stage does not read the disk once more). */
+export interface ProbeOptions {
+  deferDigests?: boolean;
+}
+
+async function probeDisk(source: string, format: string | undefined, opts: ProbeOptions = {}): Promise<SourceDisk & { warnings: string[] }> {
+  const info = await loadAddon().imageInfo(source, { ...(format ? { format } : {}), deferDigestChecks: opts.deferDigests ?? false });
   return {
     source,
     engineFormat: info.format,
@@ -81,7 +87,7 @@ function mismatch(sourceType: string, path: string, detected: string): H2kError 
   });
 }
 
-async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected: string, size: number): Promise<SourceProbe> {
+async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected: string, size: number, opts: ProbeOptions): Promise<SourceProbe> {
   if (sourceType === 'ova' && detected !== 'ova') throw mismatch('ova', path, detected);
   if (sourceType === 'ovf') {
     if (detected !== 'raw') throw mismatch('ovf', path, detected);
@@ -95,7 +101,7 @@ async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected:
   const disks: SourceDisk[] = [];
   const warnings: string[] = [];
   for (let i = 0; i < diskSources.length; i++) {
-    const { warnings: w, ...disk } = await probeDisk(diskSources[i], undefined);
+    const { warnings: w, ...disk } = await probeDisk(diskSources[i], undefined, opts);
     const d = vm.disks[i];
     disks.push({ ...disk, ovf: { href: d.file.href, controller: d.controller, unit: d.unit } });
     warnings.push(...w.map((x) => `disk ${i + 1} (${d.file.href}): ${x}`));
@@ -111,10 +117,10 @@ async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected:
   };
 }
 
-export async function probeSource(path: string, sourceType: SourceType, field: string): Promise<SourceProbe> {
+export async function probeSource(path: string, sourceType: SourceType, field: string, opts: ProbeOptions = {}): Promise<SourceProbe> {
   const size = await assertReadableFile(path, field);
   const detected = loadAddon().detectFormat(path);
-  if (isOvfSourceType(sourceType)) return probeOvfSource(path, sourceType as 'ova' | 'ovf', detected, size);
+  if (isOvfSourceType(sourceType)) return probeOvfSource(path, sourceType as 'ova' | 'ovf', detected, size, opts);
   const warnings: string[] = [];
   let format: string | undefined;
   switch (sourceType) {

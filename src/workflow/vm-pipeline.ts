@@ -131,7 +131,8 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
   try {
     enter('load');
     let t = Date.now();
-    const probe = await probeSource(vm.sourcePath, p.load.source_type, `${vm.fieldPrefix}.load.source_path`);
+    // An OVA disk's .mf digest is checked by the conversion from its own reads (one read of the archive).
+    const probe = await probeSource(vm.sourcePath, p.load.source_type, `${vm.fieldPrefix}.load.source_path`, { deferDigests: Boolean(p.convert) });
     stages.load = loadReport(p, vm, probe, secondsSince(t));
 
     const jobs: DiskJob[] = [];

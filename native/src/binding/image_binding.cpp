@@ -48,6 +48,7 @@ OpenOptions openOptionsFrom(const Napi::Value& v) {
     Napi::Object o = v.As<Napi::Object>();
     opts.allowExternalPaths = optionalBool(o, "allowExternalPaths", false);
     opts.format = optionalString(o, "format", "");
+    opts.deferDigestChecks = optionalBool(o, "deferDigestChecks", false);
   }
   return opts;
 }
