@@ -21,6 +21,8 @@ class ContentObserver {
   // [0, virtualSize) exactly once. data == nullptr means `len` zero bytes (a hole or zero
   // run; len may be large). Throwing aborts the conversion.
   virtual void onContent(uint64_t offset, const uint8_t* data, size_t len) = 0;
+  // Once the source is open, before the conversion reads its first chunk.
+  virtual void onStart() {}
   // After the last onContent of a conversion that is about to succeed.
   virtual void onFinish() {}
   // true: onContent runs on the reader thread, right after each chunk is read; false: on

@@ -260,6 +260,7 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
       o->onContent(c.offset, c.zero ? nullptr : c.buf.data(), static_cast<size_t>(c.guestLength));
     return true;
   };
+  for (ContentObserver* o : hooks.observers) o->onStart();
   try {
     {
       Pipeline pipeline(

@@ -41,6 +41,11 @@ class SourceFileHashers {
     return hashers_.back().second;
   }
 
+  void armAll() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& h : hashers_) h.second->arm();
+  }
+
   std::vector<SourceFileHashes> finish() {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<SourceFileHashes> out;
@@ -101,6 +106,7 @@ ConvertResult convertImageWithHashes(const ConvertRequest& request, const Progre
     std::vector<SourceFileHashes> results;
     explicit FinishSources(SourceFileHashers& f) : files(f) {}
     void onContent(uint64_t, const uint8_t*, size_t) override {}
+    void onStart() override { files.armAll(); }
     void onFinish() override { results = files.finish(); }  // before the output is committed
     bool onReaderThread() const override { return true; }   // no per-chunk work
   };

@@ -51,12 +51,12 @@ void SourceFileHasher::onRead(uint64_t offset, const uint8_t* data, size_t len) 
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    frontier_ = end;
+    if (armed_) frontier_ = end;
     if (offset <= cursor_ && cursor_ < end) {
       hashes_.update(data + (cursor_ - offset), static_cast<size_t>(end - cursor_));
       stats_.fromTap += end - cursor_;
       cursor_ = end;
-    } else if (cursor_ < offset && offset < end && offset - cursor_ <= kTapGap) {
+    } else if (armed_ && cursor_ < offset && offset < end && offset - cursor_ <= kTapGap) {
       closeGap = true;
       gapStart = cursor_;
     }
@@ -92,6 +92,11 @@ void SourceFileHasher::hashGapThenRead(uint64_t gapStart, uint64_t offset, const
     stats_.fromTap += end - cursor_;
     cursor_ = end;
   }
+}
+
+void SourceFileHasher::arm() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  armed_ = true;
 }
 
 std::map<std::string, std::string> SourceFileHasher::finish() {

@@ -32,6 +32,11 @@ class SourceFileHasher : public ReadTap {
 
   void onRead(uint64_t offset, const uint8_t* data, size_t len) override;
 
+  // The conversion's own reading starts now. Reads before (at open: a footer at the end, a
+  // table in the middle) are hashed only where they continue the hash; they do not send the
+  // hasher ahead of a conversion that has not started.
+  void arm();
+
   // Hashes whatever is left, then returns algo -> hex digest; rethrows a read error.
   std::map<std::string, std::string> finish();
 
@@ -60,6 +65,7 @@ class SourceFileHasher : public ReadTap {
   uint64_t cursor_ = 0;      // bytes [0, cursor_) are hashed
   uint64_t frontier_ = 0;    // where the conversion's latest read ended (not the maximum: a
                              // footer read at open must not send the hasher to the end)
+  bool armed_ = false;       // see arm()
   bool released_ = false;    // the conversion is over: read the rest
   bool stop_ = false;        // abandon
   Stats stats_;

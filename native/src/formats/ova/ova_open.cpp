@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "formats/ova/byte_view.hpp"
@@ -65,6 +66,7 @@ class DeferredDigest {
         hasher_(std::make_shared<SourceFileHasher>(archivePath, std::vector<std::string>{expected.algorithm}, nullptr,
                                                    member.offset, member.size)) {}
   std::shared_ptr<ReadTap> tap() const { return hasher_; }
+  void arm() { hasher_->arm(); }
   // Finishes the digest on the first call (a hasher finishes once); later calls repeat the verdict.
   void check() {
     if (actual_.empty()) actual_ = hasher_->finish().at(hashAlgorithmName(parseHashAlgorithm(expected_.algorithm)));
@@ -97,8 +99,14 @@ class OvaDiskReader : public ImageReader {
     if (deferred_) deferred_->check();
   }
   uint64_t virtualSize() const override { return inner_->virtualSize(); }
-  BlockStatus blockStatus(uint64_t offset, uint64_t maxLen) override { return inner_->blockStatus(offset, maxLen); }
-  void read(uint64_t offset, uint8_t* buf, size_t len) override { inner_->read(offset, buf, len); }
+  BlockStatus blockStatus(uint64_t offset, uint64_t maxLen) override {
+    armDeferred();
+    return inner_->blockStatus(offset, maxLen);
+  }
+  void read(uint64_t offset, uint8_t* buf, size_t len) override {
+    armDeferred();
+    inner_->read(offset, buf, len);
+  }
   ImageInfo info() override {
     ImageInfo i = inner_->info();
     i.properties["innerFormat"] = i.format;
@@ -119,6 +127,12 @@ class OvaDiskReader : public ImageReader {
   uint64_t archiveBytes_;
   std::string archivePath_;
   std::unique_ptr<DeferredDigest> deferred_;
+  std::atomic<bool> armed_{false};
+
+  // The first guest access after open starts the digest's pacing (see SourceFileHasher::arm).
+  void armDeferred() {
+    if (deferred_ && !armed_.exchange(true)) deferred_->arm();
+  }
 };
 
 bool isGzip(const ByteView& v) {
