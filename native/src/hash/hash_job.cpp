@@ -27,7 +27,6 @@ HashJobOptions clamp(const HashJobOptions& o) {
   HashJobOptions c;
   c.bufferSize = std::clamp<size_t>(o.bufferSize, 64u << 10, 64u << 20);
   c.bufferCount = std::clamp<size_t>(o.bufferCount, 2, 16);
-  c.beforeRead = o.beforeRead;
   return c;
 }
 
@@ -70,8 +69,8 @@ HashJobResult consume(ReadAhead& input, HashSet& hashes, uint64_t total, const H
 // Sequential reads of a seekable file of known size, skipping holes the filesystem reports.
 class SparseFileProducer {
  public:
-  SparseFileProducer(const File& file, uint64_t size, const HashJobOptions& options)
-      : file_(file), size_(size), beforeRead_(options.beforeRead) {}
+  SparseFileProducer(const File& file, uint64_t size)
+      : file_(file), size_(size) {}
 
   bool operator()(uint8_t* buf, size_t cap, ReadChunk& out) {
     if (offset_ >= size_) return false;
@@ -82,7 +81,6 @@ class SparseFileProducer {
       return true;
     }
     size_t want = static_cast<size_t>(std::min<uint64_t>(cap, dataEnd_ - offset_));
-    if (beforeRead_) beforeRead_(offset_, want, size_);
     size_t got = file_.readSome(buf, want, offset_);
     if (got != want)
       throw Error(codes::kIo, "file shrank while being hashed: " + file_.path(), file_.path(),
@@ -116,7 +114,6 @@ class SparseFileProducer {
 
   const File& file_;
   uint64_t size_;
-  std::function<void(uint64_t, uint64_t, uint64_t)> beforeRead_;
   uint64_t offset_ = 0;
   uint64_t dataStart_ = 0;
   uint64_t dataEnd_ = 0;
@@ -231,7 +228,7 @@ HashJobResult hashFile(const std::string& path, const std::vector<std::string>& 
   if (seekable) {
     uint64_t size = file.size();
     posix_fadvise(file.fd(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    SparseFileProducer producer(file, size, o);
+    SparseFileProducer producer(file, size);
     ReadAhead input(std::ref(producer), o.bufferSize, o.bufferCount);
     return consume(input, hashes, size, progress, cancel, started);
   }

@@ -20,9 +20,6 @@ namespace h2k {
 struct HashJobOptions {
   size_t bufferSize = 1u << 20;  // 1 MiB stays in L2 between reader and hasher; clamped to 64 KiB .. 64 MiB
   size_t bufferCount = 4;        // clamped to 2 .. 16; memory = bufferSize * bufferCount
-  // hashFile: called on the read-ahead thread before each read of [offset, offset+len) of a
-  // file of `size` bytes; may block to pace the hash behind another reader of the same file.
-  std::function<void(uint64_t offset, uint64_t len, uint64_t size)> beforeRead;
 };
 
 struct HashProgress {

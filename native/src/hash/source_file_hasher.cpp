@@ -52,11 +52,8 @@ void SourceFileHasher::onRead(uint64_t offset, const uint8_t* data, size_t len) 
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (armed_) frontier_ = end;
-    if (offset <= cursor_ && cursor_ < end) {
-      hashes_.update(data + (cursor_ - offset), static_cast<size_t>(end - cursor_));
-      stats_.fromTap += end - cursor_;
-      cursor_ = end;
-    } else if (armed_ && cursor_ < offset && offset < end && offset - cursor_ <= kTapGap) {
+    if (!continueHash(offset, data, end, &stats_.fromTap) && armed_ && cursor_ < offset && offset < end &&
+        offset - cursor_ <= kTapGap) {
       closeGap = true;
       gapStart = cursor_;
     }
@@ -87,11 +84,16 @@ void SourceFileHasher::hashGapThenRead(uint64_t gapStart, uint64_t offset, const
     }
     cursor_ = offset;
   }
-  if (offset <= cursor_ && cursor_ < end) {
-    hashes_.update(data + (cursor_ - offset), static_cast<size_t>(end - cursor_));
-    stats_.fromTap += end - cursor_;
-    cursor_ = end;
-  }
+  continueHash(offset, data, end, &stats_.fromTap);
+}
+
+// Under mutex_: hashes the part of [offset, end) (bytes at `data`) that continues the hash.
+bool SourceFileHasher::continueHash(uint64_t offset, const uint8_t* data, uint64_t end, uint64_t* counter) {
+  if (offset > cursor_ || cursor_ >= end) return false;
+  hashes_.update(data + (cursor_ - offset), static_cast<size_t>(end - cursor_));
+  *counter += end - cursor_;
+  cursor_ = end;
+  return true;
 }
 
 void SourceFileHasher::arm() {
@@ -165,11 +167,7 @@ void SourceFileHasher::hashOwnRange(File& file, std::vector<uint8_t>& buf, uint6
   const size_t len = static_cast<size_t>(end - start);
   file.readExact(buf.data(), len, base_ + start);
   std::lock_guard<std::mutex> lock(mutex_);
-  if (cursor_ >= start && cursor_ < end) {
-    hashes_.update(buf.data() + (cursor_ - start), static_cast<size_t>(end - cursor_));
-    stats_.readAgain += end - cursor_;
-    cursor_ = end;
-  }
+  continueHash(start, buf.data(), end, &stats_.readAgain);
 }
 
 }  // namespace h2k

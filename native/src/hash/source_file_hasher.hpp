@@ -51,6 +51,7 @@ class SourceFileHasher : public ReadTap {
   void run();
   void hashOwnRange(File& file, std::vector<uint8_t>& buf, uint64_t start, uint64_t end);
   void hashGapThenRead(uint64_t gapStart, uint64_t offset, const uint8_t* data, uint64_t end);
+  bool continueHash(uint64_t offset, const uint8_t* data, uint64_t end, uint64_t* counter);
 
   const std::string path_;
   const std::atomic<bool>* cancel_;
