@@ -36,6 +36,8 @@ export interface NativeHashHandle {
 
 export interface NativeHasher {
   update(data: Uint8Array): void;
+  /** Appends `length` zero bytes without materialising them (XXH3 skips long runs). */
+  updateZeros(length: number): void;
   /** Finishes and resets: algo -> lowercase hex. */
   digest(): Partial<Record<HashAlgorithm, string>>;
 }
@@ -44,6 +46,18 @@ interface HashExports {
   hashFile(path: string, algorithms: string[], options?: NativeHashOptions, onProgress?: (p: NativeHashProgress) => void): NativeHashHandle;
   hashContent(path: string, algorithms: string[], options?: NativeHashOptions, onProgress?: (p: NativeHashProgress) => void): NativeHashHandle;
   createHasher(algorithms: string[]): NativeHasher;
+  hashImplementation(): NativeHashImplementation;
+}
+
+export interface NativeHashImplementation {
+  /** The XXH3 build in use: "avx2" or "sse2" (H2K_XXH3_ISA=sse2 forces it). */
+  xxh3Isa: string;
+  /** Zero runs skip XXH3's per-byte work; true once its self-check against plain hashing passed. */
+  xxh3ZeroRunFastPath: boolean;
+}
+
+export function nativeHashImplementation(): NativeHashImplementation {
+  return hashExports().hashImplementation();
 }
 
 function hashExports(): HashExports {

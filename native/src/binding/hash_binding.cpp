@@ -188,6 +188,18 @@ Napi::Value CreateHasherJs(const Napi::CallbackInfo& info) {
             }
             return e.Undefined();
           }));
+    o.Set("updateZeros", Napi::Function::New(env, [hashes](const Napi::CallbackInfo& ci) -> Napi::Value {
+            Napi::Env e = ci.Env();
+            double n = ci.Length() > 0 && ci[0].IsNumber() ? ci[0].As<Napi::Number>().DoubleValue() : -1;
+            if (!(n >= 0) || n > 9007199254740991.0 || n != static_cast<double>(static_cast<uint64_t>(n))) {
+              Napi::TypeError err = Napi::TypeError::New(e, "updateZeros(length) needs a whole number of bytes");
+              err.Set("code", "E_INVALID_ARGUMENT");
+              err.ThrowAsJavaScriptException();
+              return e.Undefined();
+            }
+            hashes->updateZeros(static_cast<uint64_t>(n));
+            return e.Undefined();
+          }));
     o.Set("digest", Napi::Function::New(env, [hashes](const Napi::CallbackInfo& ci) -> Napi::Value {
             try {
               return digestsToJs(ci.Env(), hashes->digests());
@@ -205,12 +217,20 @@ Napi::Value CreateHasherJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value HashImplementationJs(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("xxh3Isa", xxh3Isa());
+  o.Set("xxh3ZeroRunFastPath", xxh3ZeroRunFastPath());
+  return o;
+}
+
 }  // namespace
 
 void InitHash(Napi::Env env, Napi::Object exports) {
   exports.Set("hashFile", Napi::Function::New(env, HashFileJs, "hashFile"));
   exports.Set("hashContent", Napi::Function::New(env, HashContentJs, "hashContent"));
   exports.Set("createHasher", Napi::Function::New(env, CreateHasherJs, "createHasher"));
+  exports.Set("hashImplementation", Napi::Function::New(env, HashImplementationJs, "hashImplementation"));
 }
 
 }  // namespace h2k::binding

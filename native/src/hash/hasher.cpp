@@ -55,6 +55,7 @@ class Xxh3Hasher : public Hasher {
     kernel_.reset(state_.get(), wide_);
   }
   void update(const uint8_t* data, size_t len) override { kernel_.update(state_.get(), wide_, data, len); }
+  void updateZeros(uint64_t len) override { kernel_.updateZeros(state_.get(), wide_, len); }
   std::string hexDigest() override {
     uint8_t out[16];
     size_t n = kernel_.digest(state_.get(), wide_, out);
@@ -71,6 +72,17 @@ class Xxh3Hasher : public Hasher {
 }  // namespace
 
 const uint8_t* zeroBlock() noexcept { return kZeros.data(); }
+
+void Hasher::updateZeros(uint64_t len) {
+  while (len > 0) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(len, kZeroBlockSize));
+    update(kZeros.data(), n);
+    len -= n;
+  }
+}
+
+const char* xxh3Isa() noexcept { return bestXxh3Kernel().isa; }
+bool xxh3ZeroRunFastPath() noexcept { return bestXxh3Kernel().zeroRunFastPath(); }
 
 std::string toHex(const uint8_t* bytes, size_t len) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -138,11 +150,8 @@ void HashSet::update(const uint8_t* data, size_t len) {
 }
 
 void HashSet::updateZeros(uint64_t len) {
-  while (len > 0) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(len, kZeroBlockSize));
-    update(kZeros.data(), n);
-    len -= n;
-  }
+  for (auto& h : hashers_) h.second->updateZeros(len);
+  bytes_ += len;
 }
 
 std::map<std::string, std::string> HashSet::digests() {

@@ -23,6 +23,8 @@ class Hasher {
  public:
   virtual ~Hasher() = default;
   virtual void update(const uint8_t* data, size_t len) = 0;
+  // Appends `len` zero bytes (holes, zero runs); XXH3 skips long runs without hashing them.
+  virtual void updateZeros(uint64_t len);
   // Finishes the hash and returns its hex digest; the hasher then starts over (reset).
   virtual std::string hexDigest() = 0;
 };
@@ -52,6 +54,11 @@ class HashSet {
 // A read-only block of zeros shared by every hasher (no per-job allocation for holes).
 inline constexpr size_t kZeroBlockSize = 1 << 20;
 const uint8_t* zeroBlock() noexcept;
+
+// Which XXH3 build hashes here ("avx2" | "sse2") and whether its zero-run fast path passed
+// its self-check (h2k hash --version-info, tests).
+const char* xxh3Isa() noexcept;
+bool xxh3ZeroRunFastPath() noexcept;
 
 std::string toHex(const uint8_t* bytes, size_t len);
 

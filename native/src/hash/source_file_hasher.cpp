@@ -70,7 +70,7 @@ void SourceFileHasher::hashGapThenRead(uint64_t gapStart, uint64_t offset, const
   const size_t gap = static_cast<size_t>(offset - gapStart);
   const bool hole = isHole(tapFile_, base_ + gapStart, base_ + offset);
   if (!hole) {
-    if (tapBuf_.size() < kTapGap) tapBuf_.resize(kTapGap);
+    if (tapBuf_.size() < gap) tapBuf_.resize(gap);  // gaps are mostly small: no 8 MiB zero-fill up front
     tapFile_.readExact(tapBuf_.data(), gap, base_ + gapStart);
   }
   std::lock_guard<std::mutex> lock(mutex_);
