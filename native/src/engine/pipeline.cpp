@@ -26,7 +26,7 @@ void Pipeline::stop() {
     std::lock_guard<std::mutex> lk(m_);
     stop_ = true;
   }
-  cv_.notify_all();
+  wakeAll();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
@@ -38,7 +38,13 @@ void Pipeline::fail(std::exception_ptr e) {
     if (!error_) error_ = e;
     stop_ = true;
   }
-  cv_.notify_all();
+  wakeAll();
+}
+
+void Pipeline::wakeAll() {
+  readerCv_.notify_all();
+  workerCv_.notify_all();
+  consumerCv_.notify_all();
 }
 
 void Pipeline::readerLoop(Produce produce) {
@@ -47,7 +53,7 @@ void Pipeline::readerLoop(Produce produce) {
       Chunk c;
       {
         std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] {
+        readerCv_.wait(lk, [&] {
           return stop_ || (produced_ - taken_ < maxInflight_ && (!spare_.empty() || allocated_ < poolCap_));
         });
         if (stop_) return;
@@ -64,13 +70,14 @@ void Pipeline::readerLoop(Produce produce) {
         c.seq = produced_++;
         todo_.push_back(std::move(c));
       }
-      cv_.notify_all();
+      workerCv_.notify_one();  // one chunk, one worker
     }
     {
       std::lock_guard<std::mutex> lk(m_);
       readerDone_ = true;
     }
-    cv_.notify_all();
+    workerCv_.notify_all();
+    consumerCv_.notify_one();  // an empty source has nothing for it to wait for
   } catch (...) {
     fail(std::current_exception());
   }
@@ -82,19 +89,21 @@ void Pipeline::workerLoop(Work work) {
       Chunk c;
       {
         std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] { return stop_ || !todo_.empty() || readerDone_; });
+        workerCv_.wait(lk, [&] { return stop_ || !todo_.empty() || readerDone_; });
         if (stop_) return;
         if (todo_.empty()) return;  // reader finished and nothing is left
         c = std::move(todo_.front());
         todo_.pop_front();
       }
       work(c);
+      bool next;
       {
         std::lock_guard<std::mutex> lk(m_);
         uint64_t seq = c.seq;
+        next = seq == taken_;  // the consumer waits for nothing else
         done_.emplace(seq, std::move(c));
       }
-      cv_.notify_all();
+      if (next) consumerCv_.notify_one();
     }
   } catch (...) {
     fail(std::current_exception());
@@ -111,12 +120,12 @@ bool Pipeline::take(Chunk& out, const std::function<void()>& poll) {
       done_.erase(it);
       ++taken_;
       lk.unlock();
-      cv_.notify_all();  // the reader may now start another chunk
+      readerCv_.notify_one();  // the reader may now start another chunk
       return true;
     }
     if (readerDone_ && taken_ == produced_) return false;
     if (stop_) return false;
-    cv_.wait_for(lk, std::chrono::milliseconds(50));
+    consumerCv_.wait_for(lk, std::chrono::milliseconds(50));
     if (poll) {
       lk.unlock();
       poll();
@@ -130,7 +139,7 @@ void Pipeline::recycle(Chunk&& c) {
     std::lock_guard<std::mutex> lk(m_);
     spare_.push_back(std::move(c));
   }
-  cv_.notify_all();  // the reader may be waiting for a buffer
+  readerCv_.notify_one();  // the reader may be waiting for a buffer
 }
 
 }  // namespace h2k
