@@ -36,6 +36,8 @@ export interface NativeHashHandle {
 
 export interface NativeHasher {
   update(data: Uint8Array): void;
+  /** Same as update(), through XXH3's block-sum path (sums computed, then folded), as the converter hashes. */
+  updatePresummed(data: Uint8Array): void;
   /** Appends `length` zero bytes without materialising them (XXH3 skips long runs). */
   updateZeros(length: number): void;
   /** Finishes and resets: algo -> lowercase hex. */
@@ -54,6 +56,8 @@ export interface NativeHashImplementation {
   xxh3Isa: string;
   /** Zero runs skip XXH3's per-byte work; true once its self-check against plain hashing passed. */
   xxh3ZeroRunFastPath: boolean;
+  /** XXH3 block sums (computed on the conversion's worker threads, folded in order) passed their self-check. */
+  xxh3BlockSums: boolean;
 }
 
 export function nativeHashImplementation(): NativeHashImplementation {

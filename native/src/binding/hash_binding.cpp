@@ -188,6 +188,24 @@ Napi::Value CreateHasherJs(const Napi::CallbackInfo& info) {
             }
             return e.Undefined();
           }));
+    // Same bytes as update(), through the block-sum path the conversion engine uses (sums
+    // computed here, then folded); for tests and for callers that hash KiB-aligned buffers.
+    o.Set("updatePresummed", Napi::Function::New(env, [hashes](const Napi::CallbackInfo& ci) -> Napi::Value {
+            Napi::Env e = ci.Env();
+            if (ci.Length() < 1 || !(ci[0].IsBuffer() || ci[0].IsTypedArray())) {
+              Napi::TypeError err = Napi::TypeError::New(e, "updatePresummed(data) needs a Buffer or Uint8Array");
+              err.Set("code", "E_INVALID_ARGUMENT");
+              err.ThrowAsJavaScriptException();
+              return e.Undefined();
+            }
+            Napi::TypedArray ta = ci[0].As<Napi::TypedArray>();
+            const auto* data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+            const size_t len = ta.ByteLength();
+            std::vector<uint64_t> sums((len / kXxh3SumBlockBytes) * kXxh3SumWords);
+            if (xxh3BlockSumsAvailable()) xxh3BlockSums(data, len / kXxh3SumBlockBytes, sums.data());
+            hashes->updatePresummed(data, len, xxh3BlockSumsAvailable() ? sums.data() : nullptr);
+            return e.Undefined();
+          }));
     o.Set("updateZeros", Napi::Function::New(env, [hashes](const Napi::CallbackInfo& ci) -> Napi::Value {
             Napi::Env e = ci.Env();
             double n = ci.Length() > 0 && ci[0].IsNumber() ? ci[0].As<Napi::Number>().DoubleValue() : -1;
@@ -221,6 +239,7 @@ Napi::Value HashImplementationJs(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("xxh3Isa", xxh3Isa());
   o.Set("xxh3ZeroRunFastPath", xxh3ZeroRunFastPath());
+  o.Set("xxh3BlockSums", xxh3BlockSumsAvailable());
   return o;
 }
 

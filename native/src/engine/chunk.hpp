@@ -25,6 +25,10 @@ struct Chunk {
   size_t bufLength = 0;      // valid bytes of buf (buf may be larger: it is recycled)
   std::vector<ClusterOut> clusters;
   std::vector<uint8_t> packed;  // compressed clusters, back to back
+  // XXH3 block sums of the guest bytes, one per KiB (hash/hasher.hpp), when a content hash
+  // asked the workers for them; empty otherwise. Recycled with the chunk, like buf.
+  std::vector<uint64_t> xxh3Sums;
+  bool hasXxh3Sums = false;
 };
 
 }  // namespace h2k

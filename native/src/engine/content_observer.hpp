@@ -28,6 +28,14 @@ class ContentObserver {
   // true: onContent runs on the reader thread, right after each chunk is read; false: on
   // the observer thread, after the chunk is written. Cheap observers say true.
   virtual bool onReaderThread() const { return false; }
+  // true: the observer hashes with XXH3 only and can take each chunk's XXH3 block sums,
+  // computed by the worker threads; it then sees the chunk on the writer thread after it is
+  // written, through onContentPresummed (uncompressed conversions: their workers are idle).
+  virtual bool acceptsXxh3Sums() const { return false; }
+  // As onContent; xxh3Sums (may be null: unaligned chunk) holds 8 words per KiB of data.
+  virtual void onContentPresummed(uint64_t offset, const uint8_t* data, size_t len, const uint64_t* xxh3Sums) {
+    onContent(offset, data, len);
+  }
 };
 
 struct ConvertHooks {

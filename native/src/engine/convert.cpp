@@ -23,6 +23,7 @@
 #include "formats/extra_writers.hpp"
 #include "formats/qcow2/qcow2_writer.hpp"
 #include "formats/raw/raw_writer.hpp"
+#include "hash/hasher.hpp"
 
 namespace h2k {
 namespace {
@@ -60,11 +61,13 @@ bool allZero(const uint8_t* p, size_t n) {
 // Worker-side classification of every cluster of a chunk.
 class ChunkWorker {
  public:
-  ChunkWorker(uint32_t clusterSize, Compression compression)
-      : cs_(clusterSize), compressor_(makeCompressor(compression)) {}
+  ChunkWorker(uint32_t clusterSize, Compression compression, bool xxh3Sums)
+      : cs_(clusterSize), compressor_(makeCompressor(compression)), xxh3Sums_(xxh3Sums) {}
 
   void operator()(Chunk& c) {
+    c.hasXxh3Sums = false;
     if (c.zero) return;
+    if (xxh3Sums_) sumForXxh3(c);
     size_t n = c.bufLength / cs_;
     c.clusters.assign(n, ClusterOut{});
     if (compressor_ && c.packed.size() < c.bufLength) c.packed.resize(c.buf.size());  // once, like buf
@@ -86,8 +89,21 @@ class ChunkWorker {
   }
 
  private:
+  // The additive part of the content's XXH3, here on a worker, so the writer thread only folds
+  // it in. KiB-aligned chunks only (every chunk but an odd-sized disk's last); others are hashed
+  // the plain way.
+  static void sumForXxh3(Chunk& c) {
+    if (c.guestLength % kXxh3SumBlockBytes != 0 || c.offset % kXxh3SumBlockBytes != 0) return;
+    const size_t blocks = static_cast<size_t>(c.guestLength / kXxh3SumBlockBytes);
+    const size_t words = std::max(blocks, c.buf.size() / kXxh3SumBlockBytes) * kXxh3SumWords;
+    if (c.xxh3Sums.size() < blocks * kXxh3SumWords) c.xxh3Sums.resize(words);  // once, like buf
+    xxh3BlockSums(c.buf.data(), blocks, c.xxh3Sums.data());
+    c.hasXxh3Sums = true;
+  }
+
   uint32_t cs_;
   std::shared_ptr<ClusterCompressor> compressor_;
+  bool xxh3Sums_;
 };
 
 struct Totals {
@@ -250,10 +266,19 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
   prog.bytesTotal = size;
   auto lastProgress = Clock::now();
   uint64_t lastWriteback = 0;
-  // Cheap observers see each chunk on the reader thread as it is read, the others on the
-  // observer thread after it is written (content_observer.hpp).
-  std::vector<ContentObserver*> readerObservers, writerObservers;
-  for (ContentObserver* o : hooks.observers) (o->onReaderThread() ? readerObservers : writerObservers).push_back(o);
+  // Where observers see each chunk (content_observer.hpp): XXH3 content hashes of an
+  // uncompressed conversion take block sums from the idle workers and fold them in on this
+  // (the writer) thread; other cheap observers run on the reader thread as the chunk is read;
+  // the rest on the observer thread after it is written. With compression the workers are the
+  // bottleneck and the reader has time to spare, so XXH3 stays on the reader.
+  const bool sumsOnWorkers = comp == Compression::None && xxh3BlockSumsAvailable();
+  std::vector<ContentObserver*> readerObservers, presummedObservers, writerObservers;
+  for (ContentObserver* o : hooks.observers) {
+    if (sumsOnWorkers && o->acceptsXxh3Sums())
+      presummedObservers.push_back(o);
+    else
+      (o->onReaderThread() ? readerObservers : writerObservers).push_back(o);
+  }
   auto readNext = [&](Chunk& c) {
     if (cancelled() || !source.next(c)) return false;
     for (ContentObserver* o : readerObservers)
@@ -266,7 +291,7 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
       Pipeline pipeline(
           workers, inflight, readNext,
           [&]() -> Pipeline::Work {
-            auto w = std::make_shared<ChunkWorker>(cs, comp);
+            auto w = std::make_shared<ChunkWorker>(cs, comp, !presummedObservers.empty());
             return [w](Chunk& c) { (*w)(c); };
           },
           // the writer's chunk, plus those queued for and being seen by the observer thread
@@ -281,6 +306,9 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
       while (pipeline.take(c, throwIfCancelled)) {
         throwIfCancelled();
         writeChunk(c, *writer, size, totals);
+        for (ContentObserver* o : presummedObservers)
+          o->onContentPresummed(c.offset, c.zero ? nullptr : c.buf.data(), static_cast<size_t>(c.guestLength),
+                                c.hasXxh3Sums ? c.xxh3Sums.data() : nullptr);
         if (totals.dataBytes - lastWriteback >= kWritebackEvery) {
           // Asynchronous hint only (no wait); errors surface at the final fsync.
           ::sync_file_range(out.file().fd(), 0, 0, SYNC_FILE_RANGE_WRITE);

@@ -56,6 +56,9 @@ class Xxh3Hasher : public Hasher {
   }
   void update(const uint8_t* data, size_t len) override { kernel_.update(state_.get(), wide_, data, len); }
   void updateZeros(uint64_t len) override { kernel_.updateZeros(state_.get(), wide_, len); }
+  void updatePresummed(const uint8_t* data, size_t len, const uint64_t* xxh3Sums) override {
+    kernel_.updatePresummed(state_.get(), wide_, data, len, xxh3Sums);
+  }
   std::string hexDigest() override {
     uint8_t out[16];
     size_t n = kernel_.digest(state_.get(), wide_, out);
@@ -83,6 +86,8 @@ void Hasher::updateZeros(uint64_t len) {
 
 const char* xxh3Isa() noexcept { return bestXxh3Kernel().isa; }
 bool xxh3ZeroRunFastPath() noexcept { return bestXxh3Kernel().zeroRunFastPath(); }
+bool xxh3BlockSumsAvailable() noexcept { return bestXxh3Kernel().blockSumsVerified(); }
+void xxh3BlockSums(const uint8_t* data, size_t blocks, uint64_t* sums) { bestXxh3Kernel().blockSums(data, blocks, sums); }
 
 std::string toHex(const uint8_t* bytes, size_t len) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -146,6 +151,11 @@ bool HashSet::allFast() const noexcept {
 
 void HashSet::update(const uint8_t* data, size_t len) {
   for (auto& h : hashers_) h.second->update(data, len);
+  bytes_ += len;
+}
+
+void HashSet::updatePresummed(const uint8_t* data, size_t len, const uint64_t* xxh3Sums) {
+  for (auto& h : hashers_) h.second->updatePresummed(data, len, xxh3Sums);
   bytes_ += len;
 }
 

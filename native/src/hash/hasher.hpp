@@ -25,6 +25,9 @@ class Hasher {
   virtual void update(const uint8_t* data, size_t len) = 0;
   // Appends `len` zero bytes (holes, zero runs); XXH3 skips long runs without hashing them.
   virtual void updateZeros(uint64_t len);
+  // Appends `len` bytes whose XXH3 block sums (xxh3BlockSums) were computed ahead, possibly
+  // on another thread; XXH3 then only folds them in. Others ignore the sums.
+  virtual void updatePresummed(const uint8_t* data, size_t len, const uint64_t* xxh3Sums) { update(data, len); }
   // Finishes the hash and returns its hex digest; the hasher then starts over (reset).
   virtual std::string hexDigest() = 0;
 };
@@ -40,6 +43,7 @@ class HashSet {
   void update(const uint8_t* data, size_t len);
   // Feeds `len` zero bytes from the shared zero block (holes, zero runs) without allocating.
   void updateZeros(uint64_t len);
+  void updatePresummed(const uint8_t* data, size_t len, const uint64_t* xxh3Sums);
   uint64_t bytesHashed() const noexcept { return bytes_; }
   // Only XXH3 family algorithms (tens of GB/s): cheap enough to run inline with reading.
   bool allFast() const noexcept;
@@ -59,6 +63,14 @@ const uint8_t* zeroBlock() noexcept;
 // its self-check (h2k hash --version-info, tests).
 const char* xxh3Isa() noexcept;
 bool xxh3ZeroRunFastPath() noexcept;
+
+// XXH3 block sums: the additive part of XXH3 for each whole KiB of a buffer (8 words per KiB),
+// computed on any thread, in any order; Hasher::updatePresummed folds them into a stream in
+// order. Available once the self-check against plain hashing passed.
+inline constexpr size_t kXxh3SumBlockBytes = 1024;
+inline constexpr size_t kXxh3SumWords = 8;
+bool xxh3BlockSumsAvailable() noexcept;
+void xxh3BlockSums(const uint8_t* data, size_t blocks, uint64_t* sums);
 
 std::string toHex(const uint8_t* bytes, size_t len);
 

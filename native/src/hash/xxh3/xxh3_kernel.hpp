@@ -22,6 +22,13 @@ struct Xxh3Kernel {
   // True when the zero-run fast path passed its self-check against plain hashing (it is used
   // only then); false would mean a libxxhash whose streaming state differs from 0.8.
   bool (*zeroRunFastPath)();
+  // Block sums (xxh3_block_sums.inc): the additive part of XXH3 for `blocks` whole KiB at
+  // `data`, 8 words per KiB, computable on any thread; updatePresummed then appends those
+  // bytes to a stream for one add and one scramble per KiB (falling back to update when the
+  // stream is not KiB-aligned, sums is null, or the self-check failed).
+  void (*blockSums)(const uint8_t* data, size_t blocks, uint64_t* sums);
+  void (*updatePresummed)(void* state, bool wide, const uint8_t* data, size_t len, const uint64_t* sums);
+  bool (*blockSumsVerified)();
 };
 
 const Xxh3Kernel& xxh3KernelSse2();
