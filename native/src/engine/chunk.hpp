@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "io/read_tap.hpp"
+
 namespace h2k {
 
 enum class ClusterFate : uint8_t { Zero, Plain, Compressed };
@@ -29,6 +31,9 @@ struct Chunk {
   // asked the workers for them; empty otherwise. Recycled with the chunk, like buf.
   std::vector<uint64_t> xxh3Sums;
   bool hasXxh3Sums = false;
+  // Source-file reads into buf whose taps (source hashes) are shown after the workers, with
+  // the block sums above (ChunkSource::deferTaps).
+  std::vector<DeferredTapRead> tapReads;
 };
 
 }  // namespace h2k

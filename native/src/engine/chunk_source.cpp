@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "common/error.hpp"
 
@@ -31,6 +32,7 @@ bool ChunkSource::next(Chunk& c) {
   c.offset = pos_;
   c.dataBytes = 0;
   c.clusters.clear();
+  c.tapReads.clear();
 
   BlockStatus st = status(pos_);
   if (st.kind != BlockKind::Data) {
@@ -78,6 +80,8 @@ bool ChunkSource::next(Chunk& c) {
   // Size a buffer once, for the largest chunk: growing it chunk by chunk cost a copy and a
   // zero-fill each time (together ~15% of a plain conversion's CPU).
   if (c.buf.size() < c.bufLength) c.buf.resize(std::max<uint64_t>(c.bufLength, alignUp(chunkBytes_)));
+  std::optional<TapDeferral> deferral;
+  if (deferTaps_) deferral.emplace(c.buf.data(), c.bufLength, &c.tapReads);
   for (uint64_t off = pos_; off < guestEnd;) {
     BlockStatus s = status(off);
     uint64_t n = std::min(s.length, guestEnd - off);

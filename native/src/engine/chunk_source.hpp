@@ -16,6 +16,9 @@ class ChunkSource {
   // Fills `c` (keeping its buffer capacity) with the next chunk; false when done.
   bool next(Chunk& c);
   uint64_t position() const { return pos_; }
+  // Reads into a chunk's buffer are then reported to their file taps only later, by whoever
+  // takes the chunk (Chunk::tapReads).
+  void deferTaps(bool on) { deferTaps_ = on; }
 
  private:
   BlockStatus status(uint64_t offset);
@@ -26,6 +29,7 @@ class ChunkSource {
   uint64_t cs_;
   uint64_t chunkBytes_;
   uint64_t pos_ = 0;
+  bool deferTaps_ = false;
   BlockStatus cached_{0, 0, BlockKind::Hole};
 };
 

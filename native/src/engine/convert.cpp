@@ -106,6 +106,15 @@ class ChunkWorker {
   bool xxh3Sums_;
 };
 
+// Shows a source-file read put off by ChunkSource to its tap, with the chunk's block sums for
+// those bytes when the read starts on a KiB of the chunk and lies within the summed part.
+void showDeferredRead(const Chunk& c, const DeferredTapRead& r) {
+  const uint64_t* sums = nullptr;
+  if (c.hasXxh3Sums && r.bufferPos % kXxh3SumBlockBytes == 0 && r.bufferPos + r.length <= c.guestLength)
+    sums = c.xxh3Sums.data() + r.bufferPos / kXxh3SumBlockBytes * kXxh3SumWords;
+  r.tap->onReadPresummed(r.offset, c.buf.data() + r.bufferPos, r.length, sums);
+}
+
 struct Totals {
   uint64_t dataBytes = 0;
   uint64_t zeroBytes = 0;
@@ -279,6 +288,11 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
     else
       (o->onReaderThread() ? readerObservers : writerObservers).push_back(o);
   }
+  // Source-file taps (convert --hash) then also see the chunk's reads on this thread, after
+  // the workers, and reuse the same block sums wherever file and guest KiB line up (raw-like
+  // grains, clusters, blocks): the source file's hash costs a fold instead of a second XXH3.
+  const bool deferTaps = !presummedObservers.empty() && static_cast<bool>(hooks.sourceFileTaps);
+  source.deferTaps(deferTaps);
   auto readNext = [&](Chunk& c) {
     if (cancelled() || !source.next(c)) return false;
     for (ContentObserver* o : readerObservers)
@@ -309,6 +323,7 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
         for (ContentObserver* o : presummedObservers)
           o->onContentPresummed(c.offset, c.zero ? nullptr : c.buf.data(), static_cast<size_t>(c.guestLength),
                                 c.hasXxh3Sums ? c.xxh3Sums.data() : nullptr);
+        for (const DeferredTapRead& r : c.tapReads) showDeferredRead(c, r);
         if (totals.dataBytes - lastWriteback >= kWritebackEvery) {
           // Asynchronous hint only (no wait); errors surface at the final fsync.
           ::sync_file_range(out.file().fd(), 0, 0, SYNC_FILE_RANGE_WRITE);

@@ -45,6 +45,10 @@ SourceFileHasher::~SourceFileHasher() {
 }
 
 void SourceFileHasher::onRead(uint64_t offset, const uint8_t* data, size_t len) {
+  onReadPresummed(offset, data, len, nullptr);
+}
+
+void SourceFileHasher::onReadPresummed(uint64_t offset, const uint8_t* data, size_t len, const uint64_t* sums) {
   const uint64_t end = std::min<uint64_t>(offset + len, size_);
   bool closeGap = false;
   uint64_t gapStart = 0;
@@ -52,20 +56,21 @@ void SourceFileHasher::onRead(uint64_t offset, const uint8_t* data, size_t len) 
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (armed_) frontier_ = end;
-    if (!continueHash(offset, data, end, &stats_.fromTap) && armed_ && cursor_ < offset && offset < end &&
+    if (!continueHash(offset, data, end, &stats_.fromTap, sums) && armed_ && cursor_ < offset && offset < end &&
         offset - cursor_ <= kTapGap) {
       closeGap = true;
       gapStart = cursor_;
     }
     wake = frontier_ >= cursor_ + kGapWindow;
   }
-  if (closeGap) hashGapThenRead(gapStart, offset, data, end);
+  if (closeGap) hashGapThenRead(gapStart, offset, data, end, sums);
   if (wake) cv_.notify_one();
 }
 
 // A short forward jump by the conversion (metadata in between, a skipped grain): read the
 // gap here, from the page cache, so the hash keeps up with the conversion's reads.
-void SourceFileHasher::hashGapThenRead(uint64_t gapStart, uint64_t offset, const uint8_t* data, uint64_t end) {
+void SourceFileHasher::hashGapThenRead(uint64_t gapStart, uint64_t offset, const uint8_t* data, uint64_t end,
+                                       const uint64_t* sums) {
   std::lock_guard<std::mutex> fillLock(tapFillMutex_);
   const size_t gap = static_cast<size_t>(offset - gapStart);
   const bool hole = isHole(tapFile_, base_ + gapStart, base_ + offset);
@@ -84,13 +89,21 @@ void SourceFileHasher::hashGapThenRead(uint64_t gapStart, uint64_t offset, const
     }
     cursor_ = offset;
   }
-  continueHash(offset, data, end, &stats_.fromTap);
+  continueHash(offset, data, end, &stats_.fromTap, sums);
 }
 
-// Under mutex_: hashes the part of [offset, end) (bytes at `data`) that continues the hash.
-bool SourceFileHasher::continueHash(uint64_t offset, const uint8_t* data, uint64_t end, uint64_t* counter) {
+// Under mutex_: hashes the part of [offset, end) (bytes at `data`, XXH3 block sums `sums` per
+// KiB from data, or null) that continues the hash.
+bool SourceFileHasher::continueHash(uint64_t offset, const uint8_t* data, uint64_t end, uint64_t* counter,
+                                    const uint64_t* sums) {
   if (offset > cursor_ || cursor_ >= end) return false;
-  hashes_.update(data + (cursor_ - offset), static_cast<size_t>(end - cursor_));
+  const uint64_t skip = cursor_ - offset;
+  const uint8_t* from = data + skip;
+  const size_t len = static_cast<size_t>(end - cursor_);
+  if (sums && skip % kXxh3SumBlockBytes == 0)
+    hashes_.updatePresummed(from, len, sums + skip / kXxh3SumBlockBytes * kXxh3SumWords);
+  else
+    hashes_.update(from, len);
   *counter += end - cursor_;
   cursor_ = end;
   return true;

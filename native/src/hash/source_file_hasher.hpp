@@ -31,6 +31,8 @@ class SourceFileHasher : public ReadTap {
   SourceFileHasher& operator=(const SourceFileHasher&) = delete;
 
   void onRead(uint64_t offset, const uint8_t* data, size_t len) override;
+  // The conversion's reads shown after its workers summed them: XXH3 folds the sums in.
+  void onReadPresummed(uint64_t offset, const uint8_t* data, size_t len, const uint64_t* xxh3Sums) override;
 
   // The conversion's own reading starts now. Reads before (at open: a footer at the end, a
   // table in the middle) are hashed only where they continue the hash; they do not send the
@@ -50,8 +52,9 @@ class SourceFileHasher : public ReadTap {
  private:
   void run();
   void hashOwnRange(File& file, std::vector<uint8_t>& buf, uint64_t start, uint64_t end);
-  void hashGapThenRead(uint64_t gapStart, uint64_t offset, const uint8_t* data, uint64_t end);
-  bool continueHash(uint64_t offset, const uint8_t* data, uint64_t end, uint64_t* counter);
+  void hashGapThenRead(uint64_t gapStart, uint64_t offset, const uint8_t* data, uint64_t end, const uint64_t* sums);
+  bool continueHash(uint64_t offset, const uint8_t* data, uint64_t end, uint64_t* counter,
+                    const uint64_t* sums = nullptr);
 
   const std::string path_;
   const std::atomic<bool>* cancel_;

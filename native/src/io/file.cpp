@@ -99,7 +99,7 @@ size_t File::readSome(void* buf, size_t len, uint64_t offset) const {
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
-  if (tap_ && done > 0) tap_->onRead(offset, p, done);
+  if (tap_ && done > 0 && !TapDeferral::capture(tap_, offset, p, done)) tap_->onRead(offset, p, done);
   return done;
 }
 

@@ -1,0 +1,22 @@
+#include "io/read_tap.hpp"
+
+namespace h2k {
+namespace {
+thread_local TapDeferral* tCurrent = nullptr;  // innermost live deferral on this thread
+}  // namespace
+
+TapDeferral::TapDeferral(const uint8_t* begin, size_t size, std::vector<DeferredTapRead>* out) noexcept
+    : begin_(begin), size_(size), out_(out), outer_(tCurrent) {
+  tCurrent = this;
+}
+
+TapDeferral::~TapDeferral() { tCurrent = outer_; }
+
+bool TapDeferral::capture(const std::shared_ptr<ReadTap>& tap, uint64_t offset, const uint8_t* data, size_t len) {
+  TapDeferral* d = tCurrent;
+  if (!d || data < d->begin_ || len > d->size_ || static_cast<size_t>(data - d->begin_) > d->size_ - len) return false;
+  d->out_->push_back({tap, offset, static_cast<size_t>(data - d->begin_), len});
+  return true;
+}
+
+}  // namespace h2k
