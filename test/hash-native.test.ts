@@ -8,23 +8,13 @@ import { join } from 'node:path';
 import { createNativeHasher, nativeHashFile, nativeHashContent } from '../src/native/hash-api.js';
 import { addonDigest, toolDigest, type Algo } from './helpers/hash-oracles.js';
 import { tempDir } from './helpers/fixtures.js';
+import { seededBytes } from './helpers/seeded-bytes.js';
 
 const ALGOS: Algo[] = ['md5', 'xxh3', 'xxh128', 'sha256'];
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-/** Deterministic pseudo-random bytes (xorshift), so failures reproduce. */
-function seeded(len: number, seed: number): Buffer {
-  const b = Buffer.alloc(len);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+const seeded = (len: number, seed: number): Buffer => seededBytes(len, seed);
 
 let tmp: ReturnType<typeof tempDir>;
 beforeAll(() => {

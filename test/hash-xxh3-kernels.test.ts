@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { addonPath } from '../src/native/addon.js';
 import { toolDigest } from './helpers/hash-oracles.js';
 import { tempDir } from './helpers/fixtures.js';
+import { seededBytes } from './helpers/seeded-bytes.js';
 
 const MiB = 1024 * 1024;
 
@@ -45,17 +46,7 @@ const CASES: Case[] = [
   { prefix: 2048, runs: [4095, 1], presummed: 5 * 1024 + 512, suffix: 300 },
 ];
 
-function noise(len: number, seed: number): Buffer {
-  const b = Buffer.alloc(len);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = (x & 0xff) | 1;
-  }
-  return b;
-}
+const noise = (len: number, seed: number): Buffer => seededBytes(len, seed, true);
 
 /** The same bytes as a file (zero runs as holes), for xxhsum. */
 function writeCaseFile(path: string, c: Case, seed: number): void {
@@ -84,7 +75,8 @@ function hashInChild(cap: string | undefined, casesFile: string): ChildReport {
   const script = `
     const addon = require(${JSON.stringify(addonPath())});
     const cases = JSON.parse(require('fs').readFileSync(${JSON.stringify(casesFile)}, 'utf8'));
-    const noise = ${noise.toString()};
+    const seededBytes = ${seededBytes.toString()};
+    const noise = (len, seed) => seededBytes(len, seed, true);
     const digests = cases.map((c, i) => {
       const h = addon.createHasher(['xxh3', 'xxh128']);
       h.update(noise(c.prefix, 2 * i + 1));

@@ -161,6 +161,27 @@ Napi::Value startJob(const Napi::CallbackInfo& info, JobKind kind) {
 Napi::Value HashFileJs(const Napi::CallbackInfo& info) { return startJob(info, JobKind::File); }
 Napi::Value HashContentJs(const Napi::CallbackInfo& info) { return startJob(info, JobKind::Content); }
 
+// Runs `use` on the bytes of a Buffer/Uint8Array first argument; a wrong argument or a native
+// error becomes a JS exception with its code.
+template <typename Use>
+Napi::Value withBytes(const Napi::CallbackInfo& ci, const char* usage, Use use) {
+  Napi::Env e = ci.Env();
+  if (ci.Length() < 1 || !(ci[0].IsBuffer() || ci[0].IsTypedArray())) {
+    Napi::TypeError err = Napi::TypeError::New(e, std::string(usage) + " needs a Buffer or Uint8Array");
+    err.Set("code", "E_INVALID_ARGUMENT");
+    err.ThrowAsJavaScriptException();
+    return e.Undefined();
+  }
+  Napi::TypedArray ta = ci[0].As<Napi::TypedArray>();
+  const auto* data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  try {
+    use(data, ta.ByteLength());
+  } catch (const std::exception& ex) {
+    CapturedError::from(ex).toJs(e).ThrowAsJavaScriptException();
+  }
+  return e.Undefined();
+}
+
 // A streaming hasher for data already in memory; each update runs synchronously.
 Napi::Value CreateHasherJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -171,40 +192,17 @@ Napi::Value CreateHasherJs(const Napi::CallbackInfo& info) {
     auto hashes = std::make_shared<HashSet>(algorithms);
     Napi::Object o = Napi::Object::New(env);
     o.Set("update", Napi::Function::New(env, [hashes](const Napi::CallbackInfo& ci) -> Napi::Value {
-            Napi::Env e = ci.Env();
-            if (ci.Length() < 1 || !(ci[0].IsBuffer() || ci[0].IsTypedArray())) {
-              Napi::TypeError err = Napi::TypeError::New(e, "update(data) needs a Buffer or Uint8Array");
-              err.Set("code", "E_INVALID_ARGUMENT");
-              err.ThrowAsJavaScriptException();
-              return e.Undefined();
-            }
-            Napi::TypedArray ta = ci[0].As<Napi::TypedArray>();
-            Napi::ArrayBuffer ab = ta.ArrayBuffer();
-            const auto* data = static_cast<const uint8_t*>(ab.Data()) + ta.ByteOffset();
-            try {
-              hashes->update(data, ta.ByteLength());
-            } catch (const std::exception& ex) {
-              CapturedError::from(ex).toJs(e).ThrowAsJavaScriptException();
-            }
-            return e.Undefined();
+            return withBytes(ci, "update(data)", [&](const uint8_t* data, size_t len) { hashes->update(data, len); });
           }));
     // Same bytes as update(), through the block-sum path the conversion engine uses (sums
     // computed here, then folded); for tests and for callers that hash KiB-aligned buffers.
     o.Set("updatePresummed", Napi::Function::New(env, [hashes](const Napi::CallbackInfo& ci) -> Napi::Value {
-            Napi::Env e = ci.Env();
-            if (ci.Length() < 1 || !(ci[0].IsBuffer() || ci[0].IsTypedArray())) {
-              Napi::TypeError err = Napi::TypeError::New(e, "updatePresummed(data) needs a Buffer or Uint8Array");
-              err.Set("code", "E_INVALID_ARGUMENT");
-              err.ThrowAsJavaScriptException();
-              return e.Undefined();
-            }
-            Napi::TypedArray ta = ci[0].As<Napi::TypedArray>();
-            const auto* data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-            const size_t len = ta.ByteLength();
-            std::vector<uint64_t> sums((len / kXxh3SumBlockBytes) * kXxh3SumWords);
-            if (xxh3BlockSumsAvailable()) xxh3BlockSums(data, len / kXxh3SumBlockBytes, sums.data());
-            hashes->updatePresummed(data, len, xxh3BlockSumsAvailable() ? sums.data() : nullptr);
-            return e.Undefined();
+            return withBytes(ci, "updatePresummed(data)", [&](const uint8_t* data, size_t len) {
+              std::vector<uint64_t> sums((len / kXxh3SumBlockBytes) * kXxh3SumWords);
+              const bool summed = xxh3BlockSumsAvailable();
+              if (summed) xxh3BlockSums(data, len / kXxh3SumBlockBytes, sums.data());
+              hashes->updatePresummed(data, len, summed ? sums.data() : nullptr);
+            });
           }));
     o.Set("updateZeros", Napi::Function::New(env, [hashes](const Napi::CallbackInfo& ci) -> Napi::Value {
             Napi::Env e = ci.Env();
