@@ -1,10 +1,12 @@
 // The real daemon: transient failures (job_timeout -> E_TIMEOUT) retried with exponential
-// backoff then filed under .errors/; duplicates skipped by name+size and by content hash.
+// backoff then filed under .errors/; duplicates skipped by name+size and by content hash, which
+// for a descriptor + extent image covers every file (a changed extent is not a duplicate).
 import { afterAll, describe, expect, it } from 'vitest';
-import { copyFileSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { makeSeededRaw, tempDir } from './helpers/fixtures.js';
+import { makeSeededRaw, qemuImg, tempDir } from './helpers/fixtures.js';
+import { runCommand, runH2k } from './helpers/cli.js';
 import { startDaemon, type DaemonHarness } from './helpers/daemon-harness.js';
 
 const fx = tempDir('daemon-retry-fx');
@@ -54,6 +56,66 @@ describe('retry and dedup (real daemon)', () => {
     walk(h.outputDir);
     expect(leftovers).toEqual([]);
   });
+
+  it('a descriptor + extent image is keyed by all its files: a changed extent behind the same descriptor is converted', async () => {
+    // One monolithicFlat image (descriptor disk.vmdk + extent disk-flat.vmdk), then the very same
+    // descriptor bytes with other extent contents of the same size, then that pair once more.
+    const variant = (name: string, seed: number): { dir: string; key: string } => {
+      const dir = join(fx.dir, name);
+      mkdirSync(dir, { recursive: true });
+      const raw = makeSeededRaw(join(fx.dir, `${name}.raw`), 4, seed);
+      qemuImg(['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=monolithicFlat', raw, join(dir, 'disk.vmdk')]);
+      return { dir, key: '' };
+    };
+    const a = variant('flat-a', 31);
+    const b = variant('flat-b', 32);
+    copyFileSync(join(a.dir, 'disk.vmdk'), join(b.dir, 'disk.vmdk')); // same descriptor text, other data
+    const c = variant('flat-c', 33);
+    copyFileSync(join(a.dir, 'disk.vmdk'), join(c.dir, 'disk.vmdk'));
+    // Oracle: xxhsum of the files concatenated, descriptor first.
+    const keyOf = async (dir: string) => {
+      const r = await runCommand('sh', ['-c', `cat '${join(dir, 'disk.vmdk')}' '${join(dir, 'disk-flat.vmdk')}' | xxhsum -H3`]);
+      return /([0-9a-f]{16})/.exec(r.stdout)![1];
+    };
+    a.key = await keyOf(a.dir);
+    b.key = await keyOf(b.dir);
+
+    const h = await startDaemon({ config: { enable_deduplication: true, deduplication_use_md5: true, deduplication_hash: 'xxh3' } });
+    harnesses.push(h);
+    const drop = (dir: string) => {
+      copyFileSync(join(dir, 'disk-flat.vmdk'), join(h.watchDir, 'disk-flat.vmdk'));
+      copyFileSync(join(dir, 'disk.vmdk'), join(h.watchDir, 'disk.vmdk'));
+    };
+    const watchEmpty = () => readdirSync(h.watchDir).every((n) => n.startsWith('.'));
+    drop(a.dir);
+    await h.waitForEvent('job_succeeded');
+    await h.until('pair archived', watchEmpty);
+    drop(b.dir);
+    await h.waitForEvent('job_succeeded', () => h.count('job_succeeded') === 2);
+    expect(h.count('duplicate_skipped')).toBe(0);
+    await h.until('pair archived', watchEmpty);
+    drop(b.dir);
+    await h.waitForEvent('duplicate_skipped');
+    expect(h.count('job_succeeded')).toBe(2);
+
+    const dbPath = join(h.outputDir, '.daemon', 'deduplication.db');
+    const db = new Database(dbPath, { readonly: true });
+    const rows = db.prepare('SELECT filename, file_size, xxh3 FROM processed_files ORDER BY id').all() as Record<string, unknown>[];
+    db.close();
+    expect(rows.map((r) => r.xxh3)).toEqual([a.key, b.key]);
+    expect(rows[0].file_size).toBe(4 * 1024 * 1024 + readFileSync(join(a.dir, 'disk.vmdk')).length);
+
+    // The CLI looks images up with the daemon's key: b matches by xxh3; c's key is unknown, so it
+    // only meets the name + total size fallback (what a daemon without hashing would match).
+    const check = await runH2k(['dedup', 'check', '--db', dbPath, '--hash', 'xxh3', '--json', join(b.dir, 'disk.vmdk'), join(c.dir, 'disk.vmdk')]);
+    expect(check.code).toBe(0);
+    const results = JSON.parse(check.stdout).results as { file: string; processed: boolean; matchedBy?: string; size: number }[];
+    expect(results.map((r) => [r.processed, r.matchedBy])).toEqual([[true, 'xxh3'], [true, 'name+size']]);
+    expect(results[0].size).toBe(rows[1].file_size);
+    const hashed = await runH2k(['hash', '-a', 'xxh3', '--dedup-db', dbPath, '--json', join(b.dir, 'disk.vmdk')]);
+    expect(hashed.code).toBe(0);
+    expect(hashed.stdout).toMatch(/"processed": true/);
+  }, 180_000);
 
   for (const mode of ['name+size', 'md5', 'xxh3'] as const) {
     it(`skips a duplicate (${mode})`, async () => {

@@ -46,6 +46,30 @@ describe('hashFile matches md5sum / sha256sum / xxhsum / xxhash-addon', () => {
   }
 });
 
+describe('several files as one stream (a multi-file image\'s dedup key)', () => {
+  it('equals the hash of the files concatenated (cat a b c | md5sum), holes included', async () => {
+    const a = join(tmp.dir, 'cat-a');
+    const b = join(tmp.dir, 'cat-b');
+    const c = join(tmp.dir, 'cat-c');
+    writeFileSync(a, seeded(1000, 1));
+    writeFileSync(b, Buffer.alloc(0));
+    const fd = openSync(c, 'w');
+    ftruncateSync(fd, 3 * MiB + 5); // mostly a hole
+    writeSync(fd, seeded(4096, 2), 0, 4096, MiB);
+    closeSync(fd);
+    const both = join(tmp.dir, 'cat-all');
+    execFileSync('sh', ['-c', `cat '${a}' '${b}' '${c}' > '${both}'`]);
+    const r = await nativeHashFile([a, b, c], ALGOS).promise;
+    expect(r.bytes).toBe(1000 + 3 * MiB + 5);
+    for (const algo of ALGOS) expect(r.digests[algo], algo).toBe(toolDigest(algo, both));
+  });
+
+  it('refuses a directory among the files, before reading any', async () => {
+    const a = join(tmp.dir, 'cat-a');
+    await expect(nativeHashFile([a, tmp.dir], ['xxh3']).promise).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+  });
+});
+
 describe('streaming hasher object (update/digest)', () => {
   it('matches node:crypto and xxhash-addon for data fed in odd pieces, and resets after digest', () => {
     const data = seeded(2 * MiB + 333, 7);

@@ -1,14 +1,19 @@
 // Duplicate detection against the SQLite store shared with `h2k hash` (src/dedup/store.ts):
-// filename + size by default, or a content hash (md5, or the much faster xxh3) computed in a
-// pool worker so the event loop never reads the image.
+// filename + size by default, or a hash (md5, or the much faster xxh3) of all the image's files
+// as one stream (src/dedup/image-key.ts), computed in a pool worker so the event loop never
+// reads the image.
 import { basename } from 'node:path';
 import { DedupStore, type DedupRecord, type DedupRecordInput } from '../dedup/store.js';
-import { hashFile } from '../hash/hash-file.js';
+import { imageKeyDigests } from '../dedup/image-key.js';
 import type { Logger } from './logger.js';
 
 export type DedupHash = 'md5' | 'xxh3';
 
-type HashFileFn = (path: string, algos: DedupHash[], opts?: { signal?: AbortSignal }) => Promise<Partial<Record<string, string>>>;
+type HashFileFn = (
+  files: readonly string[],
+  algos: DedupHash[],
+  opts?: { signal?: AbortSignal },
+) => Promise<Partial<Record<string, string>>>;
 
 export interface DedupOptions {
   dbPath: string;
@@ -29,20 +34,20 @@ export class Deduplicator {
     private readonly hashFile: HashFileFn,
   ) {}
 
-  static async open(opts: DedupOptions, hasher: HashFileFn = hashFile): Promise<Deduplicator> {
+  static async open(opts: DedupOptions, hasher: HashFileFn = (files, algos, o) => imageKeyDigests(files, algos, o?.signal)): Promise<Deduplicator> {
     return new Deduplicator(DedupStore.open(opts.dbPath), opts, hasher);
   }
 
-  /** Looks the job's primary file up; for multi-file images the hash covers the primary file
-   * (for a descriptor: its text, which names the extents) and the size covers all files. */
-  async check(primary: string, sizeBytes: number, signal?: AbortSignal): Promise<DedupCheck> {
-    const filename = basename(primary);
+  /** Looks a job up by its files (the primary first, then a descriptor's extents): by name of
+   * the primary + total size, or by the hash of all its files as one stream (src/dedup/image-key.ts). */
+  async check(files: readonly string[], sizeBytes: number, signal?: AbortSignal): Promise<DedupCheck> {
+    const filename = basename(files[0]);
     if (!this.opts.useHash) {
       const hit = this.store.findByNameSize(filename, sizeBytes);
       return { duplicateOf: hit && hit.status === 'success' ? hit : undefined, hashes: {} };
     }
     const algo = this.opts.hash;
-    const digests = await this.hashFile(primary, [algo], { signal });
+    const digests = await this.hashFile(files, [algo], { signal });
     const hex = digests[algo];
     const hit = hex ? this.store.findByHash(algo, hex) : undefined;
     return { duplicateOf: hit && hit.status === 'success' ? hit : undefined, hashes: hex ? { [algo]: hex } : {} };

@@ -130,7 +130,7 @@ export class JobRunner {
 
     let hashes: Record<string, string> = {};
     if (dedup) {
-      const check = await inPhase('initialization', () => dedup.check(job.primary, sizeBytes, signal));
+      const check = await inPhase('initialization', () => dedup.check(job.files, sizeBytes, signal));
       hashes = check.hashes as Record<string, string>;
       if (check.duplicateOf) {
         log.info('duplicate_skipped', `Skipping duplicate: ${name} (originally processed: ${check.duplicateOf.processed_at ?? 'unknown'})`, {

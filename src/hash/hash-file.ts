@@ -21,10 +21,13 @@ export interface HashJobOptions {
   format?: string;
 }
 
-/** Runs one hash job ('file': the bytes of the file; 'content': the guest-visible disk). */
+/**
+ * Runs one hash job ('file': the bytes of the file, or of several files as one stream;
+ * 'content': the guest-visible disk).
+ */
 export async function runHashJob(
   mode: 'file' | 'content',
-  path: string,
+  path: string | readonly string[],
   algorithms: readonly HashAlgorithm[],
   options: HashJobOptions = {},
 ): Promise<HashResult> {
@@ -37,7 +40,10 @@ export async function runHashJob(
   if (options.allowExternalPaths !== undefined) native.allowExternalPaths = options.allowExternalPaths;
   if (options.format !== undefined) native.format = options.format;
   // '-' is standard input, read natively from fd 0 (shared by every thread of the process).
-  const payload: HashTaskPayload = { mode, path: path === '-' ? '-' : resolve(path), algorithms: algos, options: native };
+  if (typeof path !== 'string' && (mode !== 'file' || path.length === 0))
+    throw new H2kError('several paths are hashed together only as files', { code: 'E_INVALID_ARGUMENT' });
+  const abs = (p: string) => (p === '-' ? '-' : resolve(p));
+  const payload: HashTaskPayload = { mode, path: typeof path === 'string' ? abs(path) : path.map(abs), algorithms: algos, options: native };
   return runTask<HashResult>(
     { kind: 'hash', ...payload },
     {
@@ -50,8 +56,8 @@ export async function runHashJob(
   );
 }
 
-/** Hash of the file's bytes, as md5sum / sha256sum / xxhsum compute it. */
-export async function hashFile(path: string, algorithms: readonly HashAlgorithm[], options: HashJobOptions = {}): Promise<HashDigests> {
+/** Hash of the file's bytes, as md5sum / sha256sum / xxhsum compute it (several files: of their concatenation). */
+export async function hashFile(path: string | readonly string[], algorithms: readonly HashAlgorithm[], options: HashJobOptions = {}): Promise<HashDigests> {
   return (await runHashJob('file', path, algorithms, options)).digests;
 }
 

@@ -45,7 +45,7 @@ export interface NativeHasher {
 }
 
 interface HashExports {
-  hashFile(path: string, algorithms: string[], options?: NativeHashOptions, onProgress?: (p: NativeHashProgress) => void): NativeHashHandle;
+  hashFile(path: string | string[], algorithms: string[], options?: NativeHashOptions, onProgress?: (p: NativeHashProgress) => void): NativeHashHandle;
   hashContent(path: string, algorithms: string[], options?: NativeHashOptions, onProgress?: (p: NativeHashProgress) => void): NativeHashHandle;
   createHasher(algorithms: string[]): NativeHasher;
   hashImplementation(): NativeHashImplementation;
@@ -68,14 +68,17 @@ function hashExports(): HashExports {
   return loadAddon() as unknown as HashExports;
 }
 
-/** Hashes the bytes of a file (holes of sparse files are not read). Runs off the JS thread. */
+/**
+ * Hashes the bytes of a file (holes of sparse files are not read), or of several regular files
+ * one after another as one stream (`cat a b | md5sum`). Runs off the JS thread.
+ */
 export function nativeHashFile(
-  path: string,
+  path: string | readonly string[],
   algorithms: readonly HashAlgorithm[],
   options: NativeHashOptions = {},
   onProgress?: (p: NativeHashProgress) => void,
 ): NativeHashHandle {
-  return hashExports().hashFile(path, [...algorithms], options, onProgress);
+  return hashExports().hashFile(typeof path === 'string' ? path : [...path], [...algorithms], options, onProgress);
 }
 
 /** Hashes the guest-visible bytes of a disk image (same result for any container format). */

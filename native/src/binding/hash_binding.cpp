@@ -50,13 +50,13 @@ Napi::Object digestsToJs(Napi::Env env, const std::map<std::string, std::string>
 
 class HashWorker : public Napi::AsyncProgressWorker<HashProgress> {
  public:
-  HashWorker(Napi::Env env, JobKind kind, std::string path, std::vector<std::string> algorithms,
+  HashWorker(Napi::Env env, JobKind kind, std::vector<std::string> paths, std::vector<std::string> algorithms,
              HashJobOptions options, OpenOptions openOptions, Napi::Function onProgress,
              std::shared_ptr<std::atomic<bool>> cancel)
       : Napi::AsyncProgressWorker<HashProgress>(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         kind_(kind),
-        path_(std::move(path)),
+        paths_(std::move(paths)),
         algorithms_(std::move(algorithms)),
         options_(options),
         openOptions_(std::move(openOptions)),
@@ -70,8 +70,8 @@ class HashWorker : public Napi::AsyncProgressWorker<HashProgress> {
       HashProgressFn report;
       if (!onProgress_.IsEmpty()) report = [&progress](const HashProgress& p) { progress.Send(&p, 1); };
       result_ = kind_ == JobKind::File
-                    ? hashFile(path_, algorithms_, options_, report, cancel_.get())
-                    : hashContent(path_, algorithms_, openOptions_, options_, report, cancel_.get());
+                    ? hashFiles(paths_, algorithms_, options_, report, cancel_.get())
+                    : hashContent(paths_.front(), algorithms_, openOptions_, options_, report, cancel_.get());
     } catch (const std::exception& e) {
       error_ = CapturedError::from(e);
       SetError(error_.message);
@@ -90,7 +90,7 @@ class HashWorker : public Napi::AsyncProgressWorker<HashProgress> {
   void OnOK() override {
     Napi::Env env = Env();
     Napi::Object o = Napi::Object::New(env);
-    o.Set("path", path_);
+    o.Set("path", paths_.front());
     o.Set("digests", digestsToJs(env, result_.digests));
     o.Set("bytes", Napi::Number::New(env, static_cast<double>(result_.bytes)));
     o.Set("bytesRead", Napi::Number::New(env, static_cast<double>(result_.bytesRead)));
@@ -102,7 +102,7 @@ class HashWorker : public Napi::AsyncProgressWorker<HashProgress> {
  private:
   Napi::Promise::Deferred deferred_;
   JobKind kind_;
-  std::string path_;
+  std::vector<std::string> paths_;  // File: one, or several hashed as one stream; Content: one
   std::vector<std::string> algorithms_;
   HashJobOptions options_;
   OpenOptions openOptions_;
@@ -114,16 +114,30 @@ class HashWorker : public Napi::AsyncProgressWorker<HashProgress> {
 
 Napi::Value startJob(const Napi::CallbackInfo& info, JobKind kind) {
   Napi::Env env = info.Env();
-  const char* usage = kind == JobKind::File ? "hashFile(path, algorithms, options?, onProgress?)"
+  const char* usage = kind == JobKind::File ? "hashFile(path | paths[], algorithms, options?, onProgress?)"
                                             : "hashContent(path, algorithms, options?, onProgress?)";
-  if (info.Length() < 2 || !info[0].IsString()) {
+  // hashFile also takes an array of paths: the files hashed one after another, as one stream.
+  std::vector<std::string> paths;
+  if (info.Length() >= 1 && info[0].IsString()) {
+    paths.push_back(info[0].As<Napi::String>().Utf8Value());
+  } else if (kind == JobKind::File && info.Length() >= 1 && info[0].IsArray()) {
+    Napi::Array a = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsString()) {
+        paths.clear();
+        break;
+      }
+      paths.push_back(v.As<Napi::String>().Utf8Value());
+    }
+  }
+  if (info.Length() < 2 || paths.empty()) {
     Napi::TypeError err = Napi::TypeError::New(env, std::string(usage) + " needs a path and algorithms");
     err.Set("code", "E_INVALID_ARGUMENT");
     err.ThrowAsJavaScriptException();
     return env.Undefined();
   }
   try {
-    std::string path = info[0].As<Napi::String>().Utf8Value();
     std::vector<std::string> algorithms = algorithmsFrom(info[1]);
     HashSet validate(algorithms);  // unknown names fail here, synchronously
     if (algorithms.empty()) throw Error(codes::kInvalidArgument, "no hash algorithm given");
@@ -143,7 +157,7 @@ Napi::Value startJob(const Napi::CallbackInfo& info, JobKind kind) {
     if (info.Length() > 3 && info[3].IsFunction()) onProgress = info[3].As<Napi::Function>();
     auto cancel = std::make_shared<std::atomic<bool>>(false);
     // node-addon-api workers delete themselves after completion; the queue owns this allocation.
-    auto* worker = new HashWorker(env, kind, std::move(path), std::move(algorithms), options,
+    auto* worker = new HashWorker(env, kind, std::move(paths), std::move(algorithms), options,
                                   std::move(openOptions), onProgress, cancel);
     Napi::Object handle = Napi::Object::New(env);
     handle.Set("promise", worker->promise());

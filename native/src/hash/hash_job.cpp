@@ -237,6 +237,43 @@ HashJobResult hashFile(const std::string& path, const std::vector<std::string>& 
   return consume(input, hashes, 0, progress, cancel, started);
 }
 
+HashJobResult hashFiles(const std::vector<std::string>& paths, const std::vector<std::string>& algorithms,
+                        const HashJobOptions& options, const HashProgressFn& progress,
+                        const std::atomic<bool>* cancel) {
+  if (paths.size() == 1) return hashFile(paths.front(), algorithms, options, progress, cancel);
+  if (paths.empty()) throw Error(codes::kInvalidArgument, "no file to hash");
+  Clock::time_point started = Clock::now();
+  HashSet hashes = makeHashSet(algorithms);
+  HashJobOptions o = clamp(options);
+  // Every file is opened (and checked to be a regular file) before any is read.
+  std::vector<File> files;
+  std::vector<uint64_t> sizes;
+  uint64_t total = 0;
+  for (const std::string& path : paths) {
+    File file = File::open(path, File::Mode::Read);
+    struct stat st;
+    if (fstat(file.fd(), &st) != 0) throwErrno(errno, "cannot stat", path);
+    if (!S_ISREG(st.st_mode))
+      throw Error(codes::kInvalidArgument, "not a regular file: " + path, path, -1,
+                  "several files are hashed as one stream only when they are regular files");
+    sizes.push_back(file.size());
+    total += sizes.back();
+    posix_fadvise(file.fd(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    files.push_back(std::move(file));
+  }
+  size_t current = 0;
+  std::unique_ptr<SparseFileProducer> part = std::make_unique<SparseFileProducer>(files[0], sizes[0]);
+  auto producer = [&](uint8_t* buf, size_t cap, ReadChunk& out) {
+    for (;;) {
+      if ((*part)(buf, cap, out)) return true;
+      if (++current == files.size()) return false;
+      part = std::make_unique<SparseFileProducer>(files[current], sizes[current]);
+    }
+  };
+  ReadAhead input(std::ref(producer), o.bufferSize, o.bufferCount);
+  return consume(input, hashes, total, progress, cancel, started);
+}
+
 HashJobResult hashContent(const std::string& path, const std::vector<std::string>& algorithms,
                           const OpenOptions& openOptions, const HashJobOptions& options,
                           const HashProgressFn& progress, const std::atomic<bool>* cancel) {

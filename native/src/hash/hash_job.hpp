@@ -2,6 +2,7 @@
 //   hashFile:    the bytes of a file exactly as md5sum/xxhsum read them; holes of sparse files
 //                (SEEK_DATA/SEEK_HOLE) are fed as zeros without being read; pipes are streamed;
 //                "-" is standard input.
+//   hashFiles:   several regular files as one stream (their concatenation).
 //   hashContent: the guest-visible bytes of a disk image (any ImageReader), so one disk in any
 //                container format hashes the same as its raw export; holes/zero runs not read.
 #pragma once
@@ -39,6 +40,12 @@ using HashProgressFn = std::function<void(const HashProgress&)>;
 HashJobResult hashFile(const std::string& path, const std::vector<std::string>& algorithms,
                        const HashJobOptions& options, const HashProgressFn& progress,
                        const std::atomic<bool>* cancel);
+
+// The bytes of several regular files one after another, as `cat a b | md5sum` reads them: the
+// key of a multi-file image (a VMDK descriptor, then its extents) in the dedup database.
+HashJobResult hashFiles(const std::vector<std::string>& paths, const std::vector<std::string>& algorithms,
+                        const HashJobOptions& options, const HashProgressFn& progress,
+                        const std::atomic<bool>* cancel);
 
 HashJobResult hashContent(const std::string& path, const std::vector<std::string>& algorithms,
                           const OpenOptions& openOptions, const HashJobOptions& options,

@@ -1,11 +1,10 @@
 // h2k dedup check|list|forget|purge: the daemon's deduplication database by hand.
 import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
-import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { describeMatch, dedupDbPath, lookupProcessed, type DedupMatch } from '../../dedup/lookup.js';
+import { imageFilesOf, imageKeyDigests, type DedupKeyAlgorithm } from '../../dedup/image-key.js';
 import { DedupStore, type DedupRecord } from '../../dedup/store.js';
-import { runHashJob } from '../../hash/hash-file.js';
 import { mapLimit } from '../../hash/map-limit.js';
 import type { HashAlgorithm } from '../../hash/algorithms.js';
 import { configurePool } from '../../pool/pool.js';
@@ -135,10 +134,11 @@ async function runDedupCheck(files: string[], flags: DbFlags & { hash: string; j
     const s = store;
     const outcomes = await mapLimit(files, jobs, async (file) => {
       try {
-        const st = statSync(file);
-        const digests = algorithms.length ? (await runHashJob('file', file, algorithms)).digests : {};
-        const match: DedupMatch | undefined = lookupProcessed(s, { filename: basename(file), file_size: st.size, ...digests });
-        return { file, size: st.size, digests, match };
+        // Keyed as the daemon keys a job: all the image's files (a descriptor's extents too).
+        const image = await imageFilesOf(file);
+        const digests = await imageKeyDigests(image.files, algorithms as DedupKeyAlgorithm[]);
+        const match: DedupMatch | undefined = lookupProcessed(s, { filename: basename(file), file_size: image.sizeBytes, ...digests });
+        return { file, size: image.sizeBytes, digests, match };
       } catch (err) {
         return { file, error: toH2kError(err) };
       }

@@ -11,6 +11,7 @@ import { runHashJob, type HashResult } from '../../hash/hash-file.js';
 import { mapLimit } from '../../hash/map-limit.js';
 import { algorithmFromSumFileName, formatSumLine, type SumLineStyle } from '../../hash/sum-file.js';
 import { describeMatch, lookupProcessed, type DedupMatch } from '../../dedup/lookup.js';
+import { imageFilesOf, imageKeyDigests } from '../../dedup/image-key.js';
 import { DedupStore } from '../../dedup/store.js';
 import { configurePool } from '../../pool/pool.js';
 import { H2kError, toH2kError } from '../../util/errors.js';
@@ -127,6 +128,18 @@ interface FileOutcome {
   dedup?: DedupMatch | null;
 }
 
+/**
+ * The daemon's record of the image `file` starts, keyed as the daemon keys it (all its files as
+ * one stream, src/dedup/image-key.ts). `ownHash` (the file's own md5 + xxh3, just computed) is
+ * the key when the image is that one file.
+ */
+async function lookupImage(store: DedupStore, file: string, ownHash: HashResult | undefined, signal: AbortSignal): Promise<DedupMatch | undefined> {
+  const image = await imageFilesOf(file);
+  const key =
+    image.files.length === 1 && ownHash ? ownHash.digests : await imageKeyDigests(image.files, ['md5', 'xxh3'], signal);
+  return lookupProcessed(store, { filename: file, file_size: image.sizeBytes, md5: key.md5, xxh3: key.xxh3 });
+}
+
 async function runDigests(files: string[], algorithms: HashAlgorithm[], style: SumLineStyle, flags: HashFlags): Promise<number> {
   const json = flags.json ?? false;
   const jobs = parseJobs(flags.jobs, files.length);
@@ -151,9 +164,7 @@ async function runDigests(files: string[], algorithms: HashAlgorithm[], style: S
           format: flags.sourceFormat,
           allowExternalPaths: flags.allowExternalPaths,
         });
-        const dedup = store
-          ? (lookupProcessed(store, { filename: file, file_size: fileSize(file), md5: result.digests.md5, xxh3: result.digests.xxh3 }) ?? null)
-          : undefined;
+        const dedup = store ? ((await lookupImage(store, file, flags.content ? undefined : result, abort.signal)) ?? null) : undefined;
         return { file, result, dedup };
       } catch (err) {
         return { file, error: toH2kError(err) };

@@ -5,7 +5,8 @@ import type { PoolTask } from '../task-types.js';
 
 export interface HashTaskPayload {
   mode: 'file' | 'content';
-  path: string;
+  /** 'file' mode: several paths are hashed as one stream (their concatenation). */
+  path: string | string[];
   algorithms: HashAlgorithm[];
   options?: NativeHashOptions;
 }
@@ -23,8 +24,10 @@ export async function runHashTask(task: PoolTask): Promise<unknown> {
         }
       }
     : undefined;
-  const start = mode === 'content' ? nativeHashContent : nativeHashFile;
-  const handle = start(path, algorithms, options ?? {}, onProgress);
+  const handle =
+    mode === 'content'
+      ? nativeHashContent(Array.isArray(path) ? path[0] : path, algorithms, options ?? {}, onProgress)
+      : nativeHashFile(path, algorithms, options ?? {}, onProgress);
   port?.on('message', (m: { type?: string }) => {
     if (m?.type === 'cancel') handle.cancel();
   });
