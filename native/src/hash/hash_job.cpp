@@ -24,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 constexpr uint64_t kMaxZeroChunk = 64u << 20;
 
 HashJobOptions clamp(const HashJobOptions& o) {
-  HashJobOptions c;
+  HashJobOptions c = o;
   c.bufferSize = std::clamp<size_t>(o.bufferSize, 64u << 10, 64u << 20);
   c.bufferCount = std::clamp<size_t>(o.bufferCount, 2, 16);
   return c;
@@ -170,38 +170,63 @@ class StdinFd {
 };
 
 // Guest-visible bytes of an image in order. Block status is cached per run so long runs
-// are queried once, however small the buffers.
+// are queried once, however small the buffers. Bytes at or past `hashedLength` are not emitted;
+// they must read as zeros (a format that rounds the size up), else E_VERIFY_FAILED.
 class ContentProducer {
  public:
-  explicit ContentProducer(ImageReader& reader) : reader_(reader), size_(reader.virtualSize()) {}
+  ContentProducer(ImageReader& reader, uint64_t hashedLength)
+      : reader_(reader), size_(reader.virtualSize()), limit_(std::min(hashedLength, size_)) {}
 
   bool operator()(uint8_t* buf, size_t cap, ReadChunk& out) {
-    if (offset_ >= size_) return false;
-    if (runLeft_ == 0) {
-      BlockStatus s = reader_.blockStatus(offset_, size_ - offset_);
-      if (s.length == 0 || s.length > size_ - offset_)
-        throw Error(codes::kCorrupt, "block status returned an invalid run length", {}, static_cast<int64_t>(offset_));
-      runLeft_ = s.length;
-      runKind_ = s.kind;
-    }
-    if (runKind_ != BlockKind::Data) {
-      out.zeros = std::min(runLeft_, kMaxZeroChunk);
-      offset_ += out.zeros;
-      runLeft_ -= out.zeros;
+    while (offset_ < size_) {
+      if (runLeft_ == 0) {
+        BlockStatus s = reader_.blockStatus(offset_, size_ - offset_);
+        if (s.length == 0 || s.length > size_ - offset_)
+          throw Error(codes::kCorrupt, "block status returned an invalid run length", {}, static_cast<int64_t>(offset_));
+        runLeft_ = s.length;
+        runKind_ = s.kind;
+      }
+      if (offset_ >= limit_) {
+        checkZeroTail(buf, cap);
+        continue;
+      }
+      const uint64_t left = std::min(runLeft_, limit_ - offset_);
+      if (runKind_ != BlockKind::Data) {
+        out.zeros = std::min(left, kMaxZeroChunk);
+        advance(out.zeros);
+        return true;
+      }
+      size_t n = static_cast<size_t>(std::min<uint64_t>(cap, left));
+      reader_.read(offset_, buf, n);
+      out.data = buf;
+      out.length = n;
+      advance(n);
       return true;
     }
-    size_t n = static_cast<size_t>(std::min<uint64_t>(cap, runLeft_));
-    reader_.read(offset_, buf, n);
-    out.data = buf;
-    out.length = n;
-    offset_ += n;
-    runLeft_ -= n;
-    return true;
+    return false;
   }
 
  private:
+  void advance(uint64_t n) {
+    offset_ += n;
+    runLeft_ -= n;
+  }
+  void checkZeroTail(uint8_t* buf, size_t cap) {
+    if (runKind_ != BlockKind::Data) {
+      advance(runLeft_);
+      return;
+    }
+    size_t n = static_cast<size_t>(std::min<uint64_t>(cap, runLeft_));
+    reader_.read(offset_, buf, n);
+    if (std::any_of(buf, buf + n, [](uint8_t b) { return b != 0; }))
+      throw Error(codes::kVerifyFailed, "data past byte " + std::to_string(limit_) + ", the end of the content",
+                  {}, static_cast<int64_t>(offset_), "this is an h2k bug; please report it");
+    advance(n);
+  }
+
   ImageReader& reader_;
   uint64_t size_;
+  uint64_t limit_;
   uint64_t offset_ = 0;
   uint64_t runLeft_ = 0;
   BlockKind runKind_ = BlockKind::Data;
@@ -281,9 +306,20 @@ HashJobResult hashContent(const std::string& path, const std::vector<std::string
   HashSet hashes = makeHashSet(algorithms);
   HashJobOptions o = clamp(options);
   std::unique_ptr<ImageReader> reader = openImage(path, openOptions);
-  ContentProducer producer(*reader);
+  ContentProducer producer(*reader, UINT64_MAX);
   ReadAhead input(std::ref(producer), o.bufferSize, o.bufferCount);
   return consume(input, hashes, reader->virtualSize(), progress, cancel, started);
+}
+
+HashJobResult hashReaderContent(ImageReader& reader, uint64_t hashedLength, const std::vector<std::string>& algorithms,
+                                const HashJobOptions& options, const HashProgressFn& progress,
+                                const std::atomic<bool>* cancel) {
+  Clock::time_point started = Clock::now();
+  HashSet hashes = makeHashSet(algorithms);
+  HashJobOptions o = clamp(options);
+  ContentProducer producer(reader, hashedLength);
+  ReadAhead input(std::ref(producer), o.bufferSize, o.bufferCount, o.readAheadThread);
+  return consume(input, hashes, std::min(hashedLength, reader.virtualSize()), progress, cancel, started);
 }
 
 }  // namespace h2k

@@ -21,6 +21,7 @@ namespace h2k {
 struct HashJobOptions {
   size_t bufferSize = 1u << 20;  // 1 MiB stays in L2 between reader and hasher; clamped to 64 KiB .. 64 MiB
   size_t bufferCount = 4;        // clamped to 2 .. 16; memory = bufferSize * bufferCount
+  bool readAheadThread = true;   // false: read on the hashing thread (data already in memory)
 };
 
 struct HashProgress {
@@ -50,5 +51,11 @@ HashJobResult hashFiles(const std::vector<std::string>& paths, const std::vector
 HashJobResult hashContent(const std::string& path, const std::vector<std::string>& algorithms,
                           const OpenOptions& openOptions, const HashJobOptions& options,
                           const HashProgressFn& progress, const std::atomic<bool>* cancel);
+
+// The guest bytes [0, hashedLength) of an open image; any bytes after them must read as zeros
+// (else E_VERIFY_FAILED). `convert --verify` reads its output back through this.
+HashJobResult hashReaderContent(ImageReader& reader, uint64_t hashedLength, const std::vector<std::string>& algorithms,
+                                const HashJobOptions& options, const HashProgressFn& progress,
+                                const std::atomic<bool>* cancel);
 
 }  // namespace h2k

@@ -2,13 +2,16 @@
 
 namespace h2k {
 
-ReadAhead::ReadAhead(Producer producer, size_t bufferSize, size_t bufferCount)
-    : producer_(std::move(producer)), buffers_(bufferCount), chunks_(bufferCount) {
-  for (size_t i = 0; i < bufferCount; ++i) {
+ReadAhead::ReadAhead(Producer producer, size_t bufferSize, size_t bufferCount, bool threaded)
+    : producer_(std::move(producer)),
+      buffers_(threaded ? bufferCount : 1),
+      chunks_(buffers_.size()),
+      threaded_(threaded) {
+  for (size_t i = 0; i < buffers_.size(); ++i) {
     buffers_[i].resize(bufferSize);
     free_.push_back(i);
   }
-  thread_ = std::thread([this] { run(); });
+  if (threaded_) thread_ = std::thread([this] { run(); });
 }
 
 ReadAhead::~ReadAhead() {
@@ -54,6 +57,13 @@ void ReadAhead::run() {
 }
 
 bool ReadAhead::next(ReadChunk& out) {
+  if (!threaded_) {
+    if (done_) return false;
+    out = ReadChunk{};
+    if (producer_(buffers_[0].data(), buffers_[0].size(), out)) return true;
+    done_ = true;
+    return false;
+  }
   std::unique_lock<std::mutex> lock(mutex_);
   if (held_ != SIZE_MAX) {
     free_.push_back(held_);

@@ -1,5 +1,6 @@
 // A read-ahead thread feeding a consumer through a small ring of large buffers, so reading
-// (syscalls, decompression inside a reader) overlaps with hashing. Memory is bounded by
+// (syscalls, decompression inside a reader) overlaps with hashing; or, unthreaded, the same
+// interface over one buffer filled on the consumer's own thread. Memory is bounded by
 // bufferCount * bufferSize; runs of zeros travel as a length and are never materialised.
 #pragma once
 #include <atomic>
@@ -27,7 +28,9 @@ class ReadAhead {
   // Runs on the read-ahead thread; an exception ends the stream and is rethrown by next().
   using Producer = std::function<bool(uint8_t* buf, size_t cap, ReadChunk& out)>;
 
-  ReadAhead(Producer producer, size_t bufferSize, size_t bufferCount);
+  // threaded = false: no thread, next() calls the producer itself with one buffer (for data
+  // already in memory, where handing buffers between cores costs more than it overlaps).
+  ReadAhead(Producer producer, size_t bufferSize, size_t bufferCount, bool threaded = true);
   ~ReadAhead();  // stops and joins the thread
   ReadAhead(const ReadAhead&) = delete;
   ReadAhead& operator=(const ReadAhead&) = delete;
@@ -48,6 +51,7 @@ class ReadAhead {
   bool stop_ = false;
   std::exception_ptr error_;
   size_t held_ = SIZE_MAX;  // slot handed to the consumer, returned on the next call
+  bool threaded_;
   std::thread thread_;
 };
 
