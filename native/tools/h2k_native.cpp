@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "engine/convert.hpp"
+#include "hash/convert_verified.hpp"
 #include "formats/image_reader.hpp"
 #include "io/file.hpp"
 
@@ -97,7 +98,7 @@ static int cmdConvert(int argc, char** argv) {
   ProgressFn onProgress = nullptr;
   if (cancelAfter != UINT64_MAX)
     onProgress = [&](const ConvertProgress& p) { if (p.bytesDone >= cancelAfter) cancel.store(true); };
-  ConvertResult res = convertImage(req, onProgress, &cancel);
+  ConvertResult res = convertImageChecked(req, onProgress, &cancel);
   std::printf("virtual_size: %llu\ndata_bytes: %llu\noutput_bytes: %llu\nseconds: %.3f\n",
               (unsigned long long)res.virtualSize, (unsigned long long)res.dataBytes,
               (unsigned long long)res.outputBytes, res.seconds);
@@ -105,6 +106,7 @@ static int cmdConvert(int argc, char** argv) {
               (unsigned long long)res.zeroBytes, (unsigned long long)res.clustersWritten,
               (unsigned long long)res.clustersCompressed, res.sourceFormat.c_str(), res.sourceSubformat.c_str());
   for (auto& kv : res.contentHashes) std::printf("content_hash_%s: %s\n", kv.first.c_str(), kv.second.c_str());
+  for (auto& kv : res.sourceHashes) std::printf("source_hash_%s: %s\n", kv.first.c_str(), kv.second.c_str());
   return 0;
 }
 

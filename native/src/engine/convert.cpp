@@ -15,7 +15,6 @@
 #include "codec/cluster_codec.hpp"
 #include "common/error.hpp"
 #include "engine/chunk_source.hpp"
-#include "engine/content_hash_observer.hpp"
 #include "engine/content_observer.hpp"
 #include "engine/observer_thread.hpp"
 #include "engine/partial_output.hpp"
@@ -216,13 +215,10 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
   const auto started = Clock::now();
   Compression comp = parseCompression(request.compression);
   validateRequest(request, comp);
-  // request.hashAlgorithms: the guest-visible content is hashed in the same pass.
-  ConvertHooks hooks = callerHooks;
-  std::unique_ptr<ContentHashObserver> contentHash;
-  if (!request.hashAlgorithms.empty()) {
-    contentHash = std::make_unique<ContentHashObserver>(request.hashAlgorithms);  // validates names
-    hooks.observers.push_back(contentHash.get());
-  }
+  // Hashes are the callers' observers (convertImageWithHashes, hash/convert_hashes.hpp): one route.
+  if (!request.hashAlgorithms.empty())
+    throw Error("E_INTERNAL", "convertImage does not hash; call convertImageWithHashes for request.hashAlgorithms");
+  const ConvertHooks& hooks = callerHooks;
   checkOutputAvailable(request.output, request.force);
 
   OpenOptions opts;
@@ -356,7 +352,6 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
   out.commit();
   if (progress) progress(prog);
 
-  if (contentHash) result.contentHashes = contentHash->digests();
   result.dataBytes = totals.dataBytes;
   result.zeroBytes = totals.zeroBytes;
   result.clustersWritten = totals.clustersWritten;

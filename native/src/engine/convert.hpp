@@ -21,7 +21,7 @@ struct ConvertRequest {
   bool force = false;                  // overwrite an existing output
   bool allowExternalPaths = false;     // see OpenOptions
   std::string sourceFormat;            // "" = detect
-  std::vector<std::string> hashAlgorithms;  // issue 4: "md5", "xxh3", "xxh128", "sha256"
+  std::vector<std::string> hashAlgorithms;  // "md5", "xxh3", ...: convertImageWithHashes only
   bool verify = false;  // read the finished output back and compare its content (engine/verify_output.hpp)
 };
 
