@@ -76,6 +76,8 @@ export interface NativeOpenOptions {
 
 /** The addon's surface; other modules (hash, formats) extend it through their own typed views. */
 export interface NativeAddon {
+  /** Error codes that say nothing about a conversion's source (common/error.hpp kNotAboutTheSource). */
+  codesNotAboutTheSource: string[];
   imageInfo(path: string, options?: NativeOpenOptions): Promise<NativeImageInfo>;
   detectFormat(path: string): string;
   convert(request: NativeConvertRequest, onProgress?: (p: ConvertProgress) => void): NativeConvertHandle;

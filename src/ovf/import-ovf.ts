@@ -9,6 +9,7 @@ import { createReadStream, existsSync, readFileSync, renameSync, rmSync, writeFi
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
 import type { Compression, ConvertOptions, ConvertResult, OutputFormat } from '../convert/types.js';
+import { loadAddon } from '../native/addon.js';
 import { H2kError } from '../util/errors.js';
 import { buildDomainXml, domainName } from './libvirt-xml.js';
 import { isOva, listOvaMembers, readOvaMember } from './ova-members.js';
@@ -148,7 +149,7 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
       ).catch(async (err: unknown) => {
         // A disk that fails to parse may have been damaged in transit: the digest says so.
         const code = (err as { code?: string }).code ?? '';
-        if (digest && !['E_CANCELLED', 'E_NO_SPACE', 'E_PERMISSION', 'E_OUTPUT_EXISTS'].includes(code)) {
+        if (digest && !loadAddon().codesNotAboutTheSource.includes(code)) {
           const actual = await fileDigest(diskSources[i], digest.algo).catch(() => digest.hex);
           if (actual !== digest.hex) throw digestMismatch(diskSources[i], mfName, digest, actual);
         }

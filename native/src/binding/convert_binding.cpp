@@ -141,6 +141,9 @@ Napi::Value ConvertJs(const Napi::CallbackInfo& info) {
 
 void InitConvert(Napi::Env env, Napi::Object exports) {
   exports.Set("convert", Napi::Function::New(env, ConvertJs, "convert"));
+  Napi::Array notAboutSource = Napi::Array::New(env);
+  for (const char* code : codes::kNotAboutTheSource) notAboutSource.Set(notAboutSource.Length(), code);
+  exports.Set("codesNotAboutTheSource", notAboutSource);
 }
 
 }  // namespace h2k::binding

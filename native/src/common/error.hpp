@@ -46,6 +46,16 @@ inline constexpr const char* kCancelled = "E_CANCELLED";
 inline constexpr const char* kInvalidArgument = "E_INVALID_ARGUMENT";
 inline constexpr const char* kDecompress = "E_DECOMPRESS";      // a compressed grain/cluster does not decode
 inline constexpr const char* kVerifyFailed = "E_VERIFY_FAILED";  // the output does not read back as the source
+
+// Failures that say nothing about the source's bytes (the caller, the output side, a cancel):
+// a conversion failing with one of these is not a reason to check the source's digest. The
+// addon exports this list, so the TypeScript side (ovf/import-ovf.ts) uses the same one.
+inline constexpr const char* kNotAboutTheSource[] = {kCancelled, kNoSpace, kPermission, kOutputExists, kInvalidArgument};
+inline bool isAboutTheSource(const std::string& code) {
+  for (const char* c : kNotAboutTheSource)
+    if (code == c) return false;
+  return true;
+}
 }  // namespace codes
 
 }  // namespace h2k

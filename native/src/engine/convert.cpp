@@ -188,9 +188,7 @@ void refuseSameFile(const std::string& source, const std::string& output) {
     throw;
   } catch (const Error& e) {
     const std::string code = e.code();
-    const bool aboutTheSource = code != codes::kCancelled && code != codes::kNoSpace && code != codes::kPermission &&
-                                code != codes::kOutputExists && code != codes::kInvalidArgument;
-    if (aboutTheSource) {
+    if (codes::isAboutTheSource(code)) {
       try {
         reader.finalCheck();
       } catch (const Error& integrity) {
