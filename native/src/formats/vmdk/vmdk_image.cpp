@@ -7,6 +7,8 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "formats/vmdk/cowd_extent.hpp"
+#include "formats/vmdk/sesparse_extent.hpp"
 
 namespace h2k::vmdk {
 
@@ -137,8 +139,41 @@ ImageInfo VmdkImage::info() {
     p["zeroedGrains"] = h.zeroedGrains() ? "true" : "false";
     p["gdAtEnd"] = firstSparse->gdAtEnd() ? "true" : "false";
   }
+  putDeltaHeader(p);
   p["extentCount"] = std::to_string(extents_.size());
   return info;
+}
+
+// ESXi snapshot deltas: the header of the first COWD (vmfsSparse) or SESparse extent, so
+// `h2k info` shows what the delta is made of and whether it was closed cleanly.
+void VmdkImage::putDeltaHeader(std::map<std::string, std::string>& p) const {
+  char hex[24];
+  for (const auto& e : extents_) {
+    if (const auto* cowd = dynamic_cast<const CowdExtent*>(e.extent.get())) {
+      const CowdHeader& h = cowd->header();
+      std::snprintf(hex, sizeof hex, "0x%x", h.flags);
+      p["deltaFormat"] = "vmfsSparse (COWD)";
+      p["cowdVersion"] = std::to_string(h.version);
+      p["cowdFlags"] = hex;
+      p["grainSize"] = std::to_string(h.grainSize);  // sectors
+      p["grainDirectoryEntries"] = std::to_string(h.gdEntries);
+      p["nextFreeSector"] = std::to_string(h.nextFreeSector);
+      p["uncleanShutdown"] = h.dirty ? "true" : "false";
+      return;
+    }
+    if (const auto* se = dynamic_cast<const SesparseExtent*>(e.extent.get())) {
+      const SesparseHeader& h = se->header();
+      p["deltaFormat"] = "SESparse";
+      p["grainSize"] = std::to_string(kSesparseGrainSectors);  // sectors
+      p["grainDirectorySectors"] = std::to_string(h.gdSize);
+      p["grainTableSectors"] = std::to_string(h.gtSize);
+      p["grainSectors"] = std::to_string(h.grainsSize);
+      p["journalSectors"] = std::to_string(h.journalSize);
+      p["freeGrainTable"] = std::to_string(h.freeGtNumber);
+      p["nextTransaction"] = std::to_string(h.nextTxnSeq);
+      return;
+    }
+  }
 }
 
 }  // namespace h2k::vmdk

@@ -3,6 +3,7 @@
 // Not thread-safe (GT cache, decoded-grain cache): one thread reads, as the engine does.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@ class VmdkImage : public ImageReader {
 
  private:
   size_t extentAt(uint64_t offset) const;
+  void putDeltaHeader(std::map<std::string, std::string>& properties) const;
 
   Descriptor descriptor_;
   std::vector<std::string> files_;
