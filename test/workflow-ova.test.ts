@@ -147,14 +147,34 @@ describe('manifest source_type ova/ovf', () => {
     expect(compareImages(raw2, join(tree.outputDir, 'l', 'loose-disk2.qcow2'), 'raw', 'qcow2').code).toBe(0);
     expect(report.vms[1].artifacts.disks.map((d: { input: string }) => d.input)).toEqual([join(ovfDir, 'a.vmdk'), join(ovfDir, 'b.vhd')]);
 
-    // A tampered loose disk fails its .mf digest: the VM fails at load and writes nothing.
-    writeFileSync(join(ovfDir, 'b.vhd'), Buffer.concat([readFileSync(vhd2).subarray(0, 512), Buffer.alloc(512, 1), readFileSync(vhd2).subarray(1024)]));
+    // A tampered loose disk fails its .mf digest. The load stage leaves the disks' digests to the
+    // conversion (one read of each disk): with a data byte changed, disk 1 converts, disk 2 fails
+    // its digest in the convert stage, and the VM leaves nothing behind.
+    const vhdBytes = readFileSync(vhd2);
+    const dataTampered = Buffer.from(vhdBytes);
+    dataTampered[vhdBytes.length - 512 - 100] ^= 0xff; // inside the last data block, before the footer
+    writeFileSync(join(ovfDir, 'b.vhd'), dataTampered);
     const bad = writeManifest('tampered.json', { pipeline: { load: { source_type: 'ovf', source_path: 'loose/app.ovf' }, convert: { output_path: 't/' } } });
     const r2 = await runH2k(['manifest', 'run', bad, '-o', tree.outputDir, '--json']);
     expect(r2.code).not.toBe(0);
     const rep2 = JSON.parse(r2.stdout);
-    expect(rep2.stages.load.error.code).toBe('E_OVA_DIGEST_MISMATCH');
-    expect(existsSync(join(tree.outputDir, 't'))).toBe(false);
+    expect(rep2.failed_stage).toBe('convert');
+    expect(rep2.error.code).toBe('E_OVA_DIGEST_MISMATCH');
+    expect(rep2.error.message).toContain('b.vhd');
+    const tDir = join(tree.outputDir, 't');
+    expect(existsSync(tDir) ? readdirSync(tDir) : []).toEqual([]);
+    // Without a convert stage (nothing reads the disks later) the load stage checks the digests itself.
+    const loadOnly = writeManifest('tampered-load.json', { pipeline: { load: { source_type: 'ovf', source_path: 'loose/app.ovf' } } });
+    const r3 = await runH2k(['manifest', 'run', loadOnly, '-o', tree.outputDir, '--json']);
+    expect(r3.code).not.toBe(0);
+    expect(JSON.parse(r3.stdout).stages.load.error.code).toBe('E_OVA_DIGEST_MISMATCH');
+    // A damaged header makes the disk unreadable at load: the digest explains why.
+    writeFileSync(join(ovfDir, 'b.vhd'), Buffer.concat([vhdBytes.subarray(0, 512), Buffer.alloc(512, 1), vhdBytes.subarray(1024)]));
+    const r4 = await runH2k(['manifest', 'run', bad, '-o', tree.outputDir, '--json']);
+    expect(r4.code).not.toBe(0);
+    const rep4 = JSON.parse(r4.stdout);
+    expect(rep4.failed_stage).toBe('load');
+    expect(rep4.error.code).toBe('E_OVA_DIGEST_MISMATCH');
   });
 
   it('a tampered OVA disk: the convert stage catches the .mf digest from its own reads and the VM leaves nothing', async () => {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
-import type { Compression, ConvertOptions, ConvertResult, OutputFormat } from '../convert/types.js';
+import type { Compression, ConvertOptions, ConvertRequest, ConvertResult, OutputFormat } from '../convert/types.js';
 import { loadAddon } from '../native/addon.js';
 import { H2kError } from '../util/errors.js';
 import { buildDomainXml, domainName } from './libvirt-xml.js';
@@ -75,6 +75,53 @@ function digestMismatch(file: string, mfName: string, d: ManifestDigest, actual:
  * Verifies a loose OVF's manifest (<name>.mf beside it): the descriptor, and every disk unless
  * `deferDisks` (then their expected digests are returned for the caller to check).
  */
+/**
+ * Rethrows `err`, a failure to read `file` — unless `file` fails its .mf digest, which is then the
+ * error to report: a disk that does not parse may have been damaged in transit. Failures that say
+ * nothing about the file (cancel, output side) are rethrown as they are, without reading it.
+ */
+export async function explainByDigest(err: unknown, file: string, digest: ManifestDigest | undefined, mfName: string): Promise<never> {
+  const code = (err as { code?: string }).code ?? '';
+  if (digest && !loadAddon().codesNotAboutTheSource.includes(code)) {
+    const actual = await fileDigest(file, digest.algo).catch(() => digest.hex);
+    if (actual !== digest.hex) throw digestMismatch(file, mfName, digest, actual);
+  }
+  throw err;
+}
+
+/**
+ * Converts one disk of a loose OVF whose .mf digest (if any) is checked from the conversion's own
+ * reads of the disk file (`convert --hash <algo>`), so the disk is read once. A conversion that
+ * fails for a reason about the source is told apart from a disk damaged in transit by reading the
+ * digest then. An output converted from a disk whose digest does not match is removed.
+ */
+export async function convertLooseDisk(
+  request: ConvertRequest,
+  options: ConvertOptions,
+  digest: ManifestDigest | undefined,
+  mfName: string,
+): Promise<ConvertResult> {
+  const asked = request.hashAlgorithms ?? [];
+  const hashAlgorithms = digest && !asked.includes(digest.algo) ? [...asked, digest.algo] : asked;
+  const r = await convertImage({ ...request, hashAlgorithms }, options).catch((err: unknown) =>
+    explainByDigest(err, request.source, digest, mfName),
+  );
+  if (digest) {
+    const actual = r.sourceHashes[digest.algo] ?? '';
+    if (actual !== digest.hex) {
+      rmSync(r.output, { force: true }); // converted from a disk that is not the one exported
+      throw digestMismatch(request.source, mfName, digest, actual);
+    }
+    if (!asked.includes(digest.algo)) {
+      delete r.sourceHashes[digest.algo];
+      delete r.contentHashes[digest.algo];
+      if (asked.length === 0) r.sourceFiles = [];
+      else for (const f of r.sourceFiles) delete f.hashes[digest.algo];
+    }
+  }
+  return r;
+}
+
 async function verifyLooseManifest(ovfPath: string, names: string[], deferDisks: boolean): Promise<ManifestDigest[] | undefined> {
   const mfPath = ovfPath.replace(/\.ovf$/i, '.mf');
   if (!existsSync(mfPath)) return undefined;
@@ -131,9 +178,7 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
   try {
     for (let i = 0; i < diskSources.length; i++) {
       const output = join(outDir, `${base}-disk${i + 1}.${format}`);
-      const digest = diskDigests?.[i];
-      const mfName = basename(req.source).replace(/\.ovf$/i, '.mf');
-      const r = await convertImage(
+      const r = await convertLooseDisk(
         {
           source: diskSources[i],
           output,
@@ -142,26 +187,12 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
           threads: req.threads,
           force: req.force,
           allowExternalPaths: req.allowExternalPaths,
-          // The .mf digest of a loose disk file, from the conversion's own reads of it.
-          hashAlgorithms: digest ? [digest.algo] : [],
         },
         options,
-      ).catch(async (err: unknown) => {
-        // A disk that fails to parse may have been damaged in transit: the digest says so.
-        const code = (err as { code?: string }).code ?? '';
-        if (digest && !loadAddon().codesNotAboutTheSource.includes(code)) {
-          const actual = await fileDigest(diskSources[i], digest.algo).catch(() => digest.hex);
-          if (actual !== digest.hex) throw digestMismatch(diskSources[i], mfName, digest, actual);
-        }
-        throw err;
-      });
+        diskDigests?.[i],
+        basename(req.source).replace(/\.ovf$/i, '.mf'),
+      );
       written.push(output);
-      if (digest) {
-        const actual = r.sourceHashes[digest.algo] ?? '';
-        if (actual !== digest.hex) throw digestMismatch(diskSources[i], mfName, digest, actual);
-        delete r.sourceHashes[digest.algo];
-        r.sourceFiles = [];
-      }
       results.push(r);
     }
     let xmlPath: string | undefined;

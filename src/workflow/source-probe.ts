@@ -2,9 +2,10 @@
 // is one disk; an OVA/OVF is every disk its descriptor lists, in controller order (src/ovf plans
 // them: the same parser and path rules as `h2k ovf`), each opened by the native reader in place.
 import { constants } from 'node:fs';
+import { basename } from 'node:path';
 import { access, stat } from 'node:fs/promises';
 import { loadAddon } from '../native/addon.js';
-import { loadOvf } from '../ovf/import-ovf.js';
+import { explainByDigest, loadOvf, type ManifestDigest } from '../ovf/import-ovf.js';
 import type { OvfDisk, OvfVm } from '../ovf/ovf-types.js';
 import { H2kError, toH2kError } from '../util/errors.js';
 import type { SourceType } from './manifest-schema.js';
@@ -23,6 +24,8 @@ export interface SourceDisk {
   files: string[];
   /** OVF sources: where the disk sits in the VM (controller order). */
   ovf?: { href: string; controller: OvfDisk['controller']; unit: number };
+  /** A loose OVF's disk whose .mf digest the convert stage checks from its own reads (deferDigests). */
+  manifestDigest?: { digest: ManifestDigest; mfName: string };
 }
 
 export interface SourceProbe {
@@ -61,8 +64,9 @@ async function assertReadableFile(path: string, field: string): Promise<number> 
   return st.size;
 }
 
-/** Probe options: `deferDigests` when a convert stage follows, which checks an OVA disk's
- * .mf digest from its own reads (so the load stage does not read the disk once more). */
+/** Probe options: `deferDigests` when a convert stage follows, which checks a disk's .mf digest
+ * (inside an OVA, or beside a loose OVF) from its own reads, so the load stage does not read the
+ * disk once more. */
 export interface ProbeOptions {
   deferDigests?: boolean;
 }
@@ -96,14 +100,20 @@ async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected:
         code: 'E_FORMAT_MISMATCH', file: path, hint: 'source_path names the .ovf descriptor, not a disk',
       });
   }
-  const { vm, diskSources } = await loadOvf(path);
+  // A loose OVF's disk digests are left to the convert stage when one follows (diskDigests).
+  const { vm, diskSources, diskDigests } = await loadOvf(path, false, { deferDiskDigests: opts.deferDigests ?? false });
+  const mfName = basename(path).replace(/\.ovf$/i, '.mf');
   if (vm.disks.length === 0) throw new H2kError(`${path} describes no disks`, { code: 'E_OVF_INVALID', file: path });
   const disks: SourceDisk[] = [];
   const warnings: string[] = [];
   for (let i = 0; i < diskSources.length; i++) {
-    const { warnings: w, ...disk } = await probeDisk(diskSources[i], undefined, opts);
+    const digest = diskDigests?.[i];
+    // A deferred digest still explains a disk that does not even open (damaged in transit).
+    const { warnings: w, ...disk } = await probeDisk(diskSources[i], undefined, opts).catch((err: unknown) =>
+      explainByDigest(err, diskSources[i], digest, mfName),
+    );
     const d = vm.disks[i];
-    disks.push({ ...disk, ovf: { href: d.file.href, controller: d.controller, unit: d.unit } });
+    disks.push({ ...disk, ovf: { href: d.file.href, controller: d.controller, unit: d.unit }, ...(digest ? { manifestDigest: { digest, mfName } } : {}) });
     warnings.push(...w.map((x) => `disk ${i + 1} (${d.file.href}): ${x}`));
   }
   return {

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
+import { convertLooseDisk } from '../ovf/import-ovf.js';
 import type { Compression, ConvertProgress, ConvertResult, HashAlgorithm } from '../convert/types.js';
 import { bootTest, fixImage, inspectImage } from '../guest/index.js';
 import { hashContent } from '../hash/hash-file.js';
@@ -131,7 +132,8 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
   try {
     enter('load');
     let t = Date.now();
-    // An OVA disk's .mf digest is checked by the conversion from its own reads (one read of the archive).
+    // A disk's .mf digest (OVA member, or beside a loose OVF) is checked by the conversion from its
+    // own reads: the disk is read once.
     const probe = await probeSource(vm.sourcePath, p.load.source_type, `${vm.fieldPrefix}.load.source_path`, { deferDigests: Boolean(p.convert) });
     stages.load = loadReport(p, vm, probe, secondsSince(t));
 
@@ -156,22 +158,24 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
       let doneBefore = 0;
       for (const job of jobs) {
         await willCreate(job.output);
-        const r = await convertImage(
-          {
-            source: job.disk.source,
-            output: job.output,
-            outputFormat: p.convert.output_format,
-            compression: compressionOf(p.convert.compress),
-            sourceFormat: job.disk.engineFormat,
-            force: p.convert.overwrite,
-            threads: ctx.threads,
-            hashAlgorithms: validateEnabled ? [CONTENT_HASH] : [],
-          },
-          {
-            signal: ctx.signal,
-            onProgress: (pr) => ctx.onProgress?.(vm.name, { ...pr, bytesDone: doneBefore + pr.bytesDone, bytesTotal: probe.virtualSize }),
-          },
-        );
+        const request = {
+          source: job.disk.source,
+          output: job.output,
+          outputFormat: p.convert.output_format,
+          compression: compressionOf(p.convert.compress),
+          sourceFormat: job.disk.engineFormat,
+          force: p.convert.overwrite,
+          threads: ctx.threads,
+          hashAlgorithms: validateEnabled ? [CONTENT_HASH] : [],
+        };
+        const options = {
+          signal: ctx.signal,
+          onProgress: (pr: ConvertProgress) =>
+            ctx.onProgress?.(vm.name, { ...pr, bytesDone: doneBefore + pr.bytesDone, bytesTotal: probe.virtualSize }),
+        };
+        // A loose OVF's disk: its .mf digest is checked from this conversion's reads of it.
+        const md = job.disk.manifestDigest;
+        const r = md ? await convertLooseDisk(request, options, md.digest, md.mfName) : await convertImage(request, options);
         doneBefore += r.virtualSize;
         job.result = r;
         if (Object.keys(r.sourceHashes).length > 0) job.hashes.source_file = r.sourceHashes;
