@@ -1,5 +1,7 @@
 #include "io/read_tap.hpp"
 
+#include <cstdint>
+
 namespace h2k {
 namespace {
 thread_local TapDeferral* tCurrent = nullptr;  // innermost live deferral on this thread
@@ -14,8 +16,12 @@ TapDeferral::~TapDeferral() { tCurrent = outer_; }
 
 bool TapDeferral::capture(const std::shared_ptr<ReadTap>& tap, uint64_t offset, const uint8_t* data, size_t len) {
   TapDeferral* d = tCurrent;
-  if (!d || data < d->begin_ || len > d->size_ || static_cast<size_t>(data - d->begin_) > d->size_ - len) return false;
-  d->out_->push_back({tap, offset, static_cast<size_t>(data - d->begin_), len});
+  if (!d) return false;
+  // Integer addresses: comparing pointers into different objects is unspecified.
+  const auto at = reinterpret_cast<std::uintptr_t>(data);
+  const auto begin = reinterpret_cast<std::uintptr_t>(d->begin_);
+  if (at < begin || len > d->size_ || at - begin > d->size_ - len) return false;
+  d->out_->push_back({tap, offset, static_cast<size_t>(at - begin), len});
   return true;
 }
 
