@@ -30,7 +30,7 @@ export async function imageFilesOf(path: string): Promise<ImageFiles> {
   return { files, sizeBytes: await totalSize(files) };
 }
 
-export async function totalSize(files: readonly string[]): Promise<number> {
+async function totalSize(files: readonly string[]): Promise<number> {
   let total = 0;
   for (const f of files) total += (await stat(f)).size;
   return total;

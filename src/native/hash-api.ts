@@ -52,7 +52,7 @@ interface HashExports {
 }
 
 export interface NativeHashImplementation {
-  /** The XXH3 build in use: "avx2" or "sse2" (H2K_XXH3_ISA=sse2 forces it). */
+  /** The XXH3 build in use: "avx512", "avx2" or "sse2" (H2K_XXH3_ISA=sse2|avx2 caps it). */
   xxh3Isa: string;
   /** Zero runs skip XXH3's per-byte work; true once its self-check against plain hashing passed. */
   xxh3ZeroRunFastPath: boolean;

@@ -45,6 +45,8 @@ export interface LoadedOvf {
   diskSources: string[];
   /** Loose OVF with a .mf and deferDiskDigests: the digest each disk must have (unchecked yet). */
   diskDigests?: ManifestDigest[];
+  /** With diskDigests: the manifest's file name, for the messages of a mismatch. */
+  manifestName?: string;
 }
 
 function guardHref(href: string, allowExternal: boolean, ovfPath: string): void {
@@ -122,7 +124,11 @@ export async function convertLooseDisk(
   return r;
 }
 
-async function verifyLooseManifest(ovfPath: string, names: string[], deferDisks: boolean): Promise<ManifestDigest[] | undefined> {
+async function verifyLooseManifest(
+  ovfPath: string,
+  names: string[],
+  deferDisks: boolean,
+): Promise<{ diskDigests: ManifestDigest[]; manifestName: string } | undefined> {
   const mfPath = ovfPath.replace(/\.ovf$/i, '.mf');
   if (!existsSync(mfPath)) return undefined;
   const expected = new Map<string, ManifestDigest>();
@@ -143,7 +149,7 @@ async function verifyLooseManifest(ovfPath: string, names: string[], deferDisks:
     const actual = await fileDigest(file, e.algo);
     if (actual !== e.hex) throw digestMismatch(file, basename(mfPath), e, actual);
   }
-  return deferDisks ? digests : undefined;
+  return deferDisks ? { diskDigests: digests, manifestName: basename(mfPath) } : undefined;
 }
 
 export async function loadOvf(source: string, allowExternalPaths = false, opts: { deferDiskDigests?: boolean } = {}): Promise<LoadedOvf> {
@@ -163,12 +169,12 @@ export async function loadOvf(source: string, allowExternalPaths = false, opts: 
   }
   const vm = parseOvf(readFileSync(path, 'utf8'));
   for (const d of vm.disks) guardHref(d.file.href, allowExternalPaths, path);
-  const diskDigests = await verifyLooseManifest(path, vm.disks.map((d) => d.file.href), opts.deferDiskDigests ?? false);
-  return { vm, diskSources: vm.disks.map((d) => resolve(dirname(path), d.file.href)), diskDigests };
+  const deferred = await verifyLooseManifest(path, vm.disks.map((d) => d.file.href), opts.deferDiskDigests ?? false);
+  return { vm, diskSources: vm.disks.map((d) => resolve(dirname(path), d.file.href)), ...deferred };
 }
 
 export async function importOvf(req: ImportOvfRequest, options: ConvertOptions = {}): Promise<ImportOvfResult> {
-  const { vm, diskSources, diskDigests } = await loadOvf(req.source, req.allowExternalPaths, { deferDiskDigests: true });
+  const { vm, diskSources, diskDigests, manifestName } = await loadOvf(req.source, req.allowExternalPaths, { deferDiskDigests: true });
   if (vm.disks.length === 0) throw new H2kError(`${req.source} describes no disks`, { code: 'E_OVF_INVALID', file: req.source });
   const format = req.outputFormat ?? 'qcow2';
   const outDir = resolve(req.outputDir);
@@ -190,7 +196,7 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
         },
         options,
         diskDigests?.[i],
-        basename(req.source).replace(/\.ovf$/i, '.mf'),
+        manifestName ?? '',
       );
       written.push(output);
       results.push(r);

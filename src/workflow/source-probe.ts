@@ -2,7 +2,6 @@
 // is one disk; an OVA/OVF is every disk its descriptor lists, in controller order (src/ovf plans
 // them: the same parser and path rules as `h2k ovf`), each opened by the native reader in place.
 import { constants } from 'node:fs';
-import { basename } from 'node:path';
 import { access, stat } from 'node:fs/promises';
 import { loadAddon } from '../native/addon.js';
 import { explainByDigest, loadOvf, type ManifestDigest } from '../ovf/import-ovf.js';
@@ -101,8 +100,7 @@ async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected:
       });
   }
   // A loose OVF's disk digests are left to the convert stage when one follows (diskDigests).
-  const { vm, diskSources, diskDigests } = await loadOvf(path, false, { deferDiskDigests: opts.deferDigests ?? false });
-  const mfName = basename(path).replace(/\.ovf$/i, '.mf');
+  const { vm, diskSources, diskDigests, manifestName = '' } = await loadOvf(path, false, { deferDiskDigests: opts.deferDigests ?? false });
   if (vm.disks.length === 0) throw new H2kError(`${path} describes no disks`, { code: 'E_OVF_INVALID', file: path });
   const disks: SourceDisk[] = [];
   const warnings: string[] = [];
@@ -110,10 +108,10 @@ async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected:
     const digest = diskDigests?.[i];
     // A deferred digest still explains a disk that does not even open (damaged in transit).
     const { warnings: w, ...disk } = await probeDisk(diskSources[i], undefined, opts).catch((err: unknown) =>
-      explainByDigest(err, diskSources[i], digest, mfName),
+      explainByDigest(err, diskSources[i], digest, manifestName),
     );
     const d = vm.disks[i];
-    disks.push({ ...disk, ovf: { href: d.file.href, controller: d.controller, unit: d.unit }, ...(digest ? { manifestDigest: { digest, mfName } } : {}) });
+    disks.push({ ...disk, ovf: { href: d.file.href, controller: d.controller, unit: d.unit }, ...(digest ? { manifestDigest: { digest, mfName: manifestName } } : {}) });
     warnings.push(...w.map((x) => `disk ${i + 1} (${d.file.href}): ${x}`));
   }
   return {

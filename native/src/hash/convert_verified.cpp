@@ -18,9 +18,9 @@ namespace {
 
 constexpr const char* kVerifyHash = "xxh3";
 
-// XXH3 of the output's guest bytes [0, length), read back through h2k's own reader with
-// read-ahead (hash_job); bytes past `length` (a format that rounds the size up, e.g. VMDK
-// sectors) must read as zeros.
+// XXH3 of the output's guest bytes [0, length), read back through h2k's own reader (hash_job's
+// content walk); bytes past `length` (a format that rounds the size up, e.g. VMDK sectors) must
+// read as zeros.
 std::string outputContentHash(const ConvertRequest& request, uint64_t length, const ProgressFn& progress,
                               const std::atomic<bool>* cancel) {
   OpenOptions options;

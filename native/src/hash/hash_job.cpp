@@ -299,16 +299,28 @@ HashJobResult hashFiles(const std::vector<std::string>& paths, const std::vector
   return consume(input, hashes, total, progress, cancel, started);
 }
 
+namespace {
+
+// Shared by hashContent and hashReaderContent; `started` is when the job began (before the
+// image was opened, for hashContent).
+HashJobResult hashOpenImage(ImageReader& reader, uint64_t hashedLength, HashSet& hashes, const HashJobOptions& options,
+                            const HashProgressFn& progress, const std::atomic<bool>* cancel,
+                            Clock::time_point started) {
+  HashJobOptions o = clamp(options);
+  ContentProducer producer(reader, hashedLength);
+  ReadAhead input(std::ref(producer), o.bufferSize, o.bufferCount, o.readAheadThread);
+  return consume(input, hashes, std::min(hashedLength, reader.virtualSize()), progress, cancel, started);
+}
+
+}  // namespace
+
 HashJobResult hashContent(const std::string& path, const std::vector<std::string>& algorithms,
                           const OpenOptions& openOptions, const HashJobOptions& options,
                           const HashProgressFn& progress, const std::atomic<bool>* cancel) {
   Clock::time_point started = Clock::now();
-  HashSet hashes = makeHashSet(algorithms);
-  HashJobOptions o = clamp(options);
+  HashSet hashes = makeHashSet(algorithms);  // unknown algorithms fail before the image is opened
   std::unique_ptr<ImageReader> reader = openImage(path, openOptions);
-  ContentProducer producer(*reader, UINT64_MAX);
-  ReadAhead input(std::ref(producer), o.bufferSize, o.bufferCount);
-  return consume(input, hashes, reader->virtualSize(), progress, cancel, started);
+  return hashOpenImage(*reader, UINT64_MAX, hashes, options, progress, cancel, started);
 }
 
 HashJobResult hashReaderContent(ImageReader& reader, uint64_t hashedLength, const std::vector<std::string>& algorithms,
@@ -316,10 +328,7 @@ HashJobResult hashReaderContent(ImageReader& reader, uint64_t hashedLength, cons
                                 const std::atomic<bool>* cancel) {
   Clock::time_point started = Clock::now();
   HashSet hashes = makeHashSet(algorithms);
-  HashJobOptions o = clamp(options);
-  ContentProducer producer(reader, hashedLength);
-  ReadAhead input(std::ref(producer), o.bufferSize, o.bufferCount, o.readAheadThread);
-  return consume(input, hashes, std::min(hashedLength, reader.virtualSize()), progress, cancel, started);
+  return hashOpenImage(reader, hashedLength, hashes, options, progress, cancel, started);
 }
 
 }  // namespace h2k

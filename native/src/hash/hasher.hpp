@@ -41,7 +41,7 @@ class HashSet {
   explicit HashSet(const std::vector<std::string>& algorithmNames);  // duplicates collapse
   bool empty() const noexcept { return hashers_.empty(); }
   void update(const uint8_t* data, size_t len);
-  // Feeds `len` zero bytes from the shared zero block (holes, zero runs) without allocating.
+  // Feeds `len` zero bytes (holes, zero runs) without allocating: Hasher::updateZeros.
   void updateZeros(uint64_t len);
   void updatePresummed(const uint8_t* data, size_t len, const uint64_t* xxh3Sums);
   uint64_t bytesHashed() const noexcept { return bytes_; }
@@ -59,8 +59,8 @@ class HashSet {
 inline constexpr size_t kZeroBlockSize = 1 << 20;
 const uint8_t* zeroBlock() noexcept;
 
-// Which XXH3 build hashes here ("avx2" | "sse2") and whether its zero-run fast path passed
-// its self-check (h2k hash --version-info, tests).
+// Which XXH3 build hashes here ("avx512" | "avx2" | "sse2") and whether its zero-run fast path
+// passed its self-check (the addon's hashImplementation(), tests).
 const char* xxh3Isa() noexcept;
 bool xxh3ZeroRunFastPath() noexcept;
 
