@@ -39,6 +39,7 @@ export function toNativeRequest(req: ConvertRequest): NativeConvertRequest {
     force: req.force ?? false,
     allowExternalPaths: req.allowExternalPaths ?? false,
     sourceFormat: req.sourceFormat ?? '',
+    sourceRoot: req.sourceRoot ? resolve(req.sourceRoot) : '',
     hashAlgorithms: req.hashAlgorithms ?? [],
     verify: req.verify ?? false,
   };

@@ -13,6 +13,7 @@ export interface ConvertRequest {
   force?: boolean;                   // overwrite an existing output
   allowExternalPaths?: boolean;      // allow extent paths outside the image directory
   sourceFormat?: string;             // default: detect by content
+  sourceRoot?: string;               // the source was named by an untrusted file (OVF href): open it beneath this dir
   hashAlgorithms?: HashAlgorithm[];  // hash source files and output content in the same pass
   verify?: boolean;                  // read the output back and compare its content with the source's
 }

@@ -19,6 +19,8 @@ export interface HashJobOptions {
   /** Content hashes only: see OpenOptions of the image readers. */
   allowExternalPaths?: boolean;
   format?: string;
+  /** Content hashes only: the image was named by an untrusted file; open it beneath this directory. */
+  sourceRoot?: string;
 }
 
 /**
@@ -39,6 +41,7 @@ export async function runHashJob(
   if (options.bufferCount !== undefined) native.bufferCount = options.bufferCount;
   if (options.allowExternalPaths !== undefined) native.allowExternalPaths = options.allowExternalPaths;
   if (options.format !== undefined) native.format = options.format;
+  if (options.sourceRoot !== undefined) native.sourceRoot = resolve(options.sourceRoot);
   // '-' is standard input, read natively from fd 0 (shared by every thread of the process).
   if (typeof path !== 'string' && (mode !== 'file' || path.length === 0))
     throw new H2kError('several paths are hashed together only as files', { code: 'E_INVALID_ARGUMENT' });

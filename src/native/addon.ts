@@ -36,6 +36,8 @@ export interface NativeConvertRequest {
   force: boolean;
   allowExternalPaths: boolean;
   sourceFormat: string;
+  /** The source was named by an untrusted file (OVF href) or dropped: open it beneath this directory. */
+  sourceRoot: string;
   hashAlgorithms: string[];
   verify: boolean;
 }
@@ -72,6 +74,8 @@ export interface NativeOpenOptions {
   format?: string;
   /** OVA: skip the up-front .mf digest check of the disk (a conversion that follows checks it from its own reads). */
   deferDigestChecks?: boolean;
+  /** The path was named by something untrusted: it must lie beneath this directory (native io/open_beneath). */
+  sourceRoot?: string;
 }
 
 /** The addon's surface; other modules (hash, formats) extend it through their own typed views. */
@@ -79,7 +83,15 @@ export interface NativeAddon {
   /** Error codes that say nothing about a conversion's source (common/error.hpp kNotAboutTheSource). */
   codesNotAboutTheSource: string[];
   imageInfo(path: string, options?: NativeOpenOptions): Promise<NativeImageInfo>;
-  detectFormat(path: string): string;
+  detectFormat(path: string, options?: NativeOpenOptions): string;
+  /**
+   * Opens `name` for reading beneath `dir` (no '..', absolute names, symlinks out, /proc links,
+   * or non-regular files: E_PATH_ESCAPE naming `referencedFrom`). Returns a file descriptor the
+   * caller must close. The one path rule of h2k (native/src/io/open_beneath.hpp).
+   */
+  openBeneath(dir: string, name: string, referencedFrom: string): number;
+  /** The lexical half of openBeneath, for names looked up rather than opened (OVA members). */
+  checkContainedName(name: string, referencedFrom: string): void;
   convert(request: NativeConvertRequest, onProgress?: (p: ConvertProgress) => void): NativeConvertHandle;
   [key: string]: unknown;
 }

@@ -17,6 +17,8 @@ export interface NativeHashOptions {
   allowExternalPaths?: boolean;
   /** hashContent only: force the image format instead of probing. */
   format?: string;
+  /** hashContent only: the image was named by an untrusted file; open it beneath this directory. */
+  sourceRoot?: string;
 }
 
 export interface NativeHashResult {

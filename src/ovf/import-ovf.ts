@@ -5,8 +5,8 @@
 // reads of it (`--hash` in the same pass), so the disk is read once. On failure nothing this
 // run wrote is left behind.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { closeSync, createReadStream, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
 import type { Compression, ConvertOptions, ConvertRequest, ConvertResult, OutputFormat } from '../convert/types.js';
 import { loadAddon } from '../native/addon.js';
@@ -43,26 +43,47 @@ export interface LoadedOvf {
   vm: OvfVm;
   /** Per disk (same order as vm.disks): the path the native reader opens. */
   diskSources: string[];
+  /**
+   * A loose OVF (unless external paths are allowed): the descriptor's directory. Its hrefs were
+   * written by whoever made the appliance, so each disk is opened beneath it (sourceRoot).
+   */
+  diskRoot?: string;
   /** Loose OVF with a .mf and deferDiskDigests: the digest each disk must have (unchecked yet). */
   diskDigests?: ManifestDigest[];
   /** With diskDigests: the manifest's file name, for the messages of a mismatch. */
   manifestName?: string;
 }
 
-function guardHref(href: string, allowExternal: boolean, ovfPath: string): void {
-  if (allowExternal) return;
-  if (isAbsolute(href) || href.split(/[\\/]/).includes('..'))
-    throw new H2kError(`refusing disk path '${href}' referenced from ${ovfPath}: it leaves the OVF directory`, {
-      code: 'E_PATH_ESCAPE',
-      file: ovfPath,
-      hint: 'the descriptor references a file outside its own directory; if you trust it, pass --allow-external-paths',
-    });
+/** An OVA href names a member the appliance's author chose: the native path rule decides (E_PATH_ESCAPE). */
+function guardHref(href: string, ovaPath: string): void {
+  loadAddon().checkContainedName(href, `${ovaPath} (ovf:href)`);
 }
 
-async function fileDigest(path: string, algorithm: string): Promise<string> {
+/**
+ * Opens a file named by the appliance for reading: beneath `root` (the OVF's directory) through
+ * the native path rule, or by its path when the user allowed external paths (root undefined).
+ */
+function openNamedFile(path: string, root: string | undefined, referencedFrom: string): number | string {
+  if (root === undefined) return path;
+  return loadAddon().openBeneath(root, relative(root, path), referencedFrom);
+}
+
+async function fileDigest(path: string, algorithm: string, root?: string): Promise<string> {
   const hash = createHash(algorithm);
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  const target = openNamedFile(path, root, path);
+  const stream = typeof target === 'number' ? createReadStream('', { fd: target, highWaterMark: 1 << 20 }) : createReadStream(target, { highWaterMark: 1 << 20 });
+  for await (const chunk of stream) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+function readNamedText(path: string, root: string | undefined): string {
+  const target = openNamedFile(path, root, path);
+  if (typeof target === 'string') return readFileSync(target, 'utf8');
+  try {
+    return readFileSync(target, 'utf8');
+  } finally {
+    closeSync(target);
+  }
 }
 
 function digestMismatch(file: string, mfName: string, d: ManifestDigest, actual: string): H2kError {
@@ -82,10 +103,10 @@ function digestMismatch(file: string, mfName: string, d: ManifestDigest, actual:
  * error to report: a disk that does not parse may have been damaged in transit. Failures that say
  * nothing about the file (cancel, output side) are rethrown as they are, without reading it.
  */
-export async function explainByDigest(err: unknown, file: string, digest: ManifestDigest | undefined, mfName: string): Promise<never> {
+export async function explainByDigest(err: unknown, file: string, digest: ManifestDigest | undefined, mfName: string, root?: string): Promise<never> {
   const code = (err as { code?: string }).code ?? '';
   if (digest && !loadAddon().codesNotAboutTheSource.includes(code)) {
-    const actual = await fileDigest(file, digest.algo).catch(() => digest.hex);
+    const actual = await fileDigest(file, digest.algo, root).catch(() => digest.hex);
     if (actual !== digest.hex) throw digestMismatch(file, mfName, digest, actual);
   }
   throw err;
@@ -106,7 +127,7 @@ export async function convertLooseDisk(
   const asked = request.hashAlgorithms ?? [];
   const hashAlgorithms = digest && !asked.includes(digest.algo) ? [...asked, digest.algo] : asked;
   const r = await convertImage({ ...request, hashAlgorithms }, options).catch((err: unknown) =>
-    explainByDigest(err, request.source, digest, mfName),
+    explainByDigest(err, request.source, digest, mfName, request.sourceRoot),
   );
   if (digest) {
     const actual = r.sourceHashes[digest.algo] ?? '';
@@ -128,11 +149,14 @@ async function verifyLooseManifest(
   ovfPath: string,
   names: string[],
   deferDisks: boolean,
+  root: string | undefined,
 ): Promise<{ diskDigests: ManifestDigest[]; manifestName: string } | undefined> {
   const mfPath = ovfPath.replace(/\.ovf$/i, '.mf');
   if (!existsSync(mfPath)) return undefined;
   const expected = new Map<string, ManifestDigest>();
-  for (const line of readFileSync(mfPath, 'utf8').split(/\r?\n/)) {
+  // The .mf sits beside the .ovf, so it obeys the hrefs' rule (a link to /etc/shadow would
+  // otherwise be echoed back as an "unreadable line").
+  for (const line of readNamedText(mfPath, root ?? undefined).split(/\r?\n/)) {
     const m = /^(SHA1|SHA256|SHA512)\((.+)\)\s*=\s*([0-9a-fA-F]+)\s*$/i.exec(line.trim());
     if (m) expected.set(m[2], { algo: m[1].toLowerCase() as ManifestDigest['algo'], hex: m[3].toLowerCase() });
     else if (line.trim())
@@ -146,7 +170,7 @@ async function verifyLooseManifest(
     if (name !== basename(ovfPath)) digests.push(e);
     if (deferDisks && name !== basename(ovfPath)) continue;
     const file = join(dirname(ovfPath), name);
-    const actual = await fileDigest(file, e.algo);
+    const actual = await fileDigest(file, e.algo, root);
     if (actual !== e.hex) throw digestMismatch(file, basename(mfPath), e, actual);
   }
   return deferDisks ? { diskDigests: digests, manifestName: basename(mfPath) } : undefined;
@@ -160,6 +184,7 @@ export async function loadOvf(source: string, allowExternalPaths = false, opts: 
     if (!ovf) throw new H2kError(`${path} holds no .ovf descriptor`, { code: 'E_OVF_INVALID', file: path });
     const vm = parseOvf(readOvaMember(path, ovf).toString('utf8'));
     const diskSources = vm.disks.map((d) => {
+      guardHref(d.file.href, path);
       if (d.file.chunkSize) throw new H2kError(`disk ${d.file.href} is split into chunks (ovf:chunkSize), which is not supported`, { code: 'E_UNSUPPORTED', file: path });
       if (!members.some((m) => m.name === d.file.href))
         throw new H2kError(`${path} lacks the disk file '${d.file.href}' its OVF references`, { code: 'E_OVA_NO_MEMBER', file: path });
@@ -168,13 +193,17 @@ export async function loadOvf(source: string, allowExternalPaths = false, opts: 
     return { vm, diskSources };
   }
   const vm = parseOvf(readFileSync(path, 'utf8'));
-  for (const d of vm.disks) guardHref(d.file.href, allowExternalPaths, path);
-  const deferred = await verifyLooseManifest(path, vm.disks.map((d) => d.file.href), opts.deferDiskDigests ?? false);
-  return { vm, diskSources: vm.disks.map((d) => resolve(dirname(path), d.file.href)), ...deferred };
+  const diskRoot = allowExternalPaths ? undefined : dirname(path);
+  // Each href is opened once here, beneath the OVF's directory, so a link out, a FIFO or a device
+  // is refused before any output exists and the error names the .ovf; the conversion opens it
+  // beneath the same directory again (sourceRoot), so nothing swapped in between is followed.
+  if (diskRoot) for (const d of vm.disks) closeSync(loadAddon().openBeneath(diskRoot, d.file.href, path));
+  const deferred = await verifyLooseManifest(path, vm.disks.map((d) => d.file.href), opts.deferDiskDigests ?? false, diskRoot);
+  return { vm, diskSources: vm.disks.map((d) => resolve(dirname(path), d.file.href)), ...(diskRoot ? { diskRoot } : {}), ...deferred };
 }
 
 export async function importOvf(req: ImportOvfRequest, options: ConvertOptions = {}): Promise<ImportOvfResult> {
-  const { vm, diskSources, diskDigests, manifestName } = await loadOvf(req.source, req.allowExternalPaths, { deferDiskDigests: true });
+  const { vm, diskSources, diskRoot, diskDigests, manifestName } = await loadOvf(req.source, req.allowExternalPaths, { deferDiskDigests: true });
   if (vm.disks.length === 0) throw new H2kError(`${req.source} describes no disks`, { code: 'E_OVF_INVALID', file: req.source });
   const format = req.outputFormat ?? 'qcow2';
   const outDir = resolve(req.outputDir);
@@ -193,6 +222,7 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
           threads: req.threads,
           force: req.force,
           allowExternalPaths: req.allowExternalPaths,
+          ...(diskRoot ? { sourceRoot: diskRoot } : {}),
         },
         options,
         diskDigests?.[i],

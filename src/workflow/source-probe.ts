@@ -15,6 +15,8 @@ const MAX_OVF_BYTES = 16 * 1024 * 1024;
 export interface SourceDisk {
   /** What the native reader opens: a file, or "<vm.ova>/<member>". */
   source: string;
+  /** A loose OVF's disk: named by an href, so opened beneath this directory (the OVF's). */
+  root?: string;
   /** Format name to hand the conversion engine. */
   engineFormat: string;
   detectedFormat: string;
@@ -70,10 +72,11 @@ export interface ProbeOptions {
   deferDigests?: boolean;
 }
 
-async function probeDisk(source: string, format: string | undefined, opts: ProbeOptions = {}): Promise<SourceDisk & { warnings: string[] }> {
-  const info = await loadAddon().imageInfo(source, { ...(format ? { format } : {}), deferDigestChecks: opts.deferDigests ?? false });
+async function probeDisk(source: string, format: string | undefined, opts: ProbeOptions = {}, root?: string): Promise<SourceDisk & { warnings: string[] }> {
+  const info = await loadAddon().imageInfo(source, { ...(format ? { format } : {}), ...(root ? { sourceRoot: root } : {}), deferDigestChecks: opts.deferDigests ?? false });
   return {
     source,
+    ...(root ? { root } : {}),
     engineFormat: info.format,
     detectedFormat: info.format,
     subformat: info.subformat,
@@ -100,15 +103,15 @@ async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected:
       });
   }
   // A loose OVF's disk digests are left to the convert stage when one follows (diskDigests).
-  const { vm, diskSources, diskDigests, manifestName = '' } = await loadOvf(path, false, { deferDiskDigests: opts.deferDigests ?? false });
+  const { vm, diskSources, diskRoot, diskDigests, manifestName = '' } = await loadOvf(path, false, { deferDiskDigests: opts.deferDigests ?? false });
   if (vm.disks.length === 0) throw new H2kError(`${path} describes no disks`, { code: 'E_OVF_INVALID', file: path });
   const disks: SourceDisk[] = [];
   const warnings: string[] = [];
   for (let i = 0; i < diskSources.length; i++) {
     const digest = diskDigests?.[i];
     // A deferred digest still explains a disk that does not even open (damaged in transit).
-    const { warnings: w, ...disk } = await probeDisk(diskSources[i], undefined, opts).catch((err: unknown) =>
-      explainByDigest(err, diskSources[i], digest, manifestName),
+    const { warnings: w, ...disk } = await probeDisk(diskSources[i], undefined, opts, diskRoot).catch((err: unknown) =>
+      explainByDigest(err, diskSources[i], digest, manifestName, diskRoot),
     );
     const d = vm.disks[i];
     disks.push({ ...disk, ovf: { href: d.file.href, controller: d.controller, unit: d.unit }, ...(digest ? { manifestDigest: { digest, mfName: manifestName } } : {}) });

@@ -164,6 +164,7 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
           outputFormat: p.convert.output_format,
           compression: compressionOf(p.convert.compress),
           sourceFormat: job.disk.engineFormat,
+          ...(job.disk.root ? { sourceRoot: job.disk.root } : {}),
           force: p.convert.overwrite,
           threads: ctx.threads,
           hashAlgorithms: validateEnabled ? [CONTENT_HASH] : [],
@@ -320,7 +321,7 @@ async function checkContent(job: DiskJob, label: string, signal: AbortSignal | u
   // read once more, on its own, through its reader.
   let expected = r.contentHashes[CONTENT_HASH];
   if (!expected) {
-    expected = (await hashContent(job.disk.source, [CONTENT_HASH], { signal, format: job.disk.engineFormat }))[CONTENT_HASH];
+    expected = (await hashContent(job.disk.source, [CONTENT_HASH], { signal, format: job.disk.engineFormat, ...(job.disk.root ? { sourceRoot: job.disk.root } : {}) }))[CONTENT_HASH];
     job.hashes.source_content = { [CONTENT_HASH]: expected };
   }
   const actual = (await hashContent(r.output, [CONTENT_HASH], { signal, format: r.outputFormat }))[CONTENT_HASH];

@@ -25,6 +25,7 @@ ConvertRequest requestFrom(const Napi::Object& o) {
   r.force = optionalBool(o, "force", false);
   r.allowExternalPaths = optionalBool(o, "allowExternalPaths", false);
   r.sourceFormat = optionalString(o, "sourceFormat", "");
+  r.sourceRoot = optionalString(o, "sourceRoot", "");
   r.verify = optionalBool(o, "verify", false);
   Napi::Value algos = o.Get("hashAlgorithms");
   if (algos.IsArray()) {

@@ -152,6 +152,7 @@ Napi::Value startJob(const Napi::CallbackInfo& info, JobKind kind) {
       options.bufferCount = static_cast<size_t>(std::min(bc, 1e3));
       openOptions.allowExternalPaths = optionalBool(o, "allowExternalPaths", false);
       openOptions.format = optionalString(o, "format", "");
+      openOptions.sourceRoot = optionalString(o, "sourceRoot", "");
     }
     Napi::Function onProgress;
     if (info.Length() > 3 && info[3].IsFunction()) onProgress = info[3].As<Napi::Function>();

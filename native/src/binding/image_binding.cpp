@@ -49,6 +49,7 @@ OpenOptions openOptionsFrom(const Napi::Value& v) {
     opts.allowExternalPaths = optionalBool(o, "allowExternalPaths", false);
     opts.format = optionalString(o, "format", "");
     opts.deferDigestChecks = optionalBool(o, "deferDigestChecks", false);
+    opts.sourceRoot = optionalString(o, "sourceRoot", "");
   }
   return opts;
 }
@@ -99,7 +100,8 @@ Napi::Value DetectFormatJs(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   try {
-    return Napi::String::New(env, detectFormat(info[0].As<Napi::String>().Utf8Value()));
+    OpenOptions opts = info.Length() > 1 ? openOptionsFrom(info[1]) : OpenOptions{};
+    return Napi::String::New(env, detectSourceFormat(info[0].As<Napi::String>().Utf8Value(), opts));
   } catch (const std::exception& e) {
     CapturedError::from(e).toJs(env).ThrowAsJavaScriptException();
     return env.Undefined();

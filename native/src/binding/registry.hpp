@@ -6,4 +6,5 @@ namespace h2k::binding {
 void InitImage(Napi::Env env, Napi::Object exports);
 void InitConvert(Napi::Env env, Napi::Object exports);
 void InitHash(Napi::Env env, Napi::Object exports);
+void InitPath(Napi::Env env, Napi::Object exports);
 }  // namespace h2k::binding

@@ -224,7 +224,8 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
   opts.format = request.sourceFormat;
   opts.sourceFileTaps = hooks.sourceFileTaps;
   opts.deferDigestChecks = true;  // the whole disk is read below; finalCheck() before commit
-  std::string format = request.sourceFormat.empty() ? detectFormat(request.source) : request.sourceFormat;
+  opts.sourceRoot = request.sourceRoot;
+  std::string format = detectSourceFormat(request.source, opts);
   std::unique_ptr<ImageReader> reader = openImage(request.source, opts);
   refuseSameFile(request.source, request.output);
 

@@ -20,6 +20,7 @@ struct ConvertRequest {
   int threads = 0;                     // compression threads; 0 = hardware concurrency
   bool force = false;                  // overwrite an existing output
   bool allowExternalPaths = false;     // see OpenOptions
+  std::string sourceRoot;              // see OpenOptions: the source is opened beneath it
   std::string sourceFormat;            // "" = detect
   std::vector<std::string> hashAlgorithms;  // "md5", "xxh3", ...: convertImageWithHashes only
   bool verify = false;  // read the finished output back and compare its content (engine/verify_output.hpp)

@@ -69,7 +69,7 @@ std::unique_ptr<ImageReader> withVmdkParent(std::unique_ptr<ImageReader> child, 
   if (hint.empty())
     throw Error(kBadParent, path + " is a delta disk (parentCID " + parentCid + ") but names no parentFileNameHint",
                 path, -1, "the descriptor is incomplete; open the chain from a descriptor that names its parent");
-  std::string parentPath = resolveImagePath(dirName(path), hint, options.allowExternalPaths, path);
+  std::string parentPath = referencedPath(dirName(path), hint);
   std::unique_ptr<ImageReader> parent;
   try {
     parent = openParentImage(path, dirName(path), hint, "", options);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "io/file.hpp"
 #include "io/read_tap.hpp"
 
 namespace h2k {
@@ -72,16 +73,26 @@ struct OpenOptions {
   // A caller that reads the whole disk anyway (convert) sets this: the digest is then computed
   // from its own reads and checked by finalCheck(), which it must call before trusting them.
   bool deferDigestChecks = false;
+  // When set, the source path was named by something untrusted (an OVF href, a watch-folder
+  // drop): it must lie beneath this directory and is opened through io/open_beneath.hpp.
+  std::string sourceRoot;
 };
 
-inline std::shared_ptr<ReadTap> sourceTapFor(const OpenOptions& options, const std::string& path) {
-  return options.sourceFileTaps ? options.sourceFileTaps(path) : nullptr;
+inline std::shared_ptr<ReadTap> sourceTapFor(const OpenOptions& options, const File& file) {
+  return options.sourceFileTaps ? options.sourceFileTaps(file) : nullptr;
 }
 
 // Probes the content (magic bytes, descriptor text) and opens the right reader.
 std::unique_ptr<ImageReader> openImage(const std::string& path, const OpenOptions& options = {});
+// The same for a file already opened (a parent or backing file opened beneath its child's
+// directory). OVA members are addressed by path only.
+std::unique_ptr<ImageReader> openImage(File file, const OpenOptions& options);
 
 // The format name detected from content: "vmdk", "raw", ... (raw when nothing matches).
 std::string detectFormat(const std::string& path);
+std::string detectFormat(const File& file);
+// options.format, or the format detected from content of the source as openImage would open it
+// (beneath options.sourceRoot when that is set).
+std::string detectSourceFormat(const std::string& path, const OpenOptions& options);
 
 }  // namespace h2k

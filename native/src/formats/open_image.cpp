@@ -1,4 +1,6 @@
 // Format detection by content and the factory that opens any supported image.
+#include <unistd.h>
+
 #include <cstring>
 
 #include "common/error.hpp"
@@ -8,15 +10,25 @@
 #include "formats/view_formats.hpp"
 #include "formats/vmdk/vmdk_open.hpp"
 #include "io/file.hpp"
+#include "io/open_beneath.hpp"
 
 namespace h2k {
 
-std::string detectFormat(const std::string& path) {
-  if (std::string archive, member; splitArchivePath(path, &archive, &member)) {
-    detectOvaMemberFormat(archive, member);  // the member must exist and be readable
-    return "ova";
-  }
-  File f = File::open(path);
+namespace {
+
+// A source named by something untrusted: `path` must be `root/<name>`, opened beneath root.
+File openUnderRoot(const std::string& path, const std::string& root) {
+  std::string prefix = root.back() == '/' ? root : root + "/";
+  if (path.compare(0, prefix.size(), prefix) != 0 || path.size() == prefix.size())
+    throw Error(codes::kPathEscape, "refusing " + path + ": it is not inside " + root, path, -1,
+                "the source must lie inside the directory that named it");
+  return openBeneath(root, path.substr(prefix.size()), root);
+}
+
+}  // namespace
+
+std::string detectFormat(const File& f) {
+  const std::string& path = f.path();
   uint64_t size = f.size();
   uint8_t head[4096] = {0};
   size_t n = f.readSome(head, sizeof head, 0);
@@ -24,20 +36,40 @@ std::string detectFormat(const std::string& path) {
     throw Error(codes::kUnknownFormat, "empty file: " + path, path, 0,
                 "the file has zero length; the copy or export did not complete");
   if (probeVmdk(head, n)) return "vmdk";
-  FileView view(path);
-  if (std::string f = probeViewFormat(view, head, n); !f.empty()) return f;
+  if (std::string fmt = probeViewFormat(FileView(File::adopt(::dup(f.fd()), path)), head, n); !fmt.empty()) return fmt;
   return "raw";
 }
 
-std::unique_ptr<ImageReader> openImage(const std::string& path, const OpenOptions& options) {
-  if (std::string archive, member; splitArchivePath(path, &archive, &member)) return openOvaDisk(archive, member, options);
-  std::string format = options.format.empty() ? detectFormat(path) : options.format;
-  if (format == "ova") return openOvaDisk(path, "", options);
-  if (format == "vmdk") return openVmdk(path, options);
-  if (format == "raw") return std::make_unique<RawReader>(path);
-  if (auto r = openViewImage(std::make_shared<FileView>(path, sourceTapFor(options, path)), format, options)) return r;
+std::string detectFormat(const std::string& path) {
+  if (std::string archive, member; splitArchivePath(path, &archive, &member)) {
+    detectOvaMemberFormat(archive, member);  // the member must exist and be readable
+    return "ova";
+  }
+  return detectFormat(File::open(path));
+}
+
+std::string detectSourceFormat(const std::string& path, const OpenOptions& options) {
+  if (!options.format.empty()) return options.format;
+  if (!options.sourceRoot.empty()) return detectFormat(openUnderRoot(path, options.sourceRoot));
+  return detectFormat(path);
+}
+
+std::unique_ptr<ImageReader> openImage(File file, const OpenOptions& options) {
+  std::string format = options.format.empty() ? detectFormat(file) : options.format;
+  const std::string path = file.path();
+  if (format == "ova") return openOvaDisk(std::move(file), "", options);
+  if (format == "vmdk") return openVmdk(std::move(file), options);
+  if (format == "raw") return std::make_unique<RawReader>(std::move(file));
+  auto tap = sourceTapFor(options, file);
+  if (auto r = openViewImage(std::make_shared<FileView>(std::move(file), std::move(tap)), format, options)) return r;
   throw Error(codes::kUnknownFormat, "unsupported source format '" + format + "' for " + path, path, -1,
               "supported formats: vmdk, raw, qcow2, vhd, vhdx, vdi, ova");
+}
+
+std::unique_ptr<ImageReader> openImage(const std::string& path, const OpenOptions& options) {
+  if (!options.sourceRoot.empty()) return openImage(openUnderRoot(path, options.sourceRoot), options);
+  if (std::string archive, member; splitArchivePath(path, &archive, &member)) return openOvaDisk(archive, member, options);
+  return openImage(File::open(path), options);
 }
 
 }  // namespace h2k

@@ -33,11 +33,12 @@ class SourceFileHashers {
   SourceFileHashers(std::vector<std::string> algorithms, const std::atomic<bool>* cancel)
       : algorithms_(std::move(algorithms)), cancel_(cancel) {}
 
-  std::shared_ptr<ReadTap> tapFor(const std::string& path) {
+  std::shared_ptr<ReadTap> tapFor(const File& file) {
     std::lock_guard<std::mutex> lock(mutex_);
+    const std::string& path = file.path();
     for (auto& [p, hasher] : hashers_)
       if (p == path) return hasher;  // two extents in one file share its hash
-    hashers_.emplace_back(path, std::make_shared<SourceFileHasher>(path, algorithms_, cancel_));
+    hashers_.emplace_back(path, std::make_shared<SourceFileHasher>(file, algorithms_, cancel_));
     return hashers_.back().second;
   }
 
@@ -83,7 +84,10 @@ ConvertResult convertImageWithHashes(const ConvertRequest& request, const Progre
 
   // A raw source file *is* the guest content, byte for byte: its file hash is the content
   // hash, so the one content pass yields both.
-  std::string format = request.sourceFormat.empty() ? detectFormat(request.source) : request.sourceFormat;
+  OpenOptions probe;
+  probe.format = request.sourceFormat;
+  probe.sourceRoot = request.sourceRoot;
+  std::string format = detectSourceFormat(request.source, probe);
   const bool sourceIsContent = format == "raw" && sourceFilePath(request.source) == request.source;
   if (sourceIsContent || request.hashAlgorithms.empty()) {
     ConvertHooks hooks;
@@ -113,7 +117,7 @@ ConvertResult convertImageWithHashes(const ConvertRequest& request, const Progre
   FinishSources finishSources(files);
   ConvertHooks hooks;
   hooks.observers = {&content, &finishSources};
-  hooks.sourceFileTaps = [&files](const std::string& path) { return files.tapFor(path); };
+  hooks.sourceFileTaps = [&files](const File& file) { return files.tapFor(file); };
   ConvertResult result = convertImage(plain, progress, cancel, hooks);
   result.contentHashes = content.digests();
   result.sourceFiles = std::move(finishSources.results);

@@ -25,10 +25,10 @@ bool isHole(const File& file, uint64_t start, uint64_t end) {
 
 }  // namespace
 
-SourceFileHasher::SourceFileHasher(std::string path, const std::vector<std::string>& algorithms,
+SourceFileHasher::SourceFileHasher(const File& file, const std::vector<std::string>& algorithms,
                                    const std::atomic<bool>* cancel, uint64_t base, uint64_t length)
-    : path_(std::move(path)), cancel_(cancel), hashes_(algorithms), base_(base) {
-  tapFile_ = File::open(path_);  // fails early, on the caller's thread, when unreadable
+    : path_(file.path()), cancel_(cancel), hashes_(algorithms), base_(base) {
+  tapFile_ = file.reopen();  // fails early, on the caller's thread, when unreadable
   const uint64_t fileSize = tapFile_.size();
   if (base > fileSize) throw Error(codes::kTruncated, "hash range starts past the end of " + path_, path_, static_cast<int64_t>(base));
   size_ = std::min(length, fileSize - base);
@@ -136,7 +136,7 @@ SourceFileHasher::Stats SourceFileHasher::stats() const {
 
 void SourceFileHasher::run() {
   try {
-    File file = File::open(path_);
+    File file = tapFile_.reopen();
     posix_fadvise(file.fd(), 0, 0, POSIX_FADV_SEQUENTIAL);
     std::vector<uint8_t> buf;
     for (;;) {

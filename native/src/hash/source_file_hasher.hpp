@@ -24,7 +24,8 @@ class SourceFileHasher : public ReadTap {
  public:
   // Hashes the whole file, or [base, base+length) of it (a member inside an archive); the
   // tap's offsets are then relative to base.
-  SourceFileHasher(std::string path, const std::vector<std::string>& algorithms, const std::atomic<bool>* cancel,
+  // `file` is the handle the conversion reads; the hasher reads through its own reopened handles.
+  SourceFileHasher(const File& file, const std::vector<std::string>& algorithms, const std::atomic<bool>* cancel,
                    uint64_t base = 0, uint64_t length = UINT64_MAX);
   ~SourceFileHasher() override;  // abandons an unfinished hash
   SourceFileHasher(const SourceFileHasher&) = delete;

@@ -52,6 +52,17 @@ File File::open(const std::string& path, Mode mode) {
   return File(fd, path);
 }
 
+File File::reopen() const {
+  const std::string self = "/proc/self/fd/" + std::to_string(fd_);
+  int fd;
+  do {
+    fd = ::open(self.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) fd = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) throwErrno(errno, "cannot reopen", path_);
+  return File(fd, path_);
+}
+
 File::~File() { close(); }
 
 File::File(File&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)), tap_(std::move(other.tap_)) {

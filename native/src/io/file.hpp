@@ -16,6 +16,11 @@ class File {
 
   File() = default;
   static File open(const std::string& path, Mode mode = Mode::Read);
+  // Takes ownership of an open descriptor (io/open_beneath.hpp opens files this way).
+  static File adopt(int fd, std::string path) { return File(fd, std::move(path)); }
+  // A second read-only handle on the same file, without resolving its name again (so a name
+  // swapped since the open cannot redirect it): /proc/self/fd, or a dup where /proc is absent.
+  File reopen() const;
   ~File();
   File(File&& other) noexcept;
   File& operator=(File&& other) noexcept;
@@ -37,6 +42,13 @@ class File {
 
   // Every later successful read is shown to `tap` (nullptr = none).
   void setReadTap(std::shared_ptr<ReadTap> tap) noexcept { tap_ = std::move(tap); }
+
+  // Gives up ownership of the descriptor (returned; this File is closed afterwards).
+  int release() noexcept {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
 
   void truncate(uint64_t size) const;
   void sync() const;

@@ -52,7 +52,9 @@ class TapDeferral {
   TapDeferral* outer_;
 };
 
-// Gives the tap for a file about to be opened (nullptr = none).
-using FileTapFactory = std::function<std::shared_ptr<ReadTap>(const std::string& path)>;
+class File;
+// Gives the tap for a file just opened (nullptr = none); a tap that reads the file itself
+// reopens this handle (File::reopen), never its name.
+using FileTapFactory = std::function<std::shared_ptr<ReadTap>(const File& file)>;
 
 }  // namespace h2k

@@ -6,7 +6,9 @@
 
 namespace h2k {
 
-FileView::FileView(const std::string& path, std::shared_ptr<ReadTap> tap) : file_(File::open(path)), size_(file_.size()) {
+FileView::FileView(const std::string& path, std::shared_ptr<ReadTap> tap) : FileView(File::open(path), std::move(tap)) {}
+
+FileView::FileView(File file, std::shared_ptr<ReadTap> tap) : file_(std::move(file)), size_(file_.size()) {
   file_.setReadTap(std::move(tap));
 }
 

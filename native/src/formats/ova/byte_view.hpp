@@ -29,6 +29,7 @@ class ByteView {
 class FileView : public ByteView {
  public:
   explicit FileView(const std::string& path, std::shared_ptr<ReadTap> tap = nullptr);
+  explicit FileView(File file, std::shared_ptr<ReadTap> tap = nullptr);
   const std::string& name() const override { return file_.path(); }
   uint64_t size() const override { return size_; }
   void readExact(void* buf, size_t len, uint64_t offset) const override;

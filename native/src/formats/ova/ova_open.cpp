@@ -61,9 +61,9 @@ class RawViewReader : public ImageReader {
 // on its view; the rest read behind it) and compared once the conversion has read it all.
 class DeferredDigest {
  public:
-  DeferredDigest(const std::string& archivePath, const TarMember& member, const ManifestEntry& expected)
-      : member_(member), expected_(expected), archivePath_(archivePath),
-        hasher_(std::make_shared<SourceFileHasher>(archivePath, std::vector<std::string>{expected.algorithm}, nullptr,
+  DeferredDigest(const File& archive, const TarMember& member, const ManifestEntry& expected)
+      : member_(member), expected_(expected), archivePath_(archive.path()),
+        hasher_(std::make_shared<SourceFileHasher>(archive, std::vector<std::string>{expected.algorithm}, nullptr,
                                                    member.offset, member.size)) {}
   std::shared_ptr<ReadTap> tap() const { return hasher_; }
   void arm() { hasher_->arm(); }
@@ -185,9 +185,9 @@ struct Archive {
   std::vector<TarMember> members;
 };
 
-Archive openArchive(const std::string& path, std::shared_ptr<ReadTap> tap = nullptr) {
+Archive openArchive(File file, std::shared_ptr<ReadTap> tap = nullptr) {
   Archive a;
-  a.view = std::make_shared<FileView>(path, std::move(tap));
+  a.view = std::make_shared<FileView>(std::move(file), std::move(tap));
   a.members = listTarMembers(*a.view);
   return a;
 }
@@ -237,13 +237,20 @@ bool splitArchivePath(const std::string& path, std::string* archive, std::string
 }
 
 std::string detectOvaMemberFormat(const std::string& archivePath, const std::string& member) {
-  Archive a = openArchive(archivePath);
+  Archive a = openArchive(File::open(archivePath));
   return contentFormat(*memberView(a, findDisk(a, archivePath, member), archivePath));
 }
 
 std::unique_ptr<ImageReader> openOvaDisk(const std::string& archivePath, const std::string& member,
                                          const OpenOptions& options) {
-  Archive a = openArchive(archivePath, sourceTapFor(options, archivePath));
+  return openOvaDisk(File::open(archivePath), member, options);
+}
+
+std::unique_ptr<ImageReader> openOvaDisk(File archive, const std::string& member, const OpenOptions& options) {
+  const std::string archivePath = archive.path();
+  auto archiveTap = sourceTapFor(options, archive);
+  File digestHandle = archive.reopen();  // a deferred .mf digest reads behind the conversion
+  Archive a = openArchive(std::move(archive), std::move(archiveTap));
   const TarMember& disk = findDisk(a, archivePath, member);
   std::map<std::string, std::string> props{{"member", disk.name}};
   std::vector<std::string> warnings;
@@ -266,7 +273,7 @@ std::unique_ptr<ImageReader> openOvaDisk(const std::string& archivePath, const s
                   "the archive's manifest is incomplete; re-export the OVA");
     props["manifest"] = mfMember->name;
     if (options.deferDigestChecks) {
-      deferred = std::make_unique<DeferredDigest>(archivePath, disk, mf.at(disk.name));
+      deferred = std::make_unique<DeferredDigest>(digestHandle, disk, mf.at(disk.name));
       props["digest"] = mf.at(disk.name).algorithm + " checked while reading";
     } else {
       verifyMember(*a.view, disk, mf);

@@ -20,6 +20,8 @@ bool splitArchivePath(const std::string& path, std::string* archive, std::string
 // empty (an OVA lists its disks in OVF References order).
 std::unique_ptr<ImageReader> openOvaDisk(const std::string& archivePath, const std::string& member,
                                          const OpenOptions& options);
+// The same, from an archive already opened (a source opened beneath its root).
+std::unique_ptr<ImageReader> openOvaDisk(File archive, const std::string& member, const OpenOptions& options);
 
 // The content format of a member ("vmdk", "vhd", ...; "raw" when nothing matches). detectFormat
 // reports "ova" for member paths (the reader's info() names the inner format).

@@ -9,7 +9,7 @@
 
 namespace h2k {
 
-RawReader::RawReader(const std::string& path) : file_(File::open(path)), size_(file_.size()) {}
+RawReader::RawReader(File file) : file_(std::move(file)), size_(file_.size()) {}
 
 BlockStatus RawReader::blockStatus(uint64_t offset, uint64_t maxLen) {
   uint64_t end = std::min(size_, offset + maxLen);

@@ -8,7 +8,7 @@ namespace h2k {
 
 class RawReader : public ImageReader {
  public:
-  explicit RawReader(const std::string& path);
+  explicit RawReader(File file);
   uint64_t virtualSize() const override { return size_; }
   BlockStatus blockStatus(uint64_t offset, uint64_t maxLen) override;
   void read(uint64_t offset, uint8_t* buf, size_t len) override;

@@ -224,11 +224,12 @@ void VhdReader::openParent(const uint8_t* h, const OpenOptions& options) {
   std::string chosen;
   for (const auto& c : candidates) {
     if (c.empty() || dir.empty()) continue;
-    std::string p = resolveImagePath(dir, c, options.allowExternalPaths, name);
-    if (FILE* fp = std::fopen(p.c_str(), "rb")) {
-      std::fclose(fp);
+    try {
+      openReferencedFile(dir, c, options.allowExternalPaths, name);  // exists and may be opened
       chosen = c;
       break;
+    } catch (const Error& e) {
+      if (e.code() != codes::kNotFound) throw;
     }
   }
   if (chosen.empty())
@@ -236,7 +237,7 @@ void VhdReader::openParent(const uint8_t* h, const OpenOptions& options) {
                 name, static_cast<int64_t>(dataOffset_ + 64),
                 "copy the parent VHD next to the child (the whole snapshot chain is needed)");
   parent_ = openParentImage(name, dir, chosen, "", options);
-  parentPath_ = resolveImagePath(dir, chosen, true, name);
+  parentPath_ = referencedPath(dir, chosen);
   if (auto* p = dynamic_cast<VhdReader*>(parent_.get()); p && p->uuid() != parentUuid)
     throw Error(vhd::kBadParent, "parent " + parentPath_ + " has UUID " + hexBytes(p->uuid().data(), 16) +
                     " but " + name + " expects " + hexBytes(parentUuid.data(), 16), name,

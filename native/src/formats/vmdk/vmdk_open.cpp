@@ -36,11 +36,12 @@ std::unique_ptr<ImageReader> withParent(std::unique_ptr<ImageReader> image, cons
   return withVmdkParent(std::move(image), d.isDelta(), d.parentFileNameHint, d.parentCid, path, options);
 }
 
-std::unique_ptr<ByteSource> openExtentFile(const std::string& resolved, const std::string& name, const std::string& descriptorPath,
+std::unique_ptr<ByteSource> openExtentFile(const std::string& baseDir, const std::string& name, const std::string& descriptorPath,
                                            const OpenOptions& options) {
+  const std::string resolved = referencedPath(baseDir, name);
   try {
-    File file = File::open(resolved);
-    file.setReadTap(sourceTapFor(options, resolved));
+    File file = openReferencedFile(baseDir, name, options.allowExternalPaths, descriptorPath);
+    file.setReadTap(sourceTapFor(options, file));
     return std::make_unique<FileSource>(std::move(file));
   } catch (const Error& e) {
     if (e.code() != codes::kNotFound) throw;
@@ -117,13 +118,14 @@ std::unique_ptr<ImageReader> openDescriptorFile(const File& file, const std::str
       throw Error(kBadDescriptor, "unknown extent type '" + line.type + "' in " + where, path, -1,
                   "expected SPARSE, FLAT, VMFS, VMFSSPARSE, SESPARSE or ZERO");
     } else {
-      std::string resolved = resolveImagePath(baseDir, line.fileName, options.allowExternalPaths, path);
+      checkReferencedName(line.fileName, options.allowExternalPaths, path);
+      std::string resolved = referencedPath(baseDir, line.fileName);
       placed.info.file = resolved;
       if (line.access == "NOACCESS") {
         warnings.push_back("extent " + line.fileName + " is NOACCESS; it reads as zeros");
         placed.extent = std::make_unique<EmptyExtent>(bytes, BlockKind::Hole);
       } else {
-        auto source = openExtentFile(resolved, line.fileName, path, options);
+        auto source = openExtentFile(baseDir, line.fileName, path, options);
         if (std::find(files.begin(), files.end(), resolved) == files.end()) files.push_back(resolved);
         // ESX snapshot deltas; like qemu, a SPARSE line may also name a COWD file.
         if (line.type == "VMFSSPARSE" || (line.type == "SPARSE" && hasCowdMagic(*source))) {
@@ -156,11 +158,10 @@ std::unique_ptr<ImageReader> openDescriptorFile(const File& file, const std::str
 
 }  // namespace
 
-std::unique_ptr<ImageReader> openVmdk(const std::string& givenPath, const OpenOptions& options) {
+std::unique_ptr<ImageReader> openVmdk(File file, const OpenOptions& options) {
   // Absolute paths so info() names files unambiguously and extents resolve from any cwd.
-  const std::string path = std::filesystem::absolute(givenPath).lexically_normal().string();
-  File file = File::open(path);
-  file.setReadTap(sourceTapFor(options, path));
+  const std::string path = std::filesystem::absolute(file.path()).lexically_normal().string();
+  file.setReadTap(sourceTapFor(options, file));
   uint8_t head[4] = {0, 0, 0, 0};
   size_t n = file.readSome(head, sizeof head, 0);
   if (n == 0)

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "formats/image_reader.hpp"
+#include "io/file.hpp"
 
 namespace h2k {
 
@@ -14,6 +15,8 @@ namespace h2k {
 bool probeVmdk(const uint8_t* head, size_t len);
 
 // Opens a VMDK given either its descriptor file or a monolithic/stream file.
-std::unique_ptr<ImageReader> openVmdk(const std::string& path, const OpenOptions& options);
+// `file` is the .vmdk opened (a descriptor, a sparse extent or an ESX delta); extents it names are
+// opened beneath its directory.
+std::unique_ptr<ImageReader> openVmdk(File file, const OpenOptions& options);
 
 }  // namespace h2k
