@@ -126,3 +126,37 @@ describe('what stays allowed', () => {
     expect(compareImages(bait.secret, out, 'raw', 'qcow2').code).toBe(0);
   });
 });
+
+describe('manifests with a source root (manifest_source_root / --source-root)', () => {
+  const manifest = (dir: string, name: string, sourceType: string, source: string) => {
+    const path = join(dir, `${name}.yaml`);
+    writeFileSync(path, `version: "1.0"\nname: ${name}\npipeline:\n  load:\n    source_type: ${sourceType}\n    source_path: ${source}\n  convert:\n    output_format: qcow2\n`);
+    return path;
+  };
+
+  it('a source outside the root, or a link out of it, is refused before anything is read; one inside converts', async () => {
+    const srcRoot = join(root, 'srcroot');
+    const out = join(root, 'out', 'manifests');
+    mkdirSync(srcRoot, { recursive: true });
+    mkdirSync(out, { recursive: true });
+    const raw = makeSeededRaw(join(srcRoot, 'good.raw'), 1, 9);
+    symlinkSync(bait.secret, join(srcRoot, 'linked.raw'));
+    const cases = [
+      { m: manifest(srcRoot, 'outside', 'raw', bait.secret), ok: false },
+      { m: manifest(srcRoot, 'dotdot', 'raw', '../bait/shadow'), ok: false },
+      { m: manifest(srcRoot, 'linked', 'raw', 'linked.raw'), ok: false },
+      { m: manifest(srcRoot, 'good', 'raw', 'good.raw'), ok: true },
+    ];
+    for (const c of cases) {
+      const r = await traced(process.execPath, [h2kBin, 'manifest', 'run', c.m, '-o', out, '--source-root', srcRoot], join(root, 'manifest.strace'));
+      if (c.ok) {
+        expect(r.code, r.stderr).toBe(0);
+        expect(compareImages(raw, join(out, 'good.qcow2'), 'raw', 'qcow2').code).toBe(0);
+      } else {
+        expect({ m: c.m, code: r.code, escape: r.stderr.includes('E_PATH_ESCAPE') }, r.stderr).toEqual({ m: c.m, code: 3, escape: true });
+        expect(outsideOpens(r.opened, [srcRoot, out])).toEqual([]);
+      }
+    }
+    for (const f of filesUnder(out)) expect(readFileSync(f).includes(bait.marker), f).toBe(false);
+  });
+});

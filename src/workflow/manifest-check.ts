@@ -57,12 +57,12 @@ async function nearestExisting(path: string): Promise<string> {
   return p;
 }
 
-async function checkVm(vm: ManifestVm, file: string, outputDir: string, problems: CheckProblem[]): Promise<CheckedVm> {
+async function checkVm(vm: ManifestVm, file: string, outputDir: string, problems: CheckProblem[], sourceRoot?: string): Promise<CheckedVm> {
   const p = vm.pipeline;
   const checked: CheckedVm = { name: vm.name, source: vm.sourcePath, source_type: p.load.source_type };
   let diskCount = 1;
   try {
-    const probe = await probeSource(vm.sourcePath, p.load.source_type, `${vm.fieldPrefix}.load.source_path`);
+    const probe = await probeSource(vm.sourcePath, p.load.source_type, `${vm.fieldPrefix}.load.source_path`, sourceRoot ? { sourceRoot } : {});
     checked.detected_format = probe.detectedFormat;
     checked.virtual_size = probe.virtualSize;
     diskCount = probe.disks.length;
@@ -115,6 +115,6 @@ export async function checkManifest(file: string, options: ResolveOptions): Prom
     return { file, ok: false, vms: [], problems: problemOf(toH2kError(err)) };
   }
   const vms: CheckedVm[] = [];
-  for (const vm of manifest.vms) vms.push(await checkVm(vm, manifest.file, options.outputDir, problems));
+  for (const vm of manifest.vms) vms.push(await checkVm(vm, manifest.file, options.outputDir, problems, options.sourceRoot));
   return { file, ok: problems.length === 0, batch: manifest.batch, vms, problems };
 }

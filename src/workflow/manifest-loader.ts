@@ -36,6 +36,8 @@ export interface ResolveOptions {
   /** Directory relative source paths resolve against (default: the manifest's own directory). */
   baseDir?: string;
   outputDir: string;
+  /** manifest_source_root / --source-root: sources must lie beneath it (checked when probed). */
+  sourceRoot?: string;
 }
 
 export function isManifestFileName(name: string): boolean {

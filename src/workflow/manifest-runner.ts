@@ -16,6 +16,8 @@ export interface ManifestRunOptions {
   outputDir: string;
   /** Directory relative source paths resolve against (default: the manifest's directory). */
   baseDir?: string;
+  /** Sources must lie beneath this directory and are opened beneath it (manifest_source_root). */
+  sourceRoot?: string;
   limiter: JobLimiter;
   /** Slots of the limiter: splits the machine's cores between concurrent conversions. */
   jobSlots: number;
@@ -95,6 +97,7 @@ export async function runManifest(file: string, options: ManifestRunOptions): Pr
         runVmPipeline(vm, {
           manifestFile: manifest.file,
           outputDir: options.outputDir,
+          ...(options.sourceRoot ? { sourceRoot: options.sourceRoot } : {}),
           signal: options.signal,
           threads,
           journal: options.journal,

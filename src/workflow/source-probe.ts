@@ -1,7 +1,8 @@
 // Load stage: the source exists, is readable, and its content matches source_type. A disk image
 // is one disk; an OVA/OVF is every disk its descriptor lists, in controller order (src/ovf plans
 // them: the same parser and path rules as `h2k ovf`), each opened by the native reader in place.
-import { constants } from 'node:fs';
+import { closeSync, constants } from 'node:fs';
+import { relative } from 'node:path';
 import { access, stat } from 'node:fs/promises';
 import { loadAddon } from '../native/addon.js';
 import { explainByDigest, loadOvf, type ManifestDigest } from '../ovf/import-ovf.js';
@@ -70,6 +71,14 @@ async function assertReadableFile(path: string, field: string): Promise<number> 
  * disk once more. */
 export interface ProbeOptions {
   deferDigests?: boolean;
+  /** manifest_source_root: the source must lie beneath this directory (the native path rule). */
+  sourceRoot?: string;
+}
+
+/** With a source root, the source is opened once beneath it: E_PATH_ESCAPE for '..', links out, FIFOs, devices. */
+function assertBeneathRoot(path: string, root: string | undefined, field: string): void {
+  if (root === undefined) return;
+  closeSync(loadAddon().openBeneath(root, relative(root, path), `${field} (manifest_source_root ${root})`));
 }
 
 async function probeDisk(source: string, format: string | undefined, opts: ProbeOptions = {}, root?: string): Promise<SourceDisk & { warnings: string[] }> {
@@ -129,8 +138,10 @@ async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected:
 }
 
 export async function probeSource(path: string, sourceType: SourceType, field: string, opts: ProbeOptions = {}): Promise<SourceProbe> {
+  assertBeneathRoot(path, opts.sourceRoot, field); // before anything else touches the path
   const size = await assertReadableFile(path, field);
-  const detected = loadAddon().detectFormat(path);
+  const root = opts.sourceRoot;
+  const detected = loadAddon().detectFormat(path, root ? { sourceRoot: root } : {});
   if (isOvfSourceType(sourceType)) return probeOvfSource(path, sourceType as 'ova' | 'ovf', detected, size, opts);
   const warnings: string[] = [];
   let format: string | undefined;
@@ -149,7 +160,7 @@ export async function probeSource(path: string, sourceType: SourceType, field: s
     default:
       format = sourceType;
   }
-  const { warnings: w, ...disk } = await probeDisk(path, format);
+  const { warnings: w, ...disk } = await probeDisk(path, format, {}, root);
   return {
     detectedFormat: disk.detectedFormat,
     subformat: disk.subformat,

@@ -30,6 +30,8 @@ const BOOT_DISK_NOTE = 'boot disk: disk 1 in controller order';
 export interface VmRunContext {
   manifestFile: string;
   outputDir: string;
+  /** manifest_source_root: the VM's source must lie beneath it and is opened beneath it. */
+  sourceRoot?: string;
   signal?: AbortSignal;
   /** Compression threads for this VM's conversion. */
   threads?: number;
@@ -134,7 +136,7 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
     let t = Date.now();
     // A disk's .mf digest (OVA member, or beside a loose OVF) is checked by the conversion from its
     // own reads: the disk is read once.
-    const probe = await probeSource(vm.sourcePath, p.load.source_type, `${vm.fieldPrefix}.load.source_path`, { deferDigests: Boolean(p.convert) });
+    const probe = await probeSource(vm.sourcePath, p.load.source_type, `${vm.fieldPrefix}.load.source_path`, { deferDigests: Boolean(p.convert), ...(ctx.sourceRoot ? { sourceRoot: ctx.sourceRoot } : {}) });
     stages.load = loadReport(p, vm, probe, secondsSince(t));
 
     const jobs: DiskJob[] = [];

@@ -8,6 +8,8 @@ import { mergeFlags, readConfigFile, unknownKeyWarnings, validateConfig, type Lo
 export const manifestWorkflowShape = {
   manifest_workflow_mode: z.boolean().default(false),
   manifest_workflow_dir: z.string().min(1).optional(),
+  /** h2k's own key: manifests may only name sources beneath this directory (opened beneath it). */
+  manifest_source_root: z.string().min(1).optional(),
 };
 
 export const workflowAwareDaemonSchema = extendDaemonSchema({

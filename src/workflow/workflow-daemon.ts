@@ -24,6 +24,7 @@ export interface WorkflowDaemonConfig {
   control_socket?: string;
   metrics_listen?: string;
   stats_interval?: number;
+  manifest_source_root?: string;
 }
 
 /** Stats count manifests, all under one file type. */
@@ -70,7 +71,12 @@ export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: 
   await chmod(paths.stateDir, 0o700);
   const version = await h2kVersion();
   configurePool(cfg.max_concurrent_jobs);
-  const service = new ManifestWorkflowService({ workflowDir, outputDir, maxConcurrentJobs: cfg.max_concurrent_jobs });
+  const service = new ManifestWorkflowService({
+    workflowDir,
+    outputDir,
+    maxConcurrentJobs: cfg.max_concurrent_jobs,
+    ...(cfg.manifest_source_root ? { sourceRoot: resolve(cfg.manifest_source_root) } : {}),
+  });
   const stats = new DaemonStats();
   let queued = 0;
   const snapshot = async (): Promise<StatsSnapshot> => {

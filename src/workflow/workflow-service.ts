@@ -27,6 +27,8 @@ export interface WorkflowServiceOptions {
   rescanIntervalMs?: number;
   /** Poll instead of inotify (network filesystems). */
   usePolling?: boolean;
+  /** manifest_source_root: every manifest's sources must lie beneath it. */
+  sourceRoot?: string;
 }
 
 export type WorkflowEvent =
@@ -237,6 +239,7 @@ export class ManifestWorkflowService extends EventEmitter {
     const outcome = await runManifest(join(this.dirs.processingDir, name), {
       outputDir: this.options.outputDir,
       baseDir: this.dirs.queueDir,
+      ...(this.options.sourceRoot ? { sourceRoot: this.options.sourceRoot } : {}),
       limiter: this.limiter,
       jobSlots: this.options.maxConcurrentJobs,
       originalName: name,

@@ -40,11 +40,12 @@ function printCheck(c: ManifestCheck): void {
   for (const p of c.problems) process.stdout.write(`  [${p.code}] ${p.message}\n${p.hint ? `        hint: ${p.hint}\n` : ''}`);
 }
 
-async function runValidate(files: string[], flags: { outputDir?: string; json?: boolean }): Promise<number> {
+async function runValidate(files: string[], flags: { outputDir?: string; json?: boolean; sourceRoot?: string }): Promise<number> {
   const outputDir = resolve(flags.outputDir ?? process.cwd());
   configurePool(1);
   const checks: ManifestCheck[] = [];
-  for (const f of files) checks.push(await checkManifest(f, { outputDir }));
+  const sourceRoot = flags.sourceRoot ? resolve(flags.sourceRoot) : undefined;
+  for (const f of files) checks.push(await checkManifest(f, { outputDir, ...(sourceRoot ? { sourceRoot } : {}) }));
   if (flags.json) process.stdout.write(JSON.stringify({ output_dir: outputDir, manifests: checks }, null, 2) + '\n');
   else for (const c of checks) printCheck(c);
   const codes = checks.flatMap((c) => c.problems.map((p) => manifestExitCode(p.code)));
@@ -84,6 +85,7 @@ interface RunFlags {
   jobs?: string;
   report?: string;
   json?: boolean;
+  sourceRoot?: string;
 }
 
 async function runOne(file: string, flags: RunFlags): Promise<number> {
@@ -112,6 +114,7 @@ async function runOne(file: string, flags: RunFlags): Promise<number> {
   try {
     outcome = await runManifest(file, {
       outputDir,
+      ...(flags.sourceRoot ? { sourceRoot: resolve(flags.sourceRoot) } : {}),
       limiter: new JobLimiter(jobs),
       jobSlots: jobs,
       signal: abort.signal,
@@ -159,7 +162,8 @@ export function registerManifest(program: Command): void {
     .argument('<files...>', 'manifest files (.json, .yaml, .yml)')
     .option('-o, --output-dir <dir>', 'output directory output_path is relative to (default: current directory)')
     .option('--json', 'print the result as JSON')
-    .action(async (files: string[], flags: { outputDir?: string; json?: boolean }) => {
+    .option('--source-root <dir>', 'sources must lie beneath this directory (opened beneath it; E_PATH_ESCAPE otherwise)')
+    .action(async (files: string[], flags: { outputDir?: string; json?: boolean; sourceRoot?: string }) => {
       process.exitCode = await runValidate(files, flags);
     });
   manifest
@@ -170,6 +174,7 @@ export function registerManifest(program: Command): void {
     .option('-j, --jobs <n>', 'VMs of a batch converted at once (default 2)')
     .option('--report <file>', 'where to write the report (default: <output-dir>/<manifest>.report.json)')
     .option('--json', 'print the report as JSON instead of a summary (no progress)')
+    .option('--source-root <dir>', 'sources must lie beneath this directory (opened beneath it; E_PATH_ESCAPE otherwise)')
     .action(async (file: string, flags: RunFlags) => {
       process.exitCode = await runOne(file, flags);
     });
