@@ -147,10 +147,10 @@ describe('native OVA reader', () => {
 });
 
 describe('CLI', () => {
-  it('h2k convert vm.ova -> qcow2 is identical to the first disk', async () => {
+  it('h2k convert vm.ova/<member> -> qcow2 is identical to that disk', async () => {
     const ova = buildOva(join(dir, 'cli.ova'), [{ name: 'disk1.vmdk', path: vmdk1 }, { name: 'disk2.vhd', path: vhd2 }]);
     const out = join(dir, 'cli.qcow2');
-    const r = await runH2k(['convert', ova, '-o', out, '--json']);
+    const r = await runH2k(['convert', `${ova}/disk1.vmdk`, '-o', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(qemuCompare(raw1, 'raw', out, 'qcow2').code).toBe(0);
     const member = join(dir, 'cli-disk2.qcow2');
@@ -172,14 +172,14 @@ describe('CLI', () => {
     copyFileSync(ova, tampered);
     patchFile(tampered, 512 * 6 + 200_000, Buffer.from([0x5a]));
     const out = join(dir, 'conv-tampered.qcow2');
-    const r = await runH2k(['convert', tampered, '-o', out]);
+    const r = await runH2k(['convert', `${tampered}/disk1.vmdk`, '-o', out]);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/E_OVA_DIGEST_MISMATCH/);
     expect(r.stderr).toMatch(/but the manifest says/);
     expect(existsSync(out) || existsSync(`${out}.partial`)).toBe(false);
     // The intact archive converts, and --hash still reports the archive's own hash.
     const good = join(dir, 'conv-good.qcow2');
-    const g = await runH2k(['convert', ova, '-o', good, '--hash', 'sha256', '--json']);
+    const g = await runH2k(['convert', `${ova}/disk1.vmdk`, '-o', good, '--hash', 'sha256', '--json']);
     expect(g.code, g.stderr).toBe(0);
     const res = JSON.parse(g.stdout) as { results: Array<{ sourceHashes: Record<string, string> }> };
     expect(res.results[0].sourceHashes.sha256).toBe(createHash('sha256').update(readFileSync(ova)).digest('hex'));
@@ -235,5 +235,36 @@ describe('CLI', () => {
     expect(late.stderr).toContain('E_OVA_DIGEST_MISMATCH');
     expect(readdirSync(out3)).toEqual([]);
     expect(existsSync(join(out3, 'ova-vm.xml'))).toBe(false);
+  });
+  it('h2k convert of a multi-disk OVA converts every disk, named by OVF disk id; one output path for it is refused before any work', async () => {
+    const ova = buildOva(join(dir, 'two.ova'), [{ name: 'disk1.vmdk', path: vmdk1 }, { name: 'disk2.vhd', path: vhd2 }]);
+    const out = join(dir, 'two-out');
+    mkdirSync(out);
+    const r = await runH2k(['convert', ova, '-o', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout) as { results: Array<{ source: string; output: string }> };
+    expect(res.results.map((x) => x.output).sort()).toEqual([join(out, 'two-vmdisk1.qcow2'), join(out, 'two-vmdisk2.qcow2')]);
+    expect(qemuCompare(raw1, 'raw', join(out, 'two-vmdisk1.qcow2'), 'qcow2').code).toBe(0);
+    expect(qemuCompare(raw2, 'raw', join(out, 'two-vmdisk2.qcow2'), 'qcow2').code).toBe(0);
+    // Without -o the disks land beside the OVA; a file path for -o cannot hold two disks.
+    const single = await runH2k(['convert', ova, '-o', join(dir, 'two.qcow2')]);
+    expect(single.code).toBe(64);
+    expect(single.stderr).toContain('holds 2 disks');
+    expect(existsSync(join(dir, 'two.qcow2'))).toBe(false);
+  });
+
+  it('two sources with the same base name into one directory are refused, not overwritten', async () => {
+    const a = join(dir, 'same-a');
+    const b = join(dir, 'same-b');
+    mkdirSync(a);
+    mkdirSync(b);
+    copyFileSync(vmdk1, join(a, 'disk.vmdk'));
+    copyFileSync(vmdk1, join(b, 'disk.vmdk'));
+    const out = join(dir, 'same-out');
+    mkdirSync(out);
+    const r = await runH2k(['convert', join(a, 'disk.vmdk'), join(b, 'disk.vmdk'), '-o', out]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain('would both be written to');
+    expect(readdirSync(out)).toEqual([]);
   });
 });

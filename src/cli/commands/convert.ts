@@ -1,8 +1,7 @@
 // h2k convert <src...>: one-off conversions; several sources run as parallel pool jobs.
 import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, extname, join, resolve } from 'node:path';
-import { statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { convertImage } from '../../convert/convert-image.js';
 import type { Compression, ConvertResult, HashAlgorithm, OutputFormat } from '../../convert/types.js';
 import { configurePool } from '../../pool/pool.js';
@@ -11,6 +10,7 @@ import { formatBytes, formatDuration, parseSize } from '../../util/format.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import { createProgress } from '../progress.js';
 import { formatError } from '../report-error.js';
+import { planConversions } from './convert-plan.js';
 
 interface ConvertFlags {
   outputFormat: string;
@@ -25,19 +25,6 @@ interface ConvertFlags {
   jobs?: string;
   sourceFormat?: string;
   verify?: boolean;
-}
-
-function outputExtension(format: OutputFormat): string {
-  return `.${format}`;
-}
-
-/** disk.vmdk -> disk.qcow2 beside it (or in outDir). */
-export function defaultOutputPath(source: string, format: OutputFormat, outDir?: string): string {
-  const base = basename(source, extname(source));
-  // vm.ova/disk1.vmdk names a disk inside an archive: the output goes beside the archive.
-  let dir = dirname(resolve(source));
-  while (statSync(dir, { throwIfNoEntry: false })?.isFile()) dir = dirname(dir);
-  return join(outDir ?? dir, base + outputExtension(format));
 }
 
 function parseIntOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
@@ -74,7 +61,7 @@ export function registerConvert(program: Command): void {
     .description('convert VM disk images (VMDK, VHD, VHDX, VDI, qcow2, OVA, raw) to qcow2, raw, vdi or vmdk')
     .argument('<sources...>', 'source images (any supported format, detected by content; <vm.ova>/<member> names a disk inside an OVA)')
     .option('-O, --output-format <format>', 'qcow2 | raw | vdi | vmdk (streamOptimized, for VMware/OVA)', 'qcow2')
-    .option('-o, --output <path>', 'output file (one source) or existing directory (several sources)')
+    .option('-o, --output <path>', 'output file (one source, one disk) or existing directory (several sources, or an OVA of several disks)')
     .option('-c, --compress [algo]', 'compress qcow2 clusters: zlib (default with -c) | zstd')
     .option('--threads <n>', 'compression threads per job (default: cores)')
     .option('--cluster-size <size>', 'qcow2 cluster size, 512..2M (default 64K)')
@@ -101,17 +88,11 @@ async function runConvert(sources: string[], flags: ConvertFlags): Promise<numbe
     if (clusterSize !== undefined && Number.isNaN(clusterSize))
       throw new H2kError(`cannot parse cluster size '${flags.clusterSize}'`, { code: 'E_INVALID_ARGUMENT', hint: 'e.g. 64K or 2M' });
     const threads = parseIntOption(flags.threads, '--threads', 1, 256);
-    const jobs = parseIntOption(flags.jobs, '--jobs', 1, 64) ?? Math.min(sources.length, availableParallelism());
-    let outDir: string | undefined;
-    if (sources.length > 1 && flags.output) {
-      const st = statSync(flags.output, { throwIfNoEntry: false });
-      if (!st?.isDirectory())
-        throw new H2kError(`with several sources, -o must be an existing directory: ${flags.output}`, { code: 'E_INVALID_ARGUMENT' });
-      outDir = resolve(flags.output);
-    }
-    requests = sources.map((source) => ({
+    const jobsFlag = parseIntOption(flags.jobs, '--jobs', 1, 64);
+    const plans = await planConversions(sources, outputFormat, flags.output, flags.allowExternalPaths ?? false);
+    requests = plans.map(({ source, output }) => ({
       source,
-      output: sources.length === 1 && flags.output ? flags.output : defaultOutputPath(source, outputFormat, outDir),
+      output,
       outputFormat,
       compression,
       clusterSize,
@@ -122,7 +103,7 @@ async function runConvert(sources: string[], flags: ConvertFlags): Promise<numbe
       hashAlgorithms: (flags.hash ?? []) as HashAlgorithm[],
       verify: flags.verify ?? false,
     }));
-    configurePool(jobs);
+    configurePool(jobsFlag ?? Math.min(requests.length, availableParallelism()));
   } catch (err) {
     const e = toH2kError(err);
     if (json) process.stdout.write(JSON.stringify({ results: [], errors: [{ source: null, ...e.toJSON() }] }, null, 2) + '\n');
