@@ -5,7 +5,7 @@
 // reads of it (`--hash` in the same pass), so the disk is read once. On failure nothing this
 // run wrote is left behind.
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
 import type { Compression, ConvertOptions, ConvertRequest, ConvertResult, OutputFormat } from '../convert/types.js';
@@ -210,6 +210,8 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
   const base = domainName(vm.name);
   const written: string[] = [];
   const results: ConvertResult[] = [];
+  // A missing -o directory is created before any work (and removed again if this run fails).
+  const createdDir = mkdirSync(outDir, { recursive: true });
   try {
     for (let i = 0; i < diskSources.length; i++) {
       const output = join(outDir, `${base}-disk${i + 1}.${format}`);
@@ -243,6 +245,7 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
     return { vm, disks: results, libvirtXml: xmlPath };
   } catch (err) {
     for (const p of written) rmSync(p, { force: true });
+    if (createdDir) rmSync(createdDir, { recursive: true, force: true }); // made by this run: nothing else is in it
     throw err;
   }
 }

@@ -1,7 +1,7 @@
 // Where a VM's converted disk goes. output_path is relative to the output directory and may
 // never leave it, neither lexically ("../x", "/etc/x") nor through a symlink inside it.
 import { realpath } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { ManifestOutputFormat } from './manifest-schema.js';
 import { ManifestError } from './manifest-error.js';
 
@@ -35,15 +35,20 @@ export function resolveOutputPath(
   return full;
 }
 
-/** The deepest existing ancestor of `path`, resolved through symlinks. */
-async function realExistingAncestor(path: string): Promise<string> {
+/**
+ * Where `path` really is: its deepest existing ancestor resolved through symlinks, with the parts
+ * that do not exist yet (directories a run will create) appended as they are.
+ */
+async function realPlannedPath(path: string): Promise<string> {
   let p = path;
+  const missing: string[] = [];
   for (;;) {
     try {
-      return await realpath(p);
+      return join(await realpath(p), ...missing);
     } catch (err) {
       const parent = dirname(p);
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === p) throw err;
+      missing.unshift(basename(p));
       p = parent;
     }
   }
@@ -51,8 +56,8 @@ async function realExistingAncestor(path: string): Promise<string> {
 
 /** Refuses outputs that a symlink inside the output directory would redirect elsewhere. */
 export async function assertOutputInside(manifestFile: string, outputDir: string, output: string, field: string): Promise<void> {
-  const realRoot = await realpath(resolve(outputDir));
-  const parent = await realExistingAncestor(dirname(output));
+  const realRoot = await realPlannedPath(resolve(outputDir));
+  const parent = await realPlannedPath(dirname(output));
   if (parent !== realRoot && !isInside(realRoot, parent))
     throw new ManifestError('E_PATH_ESCAPE', manifestFile, [`${field}: ${output} resolves through a symlink to ${parent}, outside the output directory ${realRoot}`],
       'remove the symlink or choose another output_path');

@@ -1,7 +1,7 @@
 // h2k manifest validate <file...>: dry run of manifests; h2k manifest run <file>: one manifest
 // in the foreground with progress, writing the same report the workflow daemon files.
 import type { Command } from 'commander';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { configurePool } from '../../pool/pool.js';
 import { H2kError, toH2kError } from '../../util/errors.js';
@@ -98,6 +98,13 @@ async function runOne(file: string, flags: RunFlags): Promise<number> {
     return EXIT.USAGE;
   }
   const outputDir = resolve(flags.outputDir ?? process.cwd());
+  try {
+    await mkdir(outputDir, { recursive: true }); // before any work: a bad -o fails here, naming it
+  } catch (err) {
+    const e = toH2kError(err);
+    process.stderr.write(formatError(e) + '\n');
+    return exitCodeFor(e.code);
+  }
   configurePool(jobs);
   const abort = new AbortController();
   const onSignal = () => abort.abort();
