@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "formats/format_mismatch.hpp"
 #include "formats/image_reader.hpp"
 #include "formats/ova/ova_open.hpp"
 #include "formats/raw/raw_reader.hpp"
@@ -23,6 +24,7 @@ std::string detectFormat(const std::string& path) {
   if (n == 0 && size == 0)
     throw Error(codes::kUnknownFormat, "empty file: " + path, path, 0,
                 "the file has zero length; the copy or export did not complete");
+  requireContentMatchesName(path);  // a .vmdk/.vhd/... that is not one is refused, not read as raw
   if (probeVmdk(head, n)) return "vmdk";
   FileView view(path);
   if (std::string f = probeViewFormat(view, head, n); !f.empty()) return f;
