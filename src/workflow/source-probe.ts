@@ -127,7 +127,14 @@ async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected:
 
 export async function probeSource(path: string, sourceType: SourceType, field: string, opts: ProbeOptions = {}): Promise<SourceProbe> {
   const size = await assertReadableFile(path, field);
-  const detected = loadAddon().detectFormat(path);
+  let detected: string;
+  try {
+    detected = loadAddon().detectFormat(path);
+  } catch (err) {
+    // source_type raw is the manifest's explicit "-f raw": a name that promises another format does not matter.
+    if (sourceType !== 'raw' || (err as { code?: string }).code !== 'E_FORMAT_MISMATCH') throw err;
+    detected = 'raw';
+  }
   if (isOvfSourceType(sourceType)) return probeOvfSource(path, sourceType as 'ova' | 'ovf', detected, size, opts);
   const warnings: string[] = [];
   let format: string | undefined;
