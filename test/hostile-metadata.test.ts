@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runH2k } from './helpers/cli.js';
 import { qemuImgStatus, tempDir } from './helpers/fixtures.js';
-import { crc32c } from './helpers/formats-fixtures.js';
+import { crc32c, writeDiffVhd } from './helpers/formats-fixtures.js';
 import { MiB, patchFile, qemuImg, readAt, seededBytes, writeSparseRaw } from './helpers/vmdk-fixtures.js';
 
 const tmp = tempDir('hostile');
@@ -110,6 +110,17 @@ const cases: Case[] = [
       const bat = Number(readAt(p, 512 + 16, 8).readBigUInt64BE());
       patchFile(p, bat + 4, readAt(p, bat, 4)); // entry 1 = entry 0
       return p;
+    } },
+  { title: 'VHD: differencing disk whose BAT entry 0 points at its parent locator', code: 'E_VHD_BAT_OVERLAP', qemuFormat: 'vpc',
+    message: /block 0 \(bytes \d+\.\.\d+\) overlaps parent locator 0/,
+    build: (d) => {
+      const parent = patched(d, 'vhd', 'parent.vhd');
+      const child = join(d, 'child.vhd');
+      writeDiffVhd(child, parent, [{ offset: 0, data: seededBytes(512, 9) }]);
+      const bat = Number(readAt(child, 512 + 16, 8).readBigUInt64BE());
+      const locator = Number(readAt(child, 512 + 576 + 16, 8).readBigUInt64BE()); // locator 0: data offset at +16
+      patchFile(child, bat, be32(locator / 512));
+      return child;
     } },
   // 2. VHDX: header area 0..1 MiB, log (header +72/+68), BAT and metadata regions.
   { title: 'VHDX: BAT entry 0 points into the metadata region', code: 'E_VHDX_BAT_OVERLAP', qemuFormat: 'vhdx',
@@ -290,7 +301,8 @@ describe('hostile metadata is refused with its own code, nothing written, source
       expect(r.code, r.stderr).toBe(3);
       expect(r.stderr).toContain(`[${c.code}]`);
       if (c.message) expect(r.stderr).toMatch(c.message);
-      expect(r.stderr).toMatch(/hint: /);
+      expect(r.stderr).toMatch(/\(byte offset \d+\)/); // where
+      expect(r.stderr).toMatch(/hint: /); // what to do
       expect(readdirSync(dir).sort()).toEqual(before); // no output, no .partial
       expect(sha256(src)).toBe(digest);
       verdicts.push({
