@@ -115,10 +115,15 @@ VhdReader::VhdReader(std::shared_ptr<const ByteView> view, const OpenOptions& op
     if (size - trailingFooterAt_ < kFooterSize) warnings_.push_back("511-byte footer (Virtual PC before 2004)");
   } else {
     // The trailing footer is the authoritative copy; a dynamic disk also keeps one at 0.
-    if (size < kFooterSize)
+    if (size < kFooterSize) {
+      uint8_t cookie[8] = {0};
+      if (size >= sizeof cookie) view_->readExact(cookie, sizeof cookie, 0);
+      if (!isFooter(cookie))
+        throw Error(vhd::kBadFooter, name + " is too small to be a VHD", name, 0, "the file is not a VHD or it is truncated");
       throw Error(vhd::kTruncated, name + " starts like a VHD but is only " + std::to_string(size) +
                       " bytes; a VHD footer alone is 512", name, static_cast<int64_t>(size),
                   "the file is truncated; re-copy or re-export the disk");
+    }
     view_->readExact(footer, sizeof footer, 0);
     if (!isFooter(footer) || be32(footer + 60) == kFixed)
       throw Error(isFooter(footer) ? vhd::kTruncated : vhd::kBadFooter,
@@ -141,7 +146,8 @@ VhdReader::VhdReader(std::shared_ptr<const ByteView> view, const OpenOptions& op
 
 void VhdReader::parseFooter(const uint8_t* f) {
   const std::string& name = view_->name();
-  int64_t at = static_cast<int64_t>(view_->size() - kFooterSize);
+  // The footer read: the trailing one, or the copy at 0 when that is missing.
+  int64_t at = trailingFooterAt_ != UINT64_MAX ? static_cast<int64_t>(trailingFooterAt_) : 0;
   uint32_t stored = be32(f + 64);
   if (onesComplementSum(f, kFooterSize, 64) != stored)
     throw Error(vhd::kBadChecksum, "VHD footer checksum mismatch in " + name, name, at + 64,
