@@ -342,4 +342,21 @@ describe('what real products write is still accepted', () => {
     expect(b.code, b.stderr).toBe(0);
     expect(readFileSync(join(dir, 'b.raw')).equals(readFileSync(vmdk))).toBe(true);
   });
+
+  it('a manifest saying source_type raw reads a raw disk named .vmdk; source_type vmdk is a mismatch', async () => {
+    const dir = join(tmp.dir, 'manifest');
+    mkdirSync(dir);
+    mkdirSync(join(dir, 'out'));
+    writeFileSync(join(dir, 'disk.vmdk'), seededBytes(64 * 1024, 14));
+    const manifest = (type: string): string => {
+      const f = join(dir, `${type}.yaml`);
+      writeFileSync(f, `version: "1.0"\npipeline:\n  load: {source_type: ${type}, source_path: disk.vmdk}\n  convert: {}\n`);
+      return f;
+    };
+    const ok = await runH2k(['manifest', 'validate', manifest('raw'), '-o', join(dir, 'out')]);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    const bad = await runH2k(['manifest', 'validate', manifest('vmdk'), '-o', join(dir, 'out'), '--json']);
+    expect(bad.code).toBe(3);
+    expect(bad.stdout).toContain('E_FORMAT_MISMATCH');
+  });
 });
