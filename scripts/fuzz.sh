@@ -78,6 +78,17 @@ for fmt in vpc vhdx vdi qcow2; do
 done
 qemu-img convert -q -f raw -O qcow2 -c "$RAW" "$CORPUS/fuzz_qcow2/seed-zlib.qcow2"
 qemu-img convert -q -f raw -O vpc -o subformat=fixed "$RAW" "$CORPUS/fuzz_vhd/seed-fixed.vhd"
+# Regression seeds one patch away from the overlap checks (test/hostile-metadata.test.ts holds
+# the full set): qcow2 L1 on the refcount table, VHD BAT entries 0 and 1 sharing a block, VDI
+# data starting on the block map.
+node -e '
+  const fs = require("fs"), c = process.argv[1];
+  const q = fs.readFileSync(c + "/fuzz_qcow2/seed.qcow2"); q.copy(q, 40, 48, 56);
+  fs.writeFileSync(c + "/fuzz_qcow2/seed-l1-on-reftable.qcow2", q);
+  const v = fs.readFileSync(c + "/fuzz_vhd/seed.vpc"), bat = Number(v.readBigUInt64BE(512 + 16)); v.copy(v, bat + 4, bat, bat + 4);
+  fs.writeFileSync(c + "/fuzz_vhd/seed-bat-shared.vhd", v);
+  const d = fs.readFileSync(c + "/fuzz_vdi/seed.vdi"); d.copy(d, 344, 340, 344);
+  fs.writeFileSync(c + "/fuzz_vdi/seed-data-on-map.vdi", d);' "$CORPUS"
 mkdir -p "$CORPUS/fuzz_ova"
 printf '<?xml version="1.0"?><Envelope/>' >"$SEED_TMP/vm.ovf"
 (cd "$SEED_TMP" && cp streamOptimized.vmdk disk1.vmdk && tar -cf "$CORPUS/fuzz_ova/seed.ova" vm.ovf disk1.vmdk)

@@ -11,7 +11,7 @@ export const EXIT = {
 
 const BAD_INPUT_CODES = new Set([
   'E_UNKNOWN_FORMAT', 'E_CORRUPT', 'E_TRUNCATED', 'E_UNSUPPORTED', 'E_PATH_ESCAPE', 'E_DECOMPRESS',
-  'E_NOT_FOUND', 'E_TOO_LARGE',
+  'E_NOT_FOUND', 'E_TOO_LARGE', 'E_FORMAT_MISMATCH',
 ]);
 
 export function exitCodeFor(code: string): number {

@@ -44,6 +44,7 @@ const SUGGESTIONS: [RegExp, string][] = [
   [/E_PERMISSION|EACCES|EPERM|permission denied/i, 'Check file permissions and ensure the daemon user can read the source and write output_dir'],
   [/E_TIMEOUT|ETIMEDOUT|timed? ?out|network|ECONNRESET|EHOSTUNREACH/i, 'Check network connectivity / storage latency to the source and output; the job may succeed on retry'],
   [/E_NO_MEMORY|ENOMEM|out of memory|allocation/i, 'Reduce max_concurrent_jobs or threads, or add memory'],
+  [/E_FORMAT_MISMATCH/, 'The file name says one disk format but its content is another (or none); re-export the disk, or rename it to .img if it really is a raw disk'],
   [/E_VMDK_|E_QCOW2_|E_VHD|E_VDI_|E_CORRUPT|E_TRUNCATED|E_DECOMPRESS|E_UNKNOWN_FORMAT|E_BAD_|corrupt|invalid|truncated|magic/i,
     'Re-export the VM from its source; the disk image is corrupt, truncated or not a supported format'],
   [/E_UNSUPPORTED/i, 'This image variant is not supported yet; convert it with the hypervisor\'s own tools first'],

@@ -141,7 +141,14 @@ export async function probeSource(path: string, sourceType: SourceType, field: s
   assertBeneathRoot(path, opts.sourceRoot, field); // before anything else touches the path
   const size = await assertReadableFile(path, field);
   const root = opts.sourceRoot;
-  const detected = loadAddon().detectFormat(path, root ? { sourceRoot: root } : {});
+  let detected: string;
+  try {
+    detected = loadAddon().detectFormat(path, root ? { sourceRoot: root } : {});
+  } catch (err) {
+    // source_type raw is the manifest's explicit "-f raw": a name that promises another format does not matter.
+    if (sourceType !== 'raw' || (err as { code?: string }).code !== 'E_FORMAT_MISMATCH') throw err;
+    detected = 'raw';
+  }
   if (isOvfSourceType(sourceType)) return probeOvfSource(path, sourceType as 'ova' | 'ovf', detected, size, opts);
   const warnings: string[] = [];
   let format: string | undefined;

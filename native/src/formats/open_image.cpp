@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "formats/format_mismatch.hpp"
 #include "formats/image_reader.hpp"
 #include "formats/ova/ova_open.hpp"
 #include "formats/raw/raw_reader.hpp"
@@ -35,9 +36,11 @@ std::string detectFormat(const File& f) {
   if (n == 0 && size == 0)
     throw Error(codes::kUnknownFormat, "empty file: " + path, path, 0,
                 "the file has zero length; the copy or export did not complete");
-  if (probeVmdk(head, n)) return "vmdk";
-  if (std::string fmt = probeViewFormat(FileView(File::adopt(::dup(f.fd()), path)), head, n); !fmt.empty()) return fmt;
-  return "raw";
+  std::string content = "raw";
+  if (probeVmdk(head, n)) content = "vmdk";
+  else if (std::string fmt = probeViewFormat(FileView(f.reopen()), head, n); !fmt.empty()) content = fmt;
+  requireContentMatchesName(path, content);  // a .vmdk/.vhd/... that is not one is refused, not read as raw
+  return content;
 }
 
 std::string detectFormat(const std::string& path) {

@@ -49,16 +49,27 @@ async function ovaDisks(path: string, allowExternalPaths: boolean): Promise<{ so
   return vm.disks.map((d, i) => ({ source: diskSources[i], id: idPart(d.diskId) }));
 }
 
+function probesAsOva(source: string, sourceFormat: string | undefined): boolean {
+  if (sourceFormat && sourceFormat !== 'ova') return false;
+  try {
+    return loadAddon().detectFormat(source) === 'ova';
+  } catch {
+    return false;
+  }
+}
+
 export async function planConversions(
   sources: string[],
   format: OutputFormat,
   output: string | undefined,
   allowExternalPaths: boolean,
+  sourceFormat?: string,
 ): Promise<PlannedConversion[]> {
   const expanded: { given: string; disks?: { source: string; id: string }[] }[] = [];
   for (const given of sources) {
-    // Only whole files are looked into; "<vm.ova>/<member>" already names one disk.
-    const disks = loadAddon().detectFormat(given) === 'ova' ? await ovaDisks(resolve(given), allowExternalPaths) : undefined;
+    // Only whole files are looked into; "<vm.ova>/<member>" already names one disk. A source that
+    // cannot even be probed is left to its conversion, which reports why (honouring -f).
+    const disks = probesAsOva(given, sourceFormat) ? await ovaDisks(resolve(given), allowExternalPaths) : undefined;
     expanded.push({ given, disks });
   }
   const outputs = expanded.reduce((n, e) => n + (e.disks && e.disks.length > 1 ? e.disks.length : 1), 0);

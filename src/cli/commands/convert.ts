@@ -89,7 +89,7 @@ async function runConvert(sources: string[], flags: ConvertFlags): Promise<numbe
       throw new H2kError(`cannot parse cluster size '${flags.clusterSize}'`, { code: 'E_INVALID_ARGUMENT', hint: 'e.g. 64K or 2M' });
     const threads = parseIntOption(flags.threads, '--threads', 1, 256);
     const jobsFlag = parseIntOption(flags.jobs, '--jobs', 1, 64);
-    const plans = await planConversions(sources, outputFormat, flags.output, flags.allowExternalPaths ?? false);
+    const plans = await planConversions(sources, outputFormat, flags.output, flags.allowExternalPaths ?? false, flags.sourceFormat);
     requests = plans.map(({ source, output }) => ({
       source,
       output,

@@ -20,6 +20,9 @@ constexpr size_t kMaxCachedL2 = 64;
 constexpr uint64_t kIncompatDirty = 1, kIncompatCorrupt = 2, kIncompatDataFile = 4, kIncompatCompression = 8,
                    kIncompatExtL2 = 16;
 constexpr uint32_t kExtBackingFormat = 0xE2792ACAu;
+constexpr uint64_t kMaxRefcountTableBytes = 8ull << 20;  // qemu's QCOW_MAX_REFTABLE_SIZE
+constexpr uint32_t kMaxSnapshots = 65536;                 // qemu's QCOW_MAX_SNAPSHOTS
+constexpr uint64_t kSnapshotHeaderBytes = 40;             // fixed part of a snapshot table entry
 
 std::string qemuFormatToOurs(const std::string& f) {
   if (f == "vpc") return "vhd";
@@ -88,6 +91,7 @@ Qcow2Reader::Qcow2Reader(std::shared_ptr<const ByteView> view, const OpenOptions
     l1_.resize(neededL1);
     for (uint64_t i = 0; i < neededL1; ++i) l1_[i] = be64(raw.data() + i * 8);
   }
+  checkMetadata(h, l1Size, l1Offset);
   // Cluster 0 holds the header extensions and the backing file name.
   uint64_t c0len = std::min(clusterSize_, view_->size());
   std::vector<uint8_t> c0(c0len);
@@ -111,6 +115,109 @@ Qcow2Reader::Qcow2Reader(std::shared_ptr<const ByteView> view, const OpenOptions
 Qcow2Reader::~Qcow2Reader() {
   if (inflater_) libdeflate_free_decompressor(inflater_);
   if (zstd_) ZSTD_freeDCtx(zstd_);
+}
+
+void Qcow2Reader::checkMetadata(const uint8_t* h, uint32_t l1Size, uint64_t l1Offset) {
+  const std::string& name = view_->name();
+  const uint64_t fileSize = view_->size();
+  auto pastEof = [&](const std::string& what, uint64_t off, uint64_t len, int64_t field) {
+    return Error(qcow2::kPastEof, "qcow2 " + name + ": " + what + " at offset " + std::to_string(off) + " (+" +
+                     std::to_string(len) + " bytes) runs past the end of the file (" + std::to_string(fileSize) + " bytes)",
+                 name, field, "the image is truncated or its header is corrupt or forged; re-copy or re-export it");
+  };
+  auto clusterEnd = [&](uint64_t end) { return (end + clusterSize_ - 1) / clusterSize_ * clusterSize_; };
+  // Span ids: an L2 table's id is its L1 index; the rest are tags above any L1 index.
+  enum : uint64_t { kHeaderCluster = 1ull << 62, kL1Table, kRefcountTable, kSnapshotTable, kRefcountBlock0 };
+  std::vector<Span> spans{{0, clusterSize_, kHeaderCluster}};
+
+  // The whole L1 table (all l1_size entries) must be in the file: its size drives qemu's
+  // allocation, and a table past EOF is read by qemu as zeros.
+  uint64_t l1Bytes = uint64_t{l1Size} * 8;
+  if (l1Size > 0) {
+    if (!rangeInside(l1Offset, l1Bytes, fileSize)) throw pastEof("L1 table of " + std::to_string(l1Size) + " entries", l1Offset, l1Bytes, 36);
+    spans.push_back({l1Offset, clusterEnd(l1Offset + l1Bytes), kL1Table});
+  }
+
+  uint64_t rtOffset = be64(h + 48);
+  uint64_t rtBytes = uint64_t{be32(h + 56)} * clusterSize_;
+  if (rtBytes > 0) {
+    if (rtOffset % clusterSize_ != 0)
+      throw Error(qcow2::kBadTable, "qcow2 " + name + ": refcount table offset not cluster-aligned", name, 48, "the image is corrupt");
+    if (!rangeInside(rtOffset, rtBytes, fileSize))
+      throw pastEof("refcount table of " + std::to_string(be32(h + 56)) + " clusters", rtOffset, rtBytes, 56);
+    if (rtBytes > kMaxRefcountTableBytes)
+      throw Error(qcow2::kBadHeader, "qcow2 " + name + ": refcount table of " + std::to_string(rtBytes) +
+                      " bytes is larger than 8 MiB", name, 56, "the header is corrupt or forged");
+    spans.push_back({rtOffset, rtOffset + rtBytes, kRefcountTable});
+    std::vector<uint8_t> rt(rtBytes);
+    view_->readExact(rt.data(), rt.size(), rtOffset);
+    for (uint64_t i = 0; i < rtBytes / 8; ++i) {
+      uint64_t block = be64(rt.data() + i * 8) & ~511ull;
+      // Only well-formed blocks join the set: h2k reads no refcounts, so a bad one is qemu-img check's business.
+      if (block != 0 && block % clusterSize_ == 0 && rangeInside(block, clusterSize_, fileSize))
+        spans.push_back({block, block + clusterSize_, kRefcountBlock0 + i});
+    }
+  }
+
+  uint32_t nbSnapshots = be32(h + 60);
+  uint64_t snapOffset = be64(h + 64);
+  if (nbSnapshots > 0) {
+    if (nbSnapshots > kMaxSnapshots || snapOffset % clusterSize_ != 0)
+      throw Error(qcow2::kBadHeader, "qcow2 " + name + ": snapshot table (" + std::to_string(nbSnapshots) +
+                      " entries at " + std::to_string(snapOffset) + ") is misaligned or too large", name, 60, "the header is corrupt");
+    // Walk the variable-length entries to find where the table ends.
+    uint64_t pos = snapOffset, end = snapOffset;  // qemu does not pad the last entry in the file
+    for (uint32_t i = 0; i < nbSnapshots; ++i) {
+      uint8_t e[kSnapshotHeaderBytes];
+      if (!rangeInside(pos, sizeof e, fileSize)) throw pastEof("snapshot table entry " + std::to_string(i), pos, sizeof e, 64);
+      view_->readExact(e, sizeof e, pos);
+      uint64_t len = sizeof e + uint64_t{be32(e + 36)} + be16(e + 12) + be16(e + 14);
+      end = pos + len;
+      pos += (len + 7) & ~7ull;
+    }
+    if (end > fileSize) throw pastEof("snapshot table", snapOffset, end - snapOffset, 64);
+    spans.push_back({snapOffset, clusterEnd(end), kSnapshotTable});
+  }
+
+  for (uint64_t i = 0; i < l1_.size(); ++i) {
+    uint64_t off = l1_[i] & kOffsetMask;
+    if (off != 0 && off % clusterSize_ == 0) spans.push_back({off, off + clusterSize_, i});  // misaligned: l2Table() refuses it
+  }
+
+  std::vector<Span> sorted = spans;
+  if (auto hit = findOverlap(sorted)) {
+    auto label = [&](uint64_t id) -> std::string {
+      if (id == kHeaderCluster) return "the header cluster";
+      if (id == kL1Table) return "the L1 table";
+      if (id == kRefcountTable) return "the refcount table";
+      if (id == kSnapshotTable) return "the snapshot table";
+      if (id >= kRefcountBlock0) return "refcount block " + std::to_string(id - kRefcountBlock0);
+      return "the L2 table of L1 entry " + std::to_string(id);
+    };
+    Span a = hit->first, b = hit->second;
+    if (a.id >= kHeaderCluster) std::swap(a, b);  // an L2 table first when there is one
+    int64_t at = a.id < kHeaderCluster ? static_cast<int64_t>(l1Offset + a.id * 8) : static_cast<int64_t>(b.start);
+    throw Error(qcow2::kOverlap, "qcow2 " + name + ": " + label(a.id) + " (bytes " + std::to_string(a.start) + ".." +
+                    std::to_string(a.end) + ") overlaps " + label(b.id) + " (bytes " + std::to_string(b.start) + ".." +
+                    std::to_string(b.end) + ")", name, at,
+                "the image's metadata is corrupt or forged; re-copy or re-export it (qemu-img check shows the damage)");
+  }
+  metadata_ = SpanSet(std::move(spans));
+}
+
+void Qcow2Reader::checkDataClusters(uint64_t l1Index, const std::vector<uint64_t>& table, uint64_t tableAt) const {
+  uint32_t x = 62 - (clusterBits_ - 8);
+  for (uint64_t i = 0; i < table.size(); ++i) {
+    uint64_t e = table[i];
+    uint64_t host = (e & kCompressedBit) ? (e & ((1ull << x) - 1)) : (e & kOffsetMask);
+    if (host == 0) continue;
+    if (const Span* m = metadata_.find(host, host + 1))
+      throw Error(qcow2::kDataOverlap, "qcow2 " + view_->name() + ": guest cluster " +
+                      std::to_string(l1Index * l2Entries_ + i) + " points at host offset " + std::to_string(host) +
+                      ", inside metadata (bytes " + std::to_string(m->start) + ".." + std::to_string(m->end) + ")",
+                  view_->name(), static_cast<int64_t>(tableAt + i * 8),
+                  "the L2 table is corrupt or forged: it would read metadata as guest data; re-copy or re-export the image");
+  }
 }
 
 void Qcow2Reader::parseExtensions(const std::vector<uint8_t>& c0, uint64_t pos, uint64_t end) {
@@ -141,6 +248,7 @@ const std::vector<uint64_t>& Qcow2Reader::l2Table(uint64_t l1Index) {
   view_->readExact(raw.data(), raw.size(), off);
   std::vector<uint64_t> table(l2Entries_);
   for (uint64_t i = 0; i < l2Entries_; ++i) table[i] = be64(raw.data() + i * 8);
+  checkDataClusters(l1Index, table, off);
   if (l2Cache_.size() >= kMaxCachedL2) l2Cache_.erase(l2Cache_.begin());
   return l2Cache_.emplace(l1Index, std::move(table)).first->second;
 }

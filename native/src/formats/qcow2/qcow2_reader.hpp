@@ -9,6 +9,7 @@
 
 #include "formats/image_reader.hpp"
 #include "formats/ova/byte_view.hpp"
+#include "formats/span_overlap.hpp"
 
 struct libdeflate_decompressor;
 struct ZSTD_DCtx_s;
@@ -20,6 +21,9 @@ inline constexpr const char* kBadHeader = "E_QCOW2_BAD_HEADER";    // magic/vers
 inline constexpr const char* kFeature = "E_QCOW2_FEATURE";         // unknown incompatible feature, encryption
 inline constexpr const char* kBadTable = "E_QCOW2_BAD_TABLE";      // L1/L2 entry misaligned, reserved bits, outside the file
 inline constexpr const char* kBadBacking = "E_QCOW2_BAD_BACKING";  // backing file name unusable
+inline constexpr const char* kPastEof = "E_QCOW2_PAST_EOF";        // L1 / refcount / snapshot table runs past EOF
+inline constexpr const char* kOverlap = "E_QCOW2_OVERLAP";         // header/L1/L2/refcount tables overlap each other
+inline constexpr const char* kDataOverlap = "E_QCOW2_DATA_OVERLAP";  // an L2 entry points a data cluster into metadata
 }  // namespace qcow2
 
 bool probeQcow2(const uint8_t* head, size_t len);
@@ -41,6 +45,11 @@ class Qcow2Reader : public ImageReader {
     uint64_t csize;  // Compressed: upper bound of the compressed bytes
   };
   void parseExtensions(const std::vector<uint8_t>& c0, uint64_t start, uint64_t end);
+  // Collects every metadata cluster (header, L1, L2s, refcount table and blocks, snapshot
+  // table), refuses overlaps between them, and keeps them for the data-cluster check that
+  // runs on each L2 table as it is loaded.
+  void checkMetadata(const uint8_t* h, uint32_t l1Size, uint64_t l1Offset);
+  void checkDataClusters(uint64_t l1Index, const std::vector<uint64_t>& table, uint64_t tableAt) const;
   Mapping lookup(uint64_t guestCluster);
   const std::vector<uint64_t>& l2Table(uint64_t l1Index);
   const uint8_t* decompressed(const Mapping& m, uint64_t guestCluster);
@@ -54,6 +63,7 @@ class Qcow2Reader : public ImageReader {
   uint32_t compressionType_ = 0;
   uint64_t l2Entries_ = 0;
   std::vector<uint64_t> l1_;
+  SpanSet metadata_{{}};  // cluster ranges holding metadata; no data cluster may point into one
   std::map<uint64_t, std::vector<uint64_t>> l2Cache_;
   uint64_t cachedCluster_ = UINT64_MAX;
   std::vector<uint8_t> clusterBuf_;

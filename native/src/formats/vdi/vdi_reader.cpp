@@ -53,6 +53,15 @@ VdiReader::VdiReader(std::shared_ptr<const ByteView> view) : view_(std::move(vie
               std::to_string(diskSize_) + " bytes", 384);
   if (allocated_ > blocks) throw bad("more allocated blocks than blocks", 388);
   requireInside(*view_, offBlocks, uint64_t{blocks} * 4, vdi::kBadBlockMap, "VDI block map");
+  // The header runs from 0 to 72 + cbHeader (the pre-header is 72 bytes). A data block
+  // (with its extra bytes) placed over it or over the block map would read metadata as data.
+  const uint64_t headerEnd = 72 + uint64_t{cbHeader};
+  const uint64_t mapEnd = offBlocks + uint64_t{blocks} * 4;
+  if (offBlocks < headerEnd)
+    throw Error(vdi::kBlockOverlap, "VDI block map of " + name + " at offset " + std::to_string(offBlocks) +
+                    " overlaps the header (which ends at " + std::to_string(headerEnd) + ")", name, 340,
+                "the header is corrupt or forged; re-copy or re-export the disk");
+  const uint64_t stride = uint64_t{blockSize_} + blockExtra_;
   std::vector<uint8_t> raw(uint64_t{blocks} * 4);
   view_->readExact(raw.data(), raw.size(), offBlocks);
   map_.resize((diskSize_ + blockSize_ - 1) / blockSize_);
@@ -70,9 +79,16 @@ VdiReader::VdiReader(std::shared_ptr<const ByteView> view) : view_(std::move(vie
       throw Error(vdi::kBadBlockMap, "VDI block index " + std::to_string(e) + " is also used by another block in " + name,
                   name, at, "the block map is corrupt");
     used[e] = true;
-    uint64_t start = offData_ + uint64_t{e} * (uint64_t{blockSize_} + blockExtra_) + blockExtra_;
+    uint64_t blockAt = offData_ + uint64_t{e} * stride;  // < 2^32 + 2^32 * 2^29: no overflow
+    uint64_t start = blockAt + blockExtra_;
     uint64_t need = std::min<uint64_t>(blockSize_, diskSize_ - uint64_t{i} * blockSize_);
     requireInside(*view_, start, need, vdi::kBadBlockMap, "VDI block " + std::to_string(i));
+    auto overlaps = [&](uint64_t from, uint64_t to) { return blockAt < to && from < start + need; };
+    if (overlaps(0, headerEnd) || overlaps(offBlocks, mapEnd))
+      throw Error(vdi::kBlockOverlap, "VDI block " + std::to_string(i) + " of " + name + " (data index " + std::to_string(e) +
+                      ", bytes " + std::to_string(blockAt) + ".." + std::to_string(start + need) + ") overlaps the " +
+                      (overlaps(0, headerEnd) ? "header" : "block map") + " (offData " + std::to_string(offData_) + ")",
+                  name, at, "the header or block map is corrupt or forged; re-copy or re-export the disk");
   }
 }
 

@@ -12,6 +12,7 @@ namespace h2k {
 namespace vdi {
 inline constexpr const char* kBadHeader = "E_VDI_BAD_HEADER";      // signature/version/geometry unusable
 inline constexpr const char* kBadBlockMap = "E_VDI_BAD_BLOCK_MAP";  // entry too large, duplicated, outside the file
+inline constexpr const char* kBlockOverlap = "E_VDI_BLOCK_OVERLAP";  // a data block overlaps the header or block map
 }  // namespace vdi
 
 bool probeVdi(const uint8_t* head, size_t len);

@@ -6,6 +6,7 @@
 #include "common/path_guard.hpp"
 #include "formats/parent_chain.hpp"
 #include "formats/run_merge.hpp"
+#include "formats/span_overlap.hpp"
 
 namespace h2k {
 
@@ -81,42 +82,61 @@ std::string baseName(std::string s) {
   return pos == std::string::npos ? s : s.substr(pos + 1);
 }
 
+// Offset of the trailing footer: the last 512 bytes, or the last 511 (Virtual PC before 2004
+// wrote 511-byte footers; the byte it left out is reserved and zero). UINT64_MAX: none.
+uint64_t trailingFooterOffset(const ByteView& view) {
+  uint64_t size = view.size();
+  uint8_t cookie[8];
+  for (uint64_t len : {kFooterSize, kFooterSize - 1}) {
+    if (size < len) continue;
+    view.readExact(cookie, 8, size - len);
+    if (isFooter(cookie)) return size - len;
+  }
+  return UINT64_MAX;
+}
+
 }  // namespace
 
 bool probeVhd(const ByteView& view) {
-  uint64_t size = view.size();
+  if (trailingFooterOffset(view) != UINT64_MAX) return true;
   uint8_t cookie[8];
-  if (size >= kFooterSize) {
-    view.readExact(cookie, 8, size - kFooterSize);
-    if (isFooter(cookie)) return true;
-  }
-  if (size >= kFooterSize + kDynHeaderSize) {
-    uint8_t head[kFooterSize];
-    view.readExact(head, sizeof head, 0);
-    if (isFooter(head) && be64(head + 16) != UINT64_MAX) return true;  // dynamic/differencing copy
-  }
-  return false;
+  if (view.size() < sizeof cookie) return false;
+  view.readExact(cookie, sizeof cookie, 0);
+  return isFooter(cookie);  // a dynamic disk's copy, or a truncated VHD the reader refuses as such
 }
 
 VhdReader::VhdReader(std::shared_ptr<const ByteView> view, const OpenOptions& options) : view_(std::move(view)) {
   const std::string& name = view_->name();
   uint64_t size = view_->size();
-  if (size < kFooterSize)
-    throw Error(vhd::kBadFooter, name + " is too small to be a VHD", name, 0, "the file is truncated");
-  uint8_t footer[kFooterSize];
-  view_->readExact(footer, sizeof footer, size - kFooterSize);
-  if (!isFooter(footer)) {
+  uint8_t footer[kFooterSize] = {0};
+  trailingFooterAt_ = trailingFooterOffset(*view_);
+  if (trailingFooterAt_ != UINT64_MAX) {
+    view_->readExact(footer, size - trailingFooterAt_, trailingFooterAt_);
+    if (size - trailingFooterAt_ < kFooterSize) warnings_.push_back("511-byte footer (Virtual PC before 2004)");
+  } else {
     // The trailing footer is the authoritative copy; a dynamic disk also keeps one at 0.
+    if (size < kFooterSize) {
+      uint8_t cookie[8] = {0};
+      if (size >= sizeof cookie) view_->readExact(cookie, sizeof cookie, 0);
+      if (!isFooter(cookie))
+        throw Error(vhd::kBadFooter, name + " is too small to be a VHD", name, 0, "the file is not a VHD or it is truncated");
+      throw Error(vhd::kTruncated, name + " starts like a VHD but is only " + std::to_string(size) +
+                      " bytes; a VHD footer alone is 512", name, static_cast<int64_t>(size),
+                  "the file is truncated; re-copy or re-export the disk");
+    }
     view_->readExact(footer, sizeof footer, 0);
     if (!isFooter(footer) || be32(footer + 60) == kFixed)
-      throw Error(vhd::kBadFooter, name + " has no VHD footer ('conectix')", name,
-                  static_cast<int64_t>(size - kFooterSize), "the file is not a VHD or it was truncated");
+      throw Error(isFooter(footer) ? vhd::kTruncated : vhd::kBadFooter,
+                  name + " has no trailing VHD footer ('conectix')", name,
+                  static_cast<int64_t>(size - kFooterSize),
+                  "the file is not a VHD or it was truncated; re-copy or re-export the disk");
     warnings_.push_back("trailing footer missing; used the copy at offset 0 (the file may be truncated)");
   }
   parseFooter(footer);
   if (type_ == kFixed) {
-    if (virtualSize_ > size - kFooterSize)
-      throw Error(codes::kTruncated, "fixed VHD " + name + " holds " + std::to_string(size - kFooterSize) +
+    uint64_t dataBytes = trailingFooterAt_;  // a fixed disk's data ends where its footer starts
+    if (virtualSize_ > dataBytes)
+      throw Error(codes::kTruncated, "fixed VHD " + name + " holds " + std::to_string(dataBytes) +
                       " data bytes but its footer says " + std::to_string(virtualSize_), name,
                   static_cast<int64_t>(size), "the file is truncated; re-copy it");
   } else {
@@ -126,7 +146,8 @@ VhdReader::VhdReader(std::shared_ptr<const ByteView> view, const OpenOptions& op
 
 void VhdReader::parseFooter(const uint8_t* f) {
   const std::string& name = view_->name();
-  int64_t at = static_cast<int64_t>(view_->size() - kFooterSize);
+  // The footer read: the trailing one, or the copy at 0 when that is missing.
+  int64_t at = trailingFooterAt_ != UINT64_MAX ? static_cast<int64_t>(trailingFooterAt_) : 0;
   uint32_t stored = be32(f + 64);
   if (onesComplementSum(f, kFooterSize, 64) != stored)
     throw Error(vhd::kBadChecksum, "VHD footer checksum mismatch in " + name, name, at + 64,
@@ -156,7 +177,7 @@ void VhdReader::parseFooter(const uint8_t* f) {
 
 void VhdReader::openDynamic(const OpenOptions& options) {
   const std::string& name = view_->name();
-  requireInside(*view_, dataOffset_, kDynHeaderSize, vhd::kBadHeader, "VHD dynamic header");
+  requireInside(*view_, dataOffset_, kDynHeaderSize, vhd::kTruncated, "VHD dynamic header");
   uint8_t h[kDynHeaderSize];
   view_->readExact(h, sizeof h, dataOffset_);
   int64_t at = static_cast<int64_t>(dataOffset_);
@@ -177,7 +198,7 @@ void VhdReader::openDynamic(const OpenOptions& options) {
     throw Error(vhd::kBadHeader, "VHD BAT has " + std::to_string(maxEntries) + " entries; the disk needs " +
                     std::to_string(needed), name, at + 28, "the header is corrupt");
   bitmapBytes_ = ((blockSize_ / 512 / 8) + 511) / 512 * 512;
-  requireInside(*view_, batOffset, needed * 4, vhd::kBadBat, "VHD block allocation table");
+  requireInside(*view_, batOffset, needed * 4, vhd::kTruncated, "VHD block allocation table");
   std::vector<uint8_t> raw(needed * 4);
   view_->readExact(raw.data(), raw.size(), batOffset);
   bat_.resize(needed);
@@ -191,7 +212,49 @@ void VhdReader::openDynamic(const OpenOptions& options) {
                       " lies past the end of " + name, name, static_cast<int64_t>(batOffset + i * 4),
                   "the file is truncated or its BAT is corrupt");
   }
+  checkBlockPlacement(h, batOffset);
   if (type_ == kDifferencing) openParent(h, options);
+}
+
+void VhdReader::checkBlockPlacement(const uint8_t* h, uint64_t batOffset) {
+  const std::string& name = view_->name();
+  // Metadata ranges get ids above every BAT index; a block's id is its BAT index.
+  enum : uint64_t { kFooterCopy = 1ull << 40, kTrailingFooter, kDynHeader, kBatTable, kLocator0 };
+  std::vector<Span> spans;
+  spans.reserve(bat_.size() + 12);
+  spans.push_back({0, kFooterSize, kFooterCopy});
+  if (trailingFooterAt_ != UINT64_MAX) spans.push_back({trailingFooterAt_, view_->size(), kTrailingFooter});
+  spans.push_back({dataOffset_, dataOffset_ + kDynHeaderSize, kDynHeader});
+  spans.push_back({batOffset, batOffset + bat_.size() * 4, kBatTable});  // the entries in use, inside the file
+  if (type_ == kDifferencing) {  // a dynamic disk's locator slots mean nothing
+    for (int i = 0; i < 8; ++i) {
+      const uint8_t* loc = h + 576 + i * 24;
+      uint64_t len = be32(loc + 8), off = be64(loc + 16);
+      if (be32(loc) != 0 && len != 0 && rangeInside(off, len, view_->size())) spans.push_back({off, off + len, kLocator0 + i});
+    }
+  }
+  uint64_t blockBytes = uint64_t{bitmapBytes_} + blockSize_;
+  for (uint64_t i = 0; i < bat_.size(); ++i)
+    if (bat_[i] != kUnallocated) spans.push_back({uint64_t{bat_[i]} * 512, uint64_t{bat_[i]} * 512 + blockBytes, i});
+  auto hit = findOverlap(spans);
+  if (!hit) return;
+  auto label = [&](uint64_t id) -> std::string {
+    if (id < kFooterCopy) return "block " + std::to_string(id);
+    if (id == kFooterCopy) return "the footer copy at offset 0";
+    if (id == kTrailingFooter) return "the trailing footer";
+    if (id == kDynHeader) return "the dynamic header";
+    if (id == kBatTable) return "the BAT";
+    return "parent locator " + std::to_string(id - kLocator0);
+  };
+  Span a = hit->first, b = hit->second;
+  if (a.id >= kFooterCopy) std::swap(a, b);  // name a block first when there is one
+  bool shared = a.id < kFooterCopy && b.id < kFooterCopy;
+  throw Error(shared ? vhd::kBatShared : vhd::kBatOverlap,
+              "VHD " + name + ": " + label(a.id) + " (bytes " + std::to_string(a.start) + ".." + std::to_string(a.end) +
+                  ") overlaps " + label(b.id) + " (bytes " + std::to_string(b.start) + ".." + std::to_string(b.end) + ")",
+              name, static_cast<int64_t>(a.id < kFooterCopy ? batOffset + a.id * 4 : a.start),
+              shared ? "two BAT entries claim the same data; the BAT is corrupt or forged — re-copy or re-export the disk"
+                     : "the BAT points a block into the image's own metadata; the file is corrupt or forged — re-copy or re-export the disk");
 }
 
 void VhdReader::openParent(const uint8_t* h, const OpenOptions& options) {

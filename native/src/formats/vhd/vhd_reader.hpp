@@ -18,9 +18,14 @@ inline constexpr const char* kBadChecksum = "E_VHD_BAD_CHECKSUM";  // footer/hea
 inline constexpr const char* kBadHeader = "E_VHD_BAD_HEADER";      // dynamic header unusable
 inline constexpr const char* kBadBat = "E_VHD_BAD_BAT";            // BAT entry/block outside the file
 inline constexpr const char* kBadParent = "E_VHD_BAD_PARENT";      // parent missing/mismatched UUID
+inline constexpr const char* kTruncated = "E_VHD_TRUNCATED";       // footer/dynamic header/BAT cut off by EOF
+inline constexpr const char* kBatOverlap = "E_VHD_BAT_OVERLAP";    // a block overlaps footer/header/BAT/locator
+inline constexpr const char* kBatShared = "E_VHD_BAT_SHARED";      // two BAT entries share file bytes
 }  // namespace vhd
 
-// True when `view` ends with (or, for dynamic disks, starts with) a "conectix" footer.
+// True when `view` starts with a "conectix" footer (the copy of a dynamic disk, or what is left
+// of a truncated VHD: the reader then says what is missing) or ends with one (512 bytes, or
+// the 511 bytes Virtual PC before 2004 wrote).
 bool probeVhd(const ByteView& view);
 
 class VhdReader : public ImageReader {
@@ -37,6 +42,9 @@ class VhdReader : public ImageReader {
   void parseFooter(const uint8_t* f);
   void openDynamic(const OpenOptions& options);
   void openParent(const uint8_t* hdr, const OpenOptions& options);
+  // Blocks must not overlap the footers, the dynamic header, the BAT, the parent locators or
+  // each other (checked once at open).
+  void checkBlockPlacement(const uint8_t* hdr, uint64_t batOffset);
   // Within one block: length of the run starting at `offset` whose sectors share one
   // bitmap state; *present says whether they are stored in this file.
   uint64_t bitmapRun(uint32_t block, uint64_t offset, uint64_t maxLen, bool* present);
@@ -46,6 +54,7 @@ class VhdReader : public ImageReader {
   uint32_t type_ = 0;
   uint64_t virtualSize_ = 0;
   uint64_t dataOffset_ = 0;
+  uint64_t trailingFooterAt_ = UINT64_MAX;  // where the trailing footer starts; UINT64_MAX: missing
   std::string creator_;
   std::array<uint8_t, 16> uuid_{};
   uint16_t cyls_ = 0;

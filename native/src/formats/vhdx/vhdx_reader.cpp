@@ -6,6 +6,7 @@
 #include "common/path_guard.hpp"
 #include "formats/parent_chain.hpp"
 #include "formats/run_merge.hpp"
+#include "formats/span_overlap.hpp"
 #include "formats/vhdx/vhdx_log.hpp"
 
 namespace h2k {
@@ -113,6 +114,7 @@ VhdxReader::VhdxReader(std::shared_ptr<const ByteView> view, const OpenOptions& 
   readRegions(&batOffset, &batLength, &metaOffset, &metaLength);
   readMetadata(metaOffset, metaLength, options);
   readBat(batOffset, batLength);
+  checkPlacement(batOffset, batLength, metaOffset, metaLength);
 }
 
 void VhdxReader::readHeaders() {
@@ -139,6 +141,8 @@ void VhdxReader::readHeaders() {
     throw Error(vhdx::kBadHeader, "unsupported VHDX version " + std::to_string(le16(best.data() + 66)) + " in " + name,
                 name, at + 66);
   dataWriteGuid_ = guidString(best.data() + 32);
+  logLength_ = le32(best.data() + 68);
+  logOffset_ = le64(best.data() + 72);
   static const uint8_t zero[16] = {0};
   if (std::memcmp(best.data() + 48, zero, 16) != 0) {
     // Not closed cleanly: replay the log into memory; everything after reads the replayed file.
@@ -330,6 +334,52 @@ void VhdxReader::readBat(uint64_t offset, uint64_t length) {
                         std::to_string(host) + " outside the file", name, at, "the image is truncated or corrupt");
     }
   }
+}
+
+void VhdxReader::checkPlacement(uint64_t batOffset, uint64_t batLength, uint64_t metaOffset, uint64_t metaLength) {
+  const std::string& name = view_->name();
+  // Region ids lie above every BAT index; a block's id is its BAT index.
+  enum : uint64_t { kHeaderArea = 1ull << 62, kLog, kBatRegion, kMetaRegion };
+  auto label = [&](uint64_t id) -> std::string {
+    if (id == kHeaderArea) return "the header area (first 1 MiB)";
+    if (id == kLog) return "the log";
+    if (id == kBatRegion) return "the BAT region";
+    if (id == kMetaRegion) return "the metadata region";
+    return "BAT entry " + std::to_string(id);
+  };
+  auto describe = [&](const Span& s) {
+    return label(s.id) + " (bytes " + std::to_string(s.start) + ".." + std::to_string(s.end) + ")";
+  };
+  std::vector<Span> regions{{0, MiB, kHeaderArea}, {batOffset, batOffset + batLength, kBatRegion},
+                            {metaOffset, metaOffset + metaLength, kMetaRegion}};
+  // A log past the end of the file was refused by the replay; an empty one claims nothing.
+  if (logLength_ != 0 && rangeInside(logOffset_, logLength_, UINT64_MAX)) regions.push_back({logOffset_, logOffset_ + logLength_, kLog});
+  std::vector<Span> spans = regions;
+  if (auto hit = findOverlap(spans))
+    throw Error(vhdx::kRegionOverlap, "VHDX " + name + ": " + describe(hit->first) + " overlaps " + describe(hit->second),
+                name, static_cast<int64_t>(hit->second.start),
+                "the header or region table is corrupt or forged; re-copy or re-export the disk");
+  spans = regions;
+  for (uint64_t i = 0; i < bat_.size(); ++i) {
+    uint64_t e = bat_[i];
+    if ((e & 7) != 6 && (e & 7) != 7) continue;
+    uint64_t host = (e >> 20) << 20;
+    uint64_t need = MiB;  // a sector-bitmap block
+    if ((i % (chunkRatio_ + 1)) != chunkRatio_) {
+      uint64_t b = i - i / (chunkRatio_ + 1);
+      need = std::min<uint64_t>(blockSize_, virtualSize_ - b * blockSize_);
+    }
+    spans.push_back({host, host + need, i});  // inside the file: readBat checked it
+  }
+  auto hit = findOverlap(spans);
+  if (!hit) return;
+  Span a = hit->first, b = hit->second;
+  if (a.id >= kHeaderArea) std::swap(a, b);  // name a block first
+  bool shared = b.id < kHeaderArea;
+  throw Error(shared ? vhdx::kBatShared : vhdx::kBatOverlap, "VHDX " + name + ": " + describe(a) + " overlaps " + describe(b),
+              name, static_cast<int64_t>(batOffset + a.id * 8),
+              shared ? "two BAT entries claim the same data; the BAT is corrupt or forged — re-copy or re-export the disk"
+                     : "the BAT points a block into the image's own metadata; the file is corrupt or forged — re-copy or re-export the disk");
 }
 
 bool VhdxReader::sectorPresent(uint64_t block, uint64_t sector) {

@@ -21,6 +21,9 @@ inline constexpr const char* kBadMetadata = "E_VHDX_BAD_METADATA";  // metadata 
 inline constexpr const char* kBadBat = "E_VHDX_BAD_BAT";            // BAT entry state/offset invalid
 inline constexpr const char* kLogDirty = "E_VHDX_LOG_DIRTY";        // a dirty log this reader cannot replay (version)
 inline constexpr const char* kBadParent = "E_VHDX_BAD_PARENT";      // parent locator unusable / linkage mismatch
+inline constexpr const char* kRegionOverlap = "E_VHDX_REGION_OVERLAP";  // log/BAT/metadata regions overlap
+inline constexpr const char* kBatOverlap = "E_VHDX_BAT_OVERLAP";        // a block overlaps header/log/BAT/metadata
+inline constexpr const char* kBatShared = "E_VHDX_BAT_SHARED";          // two BAT entries share file bytes
 }  // namespace vhdx
 
 // CRC-32C (Castagnoli), as VHDX headers, region tables and log entries use.
@@ -41,6 +44,9 @@ class VhdxReader : public ImageReader {
   void readRegions(uint64_t* batOffset, uint64_t* batLength, uint64_t* metaOffset, uint64_t* metaLength);
   void readMetadata(uint64_t offset, uint64_t length, const OpenOptions& options);
   void readBat(uint64_t offset, uint64_t length);
+  // The header area, the log and the BAT and metadata regions must not overlap each other,
+  // and no payload or sector-bitmap block may overlap them or another block (once, at open).
+  void checkPlacement(uint64_t batOffset, uint64_t batLength, uint64_t metaOffset, uint64_t metaLength);
   void openParent(const std::vector<uint8_t>& locator, uint64_t at, const OpenOptions& options);
   // State of the payload run starting at `offset` within one block: sets *len and returns
   // 0 = parent, 1 = zero/hole, 2 = data at *host.
@@ -60,6 +66,7 @@ class VhdxReader : public ImageReader {
   std::unique_ptr<ImageReader> parent_;
   std::string parentPath_;
   size_t replayedSectors_ = 0;
+  uint64_t logOffset_ = 0, logLength_ = 0;  // from the current header
   uint64_t cachedBitmapChunk_ = UINT64_MAX;
   std::vector<uint8_t> bitmap_;
 };

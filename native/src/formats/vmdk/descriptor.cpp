@@ -74,6 +74,35 @@ bool nextToken(const std::string& line, size_t* pos, std::string* tok, bool* quo
 
 bool isAccess(const std::string& t) { return t == "RW" || t == "RDONLY" || t == "NOACCESS"; }
 
+// Every createType VMware, qemu, VirtualBox and OVFTool write (VMware's Virtual Disk Format
+// 5.0 list plus the ESXi delta types). Extents are read by their own lines; the type only
+// has to be one that exists, so a typo or a forged value is not silently taken for one.
+constexpr const char* kCreateTypes[] = {
+    "monolithicSparse", "monolithicFlat", "twoGbMaxExtentSparse", "twoGbMaxExtentFlat", "streamOptimized",
+    "vmfs", "vmfsSparse", "vmfsThin", "vmfsPreallocated", "vmfsEagerZeroedThick", "seSparse",
+    "vmfsRaw", "vmfsRDM", "vmfsRawDeviceMap", "vmfsRDMP", "vmfsPassthroughRawDeviceMap",
+    "fullDevice", "partitionedDevice", "custom"};
+
+bool sameIgnoringCase(const std::string& a, const char* b) {
+  size_t n = std::strlen(b);
+  if (a.size() != n) return false;
+  for (size_t i = 0; i < n; ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
+bool knownCreateType(const std::string& t) {
+  for (const char* k : kCreateTypes)
+    if (sameIgnoringCase(t, k)) return true;
+  return false;
+}
+
+std::string knownCreateTypeList() {
+  std::string s;
+  for (const char* k : kCreateTypes) s += (s.empty() ? "" : ", ") + std::string(k);
+  return s;
+}
+
 }  // namespace
 
 uint64_t Descriptor::totalSectors() const {
@@ -174,6 +203,11 @@ Descriptor parseDescriptor(const char* text, size_t len, const std::string& sour
     } else if (key == "parentCID") {
       d.parentCid = value;
     } else if (key == "createType") {
+      if (!knownCreateType(value))
+        throw Error(kUnknownCreateType, "VMDK descriptor in " + source + " (line " + std::to_string(lineNo) +
+                        ") has unknown createType '" + value.substr(0, 64) + "'", source,
+                    static_cast<int64_t>(baseOffset + off),
+                    "h2k knows " + knownCreateTypeList() + "; fix the descriptor's createType or re-export the disk");
       d.createType = value;
     } else if (key == "parentFileNameHint") {
       d.parentFileNameHint = value;

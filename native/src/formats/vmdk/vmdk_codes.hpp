@@ -13,4 +13,5 @@ inline constexpr const char* kBadFooter = "E_VMDK_BAD_FOOTER";          // GD_AT
 inline constexpr const char* kBadGrain = "E_VMDK_BAD_GRAIN";            // compressed grain marker invalid
 inline constexpr const char* kJournalDirty = "E_VMDK_JOURNAL_DIRTY";    // SESparse journal not replayed
 inline constexpr const char* kMissingExtent = "E_VMDK_MISSING_EXTENT";  // extent file absent
+inline constexpr const char* kUnknownCreateType = "E_VMDK_UNKNOWN_CREATE_TYPE";  // createType no product writes
 }  // namespace h2k::vmdk
