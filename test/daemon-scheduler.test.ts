@@ -123,17 +123,33 @@ describe('scheduler (in-process, injected converter)', () => {
   });
 
   it('gives up after max_retries and files the source under .errors/ with its context', async () => {
-    const fake = fakeConverter(() => new H2kError('No space left on device', { code: 'E_NO_SPACE' }), 20);
+    const fake = fakeConverter(() => new H2kError('Input/output error', { code: 'E_IO' }), 20);
     current = await startInProcess(fake.convert, { retry_policy: { max_retries: 2, retry_delay: 0.1, backoff_multiplier: 1.5 } });
     writeFileSync(join(current.watch, 'full.img'), 'full');
     const ctxFile = join(current.watch, '.errors', 'full.img.error.json');
     await waitFor('.error.json', () => existsSync(ctxFile), 30_000);
     expect(fake.calls).toHaveLength(3);
     const ctx = JSON.parse(readFileSync(ctxFile, 'utf8'));
-    expect(ctx).toMatchObject({ filename: 'full.img', code: 'E_NO_SPACE', phase: 'conversion', retry_count: 2 });
-    expect(ctx.suggestion).toMatch(/disk space/i);
+    expect(ctx).toMatchObject({ filename: 'full.img', code: 'E_IO', phase: 'conversion', retry_count: 2 });
     expect(existsSync(join(current.watch, '.errors', 'full.img'))).toBe(true);
     expect(existsSync(join(current.watch, 'full.img'))).toBe(false);
+  });
+
+  it('never retries what a retry cannot fix: a full disk or a permission error', async () => {
+    for (const [code, message] of [['E_NO_SPACE', 'No space left on device'], ['E_PERMISSION', 'Permission denied']]) {
+      const fake = fakeConverter(() => new H2kError(message, { code }), 20);
+      current = await startInProcess(fake.convert, { retry_policy: { max_retries: 3, retry_delay: 0.1, backoff_multiplier: 1 } });
+      writeFileSync(join(current.watch, 'x.img'), 'x');
+      const ctxFile = join(current.watch, '.errors', 'x.img.error.json');
+      await waitFor('.error.json', () => existsSync(ctxFile), 30_000);
+      expect(fake.calls, code).toHaveLength(1);
+      const ctx = JSON.parse(readFileSync(ctxFile, 'utf8'));
+      expect(ctx).toMatchObject({ code, retry_count: 0 });
+      if (code === 'E_NO_SPACE') expect(ctx.suggestion).toMatch(/disk space/i);
+      current.daemon.stop('next code');
+      await current.running;
+      current = undefined;
+    }
   });
 
   it('never retries a corrupt image', async () => {

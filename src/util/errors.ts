@@ -28,7 +28,9 @@ export class H2kError extends Error {
 }
 
 /** Codes of errors that a retry may fix (I/O hiccups, full disk, timeouts), as opposed to bad input. */
-export const TRANSIENT_CODES = new Set(['E_IO', 'E_NO_SPACE', 'E_TIMEOUT', 'E_WORKER']);
+// A full disk, a permission error or a corrupt image stays so however often it is retried
+// (hyper2kvm retries neither): those go to .errors/ at once for an operator to act on.
+export const TRANSIENT_CODES = new Set(['E_IO', 'E_TIMEOUT', 'E_WORKER']);
 
 /** Anything thrown (native error object, H2kError, Error) -> H2kError with a code. */
 export function toH2kError(err: unknown): H2kError {
