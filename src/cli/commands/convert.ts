@@ -8,6 +8,7 @@ import { configurePool } from '../../pool/pool.js';
 import { H2kError, toH2kError } from '../../util/errors.js';
 import { formatBytes, formatDuration, parseSize } from '../../util/format.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
+import { interruptOnSignals } from '../interrupt.js';
 import { createProgress } from '../progress.js';
 import { formatError } from '../report-error.js';
 import { planConversions } from './convert-plan.js';
@@ -25,6 +26,7 @@ interface ConvertFlags {
   jobs?: string;
   sourceFormat?: string;
   verify?: boolean;
+  progress?: boolean;
 }
 
 function parseIntOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
@@ -72,6 +74,7 @@ export function registerConvert(program: Command): void {
     .option('--allow-external-paths', 'allow extent/parent paths outside the image directory (trusted input only)')
     .option('--force', 'overwrite existing outputs')
     .option('--json', 'print a JSON result for scripts (no progress)')
+    .option('--no-progress', 'no progress line, even on a terminal')
     .action(async (sources: string[], flags: ConvertFlags) => {
       process.exitCode = await runConvert(sources, flags);
     });
@@ -111,11 +114,9 @@ async function runConvert(sources: string[], flags: ConvertFlags): Promise<numbe
     return exitCodeFor(e.code);
   }
 
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const progress = createProgress(!json);
+  const interrupt = interruptOnSignals();
+  const abort = { signal: interrupt.signal };
+  const progress = createProgress(!json && flags.progress !== false);
   const done = new Map<string, { done: number; total: number }>();
   const total = () => [...done.values()].reduce((a, v) => ({ done: a.done + v.done, total: a.total + v.total }), { done: 0, total: 0 });
   const label = sources.length === 1 ? basename(sources[0]) : `${sources.length} images`;
@@ -135,8 +136,7 @@ async function runConvert(sources: string[], flags: ConvertFlags): Promise<numbe
     ),
   );
   progress.stop();
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  interrupt.dispose();
 
   const results: ConvertResult[] = [];
   const errors: { source: string; error: H2kError }[] = [];
@@ -153,7 +153,8 @@ async function runConvert(sources: string[], flags: ConvertFlags): Promise<numbe
     for (const r of results) process.stdout.write(summaryLine(r) + '\n');
     for (const e of errors) process.stderr.write(`${e.source}: ${formatError(e.error)}\n`);
   }
-  if (abort.signal.aborted) return EXIT.INTERRUPTED;
+  const interrupted = interrupt.exitCode();
+  if (interrupted !== undefined) return interrupted;
   if (errors.length === 0) return EXIT.OK;
   return Math.max(...errors.map((e) => exitCodeFor(e.error.code)));
 }

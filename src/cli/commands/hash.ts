@@ -16,10 +16,12 @@ import { DedupStore } from '../../dedup/store.js';
 import { configurePool } from '../../pool/pool.js';
 import { H2kError, toH2kError } from '../../util/errors.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
+import { interruptOnSignals } from '../interrupt.js';
 import { createProgress, type ProgressLine } from '../progress.js';
 import { formatError, reportError } from '../report-error.js';
 
 interface HashFlags {
+  progress?: boolean;
   algorithm: string[];
   content?: boolean;
   json?: boolean;
@@ -62,6 +64,7 @@ export function registerHash(program: Command): void {
     .option('-f, --source-format <format>', 'with --content: read the image as this format')
     .option('--allow-external-paths', 'with --content: allow extent paths outside the image directory')
     .option('--json', 'print JSON')
+    .option('--no-progress', 'no progress line, even on a terminal')
     .action(async (files: string[], flags: HashFlags) => {
       process.exitCode = await runHash(files, flags);
     });
@@ -148,12 +151,10 @@ async function runDigests(files: string[], algorithms: HashAlgorithm[], style: S
   const computed: HashAlgorithm[] = store ? [...new Set<HashAlgorithm>([...algorithms, 'md5', 'xxh3'])] : algorithms;
   configurePool(jobs);
 
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const interrupt = interruptOnSignals();
+  const abort = { signal: interrupt.signal };
   const total = files.reduce((a, f) => a + fileSize(f), 0);
-  const progress = progressFor(files.length === 1 ? basename(files[0]) : `${files.length} files`, total, !json);
+  const progress = progressFor(files.length === 1 ? basename(files[0]) : `${files.length} files`, total, !json && flags.progress !== false);
   let outcomes: FileOutcome[];
   try {
     outcomes = await mapLimit(files, jobs, async (file, i): Promise<FileOutcome> => {
@@ -172,8 +173,7 @@ async function runDigests(files: string[], algorithms: HashAlgorithm[], style: S
     });
   } finally {
     progress.line.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.dispose();
     store?.close();
   }
 
@@ -203,7 +203,7 @@ async function runDigests(files: string[], algorithms: HashAlgorithm[], style: S
       else for (const a of algorithms) process.stdout.write(formatSumLine(a, o.result!.digests[a]!, o.file, style) + '\n');
     }
   }
-  if (abort.signal.aborted) return EXIT.INTERRUPTED;
+  if (interrupt.exitCode() !== undefined) return interrupt.exitCode()!;
   const failures = outcomes.filter((o) => o.error).map((o) => exitCodeFor(o.error!.code));
   return failures.length ? Math.max(...failures) : EXIT.OK;
 }
@@ -222,10 +222,8 @@ async function runCheck(sumFile: string, algorithm: HashAlgorithm | undefined, f
   const algo = algorithm ?? (sumFile === '-' ? undefined : algorithmFromSumFileName(sumFile));
   const jobs = parseJobs(flags.jobs, availableParallelism());
   configurePool(jobs);
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const interrupt = interruptOnSignals();
+  const abort = { signal: interrupt.signal };
   let report: CheckReport;
   try {
     report = await checkSums(
@@ -241,10 +239,9 @@ async function runCheck(sumFile: string, algorithm: HashAlgorithm | undefined, f
       { algorithm: algo, ignoreMissing: flags.ignoreMissing, concurrency: jobs },
     );
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.dispose();
   }
-  if (abort.signal.aborted) return EXIT.INTERRUPTED;
+  if (interrupt.exitCode() !== undefined) return interrupt.exitCode()!;
 
   const failed = report.mismatched + report.unreadable + report.missing > 0 || (flags.strict === true && report.improperLines.length > 0);
   // Like md5sum: a sum file with nothing to verify is a failure, not a silent success.

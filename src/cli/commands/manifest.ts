@@ -13,6 +13,7 @@ import { runManifest } from '../../workflow/manifest-runner.js';
 import { STAGE_NAMES, type StageName } from '../../workflow/manifest-schema.js';
 import type { ManifestReport, StageReport, VmReport } from '../../workflow/report.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
+import { interruptOnSignals } from '../interrupt.js';
 import { createProgress } from '../progress.js';
 import { formatError } from '../report-error.js';
 
@@ -86,6 +87,7 @@ interface RunFlags {
   report?: string;
   json?: boolean;
   sourceRoot?: string;
+  progress?: boolean;
 }
 
 async function runOne(file: string, flags: RunFlags): Promise<number> {
@@ -106,11 +108,9 @@ async function runOne(file: string, flags: RunFlags): Promise<number> {
     return exitCodeFor(e.code);
   }
   configurePool(jobs);
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const progress = createProgress(!json);
+  const interrupt = interruptOnSignals();
+  const abort = { signal: interrupt.signal };
+  const progress = createProgress(!json && flags.progress !== false);
   const perVm = new Map<string, { done: number; total: number }>();
   let label = manifestStem(file);
   const redraw = () => {
@@ -136,8 +136,7 @@ async function runOne(file: string, flags: RunFlags): Promise<number> {
     });
   } finally {
     progress.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.dispose();
   }
 
   if (!outcome.report) {
@@ -155,7 +154,8 @@ async function runOne(file: string, flags: RunFlags): Promise<number> {
   }
   if (json) process.stdout.write(JSON.stringify(outcome.report, null, 2) + '\n');
   else printReport(outcome.report, reportPath);
-  if (abort.signal.aborted) return EXIT.INTERRUPTED;
+  const interrupted = interrupt.exitCode();
+  if (interrupted !== undefined) return interrupted;
   if (!outcome.failure) return EXIT.OK;
   if (!json) process.stderr.write(formatError(outcome.failure.error) + '\n');
   return manifestExitCode(outcome.failure.error.code);
@@ -181,6 +181,7 @@ export function registerManifest(program: Command): void {
     .option('-j, --jobs <n>', 'VMs of a batch converted at once (default 2)')
     .option('--report <file>', 'where to write the report (default: <output-dir>/<manifest>.report.json)')
     .option('--json', 'print the report as JSON instead of a summary (no progress)')
+    .option('--no-progress', 'no progress line, even on a terminal')
     .option('--source-root <dir>', 'sources must lie beneath this directory (opened beneath it; E_PATH_ESCAPE otherwise)')
     .action(async (file: string, flags: RunFlags) => {
       process.exitCode = await runOne(file, flags);

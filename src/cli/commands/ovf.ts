@@ -5,10 +5,12 @@ import { formatBytes, formatDuration } from '../../util/format.js';
 import { importOvf } from '../../ovf/import-ovf.js';
 import type { Compression, OutputFormat } from '../../convert/types.js';
 import { EXIT } from '../exit-codes.js';
+import { interruptOnSignals } from '../interrupt.js';
 import { createProgress } from '../progress.js';
 import { reportError } from '../report-error.js';
 
 interface OvfFlags {
+  progress?: boolean;
   outputDir: string;
   outputFormat: string;
   compress?: string | boolean;
@@ -34,8 +36,10 @@ export function registerOvf(program: Command): void {
     .option('--allow-external-paths', 'allow disk paths outside the OVF directory (trusted input only)')
     .option('--force', 'overwrite existing outputs')
     .option('--json', 'print a JSON result for scripts (no progress)')
+    .option('--no-progress', 'no progress line, even on a terminal')
     .action(async (source: string, flags: OvfFlags) => {
-      const progress = createProgress(!flags.json);
+      const progress = createProgress(!flags.json && flags.progress !== false);
+      const interrupt = interruptOnSignals();
       try {
         const compression: Compression =
           flags.compress === undefined || flags.compress === false ? 'none' : flags.compress === true ? 'zlib' : (flags.compress as Compression);
@@ -51,7 +55,7 @@ export function registerOvf(program: Command): void {
             libvirtXml: flags.libvirtXml,
             network: flags.network,
           },
-          { onProgress: (p) => progress.update(source, p.bytesDone, p.bytesTotal) },
+          { signal: interrupt.signal, onProgress: (p) => progress.update(source, p.bytesDone, p.bytesTotal) },
         );
         progress.stop();
         if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
@@ -67,7 +71,10 @@ export function registerOvf(program: Command): void {
         process.exitCode = EXIT.OK;
       } catch (err) {
         progress.stop();
-        process.exitCode = reportError(err, flags.json);
+        const code = reportError(err, flags.json);
+        process.exitCode = interrupt.exitCode() ?? code;
+      } finally {
+        interrupt.dispose();
       }
     });
 }
