@@ -140,6 +140,46 @@ describe('h2k convert', () => {
   });
 });
 
+describe("qemu-img's habits", () => {
+  const src = () => join(tmp.dir, 'monolithicSparse.vmdk');
+
+  it('convert -O qcow2 in out: the last positional is the output when it does not exist yet', async () => {
+    const out = join(tmp.dir, 'positional.qcow2');
+    const r = await runH2k(['convert', '-O', 'qcow2', src(), out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(compareImages(raw, out, 'raw', 'qcow2').code).toBe(0);
+  });
+
+  it('-c takes no value: the word after it is the source, compressed with zlib', async () => {
+    const out = join(tmp.dir, 'c-positional.qcow2');
+    const r = await runH2k(['convert', '-c', src(), out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).results[0].compression).toBe('zlib');
+    expect(compareImages(raw, out, 'raw', 'qcow2').code).toBe(0);
+  });
+
+  it('-o key=value are format options, never a file name; an unknown one is refused', async () => {
+    const out = join(tmp.dir, 'opts.qcow2');
+    const r = await runH2k(['convert', '-c', '-o', 'compression_type=zstd,cluster_size=128k', src(), out]);
+    expect(r.code, r.stderr).toBe(0);
+    const info = qemuInfo(out);
+    expect(info['format-specific']?.data?.['compression-type']).toBe('zstd');
+    expect((info as unknown as { 'cluster-size': number })['cluster-size']).toBe(131072);
+    expect(compareImages(raw, out, 'raw', 'qcow2').code).toBe(0);
+    const bad = await runH2k(['convert', src(), '-o', 'lazy_refcounts=on', join(tmp.dir, 'bad-opts.qcow2')]);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toContain("unknown format option 'lazy_refcounts'");
+    expect(existsSync(join(tmp.dir, 'lazy_refcounts=on'))).toBe(false);
+  });
+
+  it('info --output=json is --json', async () => {
+    const r = await runH2k(['info', src(), '--output=json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).format).toBe('vmdk');
+    expect(existsSync(join(process.cwd(), 'json'))).toBe(false);
+  });
+});
+
 describe('h2k info', () => {
   for (const sf of SUBFORMATS) {
     it(`${sf}: agrees with qemu-img info on virtual size and format`, async () => {

@@ -12,6 +12,7 @@ import { interruptOnSignals } from '../interrupt.js';
 import { createProgress } from '../progress.js';
 import { formatError } from '../report-error.js';
 import { planConversions } from './convert-plan.js';
+import { applyQemuImgHabits } from './qemu-img-habits.js';
 
 interface ConvertFlags {
   outputFormat: string;
@@ -61,10 +62,10 @@ export function registerConvert(program: Command): void {
   program
     .command('convert')
     .description('convert VM disk images (VMDK, VHD, VHDX, VDI, qcow2, OVA, raw) to qcow2, raw, vdi or vmdk')
-    .argument('<sources...>', 'source images (any supported format, detected by content; <vm.ova>/<member> names a disk inside an OVA)')
+    .argument('[sources...]', 'source images (any supported format, detected by content; <vm.ova>/<member> names a disk inside an OVA)')
     .option('-O, --output-format <format>', 'qcow2 | raw | vdi | vmdk (streamOptimized, for VMware/OVA)', 'qcow2')
-    .option('-o, --output <path>', 'output file (one source, one disk) or existing directory (several sources, or an OVA of several disks)')
-    .option('-c, --compress [algo]', 'compress qcow2 clusters: zlib (default with -c) | zstd')
+    .option('-o, --output <path>', 'output file (one source, one disk) or existing directory (several sources, or an OVA of several disks); key=value[,...] are qemu-img format options')
+    .option('-c, --compress [algo]', 'compress qcow2 clusters: zlib (default with -c) | zstd; as in qemu-img, -c followed by a file name just turns compression on')
     .option('--threads <n>', 'compression threads per job (default: cores)')
     .option('--cluster-size <size>', 'qcow2 cluster size, 512..2M (default 64K)')
     .option('-j, --jobs <n>', 'sources converted at once (default: min(sources, cores))')
@@ -80,19 +81,25 @@ export function registerConvert(program: Command): void {
     });
 }
 
-async function runConvert(sources: string[], flags: ConvertFlags): Promise<number> {
+async function runConvert(given: string[], flags: ConvertFlags): Promise<number> {
   const json = flags.json ?? false;
   let requests;
+  let sources = given;
   try {
     const outputFormat = flags.outputFormat as OutputFormat;
+    const args = applyQemuImgHabits(given, flags, outputFormat);
+    sources = args.sources;
+    // Checked here, not by commander: `-c in.vmdk` gives its source back only now.
+    if (sources.length === 0)
+      throw new H2kError('no source image given', { code: 'E_INVALID_ARGUMENT', hint: 'h2k convert <source...> [-o <output>] (see h2k convert --help)' });
     const compression: Compression =
-      flags.compress === undefined || flags.compress === false ? 'none' : flags.compress === true ? 'zlib' : (flags.compress as Compression);
-    const clusterSize = flags.clusterSize !== undefined ? parseSize(flags.clusterSize) : undefined;
+      args.compress === undefined || args.compress === false ? 'none' : args.compress === true ? 'zlib' : (args.compress as Compression);
+    const clusterSize = args.clusterSize !== undefined ? parseSize(args.clusterSize) : undefined;
     if (clusterSize !== undefined && Number.isNaN(clusterSize))
-      throw new H2kError(`cannot parse cluster size '${flags.clusterSize}'`, { code: 'E_INVALID_ARGUMENT', hint: 'e.g. 64K or 2M' });
+      throw new H2kError(`cannot parse cluster size '${args.clusterSize}'`, { code: 'E_INVALID_ARGUMENT', hint: 'e.g. 64K or 2M' });
     const threads = parseIntOption(flags.threads, '--threads', 1, 256);
     const jobsFlag = parseIntOption(flags.jobs, '--jobs', 1, 64);
-    const plans = await planConversions(sources, outputFormat, flags.output, flags.allowExternalPaths ?? false, flags.sourceFormat);
+    const plans = await planConversions(sources, outputFormat, args.output, flags.allowExternalPaths ?? false, flags.sourceFormat);
     requests = plans.map(({ source, output }) => ({
       source,
       output,

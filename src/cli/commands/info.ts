@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadAddon, type NativeImageInfo } from '../../native/addon.js';
+import { H2kError } from '../../util/errors.js';
 import { formatBytes } from '../../util/format.js';
 import { EXIT } from '../exit-codes.js';
 import { reportError } from '../report-error.js';
@@ -45,7 +46,16 @@ export function registerInfo(program: Command): void {
     .option('-f, --source-format <format>', 'skip detection and read as this format')
     .option('--allow-external-paths', 'allow extent paths outside the image directory (trusted input only)')
     .option('--json', 'print JSON')
-    .action(async (image: string, flags: { json?: boolean; sourceFormat?: string; allowExternalPaths?: boolean }) => {
+    .option('--output <fmt>', "human | json (qemu-img's spelling of --json)")
+    .action(async (image: string, flags: { json?: boolean; output?: string; sourceFormat?: string; allowExternalPaths?: boolean }) => {
+      if (flags.output !== undefined && flags.output !== 'json' && flags.output !== 'human') {
+        process.exitCode = reportError(
+          new H2kError(`--output ${flags.output}: use --output=json or --output=human`, { code: 'E_INVALID_ARGUMENT' }),
+          false,
+        );
+        return;
+      }
+      if (flags.output === 'json') flags.json = true;
       try {
         const info = await loadAddon().imageInfo(resolve(image), {
           format: flags.sourceFormat,
