@@ -18,10 +18,11 @@ interface Traced {
   opened: string[];
 }
 
-function traced(cmd: string, args: string[], log: string, timeoutMs = 60_000): Promise<Traced> {
+function traced(cmd: string, args: string[], log: string, timeoutMs = 60_000, env: NodeJS.ProcessEnv = {}): Promise<Traced> {
   return new Promise((resolve, reject) => {
     const child = spawn('strace', ['-f', '-qq', '-y', '-e', 'trace=open,openat,openat2', '-o', log, cmd, ...args], {
       cwd: repoRoot,
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -92,6 +93,17 @@ describe('hostile paths: nothing outside the image is opened', () => {
       expect({ case: c.name, code: r.code, hasCode: r.stderr.includes(c.code) }, r.stderr).toEqual({ case: c.name, code: 3, hasCode: true });
       expect({ case: c.name, outside }).toEqual({ case: c.name, outside: [] });
       for (const f of filesUnder(out)) expect(readFileSync(f).includes(bait.marker), `${c.name}: ${f}`).toBe(false);
+      expect(filesUnder(out), c.name).toEqual([]);
+    }
+  }, 600_000);
+
+  it('without openat2 (older kernels) the component walk refuses every case too', async () => {
+    for (const c of corpus) {
+      const out = join(root, 'out-walk', c.name);
+      mkdirSync(out, { recursive: true });
+      const r = await traced(process.execPath, [h2kBin, ...c.h2k(c.dir, out)], join(root, `${c.name}.walk.strace`), 60_000, { H2K_DISABLE_OPENAT2: '1' });
+      expect({ case: c.name, code: r.code, hasCode: r.stderr.includes(c.code) }, r.stderr).toEqual({ case: c.name, code: 3, hasCode: true });
+      expect({ case: c.name, outside: outsideOpens(r.opened, [c.dir, out]), openat2: r.opened.length >= 0 }).toEqual({ case: c.name, outside: [], openat2: true });
       expect(filesUnder(out), c.name).toEqual([]);
     }
   }, 600_000);

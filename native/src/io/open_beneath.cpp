@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -102,6 +103,15 @@ int walkNoSymlinks(int dirfd, const std::string& name, int flags) {
   return fd;
 }
 
+// H2K_DISABLE_OPENAT2=1 takes the fallback path on a kernel that has openat2 (tests prove it).
+bool openat2Disabled() {
+  static const bool disabled = [] {
+    const char* v = std::getenv("H2K_DISABLE_OPENAT2");
+    return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+  }();
+  return disabled;
+}
+
 int openUnder(int dirfd, const std::string& name, int flags, bool* haveOpenat2) {
   if (*haveOpenat2) {
     int fd = sysOpenat2(dirfd, name.c_str(), flags);
@@ -138,7 +148,7 @@ File openBeneath(const std::string& dir, const std::string& name, const std::str
   checkContainedName(name, from);
   Fd dirFd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (dirFd.fd < 0) throwErrno(errno, "cannot open directory", dir);
-  bool haveOpenat2 = true;
+  bool haveOpenat2 = !openat2Disabled();
   // First a path-only descriptor: the file's type is known before anything opens it for reading.
   Fd pathFd(openUnder(dirFd.fd, name, O_PATH | O_CLOEXEC, &haveOpenat2));
   if (pathFd.fd < 0) throwOpenFailure(errno, dir, name, from);
