@@ -41,7 +41,7 @@ const sample = {
 
 describe('parseOvf', () => {
   it('reads name, CPUs, memory, firmware, NICs and orders disks by controller then unit', () => {
-    const vm = parseOvf(vmwareOvf(sample));
+    const vm = parseOvf(vmwareOvf(sample), 'vm.ovf');
     expect(vm.name).toBe('web server 01');
     expect(vm.vcpus).toBe(4);
     expect(vm.memoryBytes).toBe(6144 * 2 ** 20);
@@ -53,23 +53,23 @@ describe('parseOvf', () => {
       { name: 'Network adapter 1', network: 'VM Network', model: 'VmxNet3', mac: '00:50:56:aa:bb:cc' },
       { name: 'Network adapter 2', network: 'Backup', model: 'E1000', mac: undefined },
     ]);
-    expect(parseOvf(vmwareOvf({ ...sample, efi: false })).firmware).toBe('bios');
+    expect(parseOvf(vmwareOvf({ ...sample, efi: false }), 'vm.ovf').firmware).toBe('bios');
   });
 
   it('understands allocation units and rejects broken descriptors with E_OVF_INVALID', () => {
     expect(allocationUnits('byte * 2^30')).toBe(2 ** 30);
     expect(allocationUnits('byte*1024')).toBe(1024);
     expect(allocationUnits(undefined)).toBe(1);
-    expect(() => parseOvf('<Envelope><References>')).toThrowError(expect.objectContaining({ code: 'E_OVF_INVALID' }));
-    expect(() => parseOvf('<foo/>')).toThrowError(expect.objectContaining({ code: 'E_OVF_INVALID' }));
+    expect(() => parseOvf('<Envelope><References>', 'vm.ovf')).toThrowError(expect.objectContaining({ code: 'E_OVF_INVALID' }));
+    expect(() => parseOvf('<foo/>', 'vm.ovf')).toThrowError(expect.objectContaining({ code: 'E_OVF_INVALID' }));
     const broken = vmwareOvf(sample).replace('ovf:fileRef="file1"', 'ovf:fileRef="nope"');
-    expect(() => parseOvf(broken)).toThrowError(expect.objectContaining({ code: 'E_OVF_INVALID' }));
+    expect(() => parseOvf(broken, 'vm.ovf')).toThrowError(expect.objectContaining({ code: 'E_OVF_INVALID' }));
   });
 });
 
 describe('buildDomainXml', () => {
   it('writes virtio disks in order, virtio NICs, UEFI, and validates with virt-xml-validate', () => {
-    const vm = parseOvf(vmwareOvf(sample));
+    const vm = parseOvf(vmwareOvf(sample), 'vm.ovf');
     const disks = vm.disks.map((_, i) => ({ path: join(dir, `web-disk${i + 1}.qcow2`), format: 'qcow2' as const }));
     const xml = buildDomainXml(vm, disks, { network: 'default' });
     expect(xml).toContain(`<name>web-server-01</name>`);
@@ -86,7 +86,7 @@ describe('buildDomainXml', () => {
   });
 
   it('BIOS guests and odd names validate too; the validator rejects a broken domain', () => {
-    const vm = parseOvf(vmwareOvf({ ...sample, name: 'a/b <&> c', efi: false, nics: [] }));
+    const vm = parseOvf(vmwareOvf({ ...sample, name: 'a/b &lt;&amp;&gt; c', efi: false, nics: [] }), 'vm.ovf');
     const xml = buildDomainXml(vm, [{ path: '/var/lib/libvirt/images/x.raw', format: 'raw' }]);
     expect(xml).not.toContain('firmware=');
     expect(validate(xml).code).toBe(0);

@@ -14,6 +14,7 @@ import { H2kError } from '../util/errors.js';
 import { buildDomainXml, domainName } from './libvirt-xml.js';
 import { isOva, listOvaMembers, readOvaMember } from './ova-members.js';
 import type { OvfVm } from './ovf-types.js';
+import { readOvfFile } from './ovf-xml-guard.js';
 import { parseOvf } from './parse-ovf.js';
 
 export interface ImportOvfRequest {
@@ -158,7 +159,7 @@ export async function loadOvf(source: string, allowExternalPaths = false, opts: 
     const members = listOvaMembers(path);
     const ovf = members.find((m) => m.name.toLowerCase().endsWith('.ovf'));
     if (!ovf) throw new H2kError(`${path} holds no .ovf descriptor`, { code: 'E_OVF_INVALID', file: path });
-    const vm = parseOvf(readOvaMember(path, ovf).toString('utf8'));
+    const vm = parseOvf(readOvaMember(path, ovf).toString('utf8'), `${path}/${ovf.name}`);
     const diskSources = vm.disks.map((d) => {
       if (d.file.chunkSize) throw new H2kError(`disk ${d.file.href} is split into chunks (ovf:chunkSize), which is not supported`, { code: 'E_UNSUPPORTED', file: path });
       if (!members.some((m) => m.name === d.file.href))
@@ -167,7 +168,7 @@ export async function loadOvf(source: string, allowExternalPaths = false, opts: 
     });
     return { vm, diskSources };
   }
-  const vm = parseOvf(readFileSync(path, 'utf8'));
+  const vm = parseOvf(readOvfFile(path), path);
   for (const d of vm.disks) guardHref(d.file.href, allowExternalPaths, path);
   const deferred = await verifyLooseManifest(path, vm.disks.map((d) => d.file.href), opts.deferDiskDigests ?? false);
   return { vm, diskSources: vm.disks.map((d) => resolve(dirname(path), d.file.href)), ...deferred };
