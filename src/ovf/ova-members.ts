@@ -91,7 +91,11 @@ function readRange(fd: number, offset: number, length: number): Buffer {
 /** The bytes of a small member (.ovf, .mf); large members are refused. */
 export function readOvaMember(path: string, member: OvaMember): Buffer {
   if (member.size > MAX_SMALL_MEMBER)
-    throw new H2kError(`${member.name} in ${path} is larger than 16 MiB`, { code: 'E_OVF_INVALID', file: path, offset: member.offset });
+    throw new H2kError(`${member.name} in ${path} is larger than 16 MiB`, {
+      code: 'E_OVF_TOO_LARGE', // the same verdict as the native reader's (ovf_guard.cpp)
+      file: `${path}/${member.name}`,
+      hint: 'the archive is not an OVA as exporters write it; re-export the VM',
+    });
   const fd = openSync(path, 'r');
   try {
     const b = readRange(fd, member.offset, member.size);

@@ -9,6 +9,7 @@
 #include "formats/ova/byte_view.hpp"
 #include "formats/ova/gzip_view.hpp"
 #include "formats/ova/manifest.hpp"
+#include "formats/ova/ovf_guard.hpp"
 #include "formats/view_formats.hpp"
 #include "formats/vmdk/descriptor.hpp"
 #include "formats/vmdk/extent.hpp"
@@ -251,6 +252,9 @@ std::string detectOvaMemberFormat(const std::string& archivePath, const std::str
 std::unique_ptr<ImageReader> openOvaDisk(const std::string& archivePath, const std::string& member,
                                          const OpenOptions& options) {
   Archive a = openArchive(archivePath, sourceTapFor(options, archivePath));
+  // A hostile descriptor fails every command, not only those that parse it (h2k ovf).
+  for (const auto& m : a.members)
+    if (endsWith(m.name, ".ovf")) checkOvfDescriptor(*a.view, m, archivePath);
   const TarMember& disk = findDisk(a, archivePath, member);
   std::map<std::string, std::string> props{{"member", disk.name}};
   std::vector<std::string> warnings;
