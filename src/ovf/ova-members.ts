@@ -1,7 +1,7 @@
 // Lists the members of an OVA (a ustar archive) and reads small ones (the .ovf, the .mf)
 // without extracting anything; disks are opened in place by the native reader through
 // "<archive>/<member>" paths.
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { H2kError } from '../util/errors.js';
 
 export interface OvaMember {
@@ -42,6 +42,7 @@ export function listOvaMembers(path: string): OvaMember[] {
   const fd = openSync(path, 'r');
   const members: OvaMember[] = [];
   try {
+    const fileSize = fstatSync(fd).size;
     let pos = 0;
     let nextName: string | undefined;
     let nextSize: number | undefined;
@@ -51,10 +52,18 @@ export function listOvaMembers(path: string): OvaMember[] {
       if (h.toString('latin1', 257, 262) !== 'ustar' && members.length === 0 && pos === 0)
         throw new H2kError(`${path} is not a tar (OVA) archive`, { code: 'E_OVA_BAD_TAR', file: path, offset: 0 });
       let size = nextSize ?? parseNumber(h.subarray(124, 136));
-      if (!Number.isFinite(size) || size < 0)
+      if (!Number.isSafeInteger(size) || size < 0)
         throw new H2kError(`bad tar size field at offset ${pos} of ${path}`, { code: 'E_OVA_BAD_TAR', file: path, offset: pos });
       const type = String.fromCharCode(h[156]);
       const dataAt = pos + BLOCK;
+      // Every member lies within the archive: a larger size is a damaged or truncated tar.
+      if (dataAt + size > fileSize)
+        throw new H2kError(`the tar member at offset ${pos} of ${path} claims ${size} bytes, past the end of the archive (${fileSize} bytes)`, {
+          code: 'E_OVA_BAD_TAR',
+          file: path,
+          offset: pos,
+          hint: 'the archive is truncated or damaged; copy or export it again',
+        });
       if (type === 'x' || type === 'L') {
         const text = readRange(fd, dataAt, Math.min(size, 1 << 20)).toString('utf8');
         if (type === 'L') nextName = cString(Buffer.from(text));
