@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runH2k, type RunResult } from './helpers/cli.js';
 import { manifestFor, writeTar, type TarEntry } from './helpers/formats-fixtures.js';
 import { vmwareOvf } from './helpers/ovf-samples.js';
-import { MiB, qemuCompare, qemuImg, seededBytes, writeSparseRaw } from './helpers/vmdk-fixtures.js';
+import { MiB, qemuCompare, qemuImg, qemuVirtualSize, seededBytes, writeSparseRaw } from './helpers/vmdk-fixtures.js';
 
 let dir: string;
 let baitDir: string;
@@ -149,5 +149,17 @@ describe('a gzip member that inflates to no disk format', () => {
     const r = await runH2k(['ovf', a.ova, '-o', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(qemuCompare(raw, 'raw', join(out, 'rawdisk-disk1.qcow2'), 'qcow2').code).toBe(0);
+  });
+
+  it('a declared capacity that is not the disk\'s own size converts at the disk\'s size, with a warning', async () => {
+    const a = appliance('capacity', descriptor('', 'capacity', { capacityBytes: 16 * 1024 * MiB }));
+    const out = outDir('capacity');
+    const r = await runH2k(['ovf', a.ova, '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`h2k: warning: disk vmdisk1 (disk1.vmdk): the OVF declares ovf:capacity ${16 * 1024 * MiB} bytes but the disk's header says ${2 * MiB}`);
+    expect(qemuCompare(raw, 'raw', join(out, 'capacity-disk1.qcow2'), 'qcow2').code).toBe(0);
+    expect(qemuVirtualSize(join(out, 'capacity-disk1.qcow2'), 'qcow2')).toBe(2 * MiB);
+    const j = await runH2k(['ovf', a.ova, '-o', outDir('capacity-json'), '--json']);
+    expect((JSON.parse(j.stdout) as { warnings: string[] }).warnings).toHaveLength(1);
   });
 });

@@ -65,6 +65,34 @@ describe('parseOvf', () => {
     const broken = vmwareOvf(sample).replace('ovf:fileRef="file1"', 'ovf:fileRef="nope"');
     expect(() => parseOvf(broken, 'vm.ovf')).toThrowError(expect.objectContaining({ code: 'E_OVF_INVALID' }));
   });
+
+  it('every error names the descriptor (file and message) and the element at fault', () => {
+    const ovf = vmwareOvf(sample);
+    const cases: Array<[string, RegExp]> = [
+      [ovf.replace('ovf:capacity="2" ovf:capacityAllocationUnits="byte * 2^30" ', ''), /^vm\.ovf: <Disk ovf:diskId="vmdisk1"> has no ovf:capacity$/],
+      [ovf.replace('ovf:fileRef="file2"', 'ovf:fileRef="nope"'), /^vm\.ovf: <Disk ovf:diskId="vmdisk2"> refers to unknown file ovf:fileRef="nope"/],
+      [ovf.replace('ovf:/disk/vmdisk3', 'ovf:/disk/x'), /^vm\.ovf: <Item> with ResourceType 17 refers to unknown disk ovf:\/disk\/x$/],
+      [ovf.replace('ovf:capacity="100" ovf:capacityAllocationUnits="byte * 2^30"', 'ovf:capacity="1" ovf:capacityAllocationUnits="byte * 2^80"'), /^vm\.ovf: <Disk ovf:diskId="vmdisk2"> ovf:capacity is 1 x byte \* 2\^80, beyond the 8 PiB/],
+      [ovf.replace('ovf:capacityAllocationUnits="byte * 2^30" ovf:diskId="vmdisk1"', 'ovf:capacityAllocationUnits="parsecs" ovf:diskId="vmdisk1"'), /^vm\.ovf: <Disk ovf:diskId="vmdisk1"> ovf:capacity has unknown allocation units "parsecs"$/],
+      [ovf.replace('<rasd:VirtualQuantity>4</rasd:VirtualQuantity>', '<rasd:VirtualQuantity>1e9</rasd:VirtualQuantity>'), /^vm\.ovf: <Item> with ResourceType 3 \(InstanceID "1"\) VirtualQuantity is "1e9", not a whole number$/],
+      [ovf.replace('<rasd:VirtualQuantity>4</rasd:VirtualQuantity>', '<rasd:VirtualQuantity>100000</rasd:VirtualQuantity>'), /asks for 100000 vCPUs; KVM runs 1 to 4096/],
+      [ovf.replace('ovf:href="web-disk-data.vmdk" ovf:id="file2"', 'ovf:href="web-disk-data.vmdk" ovf:id="file1"'), /^vm\.ovf: <File ovf:id="file1" ovf:href="web-disk-data.vmdk">: a second <File> with the same ovf:id$/],
+      [ovf.replace('<Name>', '<Name>&lol9;'), /^vm\.ovf: line \d+ is not well-formed XML: reference to undefined entity &lol9;$/],
+    ];
+    for (const [xml, message] of cases) {
+      let err: unknown;
+      try {
+        parseOvf(xml, '/appliances/vm.ova/vm.ovf');
+      } catch (e) {
+        err = e;
+      }
+      expect(err, String(message)).toMatchObject({ file: '/appliances/vm.ova/vm.ovf' });
+      expect((err as Error).message).toMatch(message);
+      expect((err as { code: string }).code).toMatch(/^E_OVF_INVALID$/);
+    }
+    const doctype = ovf.replace('?>', '?>\n<!DOCTYPE Envelope [<!ENTITY a "b">]>');
+    expect(() => parseOvf(doctype, 'vm.ovf')).toThrowError(expect.objectContaining({ code: 'E_OVF_DOCTYPE', message: expect.stringMatching(/^vm\.ovf: line 2 declares a DOCTYPE with entities; OVF descriptors never need one$/) }));
+  });
 });
 
 describe('buildDomainXml', () => {

@@ -11,6 +11,7 @@ import { convertImage } from '../convert/convert-image.js';
 import type { Compression, ConvertOptions, ConvertRequest, ConvertResult, OutputFormat } from '../convert/types.js';
 import { loadAddon } from '../native/addon.js';
 import { H2kError } from '../util/errors.js';
+import { capacityMismatch } from './capacity-check.js';
 import { buildDomainXml, domainName } from './libvirt-xml.js';
 import { isOva, listOvaMembers, readOvaMember } from './ova-members.js';
 import type { OvfVm } from './ovf-types.js';
@@ -33,6 +34,8 @@ export interface ImportOvfResult {
   vm: OvfVm;
   disks: ConvertResult[];
   libvirtXml?: string;
+  /** A declared ovf:capacity that differs from a disk's own size (see capacity-check.ts). */
+  warnings: string[];
 }
 
 export interface ManifestDigest {
@@ -182,6 +185,7 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
   const base = domainName(vm.name);
   const written: string[] = [];
   const results: ConvertResult[] = [];
+  const warnings: string[] = [];
   try {
     for (let i = 0; i < diskSources.length; i++) {
       const output = join(outDir, `${base}-disk${i + 1}.${format}`);
@@ -201,6 +205,8 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
       );
       written.push(output);
       results.push(r);
+      const w = capacityMismatch(vm.disks[i], r.virtualSize);
+      if (w) warnings.push(w);
     }
     let xmlPath: string | undefined;
     if (req.libvirtXml) {
@@ -211,7 +217,7 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
       writeFileSync(`${xmlPath}.partial`, xml);
       renameSync(`${xmlPath}.partial`, xmlPath);
     }
-    return { vm, disks: results, libvirtXml: xmlPath };
+    return { vm, disks: results, libvirtXml: xmlPath, warnings };
   } catch (err) {
     for (const p of written) rmSync(p, { force: true });
     throw err;
