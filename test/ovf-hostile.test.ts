@@ -2,7 +2,8 @@
 // DOCTYPE (billion laughs, XXE to a bait file, a parameter entity, an external DTD) fails
 // `h2k ovf` (OVA and loose .ovf) and `h2k convert` (which does not otherwise parse the OVF) with
 // E_OVF_DOCTYPE, nothing written and the bait never read; a gzip member that inflates to
-// something that is no disk fails both commands with E_OVA_NO_DISK instead of becoming a disk.
+// something that is no disk fails both commands with E_OVA_NO_DISK instead of becoming a disk
+// (beside a loose .ovf, E_OVF_NOT_A_DISK).
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -132,13 +133,12 @@ describe('a gzip member that inflates to no disk format', () => {
     const a = appliance('gzip-bomb', descriptor('', 'bomb', { gzip: true, capacityBytes: 16 * 1024 * MiB }), bomb);
     const runs = await everyCommand(a, 'bomb');
     for (const { what, r, out } of runs) {
-      // A loose .ovf's disk files are read as they are (a loose gzip file is not inflated): not
-      // covered here yet — only the OVA commands' verdicts are.
-      if (what === 'ovf <ovf>') continue;
       expect(r.code, `${what}: ${r.stderr}`).toBe(3);
-      expect(r.stderr, what).toContain('[E_OVA_NO_DISK]');
+      // A loose .ovf's files are not inflated: the gzip file beside it is no disk by content either.
+      expect(r.stderr, what).toContain(what === 'ovf <ovf>' ? '[E_OVF_NOT_A_DISK]' : '[E_OVA_NO_DISK]');
       expect(readdirSync(out), what).toEqual([]);
     }
+    expect(runs[1].r.stderr).toMatch(/hostile\.ovf: <File ovf:href="disk1\.vmdk"> \(disk vmdisk1\) is not a disk image: .*declared gzip-compressed/);
     expect(runs[0].r.stderr).toMatch(/disk1\.vmdk is not a disk image: its content \(gunzipped, 268435456 bytes\) matches no disk format/);
   });
 

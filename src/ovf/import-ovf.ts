@@ -12,6 +12,7 @@ import type { Compression, ConvertOptions, ConvertRequest, ConvertResult, Output
 import { loadAddon } from '../native/addon.js';
 import { H2kError } from '../util/errors.js';
 import { capacityMismatch } from './capacity-check.js';
+import { assertLooseDiskContent } from './disk-content.js';
 import { buildDomainXml, domainName } from './libvirt-xml.js';
 import { isOva, listOvaMembers, readOvaMember } from './ova-members.js';
 import type { OvfVm } from './ovf-types.js';
@@ -186,6 +187,12 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
   const written: string[] = [];
   const results: ConvertResult[] = [];
   const warnings: string[] = [];
+  // Every loose disk is a disk by content before any is written (OVA members: the native reader).
+  if (!isOva(resolve(req.source)))
+    for (let i = 0; i < diskSources.length; i++)
+      await Promise.resolve()
+        .then(() => assertLooseDiskContent(diskSources[i], vm.disks[i], req.source))
+        .catch((err: unknown) => explainByDigest(err, diskSources[i], diskDigests?.[i], manifestName ?? ''));
   try {
     for (let i = 0; i < diskSources.length; i++) {
       const output = join(outDir, `${base}-disk${i + 1}.${format}`);
