@@ -297,7 +297,7 @@ std::unique_ptr<ImageReader> openOvaDisk(const std::string& archivePath, const s
                     " matches no disk format h2k reads, and only a member named .img or .raw is read as a raw disk",
                 archivePath, static_cast<int64_t>(disk.offset),
                 "the archive's disk is damaged or is not a disk; re-export the VM (VMDK, VHD, VHDX, VDI, qcow2, or raw "
-                "named .img/.raw)");
+                "named .img/.raw) — or, if you know the member is a raw disk, `h2k convert <ova>/<member> -f raw`");
   std::unique_ptr<ImageReader> inner;
   if (format == "vmdk") inner = openVmdkStreamView(view);
   else if (format == "raw") inner = std::make_unique<RawViewReader>(view);
