@@ -3,7 +3,7 @@
 // `h2k ovf` (OVA and loose .ovf) and `h2k convert` (which does not otherwise parse the OVF) with
 // E_OVF_DOCTYPE, nothing written and the bait never read; a gzip member that inflates to
 // something that is no disk fails both commands with E_OVA_NO_DISK instead of becoming a disk
-// (beside a loose .ovf, E_OVF_NOT_A_DISK).
+// (beside a loose .ovf, E_OVF_NOT_A_DISK); `h2k manifest validate` gives the OVA verdicts too.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -161,5 +161,26 @@ describe('a gzip member that inflates to no disk format', () => {
     expect(qemuVirtualSize(join(out, 'capacity-disk1.qcow2'), 'qcow2')).toBe(2 * MiB);
     const j = await runH2k(['ovf', a.ova, '-o', outDir('capacity-json'), '--json']);
     expect((JSON.parse(j.stdout) as { warnings: string[] }).warnings).toHaveLength(1);
+  });
+});
+
+describe('the manifest workflow gives the same verdicts', () => {
+  it('manifest validate: a DOCTYPE is E_OVF_DOCTYPE, a gzip member that is no disk E_OVA_NO_DISK', async () => {
+    const laughs = appliance('wf-laughs', descriptor(`<!DOCTYPE Envelope [\n  ${LOLS}\n]>`, '&lol9;'));
+    const bomb = appliance(
+      'wf-bomb',
+      descriptor('', 'bomb', { gzip: true, capacityBytes: 16 * 1024 * MiB }),
+      { name: 'disk1.vmdk', data: gzipSync(Buffer.alloc(64 * MiB), { level: 9 }) },
+    );
+    for (const [ova, code] of [[laughs.ova, 'E_OVF_DOCTYPE'], [bomb.ova, 'E_OVA_NO_DISK']] as const) {
+      const manifest = join(dir, `wf-${code}.json`);
+      writeFileSync(manifest, JSON.stringify({ version: '1.0', pipeline: { load: { source_type: 'ova', source_path: ova }, convert: {} } }));
+      const out = outDir('wf');
+      const r = await runH2k(['manifest', 'validate', manifest, '-o', out, '--json']);
+      expect(r.code, r.stdout + r.stderr).toBe(3);
+      expect(JSON.parse(r.stdout).manifests[0].problems[0], r.stdout).toMatchObject({ code });
+      expect(readdirSync(out)).toEqual([]);
+      expect(r.stdout + r.stderr).not.toContain(marker);
+    }
   });
 });
