@@ -9,6 +9,7 @@ import { runH2k } from './helpers/cli.js';
 import { runNativeTool } from './helpers/native-tool.js';
 import { MiB, qemuCompare, qemuImg, seededBytes, writeSparseRaw } from './helpers/vmdk-fixtures.js';
 import { manifestFor, writeTar } from './helpers/formats-fixtures.js';
+import { vmwareOvf } from './helpers/ovf-samples.js';
 import { spawnSync } from 'node:child_process';
 
 let dir: string;
@@ -60,7 +61,10 @@ describe('writers', () => {
     const tail = readFileSync(out).subarray(-512);
     expect(tail.every((b) => b === 0)).toBe(true); // EOS marker
     const ova = join(dir, 'back.ova');
-    const ovf = { name: 'vm.ovf', data: Buffer.from('<Envelope/>') };
+    const ovf = {
+      name: 'vm.ovf',
+      data: Buffer.from(vmwareOvf({ name: 'vm', vcpus: 1, memoryMiB: 512, disks: [{ href: 'disk.vmdk', capacityBytes: statSync(src).size, controller: 'scsi', unit: 0 }], nics: [] })),
+    };
     const disk = { name: 'disk.vmdk', path: out };
     writeTar(ova, [ovf, { name: 'vm.mf', data: manifestFor([ovf, disk]) }, disk]);
     const back = join(dir, 'back.qcow2');

@@ -11,9 +11,12 @@ import { convertImage } from '../convert/convert-image.js';
 import type { Compression, ConvertOptions, ConvertRequest, ConvertResult, OutputFormat } from '../convert/types.js';
 import { loadAddon } from '../native/addon.js';
 import { H2kError } from '../util/errors.js';
+import { capacityMismatch } from './capacity-check.js';
+import { assertLooseDiskContent } from './disk-content.js';
 import { buildDomainXml, domainName } from './libvirt-xml.js';
 import { isOva, listOvaMembers, readOvaMember } from './ova-members.js';
 import type { OvfVm } from './ovf-types.js';
+import { readOvfFile } from './ovf-xml-guard.js';
 import { parseOvf } from './parse-ovf.js';
 
 export interface ImportOvfRequest {
@@ -32,6 +35,8 @@ export interface ImportOvfResult {
   vm: OvfVm;
   disks: ConvertResult[];
   libvirtXml?: string;
+  /** A declared ovf:capacity that differs from a disk's own size (see capacity-check.ts). */
+  warnings: string[];
 }
 
 export interface ManifestDigest {
@@ -182,7 +187,7 @@ export async function loadOvf(source: string, allowExternalPaths = false, opts: 
     const members = listOvaMembers(path);
     const ovf = members.find((m) => m.name.toLowerCase().endsWith('.ovf'));
     if (!ovf) throw new H2kError(`${path} holds no .ovf descriptor`, { code: 'E_OVF_INVALID', file: path });
-    const vm = parseOvf(readOvaMember(path, ovf).toString('utf8'));
+    const vm = parseOvf(readOvaMember(path, ovf).toString('utf8'), `${path}/${ovf.name}`);
     const diskSources = vm.disks.map((d) => {
       guardHref(d.file.href, path);
       if (d.file.chunkSize) throw new H2kError(`disk ${d.file.href} is split into chunks (ovf:chunkSize), which is not supported`, { code: 'E_UNSUPPORTED', file: path });
@@ -192,7 +197,7 @@ export async function loadOvf(source: string, allowExternalPaths = false, opts: 
     });
     return { vm, diskSources };
   }
-  const vm = parseOvf(readFileSync(path, 'utf8'));
+  const vm = parseOvf(readOvfFile(path), path);
   const diskRoot = allowExternalPaths ? undefined : dirname(path);
   // Each href is opened once here, beneath the OVF's directory, so a link out, a FIFO or a device
   // is refused before any output exists and the error names the .ovf; the conversion opens it
@@ -210,6 +215,13 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
   const base = domainName(vm.name);
   const written: string[] = [];
   const results: ConvertResult[] = [];
+  const warnings: string[] = [];
+  // Every loose disk is a disk by content before any is written (OVA members: the native reader).
+  if (!isOva(resolve(req.source)))
+    for (let i = 0; i < diskSources.length; i++)
+      await Promise.resolve()
+        .then(() => assertLooseDiskContent(diskSources[i], vm.disks[i], req.source, diskRoot))
+        .catch((err: unknown) => explainByDigest(err, diskSources[i], diskDigests?.[i], manifestName ?? '', diskRoot));
   // A missing -o directory is created before any work (and removed again if this run fails).
   const createdDir = mkdirSync(outDir, { recursive: true });
   try {
@@ -232,6 +244,8 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
       );
       written.push(output);
       results.push(r);
+      const w = capacityMismatch(vm.disks[i], r.virtualSize);
+      if (w) warnings.push(w);
     }
     let xmlPath: string | undefined;
     if (req.libvirtXml) {
@@ -242,7 +256,7 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
       writeFileSync(`${xmlPath}.partial`, xml);
       renameSync(`${xmlPath}.partial`, xmlPath);
     }
-    return { vm, disks: results, libvirtXml: xmlPath };
+    return { vm, disks: results, libvirtXml: xmlPath, warnings };
   } catch (err) {
     for (const p of written) rmSync(p, { force: true });
     if (createdDir) rmSync(createdDir, { recursive: true, force: true }); // made by this run: nothing else is in it

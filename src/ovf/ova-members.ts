@@ -1,7 +1,7 @@
 // Lists the members of an OVA (a ustar archive) and reads small ones (the .ovf, the .mf)
 // without extracting anything; disks are opened in place by the native reader through
 // "<archive>/<member>" paths.
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { H2kError } from '../util/errors.js';
 
 export interface OvaMember {
@@ -42,6 +42,7 @@ export function listOvaMembers(path: string): OvaMember[] {
   const fd = openSync(path, 'r');
   const members: OvaMember[] = [];
   try {
+    const fileSize = fstatSync(fd).size;
     let pos = 0;
     let nextName: string | undefined;
     let nextSize: number | undefined;
@@ -51,10 +52,18 @@ export function listOvaMembers(path: string): OvaMember[] {
       if (h.toString('latin1', 257, 262) !== 'ustar' && members.length === 0 && pos === 0)
         throw new H2kError(`${path} is not a tar (OVA) archive`, { code: 'E_OVA_BAD_TAR', file: path, offset: 0 });
       let size = nextSize ?? parseNumber(h.subarray(124, 136));
-      if (!Number.isFinite(size) || size < 0)
+      if (!Number.isSafeInteger(size) || size < 0)
         throw new H2kError(`bad tar size field at offset ${pos} of ${path}`, { code: 'E_OVA_BAD_TAR', file: path, offset: pos });
       const type = String.fromCharCode(h[156]);
       const dataAt = pos + BLOCK;
+      // Every member lies within the archive: a larger size is a damaged or truncated tar.
+      if (dataAt + size > fileSize)
+        throw new H2kError(`the tar member at offset ${pos} of ${path} claims ${size} bytes, past the end of the archive (${fileSize} bytes)`, {
+          code: 'E_OVA_BAD_TAR',
+          file: path,
+          offset: pos,
+          hint: 'the archive is truncated or damaged; copy or export it again',
+        });
       if (type === 'x' || type === 'L') {
         const text = readRange(fd, dataAt, Math.min(size, 1 << 20)).toString('utf8');
         if (type === 'L') nextName = cString(Buffer.from(text));
@@ -91,7 +100,11 @@ function readRange(fd: number, offset: number, length: number): Buffer {
 /** The bytes of a small member (.ovf, .mf); large members are refused. */
 export function readOvaMember(path: string, member: OvaMember): Buffer {
   if (member.size > MAX_SMALL_MEMBER)
-    throw new H2kError(`${member.name} in ${path} is larger than 16 MiB`, { code: 'E_OVF_INVALID', file: path, offset: member.offset });
+    throw new H2kError(`${member.name} in ${path} is larger than 16 MiB`, {
+      code: 'E_OVF_TOO_LARGE', // the same verdict as the native reader's (ovf_guard.cpp)
+      file: `${path}/${member.name}`,
+      hint: 'the archive is not an OVA as exporters write it; re-export the VM',
+    });
   const fd = openSync(path, 'r');
   try {
     const b = readRange(fd, member.offset, member.size);

@@ -5,6 +5,8 @@ import { closeSync, constants } from 'node:fs';
 import { relative } from 'node:path';
 import { access, stat } from 'node:fs/promises';
 import { loadAddon } from '../native/addon.js';
+import { capacityMismatch } from '../ovf/capacity-check.js';
+import { assertLooseDiskContent } from '../ovf/disk-content.js';
 import { explainByDigest, loadOvf, type ManifestDigest } from '../ovf/import-ovf.js';
 import type { OvfDisk, OvfVm } from '../ovf/ovf-types.js';
 import { H2kError, toH2kError } from '../util/errors.js';
@@ -119,10 +121,14 @@ async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected:
   for (let i = 0; i < diskSources.length; i++) {
     const digest = diskDigests?.[i];
     // A deferred digest still explains a disk that does not even open (damaged in transit).
-    const { warnings: w, ...disk } = await probeDisk(diskSources[i], undefined, opts, diskRoot).catch((err: unknown) =>
-      explainByDigest(err, diskSources[i], digest, manifestName, diskRoot),
-    );
     const d = vm.disks[i];
+    const { warnings: w, ...disk } = await Promise.resolve()
+      // A loose disk must be a disk by content, as `h2k ovf` requires (OVA members: the native reader).
+      .then(() => (sourceType === 'ovf' ? assertLooseDiskContent(diskSources[i], d, path, diskRoot) : undefined))
+      .then(() => probeDisk(diskSources[i], undefined, opts, diskRoot))
+      .catch((err: unknown) => explainByDigest(err, diskSources[i], digest, manifestName, diskRoot));
+    const capacity = capacityMismatch(d, disk.virtualSize);
+    if (capacity) w.push(capacity);
     disks.push({ ...disk, ovf: { href: d.file.href, controller: d.controller, unit: d.unit }, ...(digest ? { manifestDigest: { digest, mfName: manifestName } } : {}) });
     warnings.push(...w.map((x) => `disk ${i + 1} (${d.file.href}): ${x}`));
   }

@@ -58,6 +58,7 @@ export function registerOvf(program: Command): void {
           { signal: interrupt.signal, onProgress: (p) => progress.update(source, p.bytesDone, p.bytesTotal) },
         );
         progress.stop();
+        if (!flags.json) for (const w of result.warnings) process.stderr.write(`h2k: warning: ${w}\n`);
         if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
         else {
           const vm = result.vm;

@@ -9,6 +9,7 @@
 #include "formats/ova/byte_view.hpp"
 #include "formats/ova/gzip_view.hpp"
 #include "formats/ova/manifest.hpp"
+#include "formats/ova/ovf_guard.hpp"
 #include "formats/view_formats.hpp"
 #include "formats/vmdk/descriptor.hpp"
 #include "formats/vmdk/extent.hpp"
@@ -147,6 +148,14 @@ bool endsWith(const std::string& s, const char* suffix) {
   return s.size() >= n && std::equal(s.end() - n, s.end(), suffix, [](char a, char b) { return std::tolower(a) == b; });
 }
 
+// A member taken as a raw disk when its content matches no disk format: one named so (.img/.raw,
+// gzipped too). Any other such member is not a disk, whatever size it inflates to — `convert`
+// (first disk) and `ovf` (member by name) must agree on that.
+bool rawByName(const std::string& name) {
+  std::string n = endsWith(name, ".gz") ? name.substr(0, name.size() - 3) : name;
+  return endsWith(n, ".img") || endsWith(n, ".raw");
+}
+
 std::string contentFormat(const ByteView& v) {
   uint8_t head[4096] = {0};
   size_t n = static_cast<size_t>(std::min<uint64_t>(sizeof head, v.size()));
@@ -210,8 +219,7 @@ const TarMember& findDisk(const Archive& a, const std::string& archivePath, cons
   }
   for (const auto& m : a.members) {
     if (endsWith(m.name, ".ovf") || endsWith(m.name, ".mf") || endsWith(m.name, ".cert") || m.size == 0) continue;
-    if (contentFormat(*memberView(a, m, archivePath)) != "raw" || endsWith(m.name, ".img") || endsWith(m.name, ".raw"))
-      return m;
+    if (contentFormat(*memberView(a, m, archivePath)) != "raw" || rawByName(m.name)) return m;
   }
   throw Error(ova::kNoDisk, archivePath + " holds no disk image", archivePath, -1,
               "the OVA must contain at least one disk (VMDK, VHD, VHDX, VDI, qcow2 or raw)");
@@ -251,6 +259,9 @@ std::unique_ptr<ImageReader> openOvaDisk(File archive, const std::string& member
   auto archiveTap = sourceTapFor(options, archive);
   File digestHandle = archive.reopen();  // a deferred .mf digest reads behind the conversion
   Archive a = openArchive(std::move(archive), std::move(archiveTap));
+  // A hostile descriptor fails every command, not only those that parse it (h2k ovf).
+  for (const auto& m : a.members)
+    if (endsWith(m.name, ".ovf")) checkOvfDescriptor(*a.view, m, archivePath);
   const TarMember& disk = findDisk(a, archivePath, member);
   std::map<std::string, std::string> props{{"member", disk.name}};
   std::vector<std::string> warnings;
@@ -284,7 +295,16 @@ std::unique_ptr<ImageReader> openOvaDisk(File archive, const std::string& member
   }
   auto view = memberView(a, disk, archivePath, deferred ? deferred->tap() : nullptr);
   if (dynamic_cast<const GzipView*>(view.get())) props["memberCompression"] = "gzip";
-  std::string format = options.format.empty() || options.format == "ova" ? contentFormat(*view) : options.format;
+  bool byContent = options.format.empty() || options.format == "ova";
+  std::string format = byContent ? contentFormat(*view) : options.format;
+  if (byContent && format == "raw" && !rawByName(disk.name))
+    throw Error(ova::kNoDisk,
+                archivePath + "/" + disk.name + " is not a disk image: its content" +
+                    (props.count("memberCompression") ? " (gunzipped, " + std::to_string(view->size()) + " bytes)" : "") +
+                    " matches no disk format h2k reads, and only a member named .img or .raw is read as a raw disk",
+                archivePath, static_cast<int64_t>(disk.offset),
+                "the archive's disk is damaged or is not a disk; re-export the VM (VMDK, VHD, VHDX, VDI, qcow2, or raw "
+                "named .img/.raw) — or, if you know the member is a raw disk, `h2k convert <ova>/<member> -f raw`");
   std::unique_ptr<ImageReader> inner;
   if (format == "vmdk") inner = openVmdkStreamView(view);
   else if (format == "raw") inner = std::make_unique<RawViewReader>(view);
