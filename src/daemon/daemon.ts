@@ -201,6 +201,11 @@ export class Daemon {
       extentWaitMs: cfg.extent_wait_timeout * 1000,
       log: this.log,
       onJob: (spec) => void this.enqueue(spec),
+      onRefuse: ({ files, error, phase }) =>
+        void this.runner.refuse(files, error, phase).finally(() => {
+          this.scheduleStatsWrite();
+          this.watcher?.release(files);
+        }),
     });
     await this.watcher.start();
 
