@@ -79,7 +79,7 @@ export function vmNameOf(primary: string): string {
     lossy = true;
   }
   if (!lossy) return clean;
-  return `${clean || 'disk'}-${createHash('sha256').update(stem).digest('hex').slice(0, 8)}`;
+  return `${/[\p{L}\p{N}]/u.test(clean) ? clean : 'disk'}-${createHash('sha256').update(stem).digest('hex').slice(0, 8)}`;
 }
 
 /**
