@@ -275,4 +275,18 @@ describe('hostile drops (real daemon under strace)', () => {
       for (const c of probes) expect(c.line, n).toContain('O_NOFOLLOW');
     }
   });
+
+  it('a watch_dir configured as a symlink (the operator\'s, trusted) is still watched; links dropped in it are not', async () => {
+    const real = join(fx.dir, 'real-watch');
+    mkdirSync(real);
+    const link = join(fx.dir, 'watch-link');
+    symlinkSync(real, link);
+    const h = await startDaemon({ config: { watch_dir: link } });
+    harnesses.push(h);
+    copyFileSync(makeSeededRaw(join(fx.dir, 'small.raw'), 1, 3), join(link, 'small.img'));
+    symlinkSync(join(fx.dir, 'small.raw'), join(link, 'alias.img'));
+    await h.until('small.img converted and alias.img refused', () => h.count('job_succeeded') === 1 && h.count('drop_refused') === 1, 30_000);
+    expect(existsSync(join(real, '.processed', 'small.img'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(real, '.errors', 'alias.img.error.json'), 'utf8')).code).toBe('E_UNSAFE_DROP');
+  });
 });

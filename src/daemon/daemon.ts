@@ -1,6 +1,6 @@
 // `h2k daemon`: wires the watcher, queue, scheduler, job runner, stats, metrics, control socket,
 // notifications and dedup store together, and owns start-up recovery and orderly shutdown.
-import { mkdir, chmod, readFile } from 'node:fs/promises';
+import { mkdir, chmod, readFile, realpath } from 'node:fs/promises';
 import { join, resolve, relative, isAbsolute, sep } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
@@ -120,6 +120,15 @@ export class Daemon {
     this.version = await h2kVersion();
     for (const d of [cfg.watch_dir, cfg.output_dir, join(cfg.watch_dir, '.processed'), join(cfg.watch_dir, '.errors')])
       await mkdir(d, { recursive: true });
+    // The watcher never follows links (drop-guard.ts), so it must be given the real directories:
+    // a configured watch_dir that is itself a symlink (trusted, the operator's) is resolved here.
+    cfg.watch_dir = await realpath(cfg.watch_dir);
+    cfg.output_dir = await realpath(cfg.output_dir);
+    if (inside(cfg.watch_dir, cfg.output_dir) || inside(cfg.output_dir, cfg.watch_dir))
+      throw new H2kError('watch_dir and output_dir must be separate directories, neither inside the other', {
+        code: 'E_CONFIG',
+        hint: `watch_dir=${cfg.watch_dir} output_dir=${cfg.output_dir} (after resolving symlinks)`,
+      });
     await mkdir(this.paths.stateDir, { recursive: true, mode: 0o700 });
     await chmod(this.paths.stateDir, 0o700);
 
