@@ -4,7 +4,7 @@ import { mkdir, chmod, readFile, realpath } from 'node:fs/promises';
 import { join, resolve, relative, isAbsolute, sep } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
-import { packageRoot } from '../native/addon.js';
+import { loadAddon, packageRoot } from '../native/addon.js';
 import { configurePool } from '../pool/pool.js';
 import { H2kError } from '../util/errors.js';
 import { ControlServer } from './control-server.js';
@@ -170,6 +170,9 @@ export class Daemon {
       this.log.info('metrics_listening', `Metrics: http://${address}/metrics`, { address });
     }
 
+    // The converter's and hasher's own opens follow the drop rules too (O_NOFOLLOW, one name,
+    // regular): nothing swapped in after the daemon's lstat checks is read.
+    loadAddon().setPlainFilesOnly(true);
     configurePool(cfg.max_concurrent_jobs);
     this.runnerInstance = new JobRunner({
       cfg,
@@ -348,6 +351,7 @@ export class Daemon {
     }
     await this.statsFile.write();
     await this.closeServers();
+    loadAddon().setPlainFilesOnly(false);
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
     const s = await this.snapshot();
     this.log.info('daemon_stopped', `Daemon stopped: ${s.total_processed} processed, ${s.total_failed} failed, ${s.total_retried} retried`);

@@ -81,6 +81,9 @@ export interface NativeAddon {
   imageInfo(path: string, options?: NativeOpenOptions): Promise<NativeImageInfo>;
   detectFormat(path: string): string;
   convert(request: NativeConvertRequest, onProgress?: (p: ConvertProgress) => void): NativeConvertHandle;
+  /** Process-wide plain-files-only mode (io/file.hpp): read-only opens refuse links, hard links and
+   * special files with E_UNSAFE_DROP. The watch-folder daemon turns it on. */
+  setPlainFilesOnly(on: boolean): void;
   [key: string]: unknown;
 }
 
