@@ -44,6 +44,8 @@ type Entry =
 export class WatchFolder {
   private readonly entries = new Map<string, Entry>();
   private readonly refused = new Map<string, H2kError>();
+  /** extent path -> why its descriptor was refused (an extent still settling follows it later) */
+  private readonly refusedGroup = new Map<string, H2kError>();
   private readonly tracker: StabilityTracker;
   private watcher?: FSWatcher;
   private orphanTimer?: NodeJS.Timeout;
@@ -117,7 +119,11 @@ export class WatchFolder {
     const e = this.entries.get(path);
     if (e?.state === 'claimed') return;
     if (!e) this.opts.log.debug('file_seen', `New file: ${basename(path)}`, { file: path });
-    this.refused.delete(path); // a new file under a refused name starts afresh
+    if (!e) {
+      // a new file under a refused name starts afresh
+      this.refused.delete(path);
+      this.refusedGroup.delete(path);
+    }
     this.entries.set(path, { state: 'tracking' });
     void this.screen(path);
   }
@@ -159,7 +165,13 @@ export class WatchFolder {
       const extents = await this.checkExtents(path, [...role.unsafeExtents, ...role.extents]);
       if (!extents || this.entries.get(path)?.state !== 'tracking') return;
       this.entries.set(path, { state: 'descriptor', extents, size, waitingLogged: false });
-    } else if (role.kind === 'extent' || (role.kind === 'headerless' && (looksLikeExtentName(path) || this.claimedByDescriptor(path)))) {
+    } else if (this.refusedGroup.has(path)) {
+      const why = this.refusedGroup.get(path)!;
+      this.refusedGroup.delete(path);
+      return this.refuse([path], new H2kError(`${basename(path)} is an extent of a refused descriptor: ${why.message}`, {
+        code: why.code, file: path, hint: why.hint,
+      }), 'initialization');
+    } else if (role.kind === 'extent' || this.claimedByDescriptor(path) || (role.kind === 'headerless' && looksLikeExtentName(path))) {
       this.entries.set(path, { state: 'extent', size, stableAt: Date.now() });
     } else if (role.kind === 'headerless') {
       // Only files named like extents (or named by a descriptor) may wait for a descriptor.
@@ -177,7 +189,8 @@ export class WatchFolder {
   }
 
   /** A descriptor's extents as paths, each checked before anything opens it; on a bad one the
-   * descriptor is refused (naming the extent) and undefined is returned. */
+   * descriptor is refused (naming the extent), with its extents already stable, and undefined
+   * is returned. */
   private async checkExtents(descriptor: string, names: string[]): Promise<string[] | undefined> {
     const paths: string[] = [];
     for (const name of names) {
@@ -190,7 +203,10 @@ export class WatchFolder {
           });
         await checkExtent(descriptor, name);
       } catch (err) {
-        if (this.entries.get(descriptor)?.state === 'tracking') this.refuse([descriptor], toH2kError(err), 'initialization');
+        if (this.entries.get(descriptor)?.state === 'tracking') {
+          const group = names.filter((n) => n === basename(n)).map((n) => join(this.root, n));
+          this.refuseGroup(descriptor, group, toH2kError(err));
+        }
         return undefined;
       }
       paths.push(path);
@@ -212,10 +228,19 @@ export class WatchFolder {
       if (e.state !== 'descriptor') continue;
       const bad = e.extents.find((x) => files.includes(x));
       if (bad)
-        this.refuse([path], new H2kError(`extent ${basename(bad)} named by ${basename(path)} was refused: ${error.message}`, {
+        this.refuseGroup(path, e.extents, new H2kError(`extent ${basename(bad)} named by ${basename(path)} was refused: ${error.message}`, {
           code: error.code, file: bad, hint: error.hint,
-        }), phase);
+        }));
     }
+  }
+
+  /** A descriptor goes with its extents that are already stable; those still settling are
+   * refused when they are (no orphan is left behind to be converted on its own). */
+  private refuseGroup(descriptor: string, extents: string[], error: H2kError): void {
+    const stable = extents.filter((p) => this.entries.get(p)?.state === 'extent');
+    for (const p of extents) if (this.entries.get(p)?.state === 'tracking') this.refusedGroup.set(p, error);
+    while (this.refusedGroup.size > MAX_REMEMBERED_REFUSALS) this.refusedGroup.delete(this.refusedGroup.keys().next().value!);
+    this.refuse([descriptor, ...stable], error, 'initialization');
   }
 
   private claimedByDescriptor(path: string): boolean {
