@@ -198,6 +198,12 @@ describe('hostile drops (real daemon under strace)', () => {
       servers.push(s);
       s.listen(join(w, 'sock.img'));
     });
+    // Devices (root only, as the daemon in production): /dev/zero's numbers would read forever,
+    // a loop device's would read a host disk.
+    if (process.getuid?.() === 0) {
+      hostile('zero.img', 'E_UNSAFE_DROP', () => execFileSync('mknod', [join(w, 'zero.img'), 'c', '1', '5']));
+      hostile('loop.img', 'E_UNSAFE_DROP', () => execFileSync('mknod', [join(w, 'loop.img'), 'b', '7', '0']));
+    }
     hostile('evil.vmdk', 'E_UNSAFE_DROP', () => {
       expected['evil-flat.vmdk'] = 'E_UNSAFE_DROP';
       symlinkSync(bait, join(w, 'evil-flat.vmdk'));
@@ -237,6 +243,10 @@ describe('hostile drops (real daemon under strace)', () => {
     }
     expect(lstatSync(join(errors, 'link.vmdk')).isSymbolicLink()).toBe(true);
     expect(lstatSync(join(errors, 'pipe.vmdk')).isFIFO()).toBe(true);
+    if (expected['zero.img']) {
+      expect(lstatSync(join(errors, 'zero.img')).isCharacterDevice()).toBe(true);
+      expect(JSON.parse(readFileSync(join(errors, 'loop.img.error.json'), 'utf8')).error).toBe('loop.img is a block device, not a regular file');
+    }
     const linkRecord = JSON.parse(readFileSync(join(errors, 'link.vmdk.error.json'), 'utf8'));
     expect(linkRecord.error).toBe(`link.vmdk is a symbolic link (to '${bait}'); the daemon never follows links`);
     expect(linkRecord.hint).toMatch(/copy the disk into the watch folder/);
