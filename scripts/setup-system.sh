@@ -19,6 +19,7 @@ PACKAGES=(
   e2fsprogs fdisk dosfstools mtools          # guest fixture disks without an appliance (mkfs.ext4 -d, sfdisk, FAT)
   libvirt-clients libxml2-utils              # virt-xml-validate (+ the xmllint it runs): checks the libvirt XML built from OVF
   openssl procps tar gzip                    # test fixtures: SMTP STARTTLS certificate, process checks, OVA archives
+  strace                                     # test/daemon-hostile-drops.test.ts: which files the daemon opens
 )
 
 missing=()

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { classifyFile, parseDescriptorExtents, sourceFormatFor } from '../src/daemon/image-files.js';
+import { classifyFile, looksLikeExtentName, parseDescriptorExtents, sourceFormatFor } from '../src/daemon/image-files.js';
 import { StabilityTracker, type FileSnapshot } from '../src/daemon/file-stability.js';
 import { makeSeededRaw, tempDir, toVmdk } from './helpers/fixtures.js';
 
@@ -30,17 +30,21 @@ describe('classifyFile', () => {
       kind: 'descriptor', extents: ['twoGbMaxExtentSparse-s001.vmdk'], unsafeExtents: [],
     });
     expect(await classifyFile(join(tmp.dir, 'twoGbMaxExtentSparse-s001.vmdk'))).toEqual({ kind: 'extent' });
-    expect(await classifyFile(join(tmp.dir, 'monolithicFlat-flat.vmdk'))).toEqual({ kind: 'extent' });
-    expect(await classifyFile(join(tmp.dir, 'twoGbMaxExtentFlat-f001.vmdk'))).toEqual({ kind: 'extent' });
+    // Flat extents carry no header: the watcher lets them wait for a descriptor by their name.
+    expect(await classifyFile(join(tmp.dir, 'monolithicFlat-flat.vmdk'))).toEqual({ kind: 'headerless', size: 4 << 20 });
+    expect(await classifyFile(join(tmp.dir, 'twoGbMaxExtentFlat-f001.vmdk'))).toEqual({ kind: 'headerless', size: 4 << 20 });
+    expect(looksLikeExtentName('/w/a-flat.vmdk') && looksLikeExtentName('/w/a-s001.vmdk') && looksLikeExtentName('/w/a-f012.VMDK')).toBe(true);
+    expect(looksLikeExtentName('/w/a-000001-delta.vmdk') && looksLikeExtentName('/w/a-000001-sesparse.vmdk')).toBe(true);
+    expect(looksLikeExtentName('/w/a.vmdk') || looksLikeExtentName('/w/flat.vmdk') || looksLikeExtentName('/w/a-s1.vmdk')).toBe(false);
   });
 
-  it('damaged headers and tiny junk are jobs (so they fail into .errors/), not extents waiting forever', async () => {
+  it('damaged headers are jobs (so they fail into .errors/); junk has no header (the watcher refuses it by name)', async () => {
     const bad = Buffer.alloc(4096, 0x5a);
     bad.write('KDMV', 0, 'latin1');
     writeFileSync(join(tmp.dir, 'bad.vmdk'), bad);
     expect(await classifyFile(join(tmp.dir, 'bad.vmdk'))).toEqual({ kind: 'single' });
     writeFileSync(join(tmp.dir, 'junk.vmdk'), 'garbage\n');
-    expect(await classifyFile(join(tmp.dir, 'junk.vmdk'))).toEqual({ kind: 'single' });
+    expect(await classifyFile(join(tmp.dir, 'junk.vmdk'))).toEqual({ kind: 'headerless', size: 8 });
     const whole = readFileSync(join(tmp.dir, 'monolithicSparse.vmdk'));
     writeFileSync(join(tmp.dir, 'cut.vmdk'), whole.subarray(0, 100));
     expect(await classifyFile(join(tmp.dir, 'cut.vmdk'))).toEqual({ kind: 'single' });

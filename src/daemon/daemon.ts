@@ -1,10 +1,10 @@
 // `h2k daemon`: wires the watcher, queue, scheduler, job runner, stats, metrics, control socket,
 // notifications and dedup store together, and owns start-up recovery and orderly shutdown.
-import { mkdir, chmod, readFile } from 'node:fs/promises';
+import { mkdir, chmod, readFile, realpath } from 'node:fs/promises';
 import { join, resolve, relative, isAbsolute, sep } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
-import { packageRoot } from '../native/addon.js';
+import { loadAddon, packageRoot } from '../native/addon.js';
 import { configurePool } from '../pool/pool.js';
 import { H2kError } from '../util/errors.js';
 import { ControlServer } from './control-server.js';
@@ -120,6 +120,15 @@ export class Daemon {
     this.version = await h2kVersion();
     for (const d of [cfg.watch_dir, cfg.output_dir, join(cfg.watch_dir, '.processed'), join(cfg.watch_dir, '.errors')])
       await mkdir(d, { recursive: true });
+    // The watcher never follows links (drop-guard.ts), so it must be given the real directories:
+    // a configured watch_dir that is itself a symlink (trusted, the operator's) is resolved here.
+    cfg.watch_dir = await realpath(cfg.watch_dir);
+    cfg.output_dir = await realpath(cfg.output_dir);
+    if (inside(cfg.watch_dir, cfg.output_dir) || inside(cfg.output_dir, cfg.watch_dir))
+      throw new H2kError('watch_dir and output_dir must be separate directories, neither inside the other', {
+        code: 'E_CONFIG',
+        hint: `watch_dir=${cfg.watch_dir} output_dir=${cfg.output_dir} (after resolving symlinks)`,
+      });
     await mkdir(this.paths.stateDir, { recursive: true, mode: 0o700 });
     await chmod(this.paths.stateDir, 0o700);
 
@@ -161,6 +170,9 @@ export class Daemon {
       this.log.info('metrics_listening', `Metrics: http://${address}/metrics`, { address });
     }
 
+    // The converter's and hasher's own opens follow the drop rules too (O_NOFOLLOW, one name,
+    // regular): nothing swapped in after the daemon's lstat checks is read.
+    loadAddon().setPlainFilesOnly(true);
     configurePool(cfg.max_concurrent_jobs);
     this.runnerInstance = new JobRunner({
       cfg,
@@ -201,6 +213,11 @@ export class Daemon {
       extentWaitMs: cfg.extent_wait_timeout * 1000,
       log: this.log,
       onJob: (spec) => void this.enqueue(spec),
+      onRefuse: ({ files, error, phase }) =>
+        void this.runner.refuse(files, error, phase).finally(() => {
+          this.scheduleStatsWrite();
+          this.watcher?.release(files);
+        }),
     });
     await this.watcher.start();
 
@@ -334,6 +351,7 @@ export class Daemon {
     }
     await this.statsFile.write();
     await this.closeServers();
+    loadAddon().setPlainFilesOnly(false);
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
     const s = await this.snapshot();
     this.log.info('daemon_stopped', `Daemon stopped: ${s.total_processed} processed, ${s.total_failed} failed, ${s.total_retried} retried`);

@@ -39,6 +39,8 @@ export interface ErrorContext {
 }
 
 const SUGGESTIONS: [RegExp, string][] = [
+  [/E_UNSAFE_DROP/, 'Copy the disk into the watch folder as a regular file (cp, rsync); links, hard links, pipes, sockets and devices are refused unread'],
+  [/E_FORMAT_MISMATCH/, 'The file is not what its extension says; give it its real extension (.img or .raw for raw disks), or drop a flat extent as <disk>-flat.vmdk with its descriptor'],
   [/E_VERIFY_FAILED/, 'The output did not read back as the source and was removed; check the output storage and memory, then retry (report it if it repeats)'],
   [/E_NO_SPACE|ENOSPC|no space|disk full|quota/i, 'Free up disk space or configure a different output_dir'],
   [/E_PERMISSION|EACCES|EPERM|permission denied/i, 'Check file permissions and ensure the daemon user can read the source and write output_dir'],

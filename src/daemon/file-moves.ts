@@ -1,9 +1,11 @@
-// Moves finished sources out of the watch folder without ever overwriting an earlier file.
-import { mkdir, rename, stat } from 'node:fs/promises';
+// Moves finished sources out of the watch folder without ever overwriting an earlier file. A link
+// is moved as itself (rename), never followed.
+import { lstat, mkdir, rename } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 
+// lstat: a dangling link already in .errors/ still takes its name (rename would replace it).
 async function exists(p: string): Promise<boolean> {
-  return stat(p).then(() => true, () => false);
+  return lstat(p).then(() => true, () => false);
 }
 
 /** A name in `dir` that is free: name, then name.1, name.2 ... before the extension. */

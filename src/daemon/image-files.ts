@@ -1,7 +1,8 @@
 // Which files make up one image. A VMDK descriptor names its extents; the descriptor is the job
 // and the extents are carried along, never jobs of their own. Only the first 64 KiB of a file is
-// read, and at most MAX_EXTENTS extent lines are accepted.
-import { open } from 'node:fs/promises';
+// read, and at most MAX_EXTENTS extent lines are accepted. Whether a headerless .vmdk is flat
+// extent data or junk is the watcher's call (by name, and whether a descriptor claims it).
+import { open, type FileHandle } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 
 const PROBE_BYTES = 64 * 1024;
@@ -13,8 +14,18 @@ export type FileRole =
   | { kind: 'single' }
   /** a VMDK text descriptor; extents are bare file names in the same directory */
   | { kind: 'descriptor'; extents: string[]; unsafeExtents: string[] }
-  /** a VMDK extent (split sparse or flat data): only part of an image */
-  | { kind: 'extent' };
+  /** a VMDK extent with a sparse header (KDMV without descriptor, COWD): only part of an image */
+  | { kind: 'extent' }
+  /** a .vmdk with neither a descriptor nor a sparse magic: flat extent data, or not a VMDK at all
+   * (the watcher decides by name and by whether a descriptor claims it) */
+  | { kind: 'headerless'; size: number };
+
+/** Names VMware and qemu-img give extents: they may wait for their descriptor. */
+const EXTENT_NAME = /-(?:flat|delta|sesparse|[sf]\d{3,})\.vmdk$/i;
+
+export function looksLikeExtentName(path: string): boolean {
+  return EXTENT_NAME.test(basename(path));
+}
 
 export function fileTypeOf(path: string): string {
   return extname(path).slice(1).toLowerCase() || 'unknown';
@@ -50,13 +61,17 @@ function looksLikeDescriptor(buf: Buffer): boolean {
   return /^#\s*Disk DescriptorFile/m.test(text) || /^\s*createType\s*=/m.test(text);
 }
 
-export async function classifyFile(path: string): Promise<FileRole> {
+/** How classifyFile opens the file; the daemon passes drop-guard's openChecked (no links, no FIFOs). */
+export type OpenForProbe = (path: string) => Promise<FileHandle>;
+
+export async function classifyFile(path: string, openFile: OpenForProbe = (p) => open(p, 'r')): Promise<FileRole> {
   if (fileTypeOf(path) !== 'vmdk') return { kind: 'single' };
-  const fh = await open(path, 'r');
+  const fh = await openFile(path);
+  let fileSize: number;
   let buf: Buffer;
   let region = Buffer.alloc(0);
   try {
-    const fileSize = (await fh.stat()).size;
+    fileSize = (await fh.stat()).size;
     const probe = Buffer.alloc(PROBE_BYTES);
     const { bytesRead } = await fh.read(probe, 0, PROBE_BYTES, 0);
     buf = probe.subarray(0, bytesRead);
@@ -86,7 +101,6 @@ export async function classifyFile(path: string): Promise<FileRole> {
     const self = basename(path);
     return { kind: 'descriptor', extents: extents.filter((e) => e !== self), unsafeExtents };
   }
-  // Not a descriptor and not a sparse header: flat extent data (e.g. disk-flat.vmdk), or junk that
-  // a descriptor never claims. An empty or tiny junk file is still a job so it lands in .errors/.
-  return buf.length < 512 ? { kind: 'single' } : { kind: 'extent' };
+  // Not a descriptor and not a sparse header: flat extent data (e.g. disk-flat.vmdk), or junk.
+  return { kind: 'headerless', size: fileSize };
 }

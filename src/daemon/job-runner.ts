@@ -1,8 +1,9 @@
 // Runs one job end to end: dedup check, conversion in a pool worker, report.json, and moving the
 // sources to .processed/ (or, for good failures, to .errors/ with an .error.json). Transient
 // errors come back as a retry decision for the scheduler; sources stay put until then.
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { ConvertOptions, ConvertRequest, ConvertResult } from '../convert/types.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
@@ -10,12 +11,13 @@ import { H2kError, toH2kError } from '../util/errors.js';
 import { formatBytes } from '../util/format.js';
 import { writeJsonAtomic } from './atomic-write.js';
 import type { Deduplicator } from './dedup.js';
+import { checkJobFiles } from './drop-guard.js';
 import { buildErrorContext, type Phase } from './error-context.js';
 import { moveInto } from './file-moves.js';
-import { sourceFormatFor } from './image-files.js';
+import { fileTypeOf, sourceFormatFor } from './image-files.js';
 import type { Logger } from './logger.js';
 import type { Notifier } from './notify/notifier.js';
-import type { Job } from './queue/job-queue.js';
+import type { Job, JobSpec } from './queue/job-queue.js';
 import { retryDelayMs, shouldRetry } from './retry-policy.js';
 import type { DaemonStats } from './stats.js';
 import { localDate } from './local-date.js';
@@ -56,25 +58,53 @@ async function inPhase<T>(phase: Phase, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** vm name from the primary file: "Web Server-01.vmdk" -> "Web_Server-01". */
+/** Longest vm name in UTF-8 bytes: room for "-<hash>", "-N" and ".qcow2" in a 255-byte name. */
+const MAX_VM_NAME_BYTES = 200;
+
+/**
+ * vm name from the primary file. Letters and digits of any script, '.', '_' and '-' are kept;
+ * runs of anything else become '_' ("Web Server-01.vmdk" -> "Web_Server-01", ASCII names exactly
+ * as before). A non-ASCII name that loses characters that way gets an 8-hex hash of the original
+ * name, so names that clean up alike ("日本 1", "日本?1") stay apart and always map the same way.
+ */
 export function vmNameOf(primary: string): string {
-  const stem = basename(primary, extname(primary)).replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '');
-  return stem.slice(0, 128) || 'disk';
+  const stem = basename(primary, extname(primary));
+  let clean = stem.replace(/[^\p{L}\p{M}\p{N}._-]+/gu, '_').replace(/^\.+/, '');
+  let lossy = clean !== stem;
+  if (!/[^\x00-\x7f]/.test(stem)) return clean.slice(0, 128) || 'disk';
+  if (Buffer.byteLength(clean) > MAX_VM_NAME_BYTES) {
+    const chars = [...clean];
+    while (Buffer.byteLength(chars.join('')) > MAX_VM_NAME_BYTES) chars.pop();
+    clean = chars.join('');
+    lossy = true;
+  }
+  if (!lossy) return clean;
+  return `${/[\p{L}\p{N}]/u.test(clean) ? clean : 'disk'}-${createHash('sha256').update(stem).digest('hex').slice(0, 8)}`;
 }
 
-/** {output_dir}/YYYY-MM-DD/<vm>[-N]/ : a directory that holds a finished report belongs to another job. */
-async function chooseOutputDir(outputDir: string, vm: string): Promise<string> {
+/**
+ * {output_dir}/YYYY-MM-DD/<vm>[-N]/ : a directory that holds a finished report, or that a running
+ * job of this daemon has taken, belongs to another job (two names that clean up alike, or
+ * "disk.img" and "disk.vmdk", never share one). `taken` is checked and updated with no await in
+ * between, so concurrent jobs cannot both pick the same directory.
+ */
+async function chooseOutputDir(outputDir: string, vm: string, taken: Set<string>): Promise<string> {
   const day = join(outputDir, localDate());
   for (let i = 1; i < 1000; i++) {
     const dir = join(day, i === 1 ? vm : `${vm}-${i}`);
     const entries = await readdir(dir).catch(() => undefined);
-    if (!entries || !entries.includes('report.json')) return dir;
+    if ((!entries || !entries.includes('report.json')) && !taken.has(dir)) {
+      taken.add(dir);
+      return dir;
+    }
   }
   throw new H2kError(`too many outputs named ${vm} today`, { code: 'E_OUTPUT_EXISTS', file: day });
 }
 
 export class JobRunner {
   private readonly threads: number;
+  /** output directories of running jobs */
+  private readonly takenDirs = new Set<string>();
 
   constructor(private readonly deps: JobRunnerDeps) {
     const cfg = deps.cfg;
@@ -97,30 +127,26 @@ export class JobRunner {
       files: job.files,
       retry_count: job.retryCount,
     });
+    const held: string[] = [];
     try {
-      const outcome = await this.attempt(job, signal, started);
+      const outcome = await this.attempt(job, signal, started, held);
       return outcome;
     } catch (err) {
       const pe = err instanceof PhaseError ? err : new PhaseError('completion', toH2kError(err));
       return await this.onError(job, pe, signal);
     } finally {
+      for (const d of held) this.takenDirs.delete(d);
       stats.jobEnded(job.id);
     }
   }
 
-  private async attempt(job: Job, signal: AbortSignal, started: number): Promise<JobOutcome> {
+  /** `held` receives the output directory this attempt takes (released by run). */
+  private async attempt(job: Job, signal: AbortSignal, started: number, held: string[]): Promise<JobOutcome> {
     const { cfg, log, stats, dedup } = this.deps;
     const name = basename(job.primary);
 
-    const sizeBytes = await inPhase('initialization', async () => {
-      let total = 0;
-      for (const f of job.files) {
-        const st = await stat(f);
-        if (!st.isFile()) throw new H2kError(`not a regular file: ${f}`, { code: 'E_INVALID_ARGUMENT', file: f });
-        total += st.size;
-      }
-      return total;
-    });
+    // lstat rules (drop-guard.ts) before anything opens a file: dedup hashing, conversion.
+    const sizeBytes = await inPhase('initialization', () => checkJobFiles(job.files));
 
     await inPhase('file_type_detection', async () => {
       const ext = extname(job.primary).toLowerCase();
@@ -143,9 +169,13 @@ export class JobRunner {
       }
     }
 
+    // Hashing may have taken minutes: the files must still be the ones checked.
+    await inPhase('initialization', () => checkJobFiles(job.files));
+
     const vm = vmNameOf(job.primary);
     const outDir = await inPhase('output_directory_creation', async () => {
-      const dir = await chooseOutputDir(cfg.output_dir, vm);
+      const dir = await chooseOutputDir(cfg.output_dir, vm, this.takenDirs);
+      held.push(dir);
       await mkdir(dir, { recursive: true });
       return dir;
     });
@@ -258,9 +288,28 @@ export class JobRunner {
       });
       return { kind: 'retry', at: Date.now() + delay, error };
     }
+    await this.fileFailure(job, pe, `Failed: ${name} in ${pe.phase}`, 'job_failed');
+    return { kind: 'failed', error };
+  }
+
+  /**
+   * Files the watcher turned away before they became a job (a link, a special file, a .vmdk that
+   * is no VMDK) under .errors/ with an error record, like a failed job. Nothing here opens them.
+   */
+  async refuse(files: string[], error: H2kError, phase: Phase): Promise<void> {
+    const spec: JobSpec = { id: files[0], primary: files[0], files, fileType: fileTypeOf(files[0]), sizeBytes: 0, queuedAt: new Date().toISOString() };
+    const job: Job = { ...spec, state: 'failed', retryCount: 0, notBefore: 0 };
+    await this.fileFailure(job, new PhaseError(phase, error), `Refused: ${basename(files[0])}`, 'drop_refused');
+  }
+
+  /** .errors/ + error record, stats, log, dedup record and notification of a final failure. */
+  private async fileFailure(job: Job, pe: PhaseError, what: string, event: 'job_failed' | 'drop_refused'): Promise<void> {
+    const { log, stats } = this.deps;
+    const name = basename(job.primary);
+    const error = pe.error;
     await this.moveToErrors(job, pe);
     stats.failedJob(job.fileType);
-    log.error('job_failed', `Failed: ${name} in ${pe.phase}: [${error.code}] ${error.message}`, {
+    log.error(event, `${what}: [${error.code}] ${error.message}`, {
       file: job.primary,
       code: error.code,
       phase: pe.phase,
@@ -281,7 +330,6 @@ export class JobRunner {
       retry_count: job.retryCount,
       timestamp: new Date().toISOString(),
     });
-    return { kind: 'failed', error };
   }
 
   private async moveToErrors(job: Job, pe: PhaseError): Promise<void> {
@@ -299,7 +347,8 @@ export class JobRunner {
     });
     try {
       const present: string[] = [];
-      for (const f of job.files) if (await stat(f).then(() => true, () => false)) present.push(f);
+      // lstat: a link is moved as itself, even when it dangles.
+      for (const f of job.files) if (await lstat(f).then(() => true, () => false)) present.push(f);
       const moved = await moveInto(errorsDir, present);
       const primaryMoved = moved[0] && present[0] === job.primary ? moved[0] : join(errorsDir, basename(job.primary));
       await writeJsonAtomic(`${primaryMoved}.error.json`, context);

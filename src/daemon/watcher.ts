@@ -1,14 +1,29 @@
 // Watches the top level of watch_dir (chokidar) and turns complete files into jobs: each file
 // must be stable first, a VMDK descriptor waits for all its extents, and extents never become
-// jobs of their own (unless no descriptor claims them for extent_wait_timeout).
-import { stat } from 'node:fs/promises';
+// jobs of their own (unless no descriptor claims them for extent_wait_timeout). Entries that are
+// not plain one-name files (drop-guard.ts) and .vmdk files that are no VMDK are refused at once:
+// they go to .errors/ without ever being opened or followed.
+import { lstat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import { H2kError, toH2kError } from '../util/errors.js';
 import { formatBytes } from '../util/format.js';
-import { classifyFile, fileTypeOf } from './image-files.js';
+import { checkDrop, checkExtent, openChecked } from './drop-guard.js';
+import type { Phase } from './error-context.js';
+import { classifyFile, fileTypeOf, looksLikeExtentName, type FileRole } from './image-files.js';
 import { StabilityTracker } from './file-stability.js';
 import type { JobSpec } from './queue/job-queue.js';
 import type { Logger } from './logger.js';
+
+/** Files turned away before they became a job; the daemon files them under .errors/. */
+export interface Refusal {
+  files: string[];
+  error: H2kError;
+  phase: Phase;
+}
+
+/** Refused names remembered so a descriptor arriving later is refused too (bounded). */
+const MAX_REMEMBERED_REFUSALS = 1000;
 
 export interface WatcherOptions {
   watchDir: string;
@@ -17,6 +32,7 @@ export interface WatcherOptions {
   extentWaitMs: number;
   log: Logger;
   onJob: (spec: JobSpec) => void;
+  onRefuse: (refusal: Refusal) => void;
 }
 
 type Entry =
@@ -27,6 +43,9 @@ type Entry =
 
 export class WatchFolder {
   private readonly entries = new Map<string, Entry>();
+  private readonly refused = new Map<string, H2kError>();
+  /** extent path -> why its descriptor was refused (an extent still settling follows it later) */
+  private readonly refusedGroup = new Map<string, H2kError>();
   private readonly tracker: StabilityTracker;
   private watcher?: FSWatcher;
   private orphanTimer?: NodeJS.Timeout;
@@ -41,9 +60,10 @@ export class WatchFolder {
       stableMs: opts.stableMs,
       pollMs,
       growingReportMs: 5000,
+      // lstat: a link is never stat'ed through; whatever it is, onStable checks it again.
       stat: async (p) => {
-        const st = await stat(p).catch(() => undefined);
-        return st?.isFile() ? { size: st.size, mtimeMs: st.mtimeMs } : undefined;
+        const st = await lstat(p).catch(() => undefined);
+        return st && !st.isDirectory() ? { size: st.size, mtimeMs: st.mtimeMs } : undefined;
       },
       onGrowing: (p, size) =>
         opts.log.info('file_growing', `File still growing: ${basename(p)} (${formatBytes(size)})`, { file: p, size }),
@@ -63,6 +83,8 @@ export class WatchFolder {
     const root = this.root;
     this.watcher = watch(root, {
       depth: 0,
+      // Links are reported as what they are (lstat), never resolved.
+      followSymlinks: false,
       ignoreInitial: false,
       persistent: true,
       // A finished file moved out and a new one of the same name copied in quickly must be
@@ -97,33 +119,128 @@ export class WatchFolder {
     const e = this.entries.get(path);
     if (e?.state === 'claimed') return;
     if (!e) this.opts.log.debug('file_seen', `New file: ${basename(path)}`, { file: path });
+    if (!e) {
+      // a new file under a refused name starts afresh
+      this.refused.delete(path);
+      this.refusedGroup.delete(path);
+    }
     this.entries.set(path, { state: 'tracking' });
-    this.tracker.add(path);
+    void this.screen(path);
+  }
+
+  /** Links, hard links and special files are refused as soon as they appear (lstat only). */
+  private async screen(path: string): Promise<void> {
+    try {
+      await checkDrop(path);
+    } catch (err) {
+      if (this.entries.get(path)?.state !== 'tracking') return;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.entries.delete(path);
+        return;
+      }
+      this.refuse([path], toH2kError(err), 'initialization');
+      return;
+    }
+    if (this.entries.get(path)?.state === 'tracking') this.tracker.add(path);
   }
 
   private async onStable(path: string, size: number): Promise<void> {
     if (this.entries.get(path)?.state !== 'tracking') return;
     this.opts.log.info('file_stable', `File stable: ${basename(path)} (${formatBytes(size)})`, { file: path, size });
-    let role;
+    let role: FileRole;
     try {
-      role = await classifyFile(path);
+      // Checked again: the file may have been swapped while it was settling.
+      const ident = await checkDrop(path);
+      role = await classifyFile(path, (p) => openChecked(p, ident));
     } catch (err) {
+      if (this.entries.get(path)?.state !== 'tracking') return;
+      const e = toH2kError(err);
+      if (e.code === 'E_UNSAFE_DROP') return this.refuse([path], e, 'initialization');
       // Vanished or unreadable: a queued job reports the real error with full context.
-      role = { kind: 'single' as const };
-      this.opts.log.debug('classify_failed', `Cannot probe ${basename(path)}: ${(err as Error).message}`);
+      role = { kind: 'single' };
+      this.opts.log.debug('classify_failed', `Cannot probe ${basename(path)}: ${e.message}`);
     }
     if (this.entries.get(path)?.state !== 'tracking') return;
     if (role.kind === 'descriptor') {
-      for (const bad of role.unsafeExtents)
-        this.opts.log.warn('extent_unsafe', `Descriptor ${basename(path)} names extent outside the watch folder: ${bad}`);
-      this.entries.set(path, { state: 'descriptor', extents: role.extents.map((x) => join(this.root, x)), size, waitingLogged: false });
-    } else if (role.kind === 'extent' || this.claimedByDescriptor(path)) {
+      const extents = await this.checkExtents(path, [...role.unsafeExtents, ...role.extents]);
+      if (!extents || this.entries.get(path)?.state !== 'tracking') return;
+      this.entries.set(path, { state: 'descriptor', extents, size, waitingLogged: false });
+    } else if (this.refusedGroup.has(path)) {
+      const why = this.refusedGroup.get(path)!;
+      this.refusedGroup.delete(path);
+      return this.refuse([path], new H2kError(`${basename(path)} is an extent of a refused descriptor: ${why.message}`, {
+        code: why.code, file: path, hint: why.hint,
+      }), 'initialization');
+    } else if (role.kind === 'extent' || this.claimedByDescriptor(path) || (role.kind === 'headerless' && looksLikeExtentName(path))) {
       this.entries.set(path, { state: 'extent', size, stableAt: Date.now() });
+    } else if (role.kind === 'headerless') {
+      // Only files named like extents (or named by a descriptor) may wait for a descriptor.
+      const what = role.size === 0 ? 'it is empty' : 'no descriptor or sparse magic';
+      return this.refuse([path], new H2kError(`${basename(path)} is not a VMDK: ${what}`, {
+        code: 'E_FORMAT_MISMATCH',
+        file: path,
+        hint: 'a flat extent must be named like <disk>-flat.vmdk and dropped with its descriptor; give other disks their own extension (.img or .raw for raw)',
+      }), 'file_type_detection');
     } else {
       this.emit([path], size);
       return;
     }
     this.completeGroups();
+  }
+
+  /** A descriptor's extents as paths, each checked before anything opens it; on a bad one the
+   * descriptor is refused (naming the extent), with its extents already stable, and undefined
+   * is returned. */
+  private async checkExtents(descriptor: string, names: string[]): Promise<string[] | undefined> {
+    const paths: string[] = [];
+    for (const name of names) {
+      const path = join(this.root, name);
+      try {
+        const earlier = this.refused.get(path);
+        if (earlier && name === basename(name))
+          throw new H2kError(`extent ${name} named by ${basename(descriptor)} was refused: ${earlier.message}`, {
+            code: earlier.code, file: path, hint: earlier.hint,
+          });
+        await checkExtent(descriptor, name);
+      } catch (err) {
+        if (this.entries.get(descriptor)?.state === 'tracking') {
+          const group = names.filter((n) => n === basename(n)).map((n) => join(this.root, n));
+          this.refuseGroup(descriptor, group, toH2kError(err));
+        }
+        return undefined;
+      }
+      paths.push(path);
+    }
+    return paths;
+  }
+
+  /** Files the entry away (the daemon moves it to .errors/); descriptors waiting for it follow. */
+  private refuse(files: string[], error: H2kError, phase: Phase): void {
+    for (const f of files) {
+      this.entries.set(f, { state: 'claimed' });
+      this.tracker.remove(f);
+      this.refused.delete(f);
+      this.refused.set(f, error);
+    }
+    while (this.refused.size > MAX_REMEMBERED_REFUSALS) this.refused.delete(this.refused.keys().next().value!);
+    this.opts.onRefuse({ files, error, phase });
+    for (const [path, e] of this.entries) {
+      if (e.state !== 'descriptor') continue;
+      const bad = e.extents.find((x) => files.includes(x));
+      if (bad)
+        this.refuseGroup(path, e.extents, new H2kError(`extent ${basename(bad)} named by ${basename(path)} was refused: ${error.message}`, {
+          code: error.code, file: bad, hint: error.hint,
+        }));
+    }
+  }
+
+  /** A descriptor goes with its extents that are already stable; those still settling are
+   * refused when they are (no orphan is left behind to be converted on its own). */
+  private refuseGroup(descriptor: string, extents: string[], error: H2kError): void {
+    const stable = extents.filter((p) => this.entries.get(p)?.state === 'extent');
+    for (const p of extents) if (this.entries.get(p)?.state === 'tracking') this.refusedGroup.set(p, error);
+    while (this.refusedGroup.size > MAX_REMEMBERED_REFUSALS) this.refusedGroup.delete(this.refusedGroup.keys().next().value!);
+    this.refuse([descriptor, ...stable], error, 'initialization');
   }
 
   private claimedByDescriptor(path: string): boolean {

@@ -3,7 +3,9 @@
 // each extent in the descriptor's order (the order in which the daemon's watcher lists a job's
 // files): a changed extent behind an unchanged descriptor is not taken for a duplicate. For a
 // single-file image the key is simply the file's own hash. The daemon and `h2k hash --dedup-db` /
-// `h2k dedup check` all go through here, so they agree on keys and sizes.
+// `h2k dedup check` all go through here, so they agree on keys and sizes. The daemon hashes only
+// files that passed its drop checks (src/daemon/drop-guard.ts), with the addon in plain-files-only
+// mode; the CLI commands hash what the user names, links included.
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { classifyFile } from '../daemon/image-files.js';

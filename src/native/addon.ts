@@ -93,6 +93,9 @@ export interface NativeAddon {
   /** The lexical half of openBeneath, for names looked up rather than opened (OVA members). */
   checkContainedName(name: string, referencedFrom: string): void;
   convert(request: NativeConvertRequest, onProgress?: (p: ConvertProgress) => void): NativeConvertHandle;
+  /** Process-wide plain-files-only mode (io/file.hpp): read-only opens refuse links, hard links and
+   * special files with E_UNSAFE_DROP. The watch-folder daemon turns it on. */
+  setPlainFilesOnly(on: boolean): void;
   [key: string]: unknown;
 }
 

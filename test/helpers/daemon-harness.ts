@@ -88,6 +88,8 @@ export interface HarnessOptions {
   env?: NodeJS.ProcessEnv;
   /** reuse directories of an earlier harness (restart after kill -9) */
   reuse?: { root: string };
+  /** a command the daemon runs under, e.g. ['strace', '-f', '-o', log]; proc is then the wrapper */
+  wrap?: string[];
 }
 
 export async function startDaemon(options: HarnessOptions = {}): Promise<DaemonHarness> {
@@ -107,7 +109,9 @@ export async function startDaemon(options: HarnessOptions = {}): Promise<DaemonH
     ...options.config,
   };
   writeFileSync(configPath, stringify(config));
-  const proc = spawn(process.execPath, [h2kBin, 'daemon', '--config', configPath, '--log-format', 'json', ...(options.args ?? [])], {
+  const argv = [process.execPath, h2kBin, 'daemon', '--config', configPath, '--log-format', 'json', ...(options.args ?? [])];
+  const [cmd, ...args] = [...(options.wrap ?? []), ...argv];
+  const proc = spawn(cmd, args, {
     cwd: repoRoot,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

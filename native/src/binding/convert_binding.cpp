@@ -8,6 +8,7 @@
 
 #include "binding/js_error.hpp"
 #include "binding/registry.hpp"
+#include "io/file.hpp"  // setPlainFilesOnly
 #include "engine/convert.hpp"
 #include "hash/convert_verified.hpp"  // --hash in the same pass, --verify after it
 
@@ -145,6 +146,9 @@ void InitConvert(Napi::Env env, Napi::Object exports) {
   Napi::Array notAboutSource = Napi::Array::New(env);
   for (const char* code : codes::kNotAboutTheSource) notAboutSource.Set(notAboutSource.Length(), code);
   exports.Set("codesNotAboutTheSource", notAboutSource);
+  exports.Set("setPlainFilesOnly", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    setPlainFilesOnly(info.Length() > 0 && info[0].ToBoolean().Value());
+  }, "setPlainFilesOnly"));
 }
 
 }  // namespace h2k::binding

@@ -46,6 +46,7 @@ inline constexpr const char* kCancelled = "E_CANCELLED";
 inline constexpr const char* kInvalidArgument = "E_INVALID_ARGUMENT";
 inline constexpr const char* kDecompress = "E_DECOMPRESS";      // a compressed grain/cluster does not decode
 inline constexpr const char* kVerifyFailed = "E_VERIFY_FAILED";  // the output does not read back as the source
+inline constexpr const char* kUnsafeDrop = "E_UNSAFE_DROP";      // plain-files-only mode: a link, hard link or special file
 
 // Failures that say nothing about the source's bytes (the caller, the output side, a cancel):
 // a conversion failing with one of these is not a reason to check the source's digest. The

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -29,8 +30,23 @@ void throwErrno(int err, const std::string& what, const std::string& path, int64
   }
 }
 
+namespace {
+std::atomic<bool> gPlainFilesOnly{false};
+
+[[noreturn]] void refuseUnsafe(int fd, const std::string& path, const std::string& what) {
+  if (fd >= 0) ::close(fd);
+  throw Error(codes::kUnsafeDrop, "refusing to read " + path + ": " + what, path, -1,
+              "copy the disk into the watch folder as a regular file; links, hard links, pipes, sockets and devices are never read");
+}
+}  // namespace
+
+void setPlainFilesOnly(bool on) noexcept { gPlainFilesOnly.store(on); }
+bool plainFilesOnly() noexcept { return gPlainFilesOnly.load(); }
+
 File File::open(const std::string& path, Mode mode) {
   int flags = O_CLOEXEC;
+  const bool plainOnly = mode == Mode::Read && plainFilesOnly();
+  if (plainOnly) flags |= O_NOFOLLOW | O_NONBLOCK;
   switch (mode) {
     case Mode::Read: flags |= O_RDONLY; break;
     case Mode::CreateExclusive: flags |= O_RDWR | O_CREAT | O_EXCL; break;
@@ -41,7 +57,21 @@ File File::open(const std::string& path, Mode mode) {
   do {
     fd = ::open(path.c_str(), flags, 0644);
   } while (fd < 0 && errno == EINTR);
+  if (fd < 0 && plainOnly && errno == ELOOP) refuseUnsafe(-1, path, "it is a symbolic link");
   if (fd < 0) throwErrno(errno, "cannot open", path);
+  if (plainOnly) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      throwErrno(err, "cannot stat", path);
+    }
+    if (!S_ISREG(st.st_mode)) refuseUnsafe(fd, path, "it is not a regular file");
+    if (st.st_nlink != 1) refuseUnsafe(fd, path, "it is a hard link (" + std::to_string(st.st_nlink) + " names)");
+    // Back to blocking reads (O_NONBLOCK only kept the open from hanging on a FIFO).
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  }
   if (mode == Mode::Read) {
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {

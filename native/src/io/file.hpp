@@ -10,6 +10,13 @@
 
 namespace h2k {
 
+// Plain-files-only mode (process-wide; the watch-folder daemon turns it on): every read-only
+// open refuses a symlink as the last component (O_NOFOLLOW), never blocks on a FIFO
+// (O_NONBLOCK), and refuses anything but a regular file with one name, with E_UNSAFE_DROP. It
+// closes the gap between the daemon's lstat checks and the converter's own opens.
+void setPlainFilesOnly(bool on) noexcept;
+bool plainFilesOnly() noexcept;
+
 class File {
  public:
   enum class Mode { Read, CreateExclusive, CreateTruncate, ReadWrite };
