@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../native/addon.js';
 import { runShutdownHooks } from '../pool/shutdown.js';
 import { COMMAND_INDEX } from './command-index.js';
+import { argvForConfigInvocation } from './config-invocation.js';
 import { EXIT } from './exit-codes.js';
 import { reportError } from './report-error.js';
 
@@ -74,6 +75,12 @@ export async function buildProgram(argv: string[] = [], all = false): Promise<Co
 
 /** Runs the CLI and returns the process exit code. Commands set process.exitCode themselves. */
 export async function main(argv: string[]): Promise<number> {
+  try {
+    // hyper2kvm's invocation, `h2k --config file.yaml` with command: daemon inside the file
+    if (!namedCommand(argv)) argv = (await argvForConfigInvocation(argv)) ?? argv;
+  } catch (err) {
+    return reportError(err);
+  }
   const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
