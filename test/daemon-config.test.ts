@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { loadDaemonConfig, mergeFlags } from '../src/config/load-config.js';
 import { daemonConfigSchema, extendDaemonSchema } from '../src/config/daemon-schema.js';
 import { flagsToConfig } from '../src/cli/commands/daemon.js';
+import { loadWorkflowAwareConfig } from '../src/workflow/workflow-config.js';
 import { repoRoot, runH2k } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 import { z } from 'zod';
@@ -89,8 +90,8 @@ describe('daemon config', () => {
     expect(config.verbose).toBe(2);
   });
 
-  it('loads the shipped example and JSON configs', () => {
-    const { config, warnings } = loadDaemonConfig(join(repoRoot, 'examples', 'daemon-enhanced.yaml'));
+  it('loads the shipped example (as h2k daemon does) and JSON configs', () => {
+    const { config, warnings } = loadWorkflowAwareConfig(join(repoRoot, 'examples', 'daemon-enhanced.yaml'));
     expect(warnings).toEqual([]);
     expect(config.watch_dir).toBe('/var/lib/h2k/queue');
     const json = write('c.json', JSON.stringify({ watch_dir: '/a', output_dir: '/b', max_concurrent_jobs: 5 }));

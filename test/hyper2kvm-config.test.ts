@@ -11,7 +11,7 @@ import { domainXmlSettings, guestFixOptions } from '../src/config/guest-output-s
 import { KEY_ROWS, KEY_TABLE, keyTableMarkdown } from '../src/config/hyper2kvm-keys.js';
 import { loadDaemonConfig } from '../src/config/load-config.js';
 import { nearestKey } from '../src/config/nearest-key.js';
-import { manifestWorkflowShape } from '../src/workflow/workflow-config.js';
+import { loadWorkflowAwareConfig, manifestWorkflowShape } from '../src/workflow/workflow-config.js';
 import { collectDaemonLog, waitFor } from './helpers/daemon-harness.js';
 import { h2kBin, repoRoot, runH2k } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
@@ -94,6 +94,21 @@ describe('the hyper2kvm key table', () => {
     expect(accepted.filter((k) => !KEY_ROWS.has(k))).toEqual([]);
     expect(KEY_TABLE.map((r) => r.key).filter((k) => !accepted.includes(k))).toEqual([]);
     expect(new Set(KEY_TABLE.map((r) => r.key)).size).toBe(KEY_TABLE.length);
+  });
+
+  it('the shipped example carries every upstream key, and its commented-out keys load too', () => {
+    const text = readFileSync(join(repoRoot, 'examples', 'daemon-enhanced.yaml'), 'utf8');
+    for (const k of UPSTREAM_KEYS) {
+      const leaf = k.split('.').pop()!;
+      const indent = k.includes('.') ? ' {2}' : '';
+      expect(text, k).toMatch(new RegExp(`^(# ?)?${indent}${leaf}:`, 'm'));
+    }
+    const uncommented = text.replace(/^# ?([a-z_]+): /gm, (line, key: string) => (KEY_ROWS.has(key) ? `${key}: ` : line));
+    const { warnings } = loadWorkflowAwareConfig(write('example-all.yaml', uncommented));
+    expect(warnedKeys(warnings).sort()).toEqual([
+      'compress_level', 'emit_domain_xml', 'fix_network', 'fstab_mode', 'network_fix_level', 'regen_initramfs', 'remove_vmware_tools',
+      'update_grub', 'virtio_drivers_dir', 'vm_memory', 'vm_uefi', 'vm_vcpus', 'win_hyperv', 'workdir',
+    ]);
   });
 
   it('renders the README table', () => {

@@ -55,6 +55,7 @@ export async function buildProgram(argv: string[] = [], all = false): Promise<Co
     .description('Move virtual machine disks from VMware, Hyper-V and VirtualBox onto KVM')
     .version(version())
     .showHelpAfterError('(run h2k <command> --help for usage)')
+    .addHelpText('after', '\nAs hyper2kvm is started: h2k --config daemon.yaml (with command: daemon in the file) runs h2k daemon --config daemon.yaml.')
     .exitOverride();
   const named = namedCommand(argv);
   if (named || all) {
