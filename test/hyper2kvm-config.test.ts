@@ -229,6 +229,14 @@ describe('starting the daemon as hyper2kvm is started', () => {
     expect(stderr).toContain('ignored: win_hyperv: true');
   });
 
+  it("hyper2kvm's generated unit line: h2k --daemon --watch-dir=DIR --config=FILE", { timeout: 60_000 }, async () => {
+    const dir = join(tmp.dir, 'unit');
+    const file = write('unit.yaml', `command: daemon\noutput_dir: ${dir}/out\nlog_format: json\n`);
+    const { started, code } = await startAndStop(['--daemon', `--watch-dir=${dir}/incoming`, `--config=${file}`]);
+    expect(started.msg).toMatch(new RegExp(`^Daemon started: watching ${dir}/incoming -> ${dir}/out`));
+    expect(code).toBe(0);
+  });
+
   it('h2k --config file.yaml with manifest_workflow_mode: true starts the manifest workflow', { timeout: 60_000 }, async () => {
     const dir = join(tmp.dir, 'mwf');
     const file = write('mwf.yaml', stringify({

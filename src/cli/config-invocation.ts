@@ -1,6 +1,8 @@
 // hyper2kvm is started as `hyper2kvm --config file.yaml`, the operation named inside the file
-// (`command: daemon`). h2k accepts the same invocation: the file's command picks the h2k command,
-// which gets the rest of the command line unchanged. Only `daemon` has an h2k equivalent here.
+// (`command: daemon`); its generated systemd units add `--daemon --watch-dir=DIR`. h2k accepts
+// the same invocation: the file's command picks the h2k command, which gets the rest of the
+// command line (hyper2kvm's --daemon switch dropped: h2k's daemon always runs in the foreground,
+// as hyper2kvm's does). Only `daemon` has an h2k equivalent here.
 import { basename } from 'node:path';
 import { H2kError } from '../util/errors.js';
 
@@ -24,7 +26,8 @@ function configFiles(args: string[]): string[] {
  */
 export async function argvForConfigInvocation(argv: string[]): Promise<string[] | undefined> {
   const args = argv.slice(2);
-  if (!args[0]?.startsWith('--config') || args.some((a) => HELP_OR_VERSION.has(a))) return undefined;
+  // a first word that is not an option is a command name (or a mistyped one) for commander
+  if (!args[0]?.startsWith('-') || args.some((a) => HELP_OR_VERSION.has(a))) return undefined;
   const files = configFiles(args);
   if (files.length === 0) return undefined;
   if (files.length > 1)
@@ -43,5 +46,5 @@ export async function argvForConfigInvocation(argv: string[]): Promise<string[] 
     throw new H2kError(`${name} has command: ${JSON.stringify(command)}; h2k runs only command: daemon from a config file`, {
       code: 'E_CONFIG', file: src.file, hint: 'convert one disk with h2k convert <disk> (or h2k ovf for an OVA/OVF); h2k --help lists every command',
     });
-  return [...argv.slice(0, 2), 'daemon', ...args];
+  return [...argv.slice(0, 2), 'daemon', ...args.filter((a) => a !== '--daemon')];
 }
