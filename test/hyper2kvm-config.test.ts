@@ -158,6 +158,8 @@ describe('hyper2kvm daemon configs', () => {
     expect(() => loadDaemonConfig(write('hy-bad.yaml', 'watch_dir: /w\noutput_dir: /o\nmax-concurrent-jobs: 0\n'))).toThrowError(/hy-bad\.yaml:3:\d+: max_concurrent_jobs/);
     expect(() => loadDaemonConfig(write('twice.yaml', 'watch_dir: /w\noutput_dir: /o\nmax_concurrent_jobs: 2\nmax-concurrent-jobs: 3\n')))
       .toThrowError(/max_concurrent_jobs is set twice \(as max_concurrent_jobs and as max-concurrent-jobs\)/);
+    expect(() => loadDaemonConfig(write('twice2.yaml', 'watch_dir: /w\noutput_dir: /o\nretry_policy:\n  max-retries: 2\n  max_retries: 3\n')))
+      .toThrowError(/twice2\.yaml:4:\d+: retry_policy\.max_retries is set twice \(as max_retries and as max-retries\)/);
   });
 
   it('refuses values h2k cannot honour, naming the key and line', () => {

@@ -63,10 +63,13 @@ export function readConfigFile(path: string): ConfigSource {
 /** hyper2kvm reads max-concurrent-jobs as max_concurrent_jobs; so does h2k (both at once is an error). */
 function underscoreKeys(obj: Record<string, unknown>, at: string[], src: ConfigSource): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  const firstSpelling = new Map<string, string>();
   for (const [key, value] of Object.entries(obj)) {
     const name = key.replace(/-/g, '_');
-    if (Object.hasOwn(out, name) || (name !== key && Object.hasOwn(obj, name)))
-      throw configError(`${locate(src, [...at, key])}${[...at, name].join('.')} is set twice (as ${name} and as ${key}); keep one`, src.file);
+    const other = firstSpelling.get(name) ?? (name !== key && Object.hasOwn(obj, name) ? name : undefined);
+    if (other !== undefined)
+      throw configError(`${locate(src, [...at, key])}${[...at, name].join('.')} is set twice (as ${other} and as ${key}); keep one`, src.file);
+    firstSpelling.set(name, key);
     if (name !== key) src.spelled!.set([...at, name].join('.'), [...at, key]);
     Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
   }
