@@ -153,18 +153,23 @@ export const KEY_TABLE: readonly KeyRow[] = [
 
 export const KEY_ROWS: ReadonlyMap<string, KeyRow> = new Map(KEY_TABLE.map((r) => [r.key, r]));
 
-const LABEL: Record<KeyStatus, string> = {
+const LABEL: Record<Exclude<KeyStatus, 'refused'>, string> = {
   honoured: 'honoured',
   differs: 'honoured, with a difference',
   ignored: 'accepted, ignored (warning)',
-  refused: 'refused',
   h2k: 'h2k only',
 };
 
+function label(r: KeyRow): string {
+  if (r.status !== 'refused') return LABEL[r.status];
+  return r.refuseIf ? 'some values refused at start (exit 64)' : 'accepted, refused per job (warning)';
+}
+
 /** The README's key table (markdown). */
 export function keyTableMarkdown(): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const lines = ['| key | h2k | what h2k does |', '|---|---|---|'];
-  for (const r of KEY_TABLE) lines.push(`| \`${r.key}\` | ${LABEL[r.status]} | ${r.note.replace(/\|/g, '\\|')} |`);
+  for (const r of KEY_TABLE) lines.push(`| \`${r.key}\` | ${label(r)} | ${cell(r.note)} |`);
   return lines.join('\n');
 }
 
