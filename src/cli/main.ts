@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../native/addon.js';
 import { runShutdownHooks } from '../pool/shutdown.js';
 import { COMMAND_INDEX } from './command-index.js';
+import { argvForConfigInvocation } from './config-invocation.js';
 import { EXIT } from './exit-codes.js';
 import { reportError } from './report-error.js';
 
@@ -54,6 +55,7 @@ export async function buildProgram(argv: string[] = [], all = false): Promise<Co
     .description('Move virtual machine disks from VMware, Hyper-V and VirtualBox onto KVM')
     .version(version())
     .showHelpAfterError('(run h2k <command> --help for usage)')
+    .addHelpText('after', '\nAs hyper2kvm is started: h2k --config daemon.yaml (with command: daemon in the file) runs h2k daemon --config daemon.yaml.')
     .exitOverride();
   const named = namedCommand(argv);
   if (named || all) {
@@ -74,6 +76,12 @@ export async function buildProgram(argv: string[] = [], all = false): Promise<Co
 
 /** Runs the CLI and returns the process exit code. Commands set process.exitCode themselves. */
 export async function main(argv: string[]): Promise<number> {
+  try {
+    // hyper2kvm's invocation, `h2k --config file.yaml` with command: daemon inside the file
+    if (!namedCommand(argv)) argv = (await argvForConfigInvocation(argv)) ?? argv;
+  } catch (err) {
+    return reportError(err);
+  }
   const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);

@@ -1,7 +1,11 @@
 // The daemon's configuration: hyper2kvm's key names (an existing hyper2kvm daemon YAML works
 // unchanged) plus a few h2k additions. Other config areas (e.g. manifest_workflow_*) extend
-// daemonShape with their own keys; see extendDaemonSchema().
+// daemonShape with their own keys; see extendDaemonSchema(). What h2k does with each hyper2kvm
+// key is in hyper2kvm-keys.ts.
 import { z } from 'zod';
+import { guestOutputShape } from './guest-output-schema.js';
+import { compatShape } from './hyper2kvm-compat-schema.js';
+import type { KnownKeys } from './key-check.js';
 
 const seconds = (min = 0) => z.number({ error: 'expected a number of seconds' }).min(min).finite();
 
@@ -92,6 +96,8 @@ export const daemonShape = {
   log_file: z.string().min(1).optional(),
   /** hyper2kvm: 0 errors, 1 info, 2 debug, 3 trace */
   verbose: z.number().int().min(0).max(3).default(1),
+  ...guestOutputShape,
+  ...compatShape,
 };
 
 export const daemonConfigSchema = z.object(daemonShape);
@@ -100,13 +106,16 @@ export type DaemonConfig = z.infer<typeof daemonConfigSchema>;
 export type RetryPolicy = DaemonConfig['retry_policy'];
 export type NotificationsConfig = DaemonConfig['notifications'];
 
-/** Keys hyper2kvm configs carry that the daemon accepts and does not use (guest fixes, VM XML...). */
-export const FOREIGN_KEYS = new Set([
-  'command', 'daemon', 'workdir', 'flatten', 'compress_level', 'enable_recovery', 'fstab_mode',
-  'regen_initramfs', 'update_grub', 'win_virtio', 'win_hyperv', 'emit_domain_xml', 'vm_memory',
-  'vm_vcpus', 'vm_uefi', 'cmd', 'to_output', 'dry_run', 'no_backup', 'print_fstab', 'libvirt_test',
-  'qemu_test', 'uefi', 'timeout', 'keep_downloaded', 'checksum', 'virtio_drivers_dir',
-]);
+/** Sections whose keys are checked too (a typo in retry_policy is an error like one at the top). */
+export const CONFIG_SECTIONS = { retry_policy: retryPolicySchema, notifications: notificationsSchema } as const;
+
+/** The keys a config file may use: daemonShape's plus `extra` (another config area's). */
+export function knownKeys(extra: Iterable<string> = []): KnownKeys {
+  return {
+    top: [...Object.keys(daemonShape), ...extra],
+    sections: Object.fromEntries(Object.entries(CONFIG_SECTIONS).map(([name, schema]) => [name, Object.keys(schema.shape)])),
+  };
+}
 
 /** Adds keys (e.g. manifest_workflow_*) to the daemon schema without touching this file. */
 export function extendDaemonSchema<T extends z.ZodRawShape>(extra: T) {

@@ -5,8 +5,9 @@ import { resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
 import { H2kError } from '../util/errors.js';
-import { daemonConfigSchema, daemonShape, FOREIGN_KEYS, notificationsSchema, retryPolicySchema } from './daemon-schema.js';
+import { CONFIG_SECTIONS, daemonConfigSchema, knownKeys } from './daemon-schema.js';
 import type { DaemonConfig } from './daemon-schema.js';
+import { checkConfigKeys } from './key-check.js';
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
@@ -16,6 +17,8 @@ export interface ConfigSource {
   file?: string;
   doc?: Document;
   lines?: LineCounter;
+  /** keys written with hyphens (hyper2kvm accepts max-concurrent-jobs): their path in the file */
+  spelled?: Map<string, string[]>;
 }
 
 function configError(message: string, file?: string, hint?: string): H2kError {
@@ -47,37 +50,58 @@ export function readConfigFile(path: string): ConfigSource {
   if (values === null || values === undefined) return { values: {}, file, doc, lines };
   if (typeof values !== 'object' || Array.isArray(values))
     throw configError(`${file}: the top level must be a mapping of keys (watch_dir: ..., output_dir: ...)`, file);
-  return { values: values as Record<string, unknown>, file, doc, lines };
+  const spelled = new Map<string, string[]>();
+  const src: ConfigSource = { values: {}, file, doc, lines, spelled };
+  src.values = underscoreKeys(values as Record<string, unknown>, [], src);
+  for (const section of Object.keys(CONFIG_SECTIONS)) {
+    const v = src.values[section];
+    if (v && typeof v === 'object' && !Array.isArray(v)) src.values[section] = underscoreKeys(v as Record<string, unknown>, [section], src);
+  }
+  return src;
+}
+
+/** hyper2kvm reads max-concurrent-jobs as max_concurrent_jobs; so does h2k (both at once is an error). */
+function underscoreKeys(obj: Record<string, unknown>, at: string[], src: ConfigSource): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const firstSpelling = new Map<string, string>();
+  for (const [key, value] of Object.entries(obj)) {
+    const name = key.replace(/-/g, '_');
+    const other = firstSpelling.get(name) ?? (name !== key && Object.hasOwn(obj, name) ? name : undefined);
+    if (other !== undefined)
+      throw configError(`${locate(src, [...at, key])}${[...at, name].join('.')} is set twice (as ${other} and as ${key}); keep one`, src.file);
+    firstSpelling.set(name, key);
+    if (name !== key) src.spelled!.set([...at, name].join('.'), [...at, key]);
+    Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/** The line and column of a key path's value in the file (of its nearest ancestor that is there). */
+function position(src: ConfigSource | undefined, path: PropertyKey[]): { line: number; col: number } | undefined {
+  if (!src?.doc || !src.lines) return undefined;
+  for (let n = path.length; n > 0; n--) {
+    const p = path.slice(0, n).map(String);
+    const inFile = src.spelled?.get(p.join('.')) ?? p;
+    const node = src.doc.getIn(inFile, true);
+    if (isNode(node) && node.range) return src.lines.linePos(node.range[0]);
+  }
+  return undefined;
 }
 
 /** Where in the file a key path lives, as "file:line:col: " (or "file: " when unknown). */
 function locate(src: ConfigSource | undefined, path: PropertyKey[]): string {
   if (!src?.file) return '';
-  if (src.doc && src.lines) {
-    for (let n = path.length; n > 0; n--) {
-      const node = src.doc.getIn(path.slice(0, n) as (string | number)[], true);
-      if (isNode(node) && node.range) {
-        const pos = src.lines.linePos(node.range[0]);
-        return `${src.file}:${pos.line}:${pos.col}: `;
-      }
-    }
-  }
-  return `${src.file}: `;
+  const pos = position(src, path);
+  return pos ? `${src.file}:${pos.line}:${pos.col}: ` : `${src.file}: `;
 }
 
-/** Unknown keys are warnings, not errors: an old or foreign config still starts. */
-export function unknownKeyWarnings(values: Record<string, unknown>, extraKeys: Iterable<string> = []): string[] {
-  const warnings: string[] = [];
-  const known = new Set([...Object.keys(daemonShape), ...extraKeys]);
-  for (const key of Object.keys(values))
-    if (!known.has(key) && !FOREIGN_KEYS.has(key)) warnings.push(`unknown config key '${key}' ignored`);
-  const nested: [string, z.ZodObject][] = [['retry_policy', retryPolicySchema], ['notifications', notificationsSchema]];
-  for (const [section, schema] of nested) {
-    const v = values[section];
-    if (v && typeof v === 'object' && !Array.isArray(v))
-      for (const key of Object.keys(v)) if (!(key in schema.shape)) warnings.push(`unknown config key '${section}.${key}' ignored`);
-  }
-  return warnings;
+/**
+ * Refuses unknown keys (with the nearest valid one) and refused values, nested keys included;
+ * returns the warnings for keys h2k accepts but does not act on. `extraKeys`: another config
+ * area's keys (manifest_workflow_*).
+ */
+export function checkKeys(src: ConfigSource, extraKeys: Iterable<string> = []): string[] {
+  return checkConfigKeys(src.values, knownKeys(extraKeys), src.file, (path) => position(src, path)?.line);
 }
 
 /** Flags win over the file; undefined flags leave the file's value alone. Nested keys use dots. */
@@ -122,7 +146,7 @@ export function validateConfig<S extends z.ZodType = typeof daemonConfigSchema>(
 /** File (optional) + flags -> validated config. */
 export function loadDaemonConfig(file: string | undefined, flags: Record<string, unknown> = {}): LoadedConfig {
   const src = file ? readConfigFile(file) : { values: {} };
-  const merged = mergeFlags(src.values, flags);
-  const config = validateConfig(merged, src);
-  return { config, warnings: unknownKeyWarnings(src.values), file: src.file };
+  const warnings = checkKeys(src);
+  const config = validateConfig(mergeFlags(src.values, flags), src);
+  return { config, warnings, file: src.file };
 }

@@ -3,7 +3,7 @@
 // needs manifest_workflow_dir instead of watch_dir.
 import { z } from 'zod';
 import { extendDaemonSchema, type DaemonConfig } from '../config/daemon-schema.js';
-import { mergeFlags, readConfigFile, unknownKeyWarnings, validateConfig, type LoadedConfig } from '../config/load-config.js';
+import { checkKeys, mergeFlags, readConfigFile, validateConfig, type LoadedConfig } from '../config/load-config.js';
 
 export const manifestWorkflowShape = {
   manifest_workflow_mode: z.boolean().default(false),
@@ -27,8 +27,9 @@ export type WorkflowAwareConfig = z.infer<typeof workflowAwareDaemonSchema>;
 /** The daemon's loader, plus the manifest workflow keys. */
 export function loadWorkflowAwareConfig(file: string | undefined, flags: Record<string, unknown> = {}): LoadedConfig<WorkflowAwareConfig> {
   const src = file ? readConfigFile(file) : { values: {} };
+  const warnings = checkKeys(src, Object.keys(manifestWorkflowShape));
   const config = validateConfig(mergeFlags(src.values, flags), src, workflowAwareDaemonSchema);
-  return { config, warnings: unknownKeyWarnings(src.values, Object.keys(manifestWorkflowShape)), file: src.file };
+  return { config, warnings, file: src.file };
 }
 
 /** Outside manifest mode watch_dir is guaranteed by the schema above. */

@@ -62,7 +62,7 @@ export function registerDaemon(program: Command): void {
   program
     .command('daemon')
     .description('watch a folder and convert every VM disk dropped into it (runs until drained or stopped)')
-    .option('--config <file>', 'daemon YAML/JSON config (hyper2kvm daemon keys work unchanged)')
+    .option('--config <file>', 'daemon YAML/JSON config: hyper2kvm daemon keys load unchanged (those h2k does not act on are warned about); an unknown key is refused')
     .option('--watch-dir <dir>', 'folder to watch for disks (watch_dir)')
     .option('--output-dir <dir>', 'where converted disks go: <dir>/YYYY-MM-DD/<vm>/ (output_dir)')
     .option('--max-concurrent-jobs <n>', 'conversions at once (default 3)')

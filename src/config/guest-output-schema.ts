@@ -1,0 +1,74 @@
+// hyper2kvm's guest-fix and VM-output keys in a daemon config, with hyper2kvm's types and
+// defaults, typed on DaemonConfig so the job runner can apply them to each conversion; and the
+// mapping of those keys onto h2k's own fix options (src/guest) and domain XML settings.
+import { z } from 'zod';
+import type { FixImageOptions } from '../guest/fix-options.js';
+import type { NetworkLevel } from '../guest/types.js';
+
+export const FSTAB_MODES = ['stabilize-all', 'bypath-only', 'noop'] as const;
+/** hyper2kvm's network fixer levels (conservative: VMware specifics only, moderate: + MAC
+ *  pinning removal, aggressive: + NIC renaming) and h2k's own (none, basic, full). */
+export const NETWORK_FIX_LEVELS = ['conservative', 'moderate', 'aggressive', 'none', 'basic', 'full'] as const;
+
+export const guestOutputShape = {
+  // guest fixes (hyper2kvm: OfflineFSFix options, defaults from its argument parser)
+  fstab_mode: z.enum(FSTAB_MODES).default('stabilize-all'),
+  regen_initramfs: z.boolean().default(true),
+  /** rewrite root=/resume= in the GRUB config (hyper2kvm: update_grub = not no_grub) */
+  update_grub: z.boolean().default(true),
+  /** hyper2kvm's command-line spelling of update_grub: false */
+  no_grub: z.boolean().optional(),
+  remove_vmware_tools: z.boolean().default(false),
+  /** false: leave the guest's network configuration alone */
+  fix_network: z.boolean().default(true),
+  network_fix_level: z.enum(NETWORK_FIX_LEVELS).default('moderate'),
+  /** Windows virtio driver injection (Windows guests are refused per job for now) */
+  win_virtio: z.boolean().default(false),
+  virtio_drivers_dir: z.string().min(1).optional(),
+  // VM output
+  /** write a libvirt domain XML beside the converted disk */
+  emit_domain_xml: z.boolean().default(false),
+  /** MiB (hyper2kvm's --memory default) */
+  vm_memory: z.number().int().min(64).max(16 * 1024 * 1024).default(2048),
+  vm_vcpus: z.number().int().min(1).max(4096).default(2),
+  vm_uefi: z.boolean().default(false),
+};
+
+type GuestOutputKeys = { [K in keyof typeof guestOutputShape]: z.infer<(typeof guestOutputShape)[K]> };
+
+/** hyper2kvm's levels in h2k's terms: both of its milder levels remove MAC pinning (basic). */
+export function networkLevel(c: Pick<GuestOutputKeys, 'fix_network' | 'network_fix_level'>): NetworkLevel {
+  if (!c.fix_network) return 'none';
+  switch (c.network_fix_level) {
+    case 'aggressive':
+    case 'full':
+      return 'full';
+    case 'none':
+      return 'none';
+    default:
+      return 'basic';
+  }
+}
+
+/** The guest fixes a daemon config asks for, as h2k fix options (fixImage). */
+export function guestFixOptions(c: GuestOutputKeys): FixImageOptions {
+  return {
+    fstab: c.fstab_mode,
+    grub: c.update_grub && c.no_grub !== true,
+    initramfs: c.regen_initramfs,
+    network: networkLevel(c),
+    removeVmwareTools: c.remove_vmware_tools,
+  };
+}
+
+export interface DomainXmlSettings {
+  memoryMiB: number;
+  vcpus: number;
+  firmware: 'bios' | 'uefi';
+}
+
+/** The libvirt domain XML a daemon config asks for, or undefined when emit_domain_xml is off. */
+export function domainXmlSettings(c: GuestOutputKeys): DomainXmlSettings | undefined {
+  if (!c.emit_domain_xml) return undefined;
+  return { memoryMiB: c.vm_memory, vcpus: c.vm_vcpus, firmware: c.vm_uefi ? 'uefi' : 'bios' };
+}
