@@ -1,5 +1,7 @@
 // Control socket protocol: newline-delimited JSON. Request {"command":"stats"} (a bare word line
-// is accepted too); reply {"status":"ok"|"error", "message"?, ...} on one line.
+// is accepted too); reply {"status":"ok"|"error", "message"?, ...} on one line. hyper2kvm's
+// client sends the same request without the newline and reads a single reply: the server
+// answers a request that is complete on its own (a JSON object, or a known command word).
 export const CONTROL_COMMANDS = ['status', 'stats', 'pause', 'resume', 'drain', 'stop'] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 
@@ -26,4 +28,18 @@ export function parseControlLine(line: string): string {
 
 export function isControlCommand(c: string): c is ControlCommand {
   return (CONTROL_COMMANDS as readonly string[]).includes(c);
+}
+
+/** Text that already is a whole request without a newline: a JSON object, or a command word
+ * (no command is a prefix of another, so a known word cannot still be growing). */
+export function isCompleteRequest(text: string): boolean {
+  const t = text.trim();
+  if (isControlCommand(t)) return true;
+  if (!t.startsWith('{')) return false;
+  try {
+    JSON.parse(t);
+    return true;
+  } catch {
+    return false;
+  }
 }

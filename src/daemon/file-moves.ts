@@ -1,9 +1,15 @@
 // Moves finished sources out of the watch folder without ever overwriting an earlier file.
 import { mkdir, rename, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
+import { localDate } from './local-date.js';
 
 async function exists(p: string): Promise<boolean> {
   return stat(p).then(() => true, () => false);
+}
+
+/** Where finished sources go today: {watch_dir}/.processed/YYYY-MM-DD/, as hyper2kvm archives them. */
+export function processedDir(watchDir: string, now = new Date()): string {
+  return join(watchDir, '.processed', localDate(now));
 }
 
 /** A name in `dir` that is free: name, then name.1, name.2 ... before the extension. */

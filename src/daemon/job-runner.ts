@@ -11,7 +11,7 @@ import { formatBytes } from '../util/format.js';
 import { writeJsonAtomic } from './atomic-write.js';
 import type { Deduplicator } from './dedup.js';
 import { buildErrorContext, type Phase } from './error-context.js';
-import { moveInto } from './file-moves.js';
+import { moveInto, processedDir } from './file-moves.js';
 import { sourceFormatFor } from './image-files.js';
 import type { Logger } from './logger.js';
 import type { Notifier } from './notify/notifier.js';
@@ -91,7 +91,7 @@ export class JobRunner {
     const { cfg, log, stats } = this.deps;
     const name = basename(job.primary);
     const started = Date.now();
-    stats.jobStarted(job.id, name, job.fileType, job.retryCount);
+    stats.jobStarted(job.id, name, job.fileType, job.retryCount, job.sizeBytes);
     log.info('job_started', `Processing: ${name} (${formatBytes(job.sizeBytes)}${job.files.length > 1 ? `, ${job.files.length} files` : ''}${job.retryCount ? `, retry ${job.retryCount}` : ''})`, {
       file: job.primary,
       files: job.files,
@@ -138,7 +138,7 @@ export class JobRunner {
           original_output: check.duplicateOf.output_path ?? undefined,
         });
         stats.duplicateSkipped();
-        if (cfg.archive_processed) await inPhase('completion', () => moveInto(join(cfg.watch_dir, '.processed'), job.files));
+        if (cfg.archive_processed) await inPhase('completion', () => moveInto(processedDir(cfg.watch_dir), job.files));
         return { kind: 'duplicate' };
       }
     }
@@ -186,6 +186,7 @@ export class JobRunner {
       });
       dedup?.record({
         filename: name,
+        filepath: job.primary,
         file_size: sizeBytes,
         md5: hashes.md5,
         xxh3: hashes.xxh3,
@@ -194,10 +195,10 @@ export class JobRunner {
         duration_seconds: seconds,
         processed_at: new Date().toISOString(),
       });
-      if (cfg.archive_processed) await moveInto(join(cfg.watch_dir, '.processed'), job.files);
+      if (cfg.archive_processed) await moveInto(processedDir(cfg.watch_dir), job.files);
     });
 
-    stats.succeeded(job.fileType, seconds, result.outputBytes);
+    stats.succeeded(job.fileType, seconds, result.outputBytes, job.id);
     this.deps.observeDuration?.(job.fileType, seconds);
     log.info('job_succeeded', `Converted: ${name} -> ${result.output} (${formatBytes(result.outputBytes)} in ${seconds.toFixed(2)}s)`, {
       file: job.primary,
@@ -249,7 +250,7 @@ export class JobRunner {
     }
     if (shouldRetry(cfg.retry_policy, error.code, job.retryCount)) {
       const delay = retryDelayMs(cfg.retry_policy, job.retryCount);
-      stats.retriedJob(job.fileType);
+      stats.retriedJob(job.fileType, job.id);
       log.warn('job_retry', `Retrying ${name} in ${(delay / 1000).toFixed(1)}s (attempt ${job.retryCount + 2} of ${cfg.retry_policy.max_retries + 1}): [${error.code}] ${error.message}`, {
         file: job.primary,
         code: error.code,
@@ -259,7 +260,7 @@ export class JobRunner {
       return { kind: 'retry', at: Date.now() + delay, error };
     }
     await this.moveToErrors(job, pe);
-    stats.failedJob(job.fileType);
+    stats.failedJob(job.fileType, job.id, error.message);
     log.error('job_failed', `Failed: ${name} in ${pe.phase}: [${error.code}] ${error.message}`, {
       file: job.primary,
       code: error.code,
@@ -268,6 +269,7 @@ export class JobRunner {
     });
     this.deps.dedup?.record({
       filename: name,
+      filepath: job.primary,
       file_size: job.sizeBytes,
       status: 'failed',
       error: `[${error.code}] ${error.message}`,
