@@ -304,7 +304,7 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
   }
 
   const completed = new Date();
-  return {
+  const report: VmReport = {
     name: vm.name,
     status: failure ? 'failed' : 'completed',
     ...(failure ? { failed_stage: current, error: reportedError(failure) } : {}),
@@ -314,6 +314,16 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
     stages,
     artifacts,
   };
+  if (failure) thrown.set(report, failure);
+  return report;
+}
+
+// The error a failed VM threw, with its stack, kept beside (not in) the JSON report.
+const thrown = new WeakMap<VmReport, H2kError>();
+
+/** What a failed VM's pipeline threw (for the error record's stack). */
+export function vmFailureError(report: VmReport): H2kError | undefined {
+  return thrown.get(report);
 }
 
 /** Re-reads one output through h2k's reader and compares its content hash with the source's. */
