@@ -73,7 +73,7 @@ function printReport(r: ManifestReport, reportPath: string): void {
   if (r.vms) {
     for (const vm of r.vms) printVm(vm);
     const s = r.summary!;
-    process.stdout.write(`${r.manifest}: ${r.status}, ${s.completed} of ${s.total} VMs completed${s.failed ? ` (failed: ${s.failed_vms.join(', ')})` : ''}\n`);
+    process.stdout.write(`${r.manifest_file}: ${r.status}, ${s.completed} of ${s.total} VMs completed${s.failed ? ` (failed: ${s.failed_vms.join(', ')})` : ''}\n`);
   } else if (r.stages) {
     printVm({ name: r.name, status: r.status === 'completed' ? 'completed' : 'failed', duration_seconds: r.duration_seconds, stages: r.stages });
   }
