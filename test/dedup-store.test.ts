@@ -86,6 +86,11 @@ describe('DedupStore', () => {
       INSERT INTO processed_files (filename, file_size, md5, processed_at, status) VALUES ('a.vmdk', 100, 'aa11', '2026-01-01T00:00:00.000Z', 'success');
       INSERT INTO processed_files (filename, file_size, processed_at, status, error) VALUES ('a.vmdk', 100, '2026-01-02T00:00:00.000Z', 'failed', 'boom');
       PRAGMA user_version = 1;`);
+    // Read-only, it is looked at through version 2's columns and left as it is.
+    const ro = DedupStore.open(db, { readonly: true });
+    expect(ro.findByHash('md5', 'aa11')).toMatchObject({ filename: 'a.vmdk', md5_hash: 'aa11', filepath: '' });
+    ro.close();
+    expect(sqlite(db, 'PRAGMA user_version;')).toBe('1');
     const s = DedupStore.open(db);
     try {
       expect(s.foundLayout).toBe('h2k-v1');
