@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fitSingleRecv } from '../src/daemon/control-protocol.js';
 import { localDate } from '../src/daemon/local-date.js';
 import { h2kBin, repoRoot, runH2k } from './helpers/cli.js';
 import { startDaemon, type DaemonHarness } from './helpers/daemon-harness.js';
@@ -232,6 +233,27 @@ describe('watch-folder daemon in a hyper2kvm deployment', () => {
     expect(sqlite(db, "DELETE FROM processed_files WHERE processed_at < datetime('now', '-90 days'); SELECT changes();")).toBe('1');
     expect(sqlite(db, 'SELECT count(*) FROM processed_files;')).toBe('4');
   }, 240_000);
+});
+
+describe('replies to hyper2kvm\'s client fit its single recv(4096)', () => {
+  it('leaves out the oldest recent_completed entries, and only those, when stats would not fit', () => {
+    const job = (i: number) => ({
+      filename: `${'datacenter-2-cluster-7-'.repeat(8)}vm-disk-number-${i}.vmdk`, file_type: 'vmdk', file_size_mb: 20480.5,
+      start_time: '2026-12-02T10:00:00.000Z', end_time: '2026-12-02T10:02:05.300Z', duration_seconds: 125.3, status: 'success', error: null, retry_count: 0,
+    });
+    const stats = { total_processed: 10, current_queue_depth: 3, by_file_type: { vmdk: { processed: 10 } }, recent_completed: Array.from({ length: 10 }, (_, i) => job(i)) };
+    const reply = { status: 'ok' as const, stats };
+    expect(JSON.stringify(reply).length).toBeGreaterThan(4096);
+    const text = fitSingleRecv(reply);
+    expect(Buffer.byteLength(text) + 1).toBeLessThanOrEqual(4096); // + the newline
+    const fitted = JSON.parse(text);
+    expect(fitted.stats).toMatchObject({ total_processed: 10, current_queue_depth: 3, by_file_type: { vmdk: { processed: 10 } } });
+    const kept = fitted.stats.recent_completed.map((j: { filename: string }) => j.filename);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept).toEqual(stats.recent_completed.slice(-kept.length).map((j) => j.filename)); // the newest
+    // A small reply is sent as it is.
+    expect(fitSingleRecv({ status: 'ok', paused: false, draining: false })).toBe('{"status":"ok","paused":false,"draining":false}');
+  });
 });
 
 describe('manifest workflow daemon in a hyper2kvm deployment', () => {

@@ -43,3 +43,23 @@ export function isCompleteRequest(text: string): boolean {
     return false;
   }
 }
+
+/** hyper2kvm's client reads its reply with one recv(4096). */
+export const SINGLE_RECV_BYTES = 4096;
+
+/**
+ * A reply for hyper2kvm's client: if the stats would not fit its single read, the oldest
+ * recent_completed entries are left out until they do (every other field stays; the full list
+ * is in stats.json and `h2k ctl stats --json`).
+ */
+export function fitSingleRecv(reply: ControlReply): string {
+  let text = JSON.stringify(reply);
+  const stats = reply.stats as { recent_completed?: unknown[] } | undefined;
+  if (Buffer.byteLength(text) < SINGLE_RECV_BYTES || !Array.isArray(stats?.recent_completed)) return text;
+  const recent = [...stats.recent_completed];
+  while (recent.length > 0 && Buffer.byteLength(text) >= SINGLE_RECV_BYTES) {
+    recent.shift();
+    text = JSON.stringify({ ...reply, stats: { ...stats, recent_completed: recent } });
+  }
+  return text;
+}

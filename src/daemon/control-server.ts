@@ -5,7 +5,7 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { chmod, unlink } from 'node:fs/promises';
 import { H2kError } from '../util/errors.js';
-import { isCompleteRequest, isControlCommand, MAX_CONTROL_LINE, parseControlLine, CONTROL_COMMANDS } from './control-protocol.js';
+import { fitSingleRecv, isCompleteRequest, isControlCommand, MAX_CONTROL_LINE, parseControlLine, CONTROL_COMMANDS } from './control-protocol.js';
 import type { ControlCommand, ControlReply } from './control-protocol.js';
 
 export type ControlHandler = (command: ControlCommand) => Promise<ControlReply>;
@@ -68,7 +68,7 @@ export class ControlServer {
       clearTimeout(idle);
       const request = buffer;
       buffer = '';
-      chain = chain.then(() => this.answer(sock, request)).then(() => void sock.end());
+      chain = chain.then(() => this.answer(sock, request, true)).then(() => void sock.end());
     };
     sock.on('data', (chunk: string) => {
       clearTimeout(idle);
@@ -104,7 +104,7 @@ export class ControlServer {
     });
   }
 
-  private async answer(sock: Socket, line: string): Promise<void> {
+  private async answer(sock: Socket, line: string, singleRecv = false): Promise<void> {
     const command = parseControlLine(line);
     let reply: ControlReply;
     if (!isControlCommand(command)) {
@@ -116,7 +116,7 @@ export class ControlServer {
         reply = { status: 'error', message: (err as Error).message };
       }
     }
-    if (!sock.destroyed && sock.writable) sock.write(JSON.stringify(reply) + '\n');
+    if (!sock.destroyed && sock.writable) sock.write((singleRecv ? fitSingleRecv(reply) : JSON.stringify(reply)) + '\n');
   }
 
   async close(): Promise<void> {
