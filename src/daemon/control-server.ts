@@ -1,7 +1,8 @@
 // The daemon's control socket: {output_dir}/.daemon/control.sock, mode 0600 (only the daemon's
-// user may pause or stop it). One implementation for both daemon modes; speaks h2k's
-// newline-delimited JSON and hyper2kvm's one-request-per-connection form (control-protocol.ts). A socket left by a crashed daemon is replaced; one that answers
-// means another daemon owns this output directory.
+// user may pause or stop it). One implementation for both daemon modes; it speaks h2k's
+// newline-delimited JSON and hyper2kvm's one-request-per-connection form (control-protocol.ts).
+// A socket left by a crashed daemon is replaced; one that answers means another daemon owns
+// this output directory.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { chmod, unlink } from 'node:fs/promises';
 import { H2kError } from '../util/errors.js';
