@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { runH2k } from './helpers/cli.js';
 import { compareImages, expectCleanCheck, makeSeededRaw, tempDir, toVmdk } from './helpers/fixtures.js';
 import { startDaemon, waitFor, type DaemonHarness } from './helpers/daemon-harness.js';
+import { localDate } from '../src/daemon/local-date.js';
 
 const fx = tempDir('daemon-e2e-fx');
 const harnesses: DaemonHarness[] = [];
@@ -84,7 +85,7 @@ describe('h2k daemon end to end', () => {
     const split = reportFor(h, 'split');
     expect(split.source.files).toEqual(['split.vmdk', 'split-s001.vmdk']);
     expect(h.events.filter((e) => e.event === 'job_queued' && String(e.file).endsWith('split-s001.vmdk'))).toEqual([]);
-    expect(readdirSync(join(h.watchDir, '.processed')).sort()).toEqual(['a.img', 'b.img', 'c.img', 'split-s001.vmdk', 'split.vmdk']);
+    expect(readdirSync(join(h.watchDir, '.processed', localDate())).sort()).toEqual(['a.img', 'b.img', 'c.img', 'split-s001.vmdk', 'split.vmdk']);
 
     const ctx = JSON.parse(readFileSync(join(h.watchDir, '.errors', 'broken.vmdk.error.json'), 'utf8'));
     expect(existsSync(join(h.watchDir, '.errors', 'broken.vmdk'))).toBe(true);
@@ -156,7 +157,7 @@ describe('h2k daemon end to end', () => {
     expect(stable.size).toBe(8 * chunk.length);
     await h.waitForEvent('job_succeeded');
     const out = findFiles(h.outputDir, (n) => n === 'slow.qcow2')[0];
-    expect(compareImages(join(h.watchDir, '.processed', 'slow.img'), out, 'raw', 'qcow2').code).toBe(0);
+    expect(compareImages(join(h.watchDir, '.processed', localDate(), 'slow.img'), out, 'raw', 'qcow2').code).toBe(0);
     expect(reportFor(h, 'slow').conversion.verified).toBe(true);
     // SIGTERM drains and exits cleanly (systemd's stop).
     h.proc.kill('SIGTERM');
@@ -213,7 +214,7 @@ describe('h2k daemon end to end', () => {
     expect(outs).toHaveLength(1);
     expectCleanCheck(outs[0]);
     expect(compareImages(raw, outs[0], 'raw', 'qcow2').code).toBe(0);
-    expect(existsSync(join(h2.watchDir, '.processed', 'big.img'))).toBe(true);
+    expect(existsSync(join(h2.watchDir, '.processed', localDate(), 'big.img'))).toBe(true);
   });
 });
 

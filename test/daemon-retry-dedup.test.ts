@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { makeSeededRaw, qemuImg, tempDir } from './helpers/fixtures.js';
 import { runCommand, runH2k } from './helpers/cli.js';
 import { startDaemon, type DaemonHarness } from './helpers/daemon-harness.js';
+import { localDate } from '../src/daemon/local-date.js';
 
 const fx = tempDir('daemon-retry-fx');
 const harnesses: DaemonHarness[] = [];
@@ -134,8 +135,8 @@ describe('retry and dedup (real daemon)', () => {
       const dup = await h.waitForEvent('duplicate_skipped');
       expect(dup.msg).toMatch(new RegExp(`^Skipping duplicate: ${again.replace('.', '\\.')} \\(originally processed: \\d{4}-\\d\\d-\\d\\dT`));
       expect(h.count('job_succeeded')).toBe(1);
-      await h.until('duplicate archived', () => readdirSync(join(h.watchDir, '.processed')).length === 2);
-      expect(readdirSync(join(h.watchDir, '.processed')).sort()).toEqual(mode === 'name+size' ? ['disk.1.img', 'disk.img'] : ['disk.img', 'renamed.img']);
+      await h.until('duplicate archived', () => readdirSync(join(h.watchDir, '.processed', localDate())).length === 2);
+      expect(readdirSync(join(h.watchDir, '.processed', localDate())).sort()).toEqual(mode === 'name+size' ? ['disk.1.img', 'disk.img'] : ['disk.img', 'renamed.img']);
       const stats = await h.ctl(['stats', '--json']);
       expect(JSON.parse(stats.stdout).stats.total_duplicates_skipped).toBe(1);
       const db = new Database(join(h.outputDir, '.daemon', 'deduplication.db'), { readonly: true });
@@ -143,7 +144,8 @@ describe('retry and dedup (real daemon)', () => {
       db.close();
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({ filename: 'disk.img', status: 'success' });
-      if (mode !== 'name+size') expect(rows[0][mode]).toMatch(/^[0-9a-f]+$/);
+      // md5 lives in hyper2kvm's column, md5_hash.
+      if (mode !== 'name+size') expect(rows[0][mode === 'md5' ? 'md5_hash' : mode]).toMatch(/^[0-9a-f]+$/);
       expect(existsSync(join(h.watchDir, again))).toBe(false);
     });
   }

@@ -12,6 +12,7 @@ import { H2kError } from '../src/util/errors.js';
 import { destroyPool } from '../src/pool/pool.js';
 import { tempDir } from './helpers/fixtures.js';
 import { waitFor, type LogEvent } from './helpers/daemon-harness.js';
+import { localDate } from '../src/daemon/local-date.js';
 
 const tmp = tempDir('daemon-sched');
 afterAll(async () => {
@@ -95,7 +96,7 @@ describe('scheduler (in-process, injected converter)', () => {
     const fake = fakeConverter(() => undefined, 400);
     current = await startInProcess(fake.convert);
     for (let i = 0; i < 5; i++) writeFileSync(join(current.watch, `vm${i}.img`), `disk ${i}`);
-    await waitFor('5 processed', () => readdirSync(join(current!.watch, '.processed')).length === 5, 30_000);
+    await waitFor('5 processed', () => readdirSync(join(current!.watch, '.processed', localDate())).length === 5, 30_000);
     expect(fake.maxRunning()).toBe(2);
     expect(fake.calls).toHaveLength(5);
     const s = await current.daemon.snapshot();
@@ -107,7 +108,7 @@ describe('scheduler (in-process, injected converter)', () => {
     const fake = fakeConverter((_name, attempt) => (attempt <= 2 ? new H2kError('disk hiccup', { code: 'E_IO' }) : undefined), 50);
     current = await startInProcess(fake.convert);
     writeFileSync(join(current.watch, 'flaky.img'), 'flaky');
-    await waitFor('processed', () => existsSync(join(current!.watch, '.processed', 'flaky.img')), 30_000);
+    await waitFor('processed', () => existsSync(join(current!.watch, '.processed', localDate(), 'flaky.img')), 30_000);
     expect(fake.calls).toHaveLength(3);
     const gap1 = fake.calls[1].start - fake.calls[0].end!;
     const gap2 = fake.calls[2].start - fake.calls[1].end!;

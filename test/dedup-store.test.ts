@@ -23,12 +23,13 @@ describe('DedupStore', () => {
     const db = dedupDbPath(join(tmp.dir, 'out'));
     DedupStore.open(db).close();
     expect(sqlite(db, 'PRAGMA journal_mode;')).toBe('wal');
-    expect(sqlite(db, 'PRAGMA user_version;')).toBe('1');
+    expect(sqlite(db, 'PRAGMA user_version;')).toBe('2');
     const cols = sqlite(db, "SELECT name FROM pragma_table_info('processed_files');").split('\n');
-    for (const c of ['filename', 'file_size', 'md5', 'xxh3', 'processed_at', 'status', 'output_path']) expect(cols).toContain(c);
+    // hyper2kvm's columns (its queries run unchanged), then h2k's.
+    expect(cols).toEqual(['id', 'filename', 'filepath', 'file_size', 'md5_hash', 'processed_at', 'output_path', 'status', 'xxh3', 'error', 'duration_seconds']);
     const idx = sqlite(db, "SELECT group_concat(name || ':' || (SELECT group_concat(name) FROM pragma_index_info(il.name)), ' ') FROM pragma_index_list('processed_files') il;");
     expect(idx).toContain(':filename,file_size');
-    expect(idx).toContain(':md5');
+    expect(idx).toContain(':md5_hash');
     expect(idx).toContain(':xxh3');
     // The lookups use the indexes.
     expect(sqlite(db, "EXPLAIN QUERY PLAN SELECT * FROM processed_files WHERE xxh3 = 'ab';")).toMatch(/USING INDEX/);
@@ -41,7 +42,7 @@ describe('DedupStore', () => {
     try {
       const old = s.record({ filename: 'a.vmdk', file_size: 100, md5: 'AA11', xxh3: 'bb22', status: 'success', output_path: '/o/a.qcow2', processed_at: '2020-01-01T00:00:00Z' });
       expect(old.id).toBeGreaterThan(0);
-      expect(old.md5).toBe('aa11'); // normalised to lowercase hex
+      expect(old.md5_hash).toBe('aa11'); // normalised to lowercase hex
       const failed = s.record({ filename: 'a.vmdk', file_size: 100, status: 'failed', error: '[E_IO] disk gone' });
       expect(s.findByNameSize('a.vmdk', 100)?.id).toBe(old.id); // success beats a newer failure
       expect(s.findByNameSize('a.vmdk', 101)).toBeUndefined();
@@ -70,8 +71,44 @@ describe('DedupStore', () => {
     const db = join(tmp.dir, 'future.db');
     sqlite(db, 'PRAGMA user_version = 99;');
     expect(() => DedupStore.open(db)).toThrow(expect.objectContaining({ code: 'E_DB_VERSION' }));
+    sqlite(join(tmp.dir, 'other.db'), 'CREATE TABLE processed_files (path TEXT);');
+    expect(() => DedupStore.open(join(tmp.dir, 'other.db'))).toThrow(expect.objectContaining({ code: 'E_DB' }));
     writeFileSync(join(tmp.dir, 'garbage.db'), 'this is not sqlite'.repeat(100));
     expect(() => DedupStore.open(join(tmp.dir, 'garbage.db'))).toThrow(expect.objectContaining({ code: 'E_DB' }));
+  });
+
+  it('migrates an h2k version 1 database in place after a backup, keeping every row and its history', () => {
+    const db = join(tmp.dir, 'v1.db');
+    // The version 1 table as h2k 0.1 created it.
+    sqlite(db, `CREATE TABLE processed_files (id INTEGER PRIMARY KEY AUTOINCREMENT, filename TEXT NOT NULL, file_size INTEGER NOT NULL,
+      md5 TEXT, xxh3 TEXT, processed_at TEXT NOT NULL, status TEXT NOT NULL, output_path TEXT, error TEXT, duration_seconds REAL);
+      CREATE INDEX idx_processed_files_md5 ON processed_files (md5);
+      INSERT INTO processed_files (filename, file_size, md5, processed_at, status) VALUES ('a.vmdk', 100, 'aa11', '2026-01-01T00:00:00.000Z', 'success');
+      INSERT INTO processed_files (filename, file_size, processed_at, status, error) VALUES ('a.vmdk', 100, '2026-01-02T00:00:00.000Z', 'failed', 'boom');
+      PRAGMA user_version = 1;`);
+    // Read-only, it is looked at through version 2's columns and left as it is.
+    const ro = DedupStore.open(db, { readonly: true });
+    expect(ro.findByHash('md5', 'aa11')).toMatchObject({ filename: 'a.vmdk', md5_hash: 'aa11', filepath: '' });
+    ro.close();
+    expect(sqlite(db, 'PRAGMA user_version;')).toBe('1');
+    const s = DedupStore.open(db);
+    try {
+      expect(s.foundLayout).toBe('h2k-v1');
+      expect(s.backupPath).toMatch(/v1\.db\.bak-\d{8}T\d{6}Z$/);
+      expect(s.findByHash('md5', 'aa11')?.filename).toBe('a.vmdk');
+      expect(s.list()).toHaveLength(2);
+      s.record({ filename: 'a.vmdk', file_size: 100, status: 'success' }); // no UNIQUE: history grows
+      expect(s.list()).toHaveLength(3);
+    } finally {
+      s.close();
+    }
+    expect(sqlite(db, 'PRAGMA user_version;')).toBe('2');
+    expect(sqlite(db, "SELECT group_concat(name) FROM pragma_index_info('idx_processed_files_md5');")).toBe('md5_hash');
+    expect(sqlite(s.backupPath!, 'SELECT count(*), max(md5) FROM processed_files; PRAGMA user_version;')).toBe('2|aa11\n1');
+    // A second open finds nothing to do.
+    const again = DedupStore.open(db);
+    expect(again.backupPath).toBeUndefined();
+    again.close();
   });
 });
 

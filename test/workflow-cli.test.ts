@@ -92,12 +92,12 @@ describe('h2k manifest run', () => {
     const r = await runH2k(['manifest', 'run', f, '-o', tree.outputDir, '-j', '2']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('pair.json: completed, 3 of 3 VMs completed');
-    const report = JSON.parse(readFileSync(join(tree.outputDir, 'pair.report.json'), 'utf8'));
-    expect(report).toMatchObject({ manifest: 'pair.json', batch: true, status: 'completed', summary: { total: 3, completed: 3, failed: 0 } });
+    const report = JSON.parse(readFileSync(join(tree.outputDir, 'pair.json.report.json'), 'utf8'));
+    expect(report).toMatchObject({ manifest: 'pair', manifest_file: 'pair.json', batch: true, status: 'completed', summary: { total: 3, completed: 3, failed: 0 } });
     expect(compareImages(disk.raw, join(tree.outputDir, 'p1.raw'), 'raw', 'raw').code).toBe(0);
     expect(compareImages(disk.raw, join(tree.outputDir, 'p2.qcow2'), 'raw', 'qcow2').code).toBe(0);
     expect(compareImages(disk.raw, join(tree.outputDir, 'p3.vdi'), 'raw', 'vdi').code).toBe(0);
-    expect(report.vms[2].stages.validate.status).toBe('completed');
+    expect(report.vms[2].stages.validate.status).toBe('success');
   });
 
   it('prints the schema problems of an unusable manifest, exit 3', async () => {

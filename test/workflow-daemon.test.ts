@@ -60,16 +60,16 @@ describe('h2k daemon --manifest-workflow-mode', () => {
     expect(existsSync(join(tree.queueDir, 'web.yaml'))).toBe(false);
     expect(readdirSync(join(tree.workflowDir, 'processing'))).toEqual([]);
 
-    const report = readJson(join(day, 'web.report.json'));
+    const report = readJson(join(day, 'web.yaml.report.json'));
     const output = join(tree.outputDir, 'web.qcow2');
-    expect(report).toMatchObject({ manifest: 'web.yaml', name: 'web', status: 'completed' });
+    expect(report).toMatchObject({ manifest: 'web', manifest_file: 'web.yaml', name: 'web', status: 'completed' });
     expect(report.job_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(Date.parse(report.completed_at)).toBeGreaterThanOrEqual(Date.parse(report.started_at));
-    expect(report.stages.load).toMatchObject({ status: 'completed', source_type: 'vmdk', detected_format: 'vmdk', virtual_size: 8 * 1024 * 1024 });
+    expect(report.stages.load).toMatchObject({ status: 'success', source_type: 'vmdk', detected_format: 'vmdk', virtual_size: 8 * 1024 * 1024 });
     expect(report.stages.inspect).toEqual({ status: 'skipped', reason: 'not in manifest' });
     expect(report.stages.fix).toEqual({ status: 'skipped', reason: 'not in manifest' });
-    expect(report.stages.convert).toMatchObject({ status: 'completed', output_file: output, compression: 'zlib', bytes: statSync(output).size });
-    expect(report.stages.validate.status).toBe('completed');
+    expect(report.stages.convert).toMatchObject({ status: 'success', output_file: output, compression: 'zlib', bytes: statSync(output).size });
+    expect(report.stages.validate.status).toBe('success');
     expect(report.stages.validate.checks.map((c: { name: string; passed: boolean }) => [c.name, c.passed])).toEqual([
       ['content_hash', true],
       ['qemu_img_check', true],
@@ -88,26 +88,28 @@ describe('h2k daemon --manifest-workflow-mode', () => {
     for (const m of ['qcow3.json', 'broken.yml', 'escape.json', 'nosource.json']) await finished('manifest_failed', m);
     const day = dated('failed');
 
-    const qcow3 = readJson(join(day, 'qcow3.error.json'));
+    const qcow3 = readJson(join(day, 'qcow3.json.error.json'));
     expect(qcow3).toMatchObject({
-      original_name: 'qcow3.json', status: 'failed', stage: 'manifest', code: 'E_MANIFEST_INVALID', exception: 'ManifestError',
+      original_name: 'qcow3.json', status: 'failed', stage: 'manifest', code: 'E_MANIFEST_INVALID', exception_type: 'ManifestError',
       error: "pipeline.convert.output_format: expected qcow2|raw|vdi, got 'qcow3'",
     });
+    // hyper2kvm's "exception" is a traceback: here the stack, message first.
+    expect(qcow3.exception).toMatch(/^ManifestError: pipeline\.convert\.output_format: expected qcow2\|raw\|vdi, got 'qcow3'\n\s+at /);
     expect(qcow3.job_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(Number.isNaN(Date.parse(qcow3.failed_at))).toBe(false);
     expect(existsSync(join(day, 'qcow3.json'))).toBe(true);
-    expect(existsSync(join(day, 'qcow3.report.json'))).toBe(false);
+    expect(existsSync(join(day, 'qcow3.json.report.json'))).toBe(false);
 
-    expect(readJson(join(day, 'broken.error.json'))).toMatchObject({ stage: 'manifest', code: 'E_MANIFEST_PARSE' });
-    expect(readJson(join(day, 'broken.error.json')).error).toMatch(/^invalid YAML at line \d+, column \d+/);
-    expect(readJson(join(day, 'escape.error.json'))).toMatchObject({ stage: 'manifest', code: 'E_PATH_ESCAPE' });
-    expect(readJson(join(day, 'escape.error.json')).error).toContain("pipeline.convert.output_path: '../../etc/x.qcow2' escapes the output directory");
+    expect(readJson(join(day, 'broken.yml.error.json'))).toMatchObject({ stage: 'manifest', code: 'E_MANIFEST_PARSE' });
+    expect(readJson(join(day, 'broken.yml.error.json')).error).toMatch(/^invalid YAML at line \d+, column \d+/);
+    expect(readJson(join(day, 'escape.json.error.json'))).toMatchObject({ stage: 'manifest', code: 'E_PATH_ESCAPE' });
+    expect(readJson(join(day, 'escape.json.error.json')).error).toContain("pipeline.convert.output_path: '../../etc/x.qcow2' escapes the output directory");
 
-    const nosource = readJson(join(day, 'nosource.error.json'));
+    const nosource = readJson(join(day, 'nosource.json.error.json'));
     expect(nosource).toMatchObject({ stage: 'load', code: 'E_NOT_FOUND' });
     expect(nosource.error).toBe(`pipeline.load.source_path: source not found: ${join(tree.queueDir, 'missing.vmdk')}`);
     // It parsed, so its report exists too: load failed, later stages never ran.
-    const report = readJson(join(day, 'nosource.report.json'));
+    const report = readJson(join(day, 'nosource.json.report.json'));
     expect(report.status).toBe('failed');
     expect(report.stages.load.status).toBe('failed');
     expect(report.stages.convert).toEqual({ status: 'not_run' });
@@ -123,7 +125,7 @@ describe('h2k daemon --manifest-workflow-mode', () => {
     await finished('manifest_processed', 'nosource.json', mark);
     const out = join(tree.outputDir, 'nosource.qcow2');
     expect(compareImages(diskB.raw, out, 'raw', 'qcow2').code).toBe(0);
-    expect(readJson(join(dated('processed'), 'nosource.report.json')).status).toBe('completed');
+    expect(readJson(join(dated('processed'), 'nosource.json.report.json')).status).toBe('completed');
   });
 
   it('runs a batch: one VM failing does not fail the others, and the report says which', async () => {
@@ -138,16 +140,16 @@ describe('h2k daemon --manifest-workflow-mode', () => {
     }, staging());
     await finished('manifest_failed', 'fleet.json');
     const day = dated('failed');
-    const err = readJson(join(day, 'fleet.error.json'));
+    const err = readJson(join(day, 'fleet.json.error.json'));
     expect(err).toMatchObject({ stage: 'load', code: 'E_NOT_FOUND', failed_vms: [{ name: 'fleet-b', stage: 'load', code: 'E_NOT_FOUND' }] });
     expect(err.error).toBe('1 of 3 VMs failed: fleet-b (E_NOT_FOUND in load)');
-    const report = readJson(join(day, 'fleet.report.json'));
+    const report = readJson(join(day, 'fleet.json.report.json'));
     expect(report).toMatchObject({ batch: true, status: 'partial', summary: { total: 3, completed: 2, failed: 1, failed_vms: ['fleet-b'] } });
     expect(report.vms.map((v: { name: string; status: string }) => [v.name, v.status])).toEqual([
       ['fleet-a', 'completed'], ['fleet-b', 'failed'], ['fleet-c', 'completed'],
     ]);
     expect(report.vms[1].stages.convert).toEqual({ status: 'not_run' });
-    expect(report.vms[2].stages.convert).toMatchObject({ status: 'completed', compression: 'zstd' });
+    expect(report.vms[2].stages.convert).toMatchObject({ status: 'success', compression: 'zstd' });
     expect(compareImages(diskA.raw, join(tree.outputDir, 'fleet', 'fleet-a.raw'), 'raw', 'raw').code).toBe(0);
     expect(compareImages(diskB.raw, join(tree.outputDir, 'fleet', 'c.qcow2'), 'raw', 'qcow2').code).toBe(0);
     expect(readdirSync(join(tree.outputDir, 'fleet')).sort()).toEqual(['c.qcow2', 'fleet-a.raw']);
@@ -159,11 +161,11 @@ describe('h2k daemon --manifest-workflow-mode', () => {
     dropManifest(tree.queueDir, 'off.yaml', singleManifest('../../images/b.raw', { inspect: { enabled: false }, fix: { enabled: false }, convert: { output_format: 'raw' } }, 'raw'), staging());
     await finished('manifest_failed', 'vdi.yaml');
     await finished('manifest_processed', 'off.yaml');
-    const vdi = readJson(join(dated('failed'), 'vdi.error.json'));
+    const vdi = readJson(join(dated('failed'), 'vdi.yaml.error.json'));
     expect(vdi).toMatchObject({ stage: 'load', code: 'E_FORMAT_MISMATCH' });
     expect(vdi.error).toMatch(/source_type is ovf but .*b\.vmdk does not look like an OVF \(detected vmdk\)/);
     expect(existsSync(join(tree.outputDir, 'vdi.vdi'))).toBe(false);
-    const off = readJson(join(dated('processed'), 'off.report.json'));
+    const off = readJson(join(dated('processed'), 'off.yaml.report.json'));
     expect(off.stages.inspect).toEqual({ status: 'skipped', reason: 'disabled' });
     expect(off.stages.fix).toEqual({ status: 'skipped', reason: 'disabled' });
     expect(off.stages.validate).toEqual({ status: 'skipped', reason: 'not in manifest' });
@@ -196,7 +198,7 @@ describe('h2k daemon --manifest-workflow-mode', () => {
     await daemon.exited;
     daemon = await startWorkflowDaemon(tree.root, tree.workflowDir, tree.outputDir, 2);
     const report = await waitFor('killed.yaml in processed/', () => {
-      const f = join(dated('processed'), 'killed.report.json');
+      const f = join(dated('processed'), 'killed.yaml.report.json');
       return existsSync(f) ? readJson(f) : undefined;
     });
     expect(report.status).toBe('completed');

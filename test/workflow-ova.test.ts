@@ -99,12 +99,12 @@ describe('manifest source_type ova/ovf', () => {
     expect(text).toContain(`<mac address='00:50:56:01:02:03'/>`);
 
     expect(report.status).toBe('completed');
-    expect(report.stages.load).toMatchObject({ status: 'completed', source_type: 'ova', detected_format: 'ova', virtual_size: 10 * MiB });
+    expect(report.stages.load).toMatchObject({ status: 'success', source_type: 'ova', detected_format: 'ova', virtual_size: 10 * MiB });
     expect(report.stages.load.disks.map((d: { href: string; controller: string }) => [d.href, d.controller])).toEqual([
       ['app-disk-boot.vmdk', 'scsi'], ['app-disk-data.vhd', 'ide'],
     ]);
     expect(report.stages.load.vm).toMatchObject({ name: 'app vm', vcpus: 2, memory_bytes: 1024 * MiB, nics: 1 });
-    expect(report.stages.convert).toMatchObject({ status: 'completed', output_file: d1, compression: 'zstd', libvirt_xml: xml });
+    expect(report.stages.convert).toMatchObject({ status: 'success', output_file: d1, compression: 'zstd', libvirt_xml: xml });
     expect(report.stages.convert.disks.map((d: { output_file: string }) => d.output_file)).toEqual([d1, d2]);
     expect(report.artifacts.output).toBe(d1);
     expect(report.artifacts.libvirt_xml).toBe(xml);

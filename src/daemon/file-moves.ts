@@ -2,10 +2,16 @@
 // is moved as itself (rename), never followed.
 import { lstat, mkdir, rename } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
+import { localDate } from './local-date.js';
 
 // lstat: a dangling link already in .errors/ still takes its name (rename would replace it).
 async function exists(p: string): Promise<boolean> {
   return lstat(p).then(() => true, () => false);
+}
+
+/** Where finished sources go today: {watch_dir}/.processed/YYYY-MM-DD/, as hyper2kvm archives them. */
+export function processedDir(watchDir: string, now = new Date()): string {
+  return join(watchDir, '.processed', localDate(now));
 }
 
 /** A name in `dir` that is free: name, then name.1, name.2 ... before the extension. */

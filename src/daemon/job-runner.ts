@@ -13,7 +13,7 @@ import { writeJsonAtomic } from './atomic-write.js';
 import type { Deduplicator } from './dedup.js';
 import { checkJobFiles } from './drop-guard.js';
 import { buildErrorContext, type Phase } from './error-context.js';
-import { moveInto } from './file-moves.js';
+import { moveInto, processedDir } from './file-moves.js';
 import { fileTypeOf, sourceFormatFor } from './image-files.js';
 import type { Logger } from './logger.js';
 import type { Notifier } from './notify/notifier.js';
@@ -121,7 +121,7 @@ export class JobRunner {
     const { cfg, log, stats } = this.deps;
     const name = basename(job.primary);
     const started = Date.now();
-    stats.jobStarted(job.id, name, job.fileType, job.retryCount);
+    stats.jobStarted(job.id, name, job.fileType, job.retryCount, job.sizeBytes);
     log.info('job_started', `Processing: ${name} (${formatBytes(job.sizeBytes)}${job.files.length > 1 ? `, ${job.files.length} files` : ''}${job.retryCount ? `, retry ${job.retryCount}` : ''})`, {
       file: job.primary,
       files: job.files,
@@ -164,7 +164,7 @@ export class JobRunner {
           original_output: check.duplicateOf.output_path ?? undefined,
         });
         stats.duplicateSkipped();
-        if (cfg.archive_processed) await inPhase('completion', () => moveInto(join(cfg.watch_dir, '.processed'), job.files));
+        if (cfg.archive_processed) await inPhase('completion', () => moveInto(processedDir(cfg.watch_dir), job.files));
         return { kind: 'duplicate' };
       }
     }
@@ -216,6 +216,7 @@ export class JobRunner {
       });
       dedup?.record({
         filename: name,
+        filepath: job.primary,
         file_size: sizeBytes,
         md5: hashes.md5,
         xxh3: hashes.xxh3,
@@ -224,10 +225,10 @@ export class JobRunner {
         duration_seconds: seconds,
         processed_at: new Date().toISOString(),
       });
-      if (cfg.archive_processed) await moveInto(join(cfg.watch_dir, '.processed'), job.files);
+      if (cfg.archive_processed) await moveInto(processedDir(cfg.watch_dir), job.files);
     });
 
-    stats.succeeded(job.fileType, seconds, result.outputBytes);
+    stats.succeeded(job.fileType, seconds, result.outputBytes, job.id);
     this.deps.observeDuration?.(job.fileType, seconds);
     log.info('job_succeeded', `Converted: ${name} -> ${result.output} (${formatBytes(result.outputBytes)} in ${seconds.toFixed(2)}s)`, {
       file: job.primary,
@@ -279,7 +280,7 @@ export class JobRunner {
     }
     if (shouldRetry(cfg.retry_policy, error.code, job.retryCount)) {
       const delay = retryDelayMs(cfg.retry_policy, job.retryCount);
-      stats.retriedJob(job.fileType);
+      stats.retriedJob(job.fileType, job.id);
       log.warn('job_retry', `Retrying ${name} in ${(delay / 1000).toFixed(1)}s (attempt ${job.retryCount + 2} of ${cfg.retry_policy.max_retries + 1}): [${error.code}] ${error.message}`, {
         file: job.primary,
         code: error.code,
@@ -308,7 +309,7 @@ export class JobRunner {
     const name = basename(job.primary);
     const error = pe.error;
     await this.moveToErrors(job, pe);
-    stats.failedJob(job.fileType);
+    stats.failedJob(job.fileType, job.id, error.message);
     log.error(event, `${what}: [${error.code}] ${error.message}`, {
       file: job.primary,
       code: error.code,
@@ -317,6 +318,7 @@ export class JobRunner {
     });
     this.deps.dedup?.record({
       filename: name,
+      filepath: job.primary,
       file_size: job.sizeBytes,
       status: 'failed',
       error: `[${error.code}] ${error.message}`,

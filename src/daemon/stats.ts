@@ -1,6 +1,7 @@
 // Processing statistics: counters since the daemon first ran (reloaded from stats.json on start),
 // per file type, plus live queue figures. One snapshot feeds stats.json, `h2k ctl stats`,
-// SIGUSR1 and the Prometheus endpoint, so they always agree.
+// SIGUSR1 and the Prometheus endpoint, so they always agree. The snapshot carries hyper2kvm's
+// stats.json keys (a file either daemon wrote loads in the other) plus h2k's own.
 import { readFile } from 'node:fs/promises';
 import { formatDuration } from '../util/format.js';
 
@@ -18,7 +19,22 @@ export interface TypeSummary {
   retried: number;
   success_rate_percent: number;
   average_time_seconds: number;
+  /** running total behind the average (hyper2kvm's internal name for it) */
+  total_time: number;
   bytes_written: number;
+}
+
+/** One job as hyper2kvm's stats report it (its JobStats). */
+export interface JobEntry {
+  filename: string;
+  file_type: string;
+  file_size_mb: number;
+  start_time: string;
+  end_time: string | null;
+  duration_seconds: number | null;
+  status: 'processing' | 'success' | 'failed' | 'retrying';
+  error: string | null;
+  retry_count: number;
 }
 
 export interface StatsSnapshot {
@@ -31,6 +47,8 @@ export interface StatsSnapshot {
   total_retried: number;
   total_duplicates_skipped: number;
   total_bytes_written: number;
+  /** seconds spent on successful jobs since the first run: keeps the average across restarts */
+  total_processing_time: number;
   success_rate_percent: number;
   avg_processing_time_seconds: number;
   /** hyper2kvm's name for the same figure */
@@ -38,7 +56,8 @@ export interface StatsSnapshot {
   current_queue_depth: number;
   retry_waiting: number;
   in_flight: number;
-  current_jobs: { filename: string; file_type: string; started_at: string; retry_count: number }[];
+  current_jobs: JobEntry[];
+  recent_completed: JobEntry[];
   last_activity: string;
   by_file_type: Record<string, TypeSummary>;
   last_updated: string;
@@ -52,6 +71,8 @@ export interface LiveFigures {
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
+const round3 = (n: number) => Math.round(n * 1000) / 1000;
+const RECENT = 10;
 
 export class DaemonStats {
   readonly startedAt = new Date();
@@ -62,12 +83,13 @@ export class DaemonStats {
   private bytesWritten = 0;
   private totalTime = 0;
   private readonly byType = new Map<string, TypeCounters>();
-  private readonly current = new Map<string, { filename: string; file_type: string; started_at: string; retry_count: number }>();
+  private readonly current = new Map<string, JobEntry>();
+  private readonly recent: JobEntry[] = [];
   lastActivity = new Date();
 
   /** Continues the counters of an earlier run from its stats.json (missing or bad file: start at zero). */
   async load(path: string): Promise<boolean> {
-    let data: Partial<StatsSnapshot> & { by_file_type?: Record<string, Partial<TypeSummary>> };
+    let data: Partial<Record<keyof StatsSnapshot, unknown>> & { by_file_type?: Record<string, Partial<Record<keyof TypeSummary, unknown>>> };
     try {
       data = JSON.parse(await readFile(path, 'utf8'));
     } catch {
@@ -79,14 +101,18 @@ export class DaemonStats {
     this.retried = num(data.total_retried);
     this.duplicates = num(data.total_duplicates_skipped);
     this.bytesWritten = num(data.total_bytes_written);
-    this.totalTime = num(data.avg_processing_time_seconds) * this.processed;
+    // The running total when the file has it (h2k); hyper2kvm writes only the rounded average.
+    this.totalTime =
+      data.total_processing_time !== undefined
+        ? num(data.total_processing_time)
+        : num(data.average_processing_time_seconds ?? data.avg_processing_time_seconds) * this.processed;
     for (const [type, t] of Object.entries(data.by_file_type ?? {}).slice(0, 256)) {
       if (!/^[a-z0-9]{1,16}$/.test(type) || !t) continue;
       this.byType.set(type, {
         processed: num(t.processed),
         failed: num(t.failed),
         retried: num(t.retried),
-        total_time: num(t.average_time_seconds) * num(t.processed),
+        total_time: t.total_time !== undefined ? num(t.total_time) : num(t.average_time_seconds) * num(t.processed),
         bytes_written: num(t.bytes_written),
       });
     }
@@ -103,9 +129,34 @@ export class DaemonStats {
     this.lastActivity = new Date();
   }
 
-  jobStarted(id: string, filename: string, fileType: string, retryCount: number): void {
+  jobStarted(id: string, filename: string, fileType: string, retryCount: number, sizeBytes = 0): void {
     this.touch();
-    this.current.set(id, { filename, file_type: fileType, started_at: new Date().toISOString(), retry_count: retryCount });
+    this.current.set(id, {
+      filename,
+      file_type: fileType,
+      file_size_mb: round2(sizeBytes / 1048576),
+      start_time: new Date().toISOString(),
+      end_time: null,
+      duration_seconds: null,
+      status: 'processing',
+      error: null,
+      retry_count: retryCount,
+    });
+  }
+
+  /** Files a running job under recent_completed (the job stays current until jobEnded). */
+  private completed(id: string | undefined, status: 'success' | 'failed', seconds?: number, error?: string): void {
+    const job = id === undefined ? undefined : this.current.get(id);
+    if (!job) return;
+    const end = new Date();
+    this.recent.push({
+      ...job,
+      end_time: end.toISOString(),
+      duration_seconds: round3(seconds ?? (end.getTime() - Date.parse(job.start_time)) / 1000),
+      status,
+      error: error ?? null,
+    });
+    if (this.recent.length > RECENT) this.recent.splice(0, this.recent.length - RECENT);
   }
 
   jobEnded(id: string): void {
@@ -113,7 +164,8 @@ export class DaemonStats {
     this.current.delete(id);
   }
 
-  succeeded(fileType: string, seconds: number, bytesWritten: number): void {
+  succeeded(fileType: string, seconds: number, bytesWritten: number, id?: string): void {
+    this.completed(id, 'success', seconds);
     this.processed++;
     this.totalTime += seconds;
     this.bytesWritten += bytesWritten;
@@ -123,12 +175,15 @@ export class DaemonStats {
     t.bytes_written += bytesWritten;
   }
 
-  failedJob(fileType: string): void {
+  failedJob(fileType: string, id?: string, error?: string): void {
+    this.completed(id, 'failed', undefined, error);
     this.failed++;
     this.type(fileType).failed++;
   }
 
-  retriedJob(fileType: string): void {
+  retriedJob(fileType: string, id?: string): void {
+    const job = id === undefined ? undefined : this.current.get(id);
+    if (job) job.status = 'retrying';
     this.retried++;
     this.type(fileType).retried++;
   }
@@ -151,6 +206,7 @@ export class DaemonStats {
         retried: t.retried,
         success_rate_percent: n > 0 ? round2((t.processed / n) * 100) : 0,
         average_time_seconds: t.processed > 0 ? round2(t.total_time / t.processed) : 0,
+        total_time: round3(t.total_time),
         bytes_written: t.bytes_written,
       };
     }
@@ -164,13 +220,15 @@ export class DaemonStats {
       total_retried: this.retried,
       total_duplicates_skipped: this.duplicates,
       total_bytes_written: this.bytesWritten,
+      total_processing_time: round3(this.totalTime),
       success_rate_percent: done > 0 ? round2((this.processed / done) * 100) : 0,
       avg_processing_time_seconds: round2(avg),
       average_processing_time_seconds: round2(avg),
       current_queue_depth: live.queueDepth,
       retry_waiting: live.retryWaiting,
       in_flight: live.inFlight,
-      current_jobs: [...this.current.values()],
+      current_jobs: [...this.current.values()].map((j) => ({ ...j })),
+      recent_completed: this.recent.map((j) => ({ ...j })),
       last_activity: this.lastActivity.toISOString(),
       by_file_type: byFileType,
       last_updated: now.toISOString(),
@@ -178,13 +236,14 @@ export class DaemonStats {
   }
 }
 
-/** The human summary shared by `h2k ctl stats` and SIGUSR1 (hyper2kvm's layout). */
+/** The human summary shared by `h2k ctl stats` and SIGUSR1: hyper2kvm's labels, so scripts that
+ * grep for "Queue Depth" or "retried" (as its docs do) find them. */
 export function formatStats(s: StatsSnapshot): string[] {
   const lines = [
     `Uptime: ${s.uptime_hours.toFixed(1)} hours (${formatDuration(s.uptime_seconds)})`,
     `Processed: ${s.total_processed}`,
     `Failed: ${s.total_failed}`,
-    `Retried: ${s.total_retried}`,
+    `Total retried: ${s.total_retried}`,
     `Duplicates Skipped: ${s.total_duplicates_skipped}`,
     `Success Rate: ${s.success_rate_percent.toFixed(1)}%`,
     `Avg Processing Time: ${s.avg_processing_time_seconds.toFixed(1)}s`,

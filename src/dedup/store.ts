@@ -1,17 +1,19 @@
 // DedupStore: the record of processed files, in SQLite (better-sqlite3, WAL mode) at
-// {output_dir}/.daemon/deduplication.db. The daemon records every file it finishes;
-// `h2k hash --dedup-db` and `h2k dedup` look files up. Lookups prefer the newest successful
-// record, then the newest of any status.
+// {output_dir}/.daemon/deduplication.db, the table hyper2kvm's daemon keeps there (see
+// schema.ts). The daemon records every file it finishes; `h2k hash --dedup-db` and `h2k dedup`
+// look files up. Lookups prefer the newest successful record, then the newest of any status.
 import Database from 'better-sqlite3';
 import { mkdirSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { H2kError } from '../util/errors.js';
-import { migrate } from './schema.js';
+import { migrate, readonlyView, type SchemaLayout } from './schema.js';
 
 export type DedupHashAlgorithm = 'md5' | 'xxh3';
 
 export interface DedupRecordInput {
   filename: string;
+  /** absolute path of the source when it was processed (hyper2kvm's filepath) */
+  filepath?: string;
   file_size: number;
   md5?: string | null;
   xxh3?: string | null;
@@ -26,8 +28,9 @@ export interface DedupRecordInput {
 export interface DedupRecord {
   id: number;
   filename: string;
+  filepath: string;
   file_size: number;
-  md5: string | null;
+  md5_hash: string | null;
   xxh3: string | null;
   processed_at: string;
   status: string;
@@ -54,7 +57,7 @@ function dbError(err: unknown, dbPath: string): H2kError {
   return new H2kError(`dedup database ${dbPath}: ${message}`, {
     code,
     file: dbPath,
-    hint: code === 'E_NOT_FOUND' ? 'check the path (it is {output_dir}/.daemon/deduplication.db)' : 'check that the file is an h2k dedup database and is not corrupt',
+    hint: code === 'E_NOT_FOUND' ? 'check the path (it is {output_dir}/.daemon/deduplication.db)' : 'check that the file is an h2k or hyper2kvm deduplication database and is not corrupt',
     cause: err,
   });
 }
@@ -70,6 +73,10 @@ export class DedupStore {
   private constructor(
     private readonly db: Database.Database,
     readonly path: string,
+    /** what the file held when opened (a migration happened unless 'current' or 'empty') */
+    readonly foundLayout: SchemaLayout,
+    /** the copy taken before a migration */
+    readonly backupPath?: string,
   ) {}
 
   static open(dbPath: string, options: DedupOpenOptions = {}): DedupStore {
@@ -86,15 +93,12 @@ export class DedupStore {
       if (!readonly) mkdirSync(dirname(dbPath), { recursive: true });
       db = new Database(dbPath, { readonly, fileMustExist: !create });
       db.pragma('busy_timeout = 5000');
-      if (!readonly) {
-        db.pragma('journal_mode = WAL');
-        db.pragma('synchronous = NORMAL');
-        migrate(db);
-      } else {
-        const version = db.pragma('user_version', { simple: true }) as number;
-        if (version === 0) throw Object.assign(new Error('not an h2k dedup database (no schema)'), { code: 'E_DB' });
-      }
-      return new DedupStore(db, dbPath);
+      if (readonly) return new DedupStore(db, dbPath, readonlyView(db));
+      // Migrate (and back up) before WAL: the copy then holds the file exactly as its writer left it.
+      const { layout, backup } = migrate(db, dbPath);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      return new DedupStore(db, dbPath, layout, backup);
     } catch (err) {
       db?.close();
       throw dbError(err, dbPath);
@@ -112,7 +116,7 @@ export class DedupStore {
 
   /** Newest record with this content hash (a successful one if any). */
   findByHash(algo: DedupHashAlgorithm, hex: string): DedupRecord | undefined {
-    const column = algo === 'md5' ? 'md5' : algo === 'xxh3' ? 'xxh3' : undefined;
+    const column = algo === 'md5' ? 'md5_hash' : algo === 'xxh3' ? 'xxh3' : undefined;
     if (!column) throw new H2kError(`the dedup database has no ${String(algo)} column`, { code: 'E_INVALID_ARGUMENT', hint: 'use md5 or xxh3' });
     const h = normalizeHex(hex, algo);
     if (!h) return undefined;
@@ -132,8 +136,9 @@ export class DedupStore {
       throw new H2kError(`processed_at '${processedAt}' is not an ISO date`, { code: 'E_INVALID_ARGUMENT' });
     const row = {
       filename: input.filename,
+      filepath: input.filepath ?? '',
       file_size: input.file_size,
-      md5: normalizeHex(input.md5, 'md5'),
+      md5_hash: normalizeHex(input.md5, 'md5'),
       xxh3: normalizeHex(input.xxh3, 'xxh3'),
       processed_at: new Date(processedAt).toISOString(),
       status: input.status,
@@ -141,11 +146,13 @@ export class DedupStore {
       error: input.error ?? null,
       duration_seconds: input.duration_seconds ?? null,
     };
+    // OR REPLACE: a hyper2kvm table keeps one row per (filename, file_size), as its daemon does;
+    // h2k's own table has no such constraint and keeps every record.
     return this.run(() => {
       const info = this.db
         .prepare(
-          `INSERT INTO processed_files (filename, file_size, md5, xxh3, processed_at, status, output_path, error, duration_seconds)
-           VALUES (@filename, @file_size, @md5, @xxh3, @processed_at, @status, @output_path, @error, @duration_seconds)`,
+          `INSERT OR REPLACE INTO processed_files (filename, filepath, file_size, md5_hash, xxh3, processed_at, status, output_path, error, duration_seconds)
+           VALUES (@filename, @filepath, @file_size, @md5_hash, @xxh3, @processed_at, @status, @output_path, @error, @duration_seconds)`,
         )
         .run(row);
       return { id: Number(info.lastInsertRowid), ...row };
@@ -180,6 +187,10 @@ export class DedupStore {
     if (!Number.isFinite(days) || days < 0) throw new H2kError(`retention days must be >= 0, got ${days}`, { code: 'E_INVALID_ARGUMENT' });
     const cutoff = new Date(Date.now() - days * 86_400_000).toISOString();
     return this.run(() => this.db.prepare('DELETE FROM processed_files WHERE processed_at < ?').run(cutoff).changes);
+  }
+
+  count(): number {
+    return this.run(() => (this.db.prepare('SELECT count(*) AS n FROM processed_files').get() as { n: number }).n);
   }
 
   close(): void {

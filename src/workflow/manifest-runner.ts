@@ -10,7 +10,7 @@ import type { JobLimiter } from './job-limiter.js';
 import { loadManifest, type LoadedManifest } from './manifest-loader.js';
 import type { StageName } from './manifest-schema.js';
 import { buildManifestReport, type ManifestReport, type VmReport } from './report.js';
-import { runVmPipeline } from './vm-pipeline.js';
+import { runVmPipeline, vmFailureError } from './vm-pipeline.js';
 
 export interface ManifestRunOptions {
   outputDir: string;
@@ -74,7 +74,10 @@ function batchFailure(vms: VmReport[]): ManifestFailure | undefined {
       : `${failed.length} of ${vms.length} VMs failed: ${failedVms.map((f) => `${f.name} (${f.code} in ${f.stage})`).join(', ')}`;
   return {
     stage: failedVms[0].stage,
-    error: new H2kError(message, { code: failedVms[0].code, file: first.error?.file, hint: first.error?.hint }),
+    // The thrown error is the cause, so the error record shows where it really began.
+    error: vms.length === 1 && vmFailureError(first)
+      ? vmFailureError(first)!
+      : new H2kError(message, { code: failedVms[0].code, file: first.error?.file, hint: first.error?.hint, cause: vmFailureError(first) }),
     failedVms,
   };
 }

@@ -1,9 +1,12 @@
-// The report written for every manifest: per-stage results, artifacts and hashes. Stages the
+// The report written for every manifest, in the shape hyper2kvm documents: "manifest" (the
+// name without extension), "status": "completed" overall, "status": "success" per stage,
+// artifacts.input / artifacts.output; h2k adds hashes, timings and batch details. Stages the
 // manifest leaves out are "skipped"; stages after a failure are "not_run".
 import type { H2kError } from '../util/errors.js';
+import { manifestStem } from './manifest-loader.js';
 import type { StageName } from './manifest-schema.js';
 
-export type StageStatus = 'completed' | 'skipped' | 'failed' | 'not_run';
+export type StageStatus = 'success' | 'skipped' | 'failed' | 'not_run';
 
 export interface ReportedError {
   code: string;
@@ -55,7 +58,10 @@ export interface VmReport {
 }
 
 export interface ManifestReport {
+  /** the manifest's name without extension (hyper2kvm's "manifest") */
   manifest: string;
+  /** the file name it was dropped under */
+  manifest_file: string;
   job_id: string;
   name: string;
   status: 'completed' | 'failed' | 'partial';
@@ -97,7 +103,8 @@ export function buildManifestReport(
   const completedAt = new Date();
   const failed = vms.filter((v) => v.status === 'failed');
   const base = {
-    manifest: manifestName,
+    manifest: manifestStem(manifestName),
+    manifest_file: manifestName,
     job_id: jobId,
     name,
     started_at: startedAt.toISOString(),

@@ -88,7 +88,7 @@ const secondsSince = (t: number) => Math.round((Date.now() - t) / 10) / 100;
 
 function loadReport(p: Pipeline, vm: ManifestVm, probe: SourceProbe, seconds: number): StageReport {
   const report: StageReport = {
-    status: 'completed',
+    status: 'success',
     duration_seconds: seconds,
     source_type: p.load.source_type,
     source_path: vm.sourcePath,
@@ -192,7 +192,7 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
       const results = jobs.map((j) => j.result!);
       const boot = results[0];
       stages.convert = {
-        status: 'completed',
+        status: 'success',
         duration_seconds: secondsSince(t),
         output_file: boot.output,
         output_format: boot.outputFormat,
@@ -236,7 +236,7 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
           code: 'E_UNSUPPORTED', file: vm.sourcePath, hint: 'add a convert stage; inspect then reads the converted boot disk',
         });
       const os = await inspectImage(target, { signal: ctx.signal });
-      stages.inspect = { status: 'completed', duration_seconds: secondsSince(t), image: target, ...bootNote, detect_os: p.inspect?.detect_os, os_detected: os ?? null };
+      stages.inspect = { status: 'success', duration_seconds: secondsSince(t), image: target, ...bootNote, detect_os: p.inspect?.detect_os, os_detected: os ?? null };
     }
 
     if (included(p, 'fix') === true && p.fix && artifacts.output) {
@@ -255,7 +255,7 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
         throw new H2kError(`fixes could not be applied: ${fixed.failed.join('; ')}`, {
           code: 'E_GUEST_FIX_FAILED', file: artifacts.output, hint: fixed.warnings.join('; ') || undefined,
         });
-      stages.fix = { status: 'completed', duration_seconds: secondsSince(t), image: bootImage, ...bootNote, fixes_applied: fixed.changes, warnings: fixed.warnings };
+      stages.fix = { status: 'success', duration_seconds: secondsSince(t), image: bootImage, ...bootNote, fixes_applied: fixed.changes, warnings: fixed.warnings };
     }
 
     if (validateEnabled && jobs.length > 0) {
@@ -282,7 +282,7 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
         });
         if (!b.passed) throw new H2kError(`boot test failed after ${b.seconds}s: ${b.reason}`, { code: 'E_BOOT_TEST', file: artifacts.output!, hint: `console log: ${b.consoleLog}` });
       }
-      stages.validate = { status: 'completed', duration_seconds: secondsSince(validateStarted), checks };
+      stages.validate = { status: 'success', duration_seconds: secondsSince(validateStarted), checks };
     }
   } catch (err) {
     failure = toH2kError(err);
@@ -304,7 +304,7 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
   }
 
   const completed = new Date();
-  return {
+  const report: VmReport = {
     name: vm.name,
     status: failure ? 'failed' : 'completed',
     ...(failure ? { failed_stage: current, error: reportedError(failure) } : {}),
@@ -314,6 +314,16 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
     stages,
     artifacts,
   };
+  if (failure) thrown.set(report, failure);
+  return report;
+}
+
+// The error a failed VM threw, with its stack, kept beside (not in) the JSON report.
+const thrown = new WeakMap<VmReport, H2kError>();
+
+/** What a failed VM's pipeline threw (for the error record's stack). */
+export function vmFailureError(report: VmReport): H2kError | undefined {
+  return thrown.get(report);
 }
 
 /** Re-reads one output through h2k's reader and compares its content hash with the source's. */

@@ -4,8 +4,9 @@
 // SIGTERM/SIGINT drain; a second one stops (running manifests are cancelled, their outputs
 // removed, and they go back to to_be_processed/).
 import type { Server } from 'node:http';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ControlServer } from '../daemon/control-server.js';
 import type { ControlCommand, ControlReply } from '../daemon/control-protocol.js';
 import { daemonPaths, h2kVersion, inside } from '../daemon/daemon.js';
@@ -90,12 +91,12 @@ export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: 
     logEvent(log, e);
     if (e.type === 'taken') stats.jobStarted(e.jobId, e.manifest, MANIFEST_TYPE, 0);
     else if (e.type === 'processed') {
+      stats.succeeded(MANIFEST_TYPE, e.seconds, e.bytes, e.jobId);
       stats.jobEnded(e.jobId);
-      stats.succeeded(MANIFEST_TYPE, e.seconds, e.bytes);
       metrics?.duration.observe({ file_type: MANIFEST_TYPE }, e.seconds);
     } else if (e.type === 'failed') {
+      stats.failedJob(MANIFEST_TYPE, e.jobId, e.error);
       stats.jobEnded(e.jobId);
-      stats.failedJob(MANIFEST_TYPE);
     } else if (e.type === 'interrupted') stats.jobEnded(e.jobId);
     else if (e.type === 'vm') stats.touch();
     statsFile.schedule();
@@ -182,8 +183,10 @@ export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: 
     for (const [sig, fn] of signalHandlers) process.off(sig, fn);
   };
   try {
-    if (await stats.load(paths.statsFile))
-      log.info('stats_loaded', `Loaded stats: ${stats.snapshot({ state: 'running', queueDepth: 0, retryWaiting: 0, inFlight: 0 }).total_processed} processed before`);
+    // hyper2kvm's manifest daemon kept its stats in {manifest_workflow_dir}/.stats/: carry them over once.
+    const statsSource = existsSync(paths.statsFile) ? paths.statsFile : join(workflowDir, '.stats', 'stats.json');
+    if (await stats.load(statsSource))
+      log.info('stats_loaded', `Loaded stats from ${statsSource}: ${stats.snapshot({ state: 'running', queueDepth: 0, retryWaiting: 0, inFlight: 0 }).total_processed} processed before`);
     if (metrics && cfg.metrics_listen) {
       const started = await startMetricsServer(cfg.metrics_listen, metrics, snapshot);
       metricsServer = started.server;

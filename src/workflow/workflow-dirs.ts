@@ -1,6 +1,7 @@
 // The workflow directory state machine. A manifest lives in exactly one place at a time:
-//   to_be_processed/ -> processing/ -> processed/YYYY-MM-DD/ (+ <name>.report.json)
-//                                   -> failed/YYYY-MM-DD/    (+ <name>.error.json, report if any)
+//   to_be_processed/ -> processing/ -> processed/YYYY-MM-DD/ (+ my-vm.json.report.json)
+//                                   -> failed/YYYY-MM-DD/    (+ my-vm.json.error.json, report if any)
+// Result files are named after the whole manifest file name, as hyper2kvm names them.
 // Every move is a rename inside one filesystem, so it is atomic; result files are written
 // (tmp + rename) before the manifest leaves processing/, so a crash never loses them.
 import { existsSync } from 'node:fs';
@@ -87,13 +88,13 @@ export class WorkflowDirs {
     return true;
   }
 
-  /** A stem under which neither the manifest nor any result file exists yet in `dir`. */
-  private freeStem(dir: string, name: string, suffixes: string[]): string {
+  /** A file name (the manifest's, else my-vm-1.json ...) under which neither the manifest nor any result file exists yet in `dir`. */
+  private freeName(dir: string, name: string, suffixes: string[]): string {
     const ext = extname(name);
     const stem = manifestStem(name);
     for (let i = 0; ; i++) {
-      const s = i === 0 ? stem : `${stem}-${i}`;
-      if (!existsSync(join(dir, s + ext)) && suffixes.every((suf) => !existsSync(join(dir, s + suf)))) return s;
+      const n = i === 0 ? name : `${stem}-${i}${ext}`;
+      if (!existsSync(join(dir, n)) && suffixes.every((suf) => !existsSync(join(dir, n + suf)))) return n;
     }
   }
 
@@ -102,16 +103,16 @@ export class WorkflowDirs {
     const dir = join(this.root, state === 'processed' ? PROCESSED_DIR : FAILED_DIR, localDate(now));
     await mkdir(dir, { recursive: true });
     const suffixes = Object.keys(results);
-    const stem = this.freeStem(dir, name, suffixes);
+    const filed = this.freeName(dir, name, suffixes);
     const files: string[] = [];
     for (const [suffix, data] of Object.entries(results)) {
-      const file = join(dir, stem + suffix);
-      const tmp = join(dir, `.${stem}${suffix}.${process.pid}.tmp`);
+      const file = join(dir, filed + suffix);
+      const tmp = join(dir, `.${filed}${suffix}.${process.pid}.tmp`);
       await writeFile(tmp, JSON.stringify(data, null, 2) + '\n');
       await rename(tmp, file);
       files.push(file);
     }
-    const manifestPath = join(dir, stem + extname(name));
+    const manifestPath = join(dir, filed);
     await rename(join(this.processingDir, name), manifestPath);
     return { manifestPath, files };
   }

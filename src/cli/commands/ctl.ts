@@ -1,5 +1,6 @@
 // h2k ctl: talks to a running daemon over its control socket. Exit 2 when no daemon answers.
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readConfigFile } from '../../config/load-config.js';
 import { sendControlCommand } from '../../daemon/control-client.js';
@@ -18,6 +19,8 @@ interface CtlFlags {
 }
 
 export const DEFAULT_OUTPUT_DIR = '/var/lib/h2k/output';
+/** hyper2kvm's default output_dir's control socket */
+const HYPER2KVM_SOCKET = '/var/lib/hyper2kvm/output/.daemon/control.sock';
 
 export function socketPathFor(flags: CtlFlags): string {
   if (flags.socket) return resolve(flags.socket);
@@ -27,7 +30,10 @@ export function socketPathFor(flags: CtlFlags): string {
     if (typeof values.control_socket === 'string') return resolve(values.control_socket);
     if (typeof values.output_dir === 'string') return join(resolve(values.output_dir), '.daemon', 'control.sock');
   }
-  return join(process.env.H2K_OUTPUT_DIR ?? DEFAULT_OUTPUT_DIR, '.daemon', 'control.sock');
+  const fallback = join(process.env.H2K_OUTPUT_DIR ?? DEFAULT_OUTPUT_DIR, '.daemon', 'control.sock');
+  // A drop-in for hyper2kvm may run on its default output_dir.
+  if (!process.env.H2K_OUTPUT_DIR && !existsSync(fallback) && existsSync(HYPER2KVM_SOCKET)) return HYPER2KVM_SOCKET;
+  return fallback;
 }
 
 function humanReply(r: ControlReply): string {

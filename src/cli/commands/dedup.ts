@@ -41,7 +41,7 @@ function formatRecord(r: DedupRecord): string {
     `${String(r.id).padStart(5)}  ${r.processed_at}  ${r.status.padEnd(8)} ${r.filename} (${formatBytes(r.file_size)})`,
     r.output_path ? `       output: ${r.output_path}` : '',
     r.xxh3 ? `       xxh3:   ${r.xxh3}` : '',
-    r.md5 ? `       md5:    ${r.md5}` : '',
+    r.md5_hash ? `       md5:    ${r.md5_hash}` : '',
     r.error ? `       error:  ${r.error}` : '',
   ];
   return parts.filter(Boolean).join('\n');

@@ -2,7 +2,7 @@
 // in the foreground with progress, writing the same report the workflow daemon files.
 import type { Command } from 'commander';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { configurePool } from '../../pool/pool.js';
 import { H2kError, toH2kError } from '../../util/errors.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
@@ -56,10 +56,10 @@ async function runValidate(files: string[], flags: { outputDir?: string; json?: 
 function stageLine(name: StageName, s: StageReport): string {
   let detail = s.reason ?? '';
   if (s.error) detail = `[${s.error.code}] ${s.error.message}`;
-  else if (s.status === 'completed' && name === 'load') detail = `${s.detected_format}${s.subformat ? ` (${s.subformat})` : ''}, ${formatBytes(Number(s.virtual_size))} virtual`;
-  else if (s.status === 'completed' && name === 'convert')
+  else if (s.status === 'success' && name === 'load') detail = `${s.detected_format}${s.subformat ? ` (${s.subformat})` : ''}, ${formatBytes(Number(s.virtual_size))} virtual`;
+  else if (s.status === 'success' && name === 'convert')
     detail = `${s.output_file}, ${formatBytes(Number(s.bytes))}, ${s.compression}, ${formatDuration(Number(s.duration))}`;
-  else if (s.status === 'completed' && name === 'validate')
+  else if (s.status === 'success' && name === 'validate')
     detail = (s.checks as { name: string; passed: boolean | null; detail: string }[])
       .map((c) => `${c.name} ${c.passed === null ? `not run (${c.detail})` : c.passed ? 'ok' : 'FAILED'}`).join(', ');
   return `  ${name.padEnd(9)} ${s.status.padEnd(10)} ${detail}`;
@@ -74,7 +74,7 @@ function printReport(r: ManifestReport, reportPath: string): void {
   if (r.vms) {
     for (const vm of r.vms) printVm(vm);
     const s = r.summary!;
-    process.stdout.write(`${r.manifest}: ${r.status}, ${s.completed} of ${s.total} VMs completed${s.failed ? ` (failed: ${s.failed_vms.join(', ')})` : ''}\n`);
+    process.stdout.write(`${r.manifest_file}: ${r.status}, ${s.completed} of ${s.total} VMs completed${s.failed ? ` (failed: ${s.failed_vms.join(', ')})` : ''}\n`);
   } else if (r.stages) {
     printVm({ name: r.name, status: r.status === 'completed' ? 'completed' : 'failed', duration_seconds: r.duration_seconds, stages: r.stages });
   }
@@ -145,7 +145,8 @@ async function runOne(file: string, flags: RunFlags): Promise<number> {
     else process.stderr.write(formatError(e) + '\n' + ((e as { issues?: string[] }).issues ?? []).map((i) => `  - ${i}\n`).join(''));
     return manifestExitCode(e.code);
   }
-  const reportPath = resolve(flags.report ?? join(outputDir, `${manifestStem(file)}.report.json`));
+  // <manifest file name>.report.json, as hyper2kvm names reports (my-vm.json -> my-vm.json.report.json).
+  const reportPath = resolve(flags.report ?? join(outputDir, `${basename(file)}.report.json`));
   try {
     await writeFile(reportPath, JSON.stringify(outcome.report, null, 2) + '\n');
   } catch (err) {
@@ -179,7 +180,7 @@ export function registerManifest(program: Command): void {
     .argument('<file>', 'manifest file (.json, .yaml, .yml)')
     .option('-o, --output-dir <dir>', 'output directory output_path is relative to (default: current directory)')
     .option('-j, --jobs <n>', 'VMs of a batch converted at once (default 2)')
-    .option('--report <file>', 'where to write the report (default: <output-dir>/<manifest>.report.json)')
+    .option('--report <file>', 'where to write the report (default: <output-dir>/<manifest file name>.report.json)')
     .option('--json', 'print the report as JSON instead of a summary (no progress)')
     .option('--no-progress', 'no progress line, even on a terminal')
     .option('--source-root <dir>', 'sources must lie beneath this directory (opened beneath it; E_PATH_ESCAPE otherwise)')
