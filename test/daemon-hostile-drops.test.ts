@@ -10,6 +10,7 @@ import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync,
 import { createServer, type Server } from 'node:net';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { checkDrop, checkExtent, openChecked } from '../src/daemon/drop-guard.js';
+import { processedDir } from '../src/daemon/file-moves.js';
 import { vmNameOf } from '../src/daemon/job-runner.js';
 import { loadAddon } from '../src/native/addon.js';
 import { repoRoot } from './helpers/cli.js';
@@ -263,7 +264,7 @@ describe('hostile drops (real daemon under strace)', () => {
     // Every good image converted; the two Unicode ones to folders of their own.
     const outputs = filesUnder(h.outputDir);
     const sources: [string, string, string][] = [
-      ...goodNames.map((g): [string, string, string] => [g.replace('.img', ''), join(w, '.processed', g), 'raw']),
+      ...goodNames.map((g): [string, string, string] => [g.replace('.img', ''), join(processedDir(w), g), 'raw']),
       ['日本', join(fx.dir, 'ja.vmdk'), 'vmdk'],
       ['中国', join(fx.dir, 'zh.vmdk'), 'vmdk'],
     ];
@@ -272,7 +273,7 @@ describe('hostile drops (real daemon under strace)', () => {
       expect(out, n).toBeTruthy();
       expect(compareImages(src, out!, fmt, 'qcow2').code, n).toBe(0);
     }
-    expect(readdirSync(join(w, '.processed')).sort()).toEqual([...goodNames, '中国.vmdk', '日本.vmdk'].sort());
+    expect(readdirSync(processedDir(w)).sort()).toEqual([...goodNames, '中国.vmdk', '日本.vmdk'].sort());
 
     // The bait's (and the daemon's environment's) bytes are nowhere in the outputs or the log.
     for (const f of [...outputs, ...filesUnder(errors).filter((p) => p.endsWith('.error.json'))]) {
@@ -330,7 +331,7 @@ describe('hostile drops (real daemon under strace)', () => {
     copyFileSync(makeSeededRaw(join(fx.dir, 'small.raw'), 1, 3), join(link, 'small.img'));
     symlinkSync(join(fx.dir, 'small.raw'), join(link, 'alias.img'));
     await h.until('small.img converted and alias.img refused', () => h.count('job_succeeded') === 1 && h.count('drop_refused') === 1, 30_000);
-    expect(existsSync(join(real, '.processed', 'small.img'))).toBe(true);
+    expect(existsSync(join(processedDir(real), 'small.img'))).toBe(true);
     expect(JSON.parse(readFileSync(join(real, '.errors', 'alias.img.error.json'), 'utf8')).code).toBe('E_UNSAFE_DROP');
   });
 });
