@@ -238,11 +238,13 @@ function checkDigest(flags: HashFlags, signal: AbortSignal) {
   };
 }
 
-/** Why a listed file could not be read, as md5sum says it ("No such file or directory"). */
+/** Why a listed file could not be read, in md5sum's words where it has some. */
 function readFailure(error: H2kError | undefined): string {
-  const cause = error?.cause as { code?: unknown } | undefined;
-  if (error?.code === 'E_NOT_FOUND' || cause?.code === 'ENOENT') return 'No such file or directory';
-  return error?.message ?? 'cannot be read';
+  if (!error) return 'cannot be read';
+  if (error.code === 'E_NOT_FOUND') return 'No such file or directory';
+  if (error.code === 'E_PERMISSION') return 'Permission denied';
+  if (/^is a directory\b/i.test(error.message)) return 'Is a directory';
+  return error.message;
 }
 
 async function runCheck(sumFile: string, algorithm: HashAlgorithm | undefined, flags: HashFlags): Promise<number> {
@@ -299,11 +301,15 @@ function printCheckReport(report: CheckReport, sumName: string, algorithm: HashA
   const verbosity = flags.verbosity ?? (flags.status ? 'status' : flags.quiet ? 'quiet' : flags.warn ? 'warn' : undefined);
   const status = verbosity === 'status';
   const err = (msg: string) => process.stderr.write(`h2k: ${msg}\n`);
-  if (verbosity === 'warn') {
-    const kind = algorithm ? `${BSD_TAG[algorithm]} checksum line` : 'checksum line';
-    for (const n of report.improperLines) err(`${sumName}: ${n}: improperly formatted ${kind}`);
-  }
+  // In line order, as md5sum reports while it reads: a malformed line's warning (-w) among the verdicts.
+  const malformed = verbosity === 'warn' ? report.improperLines : [];
+  const kind = algorithm ? `${BSD_TAG[algorithm]} checksum line` : 'checksum line';
+  let next = 0;
+  const warnMalformedBefore = (line: number) => {
+    for (; next < malformed.length && malformed[next] < line; next++) err(`${sumName}: ${malformed[next]}: improperly formatted ${kind}`);
+  };
   for (const e of report.entries) {
+    warnMalformedBefore(e.line);
     const name = formatCheckedName(e.name);
     if (e.status === 'OK') {
       // An untagged line of an ambiguous length says which algorithm it turned out to be.
@@ -317,6 +323,7 @@ function printCheckReport(report: CheckReport, sumName: string, algorithm: HashA
       if (!status) process.stdout.write(`${name}: FAILED open or read\n`);
     }
   }
+  warnMalformedBefore(Infinity);
   if (report.parsed === 0) {
     err(`${sumName}: no properly formatted checksum lines found`);
     return;
