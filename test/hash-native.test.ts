@@ -1,5 +1,5 @@
 // Native hashers (addon, no pool) against independent oracles on the same files:
-// md5sum, sha256sum, xxhsum -H3/-H2 and the xxhash-addon package.
+// md5sum, sha256sum, b2sum, xxhsum -H0/-H1/-H3/-H2 and the xxhash-addon package.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
@@ -44,6 +44,37 @@ describe('hashFile matches md5sum / sha256sum / xxhsum / xxhash-addon', () => {
       expect(small.digests.xxh128).toBe(addonDigest('xxh128', path));
     });
   }
+});
+
+describe('xxh32, xxh64 and blake2b match xxhsum -H0, xxhsum -H1, b2sum and node:crypto', () => {
+  const NEW: Algo[] = ['xxh32', 'xxh64', 'blake2b'];
+  // XXH32 works in 16-byte stripes, XXH64 in 32, BLAKE2b in 128-byte blocks; plus buffer edges.
+  for (const size of [0, 1, 15, 16, 17, 31, 32, 33, 127, 128, 129, 64 * KiB + 1, MiB + 1]) {
+    it(`${size} bytes`, async () => {
+      const path = join(tmp.dir, `n-${size}`);
+      const data = seeded(size, size + 3);
+      writeFileSync(path, data);
+      const r = await nativeHashFile(path, [...NEW, 'md5'], { bufferSize: 64 * KiB, bufferCount: 2 }).promise;
+      for (const a of NEW) expect(r.digests[a], a).toBe(toolDigest(a, path));
+      expect(r.digests.blake2b).toBe(createHash('blake2b512').update(data).digest('hex'));
+      expect(r.digests.md5).toBe(toolDigest('md5', path));
+    });
+  }
+
+  it('streamed in odd pieces with zero runs, and reset after digest', () => {
+    const head = seeded(100_003, 5);
+    const tail = seeded(77, 6);
+    const data = Buffer.concat([head, Buffer.alloc(3 * MiB + 1), tail]);
+    const h = createNativeHasher(NEW);
+    for (let off = 0; off < head.length; off += 999) h.update(head.subarray(off, off + 999));
+    h.updateZeros(3 * MiB + 1);
+    h.update(tail);
+    const got = h.digest();
+    const path = join(tmp.dir, 'stream-new');
+    writeFileSync(path, data);
+    for (const a of NEW) expect(got[a], a).toBe(toolDigest(a, path));
+    expect(h.digest()).toEqual({ xxh32: '02cc5d05', xxh64: 'ef46db3751d8e999', blake2b: createHash('blake2b512').digest('hex') });
+  });
 });
 
 describe('several files as one stream (a multi-file image\'s dedup key)', () => {

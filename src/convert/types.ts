@@ -1,7 +1,7 @@
 // The one conversion API every entry point (CLI, daemon, manifest workflow) uses.
 export type OutputFormat = 'qcow2' | 'raw' | 'vdi' | 'vmdk'; // vmdk = streamOptimized
 export type Compression = 'none' | 'zlib' | 'zstd';
-export type HashAlgorithm = 'md5' | 'xxh3' | 'xxh128' | 'sha256' | 'sha1' | 'sha512';
+export type HashAlgorithm = 'md5' | 'xxh3' | 'xxh128' | 'sha256' | 'sha1' | 'sha512' | 'xxh32' | 'xxh64' | 'blake2b';
 
 export interface ConvertRequest {
   source: string;

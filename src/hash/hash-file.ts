@@ -5,7 +5,7 @@ import { runTask } from '../pool/pool.js';
 import { H2kError } from '../util/errors.js';
 import type { NativeHashOptions, NativeHashProgress, NativeHashResult } from '../native/hash-api.js';
 import type { HashTaskPayload } from '../pool/tasks/hash-task.js';
-import { parseHashAlgorithm, type HashAlgorithm } from './algorithms.js';
+import { HASH_ALGORITHMS, parseHashAlgorithm, type HashAlgorithm } from './algorithms.js';
 
 export type HashDigests = Partial<Record<HashAlgorithm, string>>;
 export type HashResult = NativeHashResult;
@@ -34,7 +34,7 @@ export async function runHashJob(
   options: HashJobOptions = {},
 ): Promise<HashResult> {
   const algos = [...new Set(algorithms.map(parseHashAlgorithm))];
-  if (algos.length === 0) throw new H2kError('no hash algorithm given', { code: 'E_INVALID_ARGUMENT', hint: 'use -a md5|xxh3|xxh128|sha256' });
+  if (algos.length === 0) throw new H2kError('no hash algorithm given', { code: 'E_INVALID_ARGUMENT', hint: `use -a ${HASH_ALGORITHMS.join('|')}` });
   if (options.signal?.aborted) throw new H2kError('hashing cancelled', { code: 'E_CANCELLED' });
   const native: NativeHashOptions = {};
   if (options.bufferSize !== undefined) native.bufferSize = options.bufferSize;
@@ -59,7 +59,7 @@ export async function runHashJob(
   );
 }
 
-/** Hash of the file's bytes, as md5sum / sha256sum / xxhsum compute it (several files: of their concatenation). */
+/** Hash of the file's bytes, as md5sum / sha*sum / b2sum / xxhsum compute it (several files: of their concatenation). */
 export async function hashFile(path: string | readonly string[], algorithms: readonly HashAlgorithm[], options: HashJobOptions = {}): Promise<HashDigests> {
   return (await runHashJob('file', path, algorithms, options)).digests;
 }

@@ -1,10 +1,10 @@
-// Independent hash oracles: coreutils md5sum/sha256sum, xxhsum (Debian package xxhash) and
+// Independent hash oracles: coreutils md5sum/sha*sum/b2sum, xxhsum (Debian package xxhash) and
 // the xxhash-addon npm package. A missing tool throws (a test failure, never a skip).
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
-export type Algo = 'md5' | 'xxh3' | 'xxh128' | 'sha256' | 'sha1' | 'sha512';
+export type Algo = 'md5' | 'xxh3' | 'xxh128' | 'sha256' | 'sha1' | 'sha512' | 'xxh32' | 'xxh64' | 'blake2b';
 
 const TOOL: Record<Algo, [string, string[]]> = {
   md5: ['md5sum', []],
@@ -13,6 +13,9 @@ const TOOL: Record<Algo, [string, string[]]> = {
   sha512: ['sha512sum', []],
   xxh3: ['xxhsum', ['-H3']],
   xxh128: ['xxhsum', ['-H2']],
+  xxh32: ['xxhsum', ['-H0']],
+  xxh64: ['xxhsum', ['-H1']],
+  blake2b: ['b2sum', []],
 };
 
 /** The digest the classic command-line tool prints for `path`. */

@@ -1,6 +1,7 @@
 #include "hash/hasher.hpp"
 
 #include <openssl/evp.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <array>
@@ -17,7 +18,7 @@ struct EvpCtxDeleter {
   void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
 };
 
-// MD5 / SHA-256 through EVP; `md` comes from EVP_md5()/EVP_sha256() (static, never freed).
+// MD5 / SHA-* / BLAKE2b-512 through EVP; `md` comes from EVP_md5() etc. (static, never freed).
 class EvpHasher : public Hasher {
  public:
   explicit EvpHasher(const EVP_MD* md) : md_(md), ctx_(EVP_MD_CTX_new()) {
@@ -72,6 +73,59 @@ class Xxh3Hasher : public Hasher {
   std::unique_ptr<void, void (*)(void*)> state_;
 };
 
+// XXH32 / XXH64 through libxxhash's streaming API with seed 0, as xxhsum -H0 / -H1 compute them.
+struct Xxh32Api {
+  using State = XXH32_state_t;
+  static State* create() { return XXH32_createState(); }
+  static void destroy(State* s) { XXH32_freeState(s); }
+  static bool reset(State* s) { return XXH32_reset(s, 0) == XXH_OK; }
+  static bool update(State* s, const void* p, size_t n) { return XXH32_update(s, p, n) == XXH_OK; }
+  static std::string hex(const State* s) {
+    XXH32_canonical_t c;
+    XXH32_canonicalFromHash(&c, XXH32_digest(s));
+    return toHex(c.digest, sizeof c.digest);
+  }
+};
+
+struct Xxh64Api {
+  using State = XXH64_state_t;
+  static State* create() { return XXH64_createState(); }
+  static void destroy(State* s) { XXH64_freeState(s); }
+  static bool reset(State* s) { return XXH64_reset(s, 0) == XXH_OK; }
+  static bool update(State* s, const void* p, size_t n) { return XXH64_update(s, p, n) == XXH_OK; }
+  static std::string hex(const State* s) {
+    XXH64_canonical_t c;
+    XXH64_canonicalFromHash(&c, XXH64_digest(s));
+    return toHex(c.digest, sizeof c.digest);
+  }
+};
+
+template <typename Api>
+class XxhClassicHasher : public Hasher {
+ public:
+  XxhClassicHasher() : state_(Api::create()) {
+    if (!state_) throw Error(codes::kIo, "out of memory creating an xxHash state");
+    reset();
+  }
+  void update(const uint8_t* data, size_t len) override {
+    if (len && !Api::update(state_.get(), data, len)) throw Error("E_INTERNAL", "xxHash update failed");
+  }
+  std::string hexDigest() override {
+    std::string hex = Api::hex(state_.get());
+    reset();
+    return hex;
+  }
+
+ private:
+  struct Deleter {
+    void operator()(typename Api::State* s) const noexcept { Api::destroy(s); }
+  };
+  void reset() {
+    if (!Api::reset(state_.get())) throw Error("E_INTERNAL", "xxHash reset failed");
+  }
+  std::unique_ptr<typename Api::State, Deleter> state_;
+};
+
 }  // namespace
 
 const uint8_t* zeroBlock() noexcept { return kZeros.data(); }
@@ -108,8 +162,11 @@ HashAlgorithm parseHashAlgorithm(const std::string& name) {
   if (n == "sha256" || n == "sha-256") return HashAlgorithm::Sha256;
   if (n == "sha1" || n == "sha-1") return HashAlgorithm::Sha1;
   if (n == "sha512" || n == "sha-512") return HashAlgorithm::Sha512;
+  if (n == "xxh32") return HashAlgorithm::Xxh32;
+  if (n == "xxh64") return HashAlgorithm::Xxh64;
+  if (n == "blake2b" || n == "blake2b-512" || n == "blake2b512" || n == "b2") return HashAlgorithm::Blake2b;
   throw Error(codes::kInvalidArgument, "unknown hash algorithm '" + name + "'", {}, -1,
-              "use md5, xxh3, xxh128 or sha256");
+              "use md5, sha1, sha256, sha512, blake2b, xxh3, xxh128, xxh64 or xxh32");
 }
 
 const char* hashAlgorithmName(HashAlgorithm algo) {
@@ -120,6 +177,9 @@ const char* hashAlgorithmName(HashAlgorithm algo) {
     case HashAlgorithm::Sha256: return "sha256";
     case HashAlgorithm::Sha1: return "sha1";
     case HashAlgorithm::Sha512: return "sha512";
+    case HashAlgorithm::Xxh32: return "xxh32";
+    case HashAlgorithm::Xxh64: return "xxh64";
+    case HashAlgorithm::Blake2b: return "blake2b";
   }
   return "?";
 }
@@ -132,6 +192,9 @@ std::unique_ptr<Hasher> makeHasher(HashAlgorithm algo) {
     case HashAlgorithm::Sha512: return std::make_unique<EvpHasher>(EVP_sha512());
     case HashAlgorithm::Xxh3: return std::make_unique<Xxh3Hasher>(false);
     case HashAlgorithm::Xxh128: return std::make_unique<Xxh3Hasher>(true);
+    case HashAlgorithm::Xxh32: return std::make_unique<XxhClassicHasher<Xxh32Api>>();
+    case HashAlgorithm::Xxh64: return std::make_unique<XxhClassicHasher<Xxh64Api>>();
+    case HashAlgorithm::Blake2b: return std::make_unique<EvpHasher>(EVP_blake2b512());
   }
   throw Error(codes::kInvalidArgument, "unknown hash algorithm");
 }
@@ -146,7 +209,8 @@ HashSet::HashSet(const std::vector<std::string>& algorithmNames) {
 }
 
 bool HashSet::allFast() const noexcept {
-  return std::all_of(hashers_.begin(), hashers_.end(), [](const auto& h) { return h.first.rfind("xxh", 0) == 0; });
+  // XXH32/XXH64 are "xxh" too but have no block sums and run at a fraction of XXH3's speed.
+  return std::all_of(hashers_.begin(), hashers_.end(), [](const auto& h) { return h.first == "xxh3" || h.first == "xxh128"; });
 }
 
 void HashSet::update(const uint8_t* data, size_t len) {

@@ -1,6 +1,6 @@
-// Streaming hashers (update/digest) over well-kept implementations: MD5 and SHA-256 from
-// OpenSSL's EVP API (Node's own libcrypto inside the addon), XXH3-64/128 from libxxhash's code
-// (built per instruction set, hash/xxh3/).
+// Streaming hashers (update/digest) over well-kept implementations: MD5, SHA-1/256/512 and
+// BLAKE2b-512 from OpenSSL's EVP API (Node's own libcrypto inside the addon), XXH3-64/128 from
+// libxxhash's code (built per instruction set, hash/xxh3/), XXH32/XXH64 from libxxhash itself.
 // Digests are lowercase hex in the canonical byte order md5sum/sha256sum/xxhsum print.
 #pragma once
 #include <cstddef>
@@ -12,10 +12,11 @@
 
 namespace h2k {
 
-enum class HashAlgorithm { Md5, Xxh3, Xxh128, Sha256, Sha1, Sha512 };
+enum class HashAlgorithm { Md5, Xxh3, Xxh128, Sha256, Sha1, Sha512, Xxh32, Xxh64, Blake2b };
 
-// "md5" | "xxh3" | "xxh128" | "sha256" (also "xxh3-64", "xxh3-128", "sha-256"), and "sha1" / "sha512"
-// (OVF manifests); throws E_INVALID_ARGUMENT.
+// "md5" | "xxh3" | "xxh128" | "sha256" (also "xxh3-64", "xxh3-128", "sha-256"), "sha1" / "sha512"
+// (OVF manifests), "xxh32" / "xxh64" (xxhsum -H0 / -H1) and "blake2b" (b2sum: BLAKE2b-512);
+// throws E_INVALID_ARGUMENT.
 HashAlgorithm parseHashAlgorithm(const std::string& name);
 const char* hashAlgorithmName(HashAlgorithm algo);
 
@@ -45,7 +46,7 @@ class HashSet {
   void updateZeros(uint64_t len);
   void updatePresummed(const uint8_t* data, size_t len, const uint64_t* xxh3Sums);
   uint64_t bytesHashed() const noexcept { return bytes_; }
-  // Only XXH3 family algorithms (tens of GB/s): cheap enough to run inline with reading.
+  // Only XXH3 family algorithms (tens of GB/s, block sums): cheap enough to run inline with reading.
   bool allFast() const noexcept;
   // algo name -> hex digest; finishes every hasher.
   std::map<std::string, std::string> digests();

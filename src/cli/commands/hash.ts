@@ -5,11 +5,11 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parseHashAlgorithm, type HashAlgorithm } from '../../hash/algorithms.js';
+import { BSD_TAG, HASH_ALGORITHMS, parseHashAlgorithm, type HashAlgorithm } from '../../hash/algorithms.js';
 import { checkSums, type CheckReport } from '../../hash/check-sums.js';
 import { runHashJob, type HashResult } from '../../hash/hash-file.js';
 import { mapLimit } from '../../hash/map-limit.js';
-import { algorithmFromSumFileName, formatSumLine, type SumLineStyle } from '../../hash/sum-file.js';
+import { algorithmFromSumFileName, formatCheckedName, formatSumLine, type SumLineStyle } from '../../hash/sum-file.js';
 import { describeMatch, lookupProcessed, type DedupMatch } from '../../dedup/lookup.js';
 import { imageFilesOf, imageKeyDigests } from '../../dedup/image-key.js';
 import { DedupStore } from '../../dedup/store.js';
@@ -32,6 +32,9 @@ interface HashFlags {
   jobs?: string;
   quiet?: boolean;
   status?: boolean;
+  warn?: boolean;
+  /** The last of --quiet, --status, -w given: as in md5sum, it alone counts. */
+  verbosity?: CheckVerbosity;
   strict?: boolean;
   ignoreMissing?: boolean;
   sourceFormat?: string;
@@ -41,16 +44,19 @@ interface HashFlags {
 /** Progress is worth a spinner only when there is a lot to read. */
 const PROGRESS_THRESHOLD = 64 * 1024 * 1024;
 
+type CheckVerbosity = 'quiet' | 'status' | 'warn';
+
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), ...value.split(',').filter(Boolean)];
 }
 
 export function registerHash(program: Command): void {
-  program
+  let verbosity: CheckVerbosity | undefined;
+  const command = program
     .command('hash')
-    .description('checksums compatible with md5sum / sha256sum / xxhsum, content hashes of disk images, dedup precheck')
+    .description('checksums compatible with md5sum / sha*sum / b2sum / xxhsum, content hashes of disk images, dedup precheck')
     .argument('[files...]', "files to hash ('-' reads standard input)")
-    .option('-a, --algorithm <algo>', 'md5 | xxh3 | xxh128 | sha256 | sha1 | sha512 (repeat or comma-separate for several)', collect)
+    .option('-a, --algorithm <algo>', `${HASH_ALGORITHMS.join(' | ')} (repeat or comma-separate for several)`, collect)
     .option('--content', 'hash the guest-visible disk content (same for the disk in any format) instead of the file bytes')
     .option('-c, --check <sumfile>', "verify the checksums listed in a sum file ('-' = stdin)")
     .option('--tag', 'print BSD-style lines: MD5 (file) = <hex>')
@@ -59,6 +65,7 @@ export function registerHash(program: Command): void {
     .option('-j, --jobs <n>', 'files hashed at once (default: min(files, cores))')
     .option('--quiet', 'with --check: do not print OK lines')
     .option('--status', 'with --check: print nothing, the exit code tells')
+    .option('-w, --warn', 'with --check: warn about each improperly formatted line')
     .option('--strict', 'with --check: fail on improperly formatted lines')
     .option('--ignore-missing', "with --check: don't fail or report for missing files")
     .option('-f, --source-format <format>', 'with --content: read the image as this format')
@@ -66,8 +73,11 @@ export function registerHash(program: Command): void {
     .option('--json', 'print JSON')
     .option('--no-progress', 'no progress line, even on a terminal')
     .action(async (files: string[], flags: HashFlags) => {
-      process.exitCode = await runHash(files, flags);
+      process.exitCode = await runHash(files, { ...flags, verbosity });
+      verbosity = undefined;
     });
+  // md5sum's --quiet, --status and --warn override each other: the last one given counts.
+  for (const v of ['quiet', 'status', 'warn'] as const) command.on(`option:${v}`, () => (verbosity = v));
 }
 
 function parseJobs(value: string | undefined, work: number): number {
@@ -114,7 +124,7 @@ async function runHash(files: string[], flags: HashFlags): Promise<number> {
       return await runCheck(flags.check, algorithms[0], flags);
     }
     if (files.length === 0)
-      throw new H2kError('no files to hash', { code: 'E_INVALID_ARGUMENT', hint: 'h2k hash <files...> [-a md5|xxh3|xxh128|sha256|sha1|sha512] or h2k hash --check <sumfile>' });
+      throw new H2kError('no files to hash', { code: 'E_INVALID_ARGUMENT', hint: `h2k hash <files...> [-a ${HASH_ALGORITHMS.join('|')}] or h2k hash --check <sumfile>` });
     if (files.filter((f) => f === '-').length > 1) throw new H2kError("standard input ('-') can be hashed once", { code: 'E_INVALID_ARGUMENT' });
     if (algorithms.length === 0) algorithms.push('md5');
     const style: SumLineStyle = flags.tag ? 'bsd' : flags.untagged ? 'gnu' : 'auto';
@@ -216,45 +226,63 @@ function readSumFile(path: string): string {
   }
 }
 
+/** Hashes one listed file with every candidate algorithm in one read. */
+function checkDigest(flags: HashFlags, signal: AbortSignal) {
+  return async (path: string, algorithms: readonly HashAlgorithm[]) => {
+    const r = await runHashJob(flags.content ? 'content' : 'file', path, algorithms, {
+      signal,
+      format: flags.sourceFormat,
+      allowExternalPaths: flags.allowExternalPaths,
+    });
+    return r.digests;
+  };
+}
+
+/** Why a listed file could not be read, in md5sum's words where it has some. */
+function readFailure(error: H2kError | undefined): string {
+  if (!error) return 'cannot be read';
+  if (error.code === 'E_NOT_FOUND') return 'No such file or directory';
+  if (error.code === 'E_PERMISSION') return 'Permission denied';
+  if (/^is a directory\b/i.test(error.message)) return 'Is a directory';
+  return error.message;
+}
+
 async function runCheck(sumFile: string, algorithm: HashAlgorithm | undefined, flags: HashFlags): Promise<number> {
   const json = flags.json ?? false;
   const text = readSumFile(sumFile);
-  const algo = algorithm ?? (sumFile === '-' ? undefined : algorithmFromSumFileName(sumFile));
+  const guess = algorithm || sumFile === '-' ? undefined : algorithmFromSumFileName(sumFile);
   const jobs = parseJobs(flags.jobs, availableParallelism());
   configurePool(jobs);
   const interrupt = interruptOnSignals();
-  const abort = { signal: interrupt.signal };
   let report: CheckReport;
   try {
-    report = await checkSums(
-      text,
-      async (path, a) => {
-        const r = await runHashJob(flags.content ? 'content' : 'file', path, [a], {
-          signal: abort.signal,
-          format: flags.sourceFormat,
-          allowExternalPaths: flags.allowExternalPaths,
-        });
-        return r.digests[a]!;
-      },
-      { algorithm: algo, ignoreMissing: flags.ignoreMissing, concurrency: jobs },
-    );
+    report = await checkSums(text, checkDigest(flags, interrupt.signal), {
+      algorithm,
+      guess,
+      ignoreMissing: flags.ignoreMissing,
+      concurrency: jobs,
+    });
   } finally {
     interrupt.dispose();
   }
   if (interrupt.exitCode() !== undefined) return interrupt.exitCode()!;
 
-  const failed = report.mismatched + report.unreadable + report.missing > 0 || (flags.strict === true && report.improperLines.length > 0);
-  // Like md5sum: a sum file with nothing to verify is a failure, not a silent success.
-  const nothing =
-    report.parsed === 0 ? 'no properly formatted checksum lines found' : report.entries.length === 0 ? 'no file was verified' : undefined;
+  // As md5sum: a check fails on a mismatch, an unreadable file, nothing verified (every file
+  // missing and ignored, or no checksum line at all), or with --strict a malformed line.
+  const ok =
+    report.parsed > 0 &&
+    report.matched > 0 &&
+    report.mismatched + report.unreadable + report.missing === 0 &&
+    !(flags.strict === true && report.improperLines.length > 0);
   if (json) {
     process.stdout.write(
       JSON.stringify(
         {
           sumFile,
-          ok: !failed && !nothing,
+          ok,
           entries: report.entries.map((e) => ({ ...e, error: e.error?.toJSON() })),
           improperLines: report.improperLines,
+          matched: report.matched,
           mismatched: report.mismatched,
           unreadable: report.unreadable + report.missing,
         },
@@ -262,27 +290,50 @@ async function runCheck(sumFile: string, algorithm: HashAlgorithm | undefined, f
         2,
       ) + '\n',
     );
-  } else if (!flags.status) {
-    for (const e of report.entries) {
-      if (e.status === 'OK') {
-        if (!flags.quiet) process.stdout.write(`${e.name}: OK\n`);
-      } else if (e.status === 'FAILED') {
-        process.stdout.write(`${e.name}: FAILED\n`);
-      } else {
-        process.stderr.write(`h2k: ${e.name}: ${e.error?.message ?? 'cannot read'}\n`);
-        process.stdout.write(`${e.name}: FAILED open or read\n`);
-      }
+  } else {
+    printCheckReport(report, sumFile === '-' ? 'standard input' : sumFile, algorithm, flags);
+  }
+  return ok ? EXIT.OK : EXIT.FAILURE;
+}
+
+/** md5sum -c's output: per-line verdicts on stdout, read errors and warnings on stderr. */
+function printCheckReport(report: CheckReport, sumName: string, algorithm: HashAlgorithm | undefined, flags: HashFlags): void {
+  const verbosity = flags.verbosity ?? (flags.status ? 'status' : flags.quiet ? 'quiet' : flags.warn ? 'warn' : undefined);
+  const status = verbosity === 'status';
+  const err = (msg: string) => process.stderr.write(`h2k: ${msg}\n`);
+  // In line order, as md5sum reports while it reads: a malformed line's warning (-w) among the verdicts.
+  const malformed = verbosity === 'warn' ? report.improperLines : [];
+  const kind = algorithm ? `${BSD_TAG[algorithm]} checksum line` : 'checksum line';
+  let next = 0;
+  const warnMalformedBefore = (line: number) => {
+    for (; next < malformed.length && malformed[next] < line; next++) err(`${sumName}: ${malformed[next]}: improperly formatted ${kind}`);
+  };
+  for (const e of report.entries) {
+    warnMalformedBefore(e.line);
+    const name = formatCheckedName(e.name);
+    if (e.status === 'OK') {
+      // An untagged line of an ambiguous length says which algorithm it turned out to be.
+      const which = e.candidates.length > 1 ? ` (${e.algorithm})` : '';
+      if (!status && verbosity !== 'quiet') process.stdout.write(`${name}: OK${which}\n`);
+    } else if (e.status === 'FAILED') {
+      if (!status) process.stdout.write(`${name}: FAILED\n`);
+    } else {
+      // md5sum reports why a file could not be read even with --status.
+      err(`${name}: ${readFailure(e.error)}`);
+      if (!status) process.stdout.write(`${name}: FAILED open or read\n`);
     }
-    const warn = (n: number, one: string, many: string) => {
-      if (n > 0) process.stderr.write(`h2k: WARNING: ${n} ${n === 1 ? one : many}\n`);
-    };
-    warn(report.improperLines.length, 'line is improperly formatted', 'lines are improperly formatted');
-    warn(report.unreadable + report.missing, 'listed file could not be read', 'listed files could not be read');
-    warn(report.mismatched, 'computed checksum did NOT match', 'computed checksums did NOT match');
   }
-  if (nothing) {
-    if (!json && !flags.status) process.stderr.write(`h2k: ${sumFile}: ${nothing}\n`);
-    return EXIT.FAILURE;
+  warnMalformedBefore(Infinity);
+  if (report.parsed === 0) {
+    err(`${sumName}: no properly formatted checksum lines found`);
+    return;
   }
-  return failed ? EXIT.FAILURE : EXIT.OK;
+  if (status) return;
+  const warn = (n: number, one: string, many: string) => {
+    if (n > 0) err(`WARNING: ${n} ${n === 1 ? one : many}`);
+  };
+  warn(report.improperLines.length, 'line is improperly formatted', 'lines are improperly formatted');
+  warn(report.unreadable + report.missing, 'listed file could not be read', 'listed files could not be read');
+  warn(report.mismatched, 'computed checksum did NOT match', 'computed checksums did NOT match');
+  if (flags.ignoreMissing && report.matched === 0) err(`${sumName}: no file was verified`);
 }
