@@ -313,7 +313,9 @@ function printCheckReport(report: CheckReport, sumName: string, algorithm: HashA
     const name = formatCheckedName(e.name);
     if (e.status === 'OK') {
       // An untagged line of an ambiguous length says which algorithm it turned out to be.
-      const which = e.candidates.length > 1 ? ` (${e.algorithm})` : '';
+      // An untagged line of ambiguous length: say so only when it was not the classic tool's own
+      // algorithm (md5sum, xxhsum -H1, sha512sum) that matched, so their output stays theirs.
+      const which = e.candidates.length > 1 && e.algorithm !== e.candidates[0] ? ` (${e.algorithm})` : '';
       if (!status && verbosity !== 'quiet') process.stdout.write(`${name}: OK${which}\n`);
     } else if (e.status === 'FAILED') {
       if (!status) process.stdout.write(`${name}: FAILED\n`);
