@@ -3,13 +3,14 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { runTask } from '../pool/pool.js';
+import { HASH_ALGORITHMS } from '../hash/algorithms.js';
 import { H2kError } from '../util/errors.js';
 import type { NativeConvertRequest } from '../native/addon.js';
 import type { ConvertOptions, ConvertProgress, ConvertRequest, ConvertResult } from './types.js';
 
 const OUTPUT_FORMATS = new Set(['qcow2', 'raw', 'vdi', 'vmdk']);
 const COMPRESSIONS = new Set(['none', 'zlib', 'zstd']);
-const HASHES = new Set(['md5', 'xxh3', 'xxh128', 'sha256', 'sha1', 'sha512']);
+const HASHES = new Set<string>(HASH_ALGORITHMS);
 
 export function toNativeRequest(req: ConvertRequest): NativeConvertRequest {
   const outputFormat = req.outputFormat ?? 'qcow2';

@@ -69,7 +69,7 @@ export function registerConvert(program: Command): void {
     .option('--threads <n>', 'compression threads per job (default: cores)')
     .option('--cluster-size <size>', 'qcow2 cluster size, 512..2M (default 64K)')
     .option('-j, --jobs <n>', 'sources converted at once (default: min(sources, cores))')
-    .option('--hash <algo...>', 'hash source files and output content in the same pass: md5 xxh3 xxh128 sha256 sha1 sha512')
+    .option('--hash <algo...>', 'hash source files and output content in the same pass: md5 xxh3 xxh128 sha256 sha1 sha512 xxh32 xxh64 blake2b')
     .option('--verify', 'read the output back with h2k\'s reader and compare its content with the source (removed on mismatch)')
     .option('-f, --source-format <format>', 'skip detection and read the source as this format')
     .option('--allow-external-paths', 'allow extent/parent paths outside the image directory (trusted input only)')
