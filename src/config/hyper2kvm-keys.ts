@@ -82,7 +82,7 @@ export const KEY_TABLE: readonly KeyRow[] = [
   notify('email_password', 'never logged'),
   { key: 'enable_deduplication', status: 'honoured', origin: 'example', note: 'SQLite {output_dir}/.daemon/deduplication.db, table processed_files' },
   { key: 'deduplication_use_md5', status: 'differs', origin: 'example', note: 'true: content hash (MD5, or xxh3 with deduplication_hash) of all of an image\'s files; false: filename + size' },
-  { key: 'archive_processed', status: 'differs', origin: 'example', note: 'sources move to {watch_dir}/.processed/ (hyper2kvm: .processed/YYYY-MM-DD/)' },
+  { key: 'archive_processed', status: 'honoured', origin: 'example', note: 'sources move to {watch_dir}/.processed/YYYY-MM-DD/, as in hyper2kvm' },
   { key: 'flatten', status: 'differs', origin: 'example', note: 'outputs are always one flattened image; flatten: false is warned about', warnIf: isFalse },
   { key: 'out_format', status: 'differs', origin: 'example', note: 'qcow2 | raw (hyper2kvm\'s vdi is refused by the schema)' },
   { key: 'compress', status: 'honoured', origin: 'example', note: 'zlib-compressed qcow2 (compression: zstd is faster)' },

@@ -3,7 +3,7 @@
 // errors come back as a retry decision for the scheduler; sources stay put until then.
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { lstat, mkdir, readdir } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { ConvertOptions, ConvertRequest, ConvertResult } from '../convert/types.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
@@ -20,6 +20,7 @@ import type { Notifier } from './notify/notifier.js';
 import type { Job, JobSpec } from './queue/job-queue.js';
 import { retryDelayMs, shouldRetry } from './retry-policy.js';
 import type { DaemonStats } from './stats.js';
+import { planVmDisks } from './vm-disks.js';
 import { localDate } from './local-date.js';
 
 export type ConvertFn = (req: ConvertRequest, opts: ConvertOptions) => Promise<ConvertResult>;
@@ -179,19 +180,36 @@ export class JobRunner {
       await mkdir(dir, { recursive: true });
       return dir;
     });
-    const request = await inPhase('argument_preparation', async (): Promise<ConvertRequest> => ({
-      source: job.primary,
-      output: join(outDir, `${vm}.${cfg.out_format}`),
-      outputFormat: cfg.out_format,
-      compression: this.compression,
-      threads: this.threads,
-      verify: cfg.verify_output,
-      sourceFormat: sourceFormatFor(job.primary) || undefined,
-      // A redo after a crash may find its own earlier output; the dir choice above protects others'.
-      force: true,
-    }));
+    const requests = await inPhase('argument_preparation', async (): Promise<ConvertRequest[]> => {
+      const format = sourceFormatFor(job.primary);
+      const disks = await planVmDisks(job.primary, format, outDir, vm, cfg.out_format);
+      return disks.map((d) => ({
+        source: d.source,
+        output: d.output,
+        outputFormat: cfg.out_format,
+        compression: this.compression,
+        threads: this.threads,
+        verify: cfg.verify_output,
+        // an OVA's member is probed inside the archive; anything else as its name promises
+        sourceFormat: format === 'ova' ? undefined : format || undefined,
+        // A redo after a crash may find its own earlier output; the dir choice above protects others'.
+        force: true,
+      }));
+    });
 
-    const result = await inPhase('conversion', () => this.convertWithTimeout(request, signal));
+    // Every disk of the VM, one after another; a VM missing a disk is a failure, not a success.
+    const results = await inPhase('conversion', async () => {
+      const done: ConvertResult[] = [];
+      try {
+        for (const request of requests) done.push(await this.convertWithTimeout(request, signal));
+      } catch (err) {
+        await Promise.all(done.map((r) => rm(r.output, { force: true })));
+        throw err;
+      }
+      return done;
+    });
+    const result = results[0];
+    const outputBytes = results.reduce((a, r) => a + r.outputBytes, 0);
     const seconds = (Date.now() - started) / 1000;
 
     await inPhase('completion', async () => {
@@ -206,8 +224,9 @@ export class JobRunner {
           size_bytes: sizeBytes,
           hashes,
         },
-        output: { path: result.output, format: result.outputFormat, compression: result.compression, bytes: result.outputBytes },
-        conversion: result,
+        output: { path: result.output, format: result.outputFormat, compression: result.compression, bytes: outputBytes },
+        ...(results.length > 1 ? { disks: results.map((r, i) => ({ disk: i + 1, source: r.source, path: r.output, bytes: r.outputBytes })) } : {}),
+        conversion: results.length > 1 ? results : result,
         queued_at: job.queuedAt,
         started_at: new Date(started).toISOString(),
         finished_at: new Date().toISOString(),
@@ -228,13 +247,15 @@ export class JobRunner {
       if (cfg.archive_processed) await moveInto(processedDir(cfg.watch_dir), job.files);
     });
 
-    stats.succeeded(job.fileType, seconds, result.outputBytes, job.id);
+    stats.succeeded(job.fileType, seconds, outputBytes, job.id);
     this.deps.observeDuration?.(job.fileType, seconds);
-    log.info('job_succeeded', `Converted: ${name} -> ${result.output} (${formatBytes(result.outputBytes)} in ${seconds.toFixed(2)}s)`, {
+    const what = results.length > 1 ? `${results.length} disks in ${outDir}` : result.output;
+    log.info('job_succeeded', `Converted: ${name} -> ${what} (${formatBytes(outputBytes)} in ${seconds.toFixed(2)}s)`, {
       file: job.primary,
       output: result.output,
+      ...(results.length > 1 ? { outputs: results.map((r) => r.output) } : {}),
       seconds,
-      bytes_written: result.outputBytes,
+      bytes_written: outputBytes,
     });
     this.deps.notifier.notify({
       event: 'conversion_success',
