@@ -26,7 +26,9 @@ export interface StageReport {
 
 export type HashSet = Partial<Record<string, string>>;
 
-export type ArtifactHashes = { source_file?: HashSet; source_content?: HashSet; output_content?: HashSet };
+/** output_content: the final file's content (after guest fixes); converted_content: the output as
+ *  converted, before fixes (what matched the source), present only when a fix changed it. */
+export type ArtifactHashes = { source_file?: HashSet; source_content?: HashSet; output_content?: HashSet; converted_content?: HashSet };
 
 /** One disk of a multi-disk VM (source_type ova/ovf), in controller order from 1. */
 export interface DiskArtifacts {
