@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../native/addon.js';
+import { runTasksInline } from '../pool/placement.js';
 import { runShutdownHooks } from '../pool/shutdown.js';
 import { COMMAND_INDEX } from './command-index.js';
 import { argvForConfigInvocation } from './config-invocation.js';
@@ -82,6 +83,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return reportError(err);
   }
+  // Only the daemon keeps worker threads; a one-shot command runs its tasks on this thread.
+  runTasksInline(namedCommand(argv) !== 'daemon');
   const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);

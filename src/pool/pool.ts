@@ -3,38 +3,48 @@
 import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { H2kError } from '../util/errors.js';
+import { tasksRunInline } from './placement.js';
 import type { PoolTask, TaskOutcome } from './task-types.js';
 import { onShutdown } from './shutdown.js';
 
 let pool: Piscina | undefined;
 let poolSize = 0;
 
+let wanted = 0;
+
 /** Sizes the pool; call before the first task (later calls grow it if needed). */
 export function configurePool(maxThreads: number): void {
-  const size = Math.max(1, Math.floor(maxThreads));
-  if (pool && size <= poolSize) return;
-  if (pool) {
-    pool.options.maxThreads = size;
-    poolSize = size;
-    return;
+  wanted = Math.max(wanted, Math.max(1, Math.floor(maxThreads)));
+  if (pool && wanted > poolSize) {
+    pool.options.maxThreads = wanted;
+    poolSize = wanted;
   }
-  poolSize = size;
+}
+
+/** The pool, started on first use (never when tasks run inline). */
+async function getPool(): Promise<Piscina> {
+  if (pool) return pool;
+  const { Piscina } = await import('piscina');
+  if (pool) return pool; // another task started it while piscina loaded
+  poolSize = wanted || Math.max(2, availableParallelism());
   onShutdown(destroyPool);
   pool = new Piscina({
     filename: fileURLToPath(new URL('./worker.js', import.meta.url)),
     minThreads: 0,
-    maxThreads: size,
+    maxThreads: poolSize,
     idleTimeout: 30_000,
     // Jobs wait in our own queues (daemon scheduler); Piscina's queue only absorbs bursts.
     maxQueue: 'auto',
   });
+  return pool;
 }
 
-function getPool(): Piscina {
-  if (!pool) configurePool(Math.max(2, availableParallelism()));
-  return pool!;
+/** The task on this thread, through the same handler and message port as in a worker. */
+async function runHere(task: PoolTask): Promise<TaskOutcome<unknown>> {
+  const { default: run } = await import('./worker.js');
+  return run(task);
 }
 
 export interface RunTaskOptions {
@@ -50,7 +60,11 @@ export async function runTask<T>(task: Omit<PoolTask, 'port'>, options: RunTaskO
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const outcome = (await getPool().run({ ...task, port: port2 }, { transferList: [port2] })) as TaskOutcome<T>;
+    const outcome = (
+      tasksRunInline()
+        ? await runHere({ ...task, port: port2 } as PoolTask)
+        : await (await getPool()).run({ ...task, port: port2 }, { transferList: [port2] })
+    ) as TaskOutcome<T>;
     if (outcome.ok) return outcome.value;
     const e = outcome.error;
     throw new H2kError(e.message, { code: e.code, file: e.file, offset: e.offset, hint: e.hint });
