@@ -272,6 +272,8 @@ describe('starting the daemon as hyper2kvm is started', () => {
     expect(missing.code).toBe(64);
     expect(missing.stderr).toMatch(/cannot read config file: no such file/);
     const bare = await runH2k([]);
+    expect(bare.code).toBe(64); // a usage error, with the help on stderr
+    expect(bare.stdout).toBe('');
     expect(bare.stdout + bare.stderr).toMatch(/Usage: h2k \[options\] \[command\]/);
     expect(bare.stdout + bare.stderr).toMatch(/^ {2}daemon\b/m);
   });

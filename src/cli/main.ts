@@ -86,6 +86,11 @@ export async function main(argv: string[]): Promise<number> {
   // Only the daemon keeps worker threads; a one-shot command runs its tasks on this thread.
   runTasksInline(namedCommand(argv) !== 'daemon');
   const program = await buildProgram(argv);
+  if (argv.length <= 2) {
+    // `h2k` alone is a usage error: the help goes to stderr and scripts see a non-zero exit.
+    process.stderr.write(program.helpInformation());
+    return EXIT.USAGE;
+  }
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
