@@ -43,7 +43,7 @@ export interface WatcherOptions {
 
 type Entry =
   | { state: 'tracking' }
-  | { state: 'descriptor'; extents: string[]; size: number; waitingLogged: boolean }
+  | { state: 'descriptor'; extents: string[]; size: number; waitingLogged: boolean; since: number }
   | { state: 'extent'; size: number; stableAt: number }
   /** a self-contained image, stable, queued alone after the grace unless an .ovf claims it */
   | { state: 'single'; size: number; stableAt: number }
@@ -198,7 +198,7 @@ export class WatchFolder {
       if (mf && (this.entries.has(mf) || (await lstat(mf).then(() => true, () => false)))) names.push(basename(mf));
       const extents = await this.checkExtents(path, names);
       if (!extents || this.entries.get(path)?.state !== 'tracking') return;
-      this.entries.set(path, { state: 'descriptor', extents, size, waitingLogged: false });
+      this.entries.set(path, { state: 'descriptor', extents, size, waitingLogged: false, since: Date.now() });
       // Files it names that the extension filter skipped are watched from now on.
       for (const x of extents) if (!this.entries.has(x)) this.onSeen(x);
     } else if (this.refusedGroup.has(path)) {
@@ -239,6 +239,13 @@ export class WatchFolder {
         if (earlier && name === basename(name))
           throw new H2kError(`${memberWord(descriptor)} ${name} named by ${basename(descriptor)} was refused: ${earlier.message}`, {
             code: earlier.code, file: path, hint: earlier.hint,
+          });
+        // A disk that settled before its .ovf arrived (and outlived the grace) is a job already.
+        if (isOvfPath(descriptor) && this.entries.get(path)?.state === 'claimed')
+          throw new H2kError(`${name} named by ${basename(descriptor)} was already queued as a job of its own before ${basename(descriptor)} arrived`, {
+            code: 'E_DROP_ORDER',
+            file: path,
+            hint: `drop the .ovf first, or copy all of the appliance's files aside on the same filesystem and mv them in together; then drop ${basename(descriptor)} and its files again`,
           });
         await checkExtent(descriptor, name);
       } catch (err) {
@@ -315,6 +322,7 @@ export class WatchFolder {
 
   private checkOrphans(): void {
     const now = Date.now();
+    this.refuseIncompleteOvfs(now);
     // An .ovf still settling may name any stable image: they wait for it (bounded).
     const ovfSettling = [...this.entries].some(([p, e]) => e.state === 'tracking' && isOvfPath(p));
     for (const [path, e] of this.entries) {
@@ -326,7 +334,7 @@ export class WatchFolder {
       else if (isManifestPath(path)) {
         const ovf = basename(path).replace(/\.mf$/i, '.ovf');
         this.refuse([path], new H2kError(`${basename(path)} is an OVF manifest and no ${ovf} beside it claimed it within extent_wait_timeout`, {
-          code: 'E_UNSUPPORTED',
+          code: 'E_DROP_ORDER',
           file: path,
           hint: `drop the manifest together with its .ovf and disks (the .ovf first, or move all files in at once); a .mf alone is not converted`,
         }), 'file_type_detection');
@@ -334,6 +342,21 @@ export class WatchFolder {
         this.opts.log.warn('orphan_extent', `No descriptor claimed ${basename(path)}; processing it on its own`, { file: path });
         this.emit([path], e.size);
       }
+    }
+  }
+
+  /** An .ovf naming a file that is still not in the folder after extent_wait_timeout is refused
+   * (VMDK descriptors keep waiting, as before). A file being copied in is there: it is waited for. */
+  private refuseIncompleteOvfs(now: number): void {
+    for (const [path, e] of this.entries) {
+      if (e.state !== 'descriptor' || !isOvfPath(path) || now - e.since < this.opts.extentWaitMs) continue;
+      const absent = e.extents.filter((x) => !this.entries.has(x));
+      if (absent.length === 0) continue;
+      this.refuseGroup(path, e.extents, new H2kError(`${basename(path)} names ${absent.map((a) => basename(a)).join(', ')}, not in the watch folder after extent_wait_timeout (${Math.round(this.opts.extentWaitMs / 1000)}s)`, {
+        code: 'E_NOT_FOUND',
+        file: absent[0],
+        hint: 'copy every disk file the .ovf names next to it (the .ovf first, or all files moved in together), then drop them again',
+      }));
     }
   }
 
