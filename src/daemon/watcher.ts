@@ -60,6 +60,8 @@ export class WatchFolder {
   private readonly tracker: StabilityTracker;
   private watcher?: FSWatcher;
   private orphanTimer?: NodeJS.Timeout;
+  /** one per image in its grace: images that settled together are queued together */
+  private readonly graceTimers = new Set<NodeJS.Timeout>();
   private readonly root: string;
   private readonly exts: Set<string>;
   /** 0 when .ovf is not picked up: then nothing can claim a self-contained image later */
@@ -125,6 +127,8 @@ export class WatchFolder {
   async stop(): Promise<void> {
     this.tracker.stop();
     if (this.orphanTimer) clearInterval(this.orphanTimer);
+    for (const t of this.graceTimers) clearTimeout(t);
+    this.graceTimers.clear();
     const w = this.watcher;
     this.watcher = undefined;
     if (w) await w.close();
@@ -220,6 +224,11 @@ export class WatchFolder {
     } else if (this.ovfGraceMs > 0 && !isOvfPath(path) && fileTypeOf(path) !== 'ova') {
       // An .ovf dropped right after its disks must still find them: see checkOrphans.
       this.entries.set(path, { state: 'single', size, stableAt: Date.now() });
+      const timer = setTimeout(() => {
+        this.graceTimers.delete(timer);
+        this.checkOrphans();
+      }, this.ovfGraceMs + 1);
+      this.graceTimers.add(timer);
     } else {
       this.emit([path], size);
       return;
