@@ -111,6 +111,26 @@ describe('watch folder: loose .ovf with its disks', () => {
     expect(h.count('job_failed') + h.count('drop_refused')).toBe(0);
   });
 
+  it('a split VMDK (descriptor + flat extent) named by an .ovf is one of its disks: one job, one output', { timeout: 60_000 }, async () => {
+    const h = await startDaemon({ config: { file_stable_timeout: 1 } });
+    harnesses.push(h);
+    const raw = makeSeededRaw(join(fx.dir, 'splitvm.raw'), 2, 60);
+    toVmdk(raw, join(fx.dir, 'splitvm-d.vmdk'), 'monolithicFlat');
+    const ovfFixture = join(fx.dir, 'splitvm.ovf');
+    writeFileSync(ovfFixture, vmwareOvf({ name: 'splitvm', vcpus: 1, memoryMiB: 512, disks: [{ href: 'splitvm-d.vmdk', capacityBytes: 2 << 20, controller: 'scsi', unit: 0 }], nics: [] }));
+    // The VMDK's own group completes first; the .ovf comes within the grace and takes it over.
+    const flat = drop(h, join(fx.dir, 'splitvm-d-flat.vmdk'));
+    const desc = drop(h, join(fx.dir, 'splitvm-d.vmdk'));
+    for (const f of [flat, desc]) await h.waitForEvent('file_stable', byFile(f));
+    const ovf = drop(h, ovfFixture);
+    await h.waitForEvent('job_succeeded', byFile(ovf));
+    const dir = join(h.outputDir, localDate(), 'splitvm');
+    expect(compareImages(raw, join(dir, 'splitvm.qcow2'), 'raw', 'qcow2').code).toBe(0);
+    const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+    expect(report.source.files).toEqual(['splitvm.ovf', 'splitvm-d.vmdk', 'splitvm-d-flat.vmdk']);
+    expect(h.count('job_started')).toBe(1);
+  });
+
   it('an .ovf too late for its disks, or a .mf alone, is refused (never waits forever); the disk converted alone stays converted', { timeout: 60_000 }, async () => {
     const h = await startDaemon({ config: { extent_wait_timeout: 2 } });
     harnesses.push(h);

@@ -43,7 +43,8 @@ export interface WatcherOptions {
 
 type Entry =
   | { state: 'tracking' }
-  | { state: 'descriptor'; extents: string[]; size: number; waitingLogged: boolean; since: number }
+  /** completeAt: when all its files were first stable (a split VMDK then waits the grace) */
+  | { state: 'descriptor'; extents: string[]; size: number; waitingLogged: boolean; since: number; completeAt?: number }
   | { state: 'extent'; size: number; stableAt: number }
   /** a self-contained image, stable, queued alone after the grace unless an .ovf claims it */
   | { state: 'single'; size: number; stableAt: number }
@@ -205,6 +206,9 @@ export class WatchFolder {
       this.entries.set(path, { state: 'descriptor', extents, size, waitingLogged: false, since: Date.now() });
       // Files it names that the extension filter skipped are watched from now on.
       for (const x of extents) if (!this.entries.has(x)) this.onSeen(x);
+      // A split VMDK named by an .ovf is one of its disks: its extents join the .ovf's job.
+      if (isOvfPath(path)) for (const x of extents) this.foldInto(path, x);
+      else for (const [p, e] of this.entries) if (e.state === 'descriptor' && isOvfPath(p) && e.extents.includes(path)) this.foldInto(p, path);
     } else if (this.refusedGroup.has(path)) {
       const why = this.refusedGroup.get(path)!;
       this.refusedGroup.delete(path);
@@ -224,11 +228,7 @@ export class WatchFolder {
     } else if (this.ovfGraceMs > 0 && !isOvfPath(path) && fileTypeOf(path) !== 'ova') {
       // An .ovf dropped right after its disks must still find them: see checkOrphans.
       this.entries.set(path, { state: 'single', size, stableAt: Date.now() });
-      const timer = setTimeout(() => {
-        this.graceTimers.delete(timer);
-        this.checkOrphans();
-      }, this.ovfGraceMs + 1);
-      this.graceTimers.add(timer);
+      this.wakeAfter(this.ovfGraceMs);
     } else {
       this.emit([path], size);
       return;
@@ -305,6 +305,15 @@ export class WatchFolder {
     this.refuse([descriptor, ...stable], error, 'initialization');
   }
 
+  /** Makes a split VMDK's descriptor (not queued yet) a plain member of the .ovf naming it. */
+  private foldInto(ovf: string, vmdk: string): void {
+    const o = this.entries.get(ovf);
+    const d = this.entries.get(vmdk);
+    if (o?.state !== 'descriptor' || d?.state !== 'descriptor') return;
+    for (const x of d.extents) if (!o.extents.includes(x)) o.extents.push(x);
+    this.entries.set(vmdk, { state: 'extent', size: d.size, stableAt: Date.now() });
+  }
+
   private claimedByDescriptor(path: string): boolean {
     for (const e of this.entries.values()) if (e.state === 'descriptor' && e.extents.includes(path)) return true;
     return false;
@@ -312,10 +321,20 @@ export class WatchFolder {
 
   /** Queues every descriptor whose extents are all present and stable. */
   private completeGroups(): void {
+    const now = Date.now();
+    const ovfSettling = this.ovfSettling();
     for (const [path, e] of this.entries) {
       if (e.state !== 'descriptor') continue;
       const missing = e.extents.filter((x) => !isSettledMember(this.entries.get(x)));
       if (missing.length === 0) {
+        // A complete split VMDK waits the grace like any image: an .ovf may still name it.
+        if (this.ovfGraceMs > 0 && !isOvfPath(path)) {
+          if (e.completeAt === undefined) {
+            e.completeAt = now;
+            this.wakeAfter(this.ovfGraceMs);
+          }
+          if (now - e.completeAt < this.ovfGraceMs || (ovfSettling && now - e.completeAt < this.opts.extentWaitMs)) continue;
+        }
         let total = e.size;
         for (const x of e.extents) total += (this.entries.get(x) as { size: number }).size;
         this.emit([path, ...e.extents], total);
@@ -329,11 +348,26 @@ export class WatchFolder {
     }
   }
 
+  /** An .ovf still settling (or being parsed) may name any stable image: they wait for it (bounded). */
+  private ovfSettling(): boolean {
+    for (const [p, e] of this.entries) if (e.state === 'tracking' && isOvfPath(p)) return true;
+    return false;
+  }
+
+  /** Runs the periodic checks once `ms` from now (an image's grace ends on time, not on the next tick). */
+  private wakeAfter(ms: number): void {
+    const timer = setTimeout(() => {
+      this.graceTimers.delete(timer);
+      this.checkOrphans();
+    }, ms + 1);
+    this.graceTimers.add(timer);
+  }
+
   private checkOrphans(): void {
     const now = Date.now();
     this.refuseIncompleteOvfs(now);
-    // An .ovf still settling may name any stable image: they wait for it (bounded).
-    const ovfSettling = [...this.entries].some(([p, e]) => e.state === 'tracking' && isOvfPath(p));
+    this.completeGroups();
+    const ovfSettling = this.ovfSettling();
     for (const [path, e] of this.entries) {
       if ((e.state !== 'extent' && e.state !== 'single') || this.claimedByDescriptor(path)) continue;
       if (e.state === 'single') {
