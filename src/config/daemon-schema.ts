@@ -51,7 +51,7 @@ export const LOG_FORMATS = ['human', 'json'] as const;
 export const OUT_FORMATS = ['qcow2', 'raw'] as const;
 export const COMPRESSIONS = ['none', 'zlib', 'zstd'] as const;
 export const DEDUP_HASHES = ['md5', 'xxh3'] as const;
-export const DEFAULT_EXTENSIONS = ['.vmdk', '.ova', '.vhd', '.vhdx', '.vdi', '.raw', '.img', '.ami', '.qcow2'];
+export const DEFAULT_EXTENSIONS = ['.vmdk', '.ova', '.ovf', '.vhd', '.vhdx', '.vdi', '.raw', '.img', '.ami', '.qcow2'];
 
 /** Raw object shape, exported so other config areas can spread it into a bigger schema. */
 export const daemonShape = {

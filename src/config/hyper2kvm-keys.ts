@@ -128,7 +128,7 @@ export const KEY_TABLE: readonly KeyRow[] = [
 
   // ---- h2k's own keys
   { key: 'file_extensions', status: 'h2k', origin: 'h2k', note: 'file types picked up (hyper2kvm: a fixed list)' },
-  { key: 'extent_wait_timeout', status: 'h2k', origin: 'h2k', note: 'seconds an extent-looking .vmdk waits for its descriptor, default 600' },
+  { key: 'extent_wait_timeout', status: 'h2k', origin: 'h2k', note: 'seconds an extent-looking .vmdk waits for its descriptor (and an .ovf for its disk files, a .mf for its .ovf), default 600' },
   { key: 'compression', status: 'h2k', origin: 'h2k', note: 'none | zlib | zstd, overrides compress' },
   { key: 'threads', status: 'h2k', origin: 'h2k', note: 'compression threads per job (default cores / max_concurrent_jobs)' },
   { key: 'verify_output', status: 'h2k', origin: 'h2k', note: 'read each output back and compare its content with the source\'s' },

@@ -3,7 +3,8 @@
 // daemon read something other than the bytes that were put there. So only plain regular files
 // with a single name are taken. Symlinks, hard links, FIFOs, sockets and devices are refused on
 // lstat alone: a link's target is never opened, stat'ed or hashed, and a FIFO is never opened
-// (that would block). The same rules hold for the extents a VMDK descriptor names.
+// (that would block). The same rules hold for the extents a VMDK descriptor names and the files
+// (disks, .mf) a loose .ovf names.
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, readlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -43,9 +44,14 @@ async function problemOf(st: Stats, path: string): Promise<{ what: string; hint:
   return { what: 'is not a regular file', hint: SPECIAL_HINT };
 }
 
+/** What a descriptor's files are called in messages: a VMDK's extents, a loose .ovf's disk files. */
+export function memberWord(descriptor: string): string {
+  return /\.ovf$/i.test(descriptor) ? 'file' : 'extent';
+}
+
 /** How a refused file is named in messages: itself, or as an extent of its descriptor. */
 function label(path: string, descriptor?: string): string {
-  return descriptor ? `extent ${basename(path)} named by ${basename(descriptor)}` : basename(path);
+  return descriptor ? `${memberWord(descriptor)} ${basename(path)} named by ${basename(descriptor)}` : basename(path);
 }
 
 /**
@@ -69,10 +75,10 @@ export async function checkDrop(path: string, descriptor?: string): Promise<Drop
  */
 export async function checkExtent(descriptor: string, name: string): Promise<string | undefined> {
   if (name === '' || name === '.' || name === '..' || name !== basename(name) || name.includes('\0'))
-    throw new H2kError(`${basename(descriptor)} names extent '${name}', which is not a file next to it`, {
+    throw new H2kError(`${basename(descriptor)} names ${memberWord(descriptor)} '${name}', which is not a file next to it`, {
       code: 'E_PATH_ESCAPE',
       file: descriptor,
-      hint: 'keep the extents next to the descriptor and name them without a directory; the daemon reads nothing outside the watch folder',
+      hint: `keep the ${memberWord(descriptor)}s next to the descriptor and name them without a directory; the daemon reads nothing outside the watch folder`,
     });
   const path = join(dirname(descriptor), name);
   try {

@@ -49,6 +49,7 @@ const SUGGESTIONS: [RegExp, string][] = [
   [/E_FORMAT_MISMATCH/, 'The file name says one disk format but its content is another (or none); re-export the disk, or rename it to .img if it really is a raw disk'],
   [/E_VMDK_|E_QCOW2_|E_VHD|E_VDI_|E_CORRUPT|E_TRUNCATED|E_DECOMPRESS|E_UNKNOWN_FORMAT|E_BAD_|corrupt|invalid|truncated|magic/i,
     'Re-export the VM from its source; the disk image is corrupt, truncated or not a supported format'],
+  [/E_DROP_ORDER/, 'Drop an appliance\'s .ovf before its disks, or copy all of its files aside on the same filesystem and move them into the watch folder together'],
   [/E_UNSUPPORTED/i, 'This image variant is not supported yet; convert it with the hypervisor\'s own tools first'],
   [/E_NOT_FOUND|ENOENT/i, 'A file of the image is missing (e.g. a VMDK extent); copy all of its files into the watch folder'],
   [/E_PATH_ESCAPE/i, 'The descriptor points outside its directory; fix the extent paths or convert by hand with --allow-external-paths'],

@@ -1,9 +1,11 @@
-// Which files make up one image. A VMDK descriptor names its extents; the descriptor is the job
-// and the extents are carried along, never jobs of their own. Only the first 64 KiB of a file is
-// read, and at most MAX_EXTENTS extent lines are accepted. Whether a headerless .vmdk is flat
-// extent data or junk is the watcher's call (by name, and whether a descriptor claims it).
+// Which files make up one image. A VMDK descriptor names its extents (a loose .ovf its disks,
+// ovf-drop.ts); the descriptor is the job and the extents are carried along, never jobs of their
+// own. Only the first 64 KiB of a VMDK is read, and at most MAX_EXTENTS extent lines are accepted.
+// Whether a headerless .vmdk is flat extent data or junk is the watcher's call (by name, and
+// whether a descriptor claims it).
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
+import { classifyOvf } from './ovf-drop.js';
 
 const PROBE_BYTES = 64 * 1024;
 const MAX_EXTENTS = 4096;
@@ -12,7 +14,8 @@ const EXTENT_LINE = /^\s*(RW|RDONLY|NOACCESS)\s+(\d+)\s+([A-Z]+)(?:\s+"([^"\r\n]
 export type FileRole =
   /** a self-contained image: raw, monolithic/stream-optimized VMDK, qcow2, ... */
   | { kind: 'single' }
-  /** a VMDK text descriptor; extents are bare file names in the same directory */
+  /** a VMDK text descriptor or a loose .ovf; extents (the files it names) are bare file names in
+   * the same directory */
   | { kind: 'descriptor'; extents: string[]; unsafeExtents: string[] }
   /** a VMDK extent with a sparse header (KDMV without descriptor, COWD): only part of an image */
   | { kind: 'extent' }
@@ -65,6 +68,7 @@ function looksLikeDescriptor(buf: Buffer): boolean {
 export type OpenForProbe = (path: string) => Promise<FileHandle>;
 
 export async function classifyFile(path: string, openFile: OpenForProbe = (p) => open(p, 'r')): Promise<FileRole> {
+  if (fileTypeOf(path) === 'ovf') return classifyOvf(path, openFile);
   if (fileTypeOf(path) !== 'vmdk') return { kind: 'single' };
   const fh = await openFile(path);
   let fileSize: number;

@@ -192,6 +192,7 @@ export class JobRunner {
         verify: cfg.verify_output,
         // an OVA's member is probed inside the archive; anything else as its name promises
         sourceFormat: format === 'ova' ? undefined : format || undefined,
+        ...(d.sourceRoot ? { sourceRoot: d.sourceRoot } : {}), // a loose .ovf's disk: opened beneath its directory
         // A redo after a crash may find its own earlier output; the dir choice above protects others'.
         force: true,
       }));

@@ -150,13 +150,18 @@ export async function convertLooseDisk(
   return r;
 }
 
+/** The manifest a loose .ovf is checked against: the same stem, `.mf` (vm.ovf -> vm.mf). */
+export function looseManifestPath(ovfPath: string): string {
+  return ovfPath.replace(/\.ovf$/i, '.mf');
+}
+
 async function verifyLooseManifest(
   ovfPath: string,
   names: string[],
   deferDisks: boolean,
   root: string | undefined,
 ): Promise<{ diskDigests: ManifestDigest[]; manifestName: string } | undefined> {
-  const mfPath = ovfPath.replace(/\.ovf$/i, '.mf');
+  const mfPath = looseManifestPath(ovfPath);
   if (!existsSync(mfPath)) return undefined;
   const expected = new Map<string, ManifestDigest>();
   // The .mf sits beside the .ovf, so it obeys the hrefs' rule (a link to /etc/shadow would

@@ -94,13 +94,18 @@ function tooLarge(file: string, size: number): H2kError {
 export function readOvfFile(path: string): string {
   const fd = openSync(path, 'r');
   try {
-    const size = fstatSync(fd).size;
-    if (size > MAX_OVF_BYTES) throw tooLarge(path, size);
-    const buf = Buffer.alloc(size);
-    let n = 0;
-    for (let got = 1; n < size && got > 0; n += got) got = readSync(fd, buf, n, size - n, n);
-    return buf.subarray(0, n).toString('utf8');
+    return readOvfFd(fd, path);
   } finally {
     closeSync(fd);
   }
+}
+
+/** readOvfFile on a descriptor the caller opened (the daemon opens without following links). */
+export function readOvfFd(fd: number, path: string): string {
+  const size = fstatSync(fd).size;
+  if (size > MAX_OVF_BYTES) throw tooLarge(path, size);
+  const buf = Buffer.alloc(size);
+  let n = 0;
+  for (let got = 1; n < size && got > 0; n += got) got = readSync(fd, buf, n, size - n, n);
+  return buf.subarray(0, n).toString('utf8');
 }
