@@ -4,6 +4,7 @@ import { mkdir, chmod, readFile, realpath } from 'node:fs/promises';
 import { join, resolve, relative, isAbsolute, sep } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
+import { guestFixRequest } from '../config/guest-output-schema.js';
 import { loadAddon, packageRoot } from '../native/addon.js';
 import { configurePool } from '../pool/pool.js';
 import { H2kError } from '../util/errors.js';
@@ -174,6 +175,11 @@ export class Daemon {
     // regular): nothing swapped in after the daemon's lstat checks is read.
     loadAddon().setPlainFilesOnly(true);
     configurePool(cfg.max_concurrent_jobs);
+    // hyper2kvm users get fixes from its defaults; here only when asked for: say which way it is
+    const fixKeys = guestFixRequest(cfg);
+    if (fixKeys.length > 0)
+      this.log.info('guest_fixes_on', `Guest fixes on (asked for by ${fixKeys.join(', ')}): each job's boot disk is fixed after conversion`, { keys: fixKeys });
+    if (cfg.emit_domain_xml) this.log.info('domain_xml_on', 'emit_domain_xml: each job writes <vm>.xml beside its disks');
     this.runnerInstance = new JobRunner({
       cfg,
       log: this.log,
