@@ -229,9 +229,10 @@ export class JobRunner {
     }
     for (const w of domainXml?.warnings ?? []) log.warn('domain_xml_warning', `${name}: ${w}`, { file: job.primary });
     // fixes change the outputs: sizes reported are the final files'
-    const outputBytes = guestFix
-      ? (await Promise.all(results.map((r) => stat(r.output)))).reduce((a, st) => a + st.size, 0)
-      : results.reduce((a, r) => a + r.outputBytes, 0);
+    const sizes = guestFix
+      ? await inPhase('completion', () => Promise.all(results.map(async (r) => (await stat(r.output)).size)))
+      : results.map((r) => r.outputBytes);
+    const outputBytes = sizes.reduce((a, n) => a + n, 0);
     const seconds = (Date.now() - started) / 1000;
 
     await inPhase('completion', async () => {
@@ -247,7 +248,7 @@ export class JobRunner {
           hashes,
         },
         output: { path: result.output, format: result.outputFormat, compression: result.compression, bytes: outputBytes },
-        ...(results.length > 1 ? { disks: results.map((r, i) => ({ disk: i + 1, source: r.source, path: r.output, bytes: r.outputBytes })) } : {}),
+        ...(results.length > 1 ? { disks: results.map((r, i) => ({ disk: i + 1, source: r.source, path: r.output, bytes: sizes[i] })) } : {}),
         conversion: results.length > 1 ? results : result,
         ...(guestFix ? { guest_fix: guestFix } : {}),
         ...(domainXml ? { libvirt_xml: domainXml } : {}),
