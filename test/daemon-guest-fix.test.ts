@@ -6,10 +6,10 @@
 // Debian packages: libguestfs-tools, qemu-utils, libvirt-clients (virt-xml-validate), and those of
 // test/helpers/guest-fixtures.ts.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCommand } from './helpers/cli.js';
+import { runCommand, runH2k } from './helpers/cli.js';
 import { makeSeededRaw, qemuImg, tempDir, toVmdk } from './helpers/fixtures.js';
 import { startDaemon, type DaemonHarness } from './helpers/daemon-harness.js';
 import { manifestFor, writeTar, type TarEntry } from './helpers/formats-fixtures.js';
@@ -135,6 +135,17 @@ describe('watch folder: guest fixes and domain XML', () => {
     expect(ovaXml).toContain(`<mac address='00:50:56:aa:bb:cc'/>`);
     expect(ovaXml).toMatch(new RegExp(`app-disk1\\.qcow2'/>\\s*<target dev='vda'[^]*app-disk2\\.qcow2'/>\\s*<target dev='vdb'`));
   });
+
+  it('refuses to start when fixes are asked for and guestfish is missing (every job would fail)', async () => {
+    const file = join(fx.dir, 'noguestfish.yaml');
+    writeFileSync(file, `watch_dir: ${fx.dir}/ngw\noutput_dir: ${fx.dir}/ngo\nfstab_mode: stabilize-all\n`);
+    const emptyBin = join(fx.dir, 'empty-bin');
+    mkdirSync(emptyBin, { recursive: true });
+    const r = await runH2k(['daemon', '--config', file], { env: { PATH: emptyBin }, timeout: 30_000 });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/\[E_GUEST_TOOLS_MISSING\]: guest fixes are asked for \(fstab_mode\) but guestfish is not installed/);
+    expect(r.stderr).toMatch(/hint: install libguestfs-tools/);
+  }, 60_000);
 
   it('a Windows guest with win_virtio fails unretried and leaves no output; a disk with no OS converts with a warning', async () => {
     const blank = join(fx.dir, 'blank.img');

@@ -11,6 +11,7 @@ import { H2kError } from '../util/errors.js';
 import { ControlServer } from './control-server.js';
 import type { ControlCommand, ControlReply } from './control-protocol.js';
 import { Deduplicator } from './dedup.js';
+import { assertGuestToolsForFixes } from './guest-stage.js';
 import { JobRunner, type ConvertFn } from './job-runner.js';
 import type { Logger } from './logger.js';
 import { DaemonMetrics, startMetricsServer } from './metrics.js';
@@ -118,6 +119,7 @@ export class Daemon {
         code: 'E_CONFIG',
         hint: `watch_dir=${cfg.watch_dir} output_dir=${cfg.output_dir}`,
       });
+    assertGuestToolsForFixes(cfg);
     this.version = await h2kVersion();
     for (const d of [cfg.watch_dir, cfg.output_dir, join(cfg.watch_dir, '.processed'), join(cfg.watch_dir, '.errors')])
       await mkdir(d, { recursive: true });

@@ -2,7 +2,8 @@
 // applied to a job's boot disk after conversion by fixImage, as the manifest workflow's fix
 // stage does. A disk with no OS (a data disk) is converted with a warning; a requested fix that
 // fails, or a guest h2k cannot fix (Windows), fails the job.
-import { basename } from 'node:path';
+import { accessSync, constants } from 'node:fs';
+import { basename, delimiter, join } from 'node:path';
 import type { DaemonConfig } from '../config/daemon-schema.js';
 import { guestFixOptions, guestFixRequest } from '../config/guest-output-schema.js';
 import { fixImage } from '../guest/fix-image.js';
@@ -24,6 +25,28 @@ export interface GuestFixReport {
   warnings: string[];
   accel?: string;
   duration_seconds: number;
+}
+
+/**
+ * At start, when the config asks for fixes: guestfish must be installed, or every job would be
+ * converted, fail its fix and land in .errors/. Refusing to start says it once, up front.
+ */
+export function assertGuestToolsForFixes(cfg: DaemonConfig, path = process.env.PATH ?? ''): void {
+  const keys = guestFixRequest(cfg);
+  if (keys.length === 0) return;
+  const found = path.split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir || '.', 'guestfish'), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (!found)
+    throw new H2kError(`guest fixes are asked for (${keys.join(', ')}) but guestfish is not installed, so every job would fail its fixes`, {
+      code: 'E_GUEST_TOOLS_MISSING',
+      hint: 'install libguestfs-tools (scripts/setup-system.sh does), or remove the guest-fix keys from the config to convert without fixes',
+    });
 }
 
 /** Fixes `image` in place when the config asks for fixes; undefined when it does not. */
