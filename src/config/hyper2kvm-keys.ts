@@ -47,7 +47,7 @@ const isFalse = (v: unknown) => v === false;
 const GUEST_FIX = 'setting it turns on the guest fixes of each job\'s boot disk, unset fix keys taking hyper2kvm\'s defaults (hyper2kvm: fixes on unless turned off; see "Guest fixes in the daemon")';
 const DOMAIN_XML = 'with emit_domain_xml: true';
 const WINDOWS_WHY = 'Windows guests are not supported yet: no drivers are injected';
-const WINDOWS = `accepted; ${WINDOWS_WHY}; it turns the guest fixes on, and a job whose guest is Windows fails (E_GUEST_WINDOWS_UNSUPPORTED, output removed)`;
+const WINDOWS = `accepted; ${WINDOWS_WHY}; win_virtio: true or virtio_drivers_dir turns the guest fixes on, and a job whose guest is Windows then fails (E_GUEST_WINDOWS_UNSUPPORTED, outputs removed)`;
 
 const notify = (key: string, note = 'as in hyper2kvm'): KeyRow => ({ key: `notifications.${key}`, status: 'honoured', origin: 'example', note });
 const h2kNotify = (key: string, note: string): KeyRow => ({ key: `notifications.${key}`, status: 'h2k', origin: 'h2k', note });
