@@ -1,10 +1,11 @@
 // hyper2kvm's guest-fix and VM-output keys in the real watch-folder daemon: a VMware-style guest
 // dropped as a VMDK is converted, fixed by fixImage (one appliance), read back with plain
 // guestfish, and described by a domain XML that virt-xml-validate accepts; the source stays
-// byte-identical. emit_domain_xml alone opens no guest. A Windows guest with win_virtio fails
-// unretried with its output removed; a disk with no OS converts with a warning.
+// byte-identical. emit_domain_xml alone opens no guest. A fix that fails in the guest, or a
+// Windows guest, fails the job unretried with its outputs removed; a disk with no OS converts.
 // Debian packages: libguestfs-tools, qemu-utils, libvirt-clients (virt-xml-validate), and those of
 // test/helpers/guest-fixtures.ts.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,6 +42,19 @@ async function expectValidXml(path: string): Promise<string> {
   const v = await runCommand('virt-xml-validate', [path, 'domain']);
   expect(v.code, v.stdout + v.stderr).toBe(0);
   return readFileSync(path, 'utf8');
+}
+
+/** The VMware guest with an update-grub that fails: a requested fix that fails in the guest.
+ *  Written with debugfs into the root partition (1 MiB in), no appliance. */
+function guestWithFailingUpdateGrub(out: string): string {
+  copyFileSync(vmwareGuestDisk(), out);
+  const part = `${out}.root`;
+  const script = `${out}.update-grub`;
+  writeFileSync(script, '#!/bin/sh\necho "update-grub: simulated failure" >&2\nexit 1\n');
+  execFileSync('dd', [`if=${out}`, `of=${part}`, 'bs=1M', 'skip=1', 'count=80', 'status=none']);
+  execFileSync('debugfs', ['-w', '-f', '-', part], { input: `mkdir /usr/sbin\nwrite ${script} /usr/sbin/update-grub\nsif /usr/sbin/update-grub mode 0100755\n`, stdio: ['pipe', 'ignore', 'pipe'] });
+  execFileSync('dd', [`if=${part}`, `of=${out}`, 'bs=1M', 'seek=1', 'conv=notrunc', 'status=none']);
+  return out;
 }
 
 const report = (dir: string) => JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
@@ -147,21 +161,30 @@ describe('watch folder: guest fixes and domain XML', () => {
     expect(r.stderr).toMatch(/hint: install libguestfs-tools/);
   }, 60_000);
 
-  it('a Windows guest with win_virtio fails unretried and leaves no output; a disk with no OS converts with a warning', async () => {
+  it('a failed fix or a Windows guest fails the job unretried and leaves no output; a disk with no OS converts with a warning', async () => {
     const blank = join(fx.dir, 'blank.img');
     writeFileSync(blank, Buffer.alloc(8 << 20));
+    const badGrub = guestWithFailingUpdateGrub(join(fx.dir, 'badgrub.img'));
     const h = await start({ win_virtio: true, emit_domain_xml: true });
     copyFileSync(windowsLookalikeDisk(), join(h.watchDir, 'win.img'));
+    copyFileSync(badGrub, join(h.watchDir, 'badgrub.img'));
     copyFileSync(blank, join(h.watchDir, 'blank.img'));
-    const failed = await h.waitForEvent('job_failed', undefined, APPLIANCE_MS);
-    await h.waitForEvent('job_succeeded', undefined, APPLIANCE_MS);
+    await h.until('three jobs done', () => h.count('job_failed') === 2 && h.count('job_succeeded') === 1, APPLIANCE_MS);
+    const day = join(h.outputDir, localDate());
+    expect(h.count('job_retry')).toBe(0);
 
+    // update-grub failed in the guest: the half-fixed output is removed, the source is in .errors/
+    const grubFailed = h.events.find((e) => e.event === 'job_failed' && String(e.file).endsWith('badgrub.img'))!;
+    expect(grubFailed).toMatchObject({ code: 'E_GUEST_FIX_FAILED', phase: 'guest_fix', retry_count: 0 });
+    expect(grubFailed.msg).toMatch(/guest fixes of badgrub\.qcow2 failed: update-grub failed in the guest/);
+    expect(JSON.parse(readFileSync(join(h.watchDir, '.errors', 'badgrub.img.error.json'), 'utf8'))).toMatchObject({ code: 'E_GUEST_FIX_FAILED', phase: 'guest_fix' });
+    expect(existsSync(join(day, 'badgrub')) ? readdirSync(join(day, 'badgrub')) : []).toEqual([]);
+
+    const failed = h.events.find((e) => e.event === 'job_failed' && String(e.file).endsWith('win.img'))!;
     expect(failed).toMatchObject({ code: 'E_GUEST_WINDOWS_UNSUPPORTED', phase: 'guest_fix', retry_count: 0 });
     expect(failed.msg).toMatch(/Windows guests are not supported yet: the guest fixes this config asks for \(win_virtio\) cannot be applied to win\.qcow2/);
-    expect(h.count('job_retry')).toBe(0);
     const record = JSON.parse(readFileSync(join(h.watchDir, '.errors', 'win.img.error.json'), 'utf8'));
     expect(record).toMatchObject({ code: 'E_GUEST_WINDOWS_UNSUPPORTED', phase: 'guest_fix', suggestion: expect.stringMatching(/^Windows guests are not supported yet/) });
-    const day = join(h.outputDir, localDate());
     expect(existsSync(join(day, 'win')) ? readdirSync(join(day, 'win')) : []).toEqual([]);
 
     const r = report(join(day, 'blank'));
