@@ -3,7 +3,7 @@
 // daemonShape with their own keys; see extendDaemonSchema(). What h2k does with each hyper2kvm
 // key is in hyper2kvm-keys.ts.
 import { z } from 'zod';
-import { guestOutputShape } from './guest-output-schema.js';
+import { guestOutputShape, type KeysSet } from './guest-output-schema.js';
 import { compatShape } from './hyper2kvm-compat-schema.js';
 import type { KnownKeys } from './key-check.js';
 
@@ -102,7 +102,7 @@ export const daemonShape = {
 
 export const daemonConfigSchema = z.object(daemonShape);
 
-export type DaemonConfig = z.infer<typeof daemonConfigSchema>;
+export type DaemonConfig = z.infer<typeof daemonConfigSchema> & KeysSet;
 export type RetryPolicy = DaemonConfig['retry_policy'];
 export type NotificationsConfig = DaemonConfig['notifications'];
 

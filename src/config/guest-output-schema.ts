@@ -34,7 +34,32 @@ export const guestOutputShape = {
   vm_uefi: z.boolean().default(false),
 };
 
-type GuestOutputKeys = { [K in keyof typeof guestOutputShape]: z.infer<(typeof guestOutputShape)[K]> };
+const guestOutputSchema = z.object(guestOutputShape);
+type GuestOutputKeys = z.infer<typeof guestOutputSchema>;
+
+/** Set by the config loader (not a config key): the top-level keys the config file or flags set,
+ *  as opposed to schema defaults. Absent on configs built in code: nothing counts as set. */
+export interface KeysSet {
+  keys_set?: readonly string[];
+}
+
+/** The keys that tune hyper2kvm's guest-fix stage: setting any one asks for the stage, whose
+ *  other settings then take hyper2kvm's defaults. */
+export const GUEST_FIX_KEYS = ['fstab_mode', 'regen_initramfs', 'update_grub', 'no_grub', 'remove_vmware_tools', 'fix_network', 'network_fix_level'] as const;
+
+/**
+ * The keys by which a daemon config asks for guest fixes; [] when it asks for none. hyper2kvm
+ * fixes every guest by default, but h2k's daemon converted plainly so far and many dropped disks
+ * are data disks: fixes run only when the file sets a guest-fix key, win_virtio: true or
+ * virtio_drivers_dir (win_virtio: false asks for nothing).
+ */
+export function guestFixRequest(c: GuestOutputKeys & KeysSet): string[] {
+  const set = new Set(c.keys_set ?? []);
+  const keys: string[] = GUEST_FIX_KEYS.filter((k) => set.has(k));
+  if (c.win_virtio && set.has('win_virtio')) keys.push('win_virtio');
+  if (c.virtio_drivers_dir !== undefined && set.has('virtio_drivers_dir')) keys.push('virtio_drivers_dir');
+  return keys;
+}
 
 /** hyper2kvm's levels in h2k's terms: both of its milder levels remove MAC pinning (basic). */
 export function networkLevel(c: Pick<GuestOutputKeys, 'fix_network' | 'network_fix_level'>): NetworkLevel {

@@ -42,12 +42,12 @@ export interface KeyRow {
 const isTrue = (v: unknown) => v === true;
 const isFalse = (v: unknown) => v === false;
 
-const GUEST_FIX_WHY = 'the watch-folder daemon does not fix guests yet: use `h2k fix` or the manifest workflow\'s fix stage';
-const DOMAIN_XML_WHY = 'the watch-folder daemon does not write domain XML yet: use `h2k ovf --libvirt-xml` or the manifest workflow';
-const GUEST_FIX_PENDING = `accepted with hyper2kvm's type and default; ${GUEST_FIX_WHY}`;
-const DOMAIN_XML_PENDING = `accepted with hyper2kvm's type and default; ${DOMAIN_XML_WHY}`;
+// hyper2kvm fixes every guest by default; h2k's daemon only when the file sets a guest-fix key
+// (guestFixRequest): many dropped disks are data disks, and configs without them keep converting plainly.
+const GUEST_FIX = 'setting it turns on the guest fixes of each job\'s boot disk, unset fix keys taking hyper2kvm\'s defaults (hyper2kvm: fixes on unless turned off; see "Guest fixes in the daemon")';
+const DOMAIN_XML = 'with emit_domain_xml: true';
 const WINDOWS_WHY = 'Windows guests are not supported yet: no drivers are injected';
-const WINDOWS = `accepted; ${WINDOWS_WHY}, and the guest-fix step refuses a Windows guest per job (E_GUEST_WINDOWS_UNSUPPORTED)`;
+const WINDOWS = `accepted; ${WINDOWS_WHY}; win_virtio: true or virtio_drivers_dir turns the guest fixes on, and a job whose guest is Windows then fails (E_GUEST_WINDOWS_UNSUPPORTED, outputs removed)`;
 
 const notify = (key: string, note = 'as in hyper2kvm'): KeyRow => ({ key: `notifications.${key}`, status: 'honoured', origin: 'example', note });
 const h2kNotify = (key: string, note: string): KeyRow => ({ key: `notifications.${key}`, status: 'h2k', origin: 'h2k', note });
@@ -88,17 +88,17 @@ export const KEY_TABLE: readonly KeyRow[] = [
   { key: 'compress', status: 'honoured', origin: 'example', note: 'zlib-compressed qcow2 (compression: zstd is faster)' },
   { key: 'compress_level', status: 'ignored', origin: 'example', note: 'h2k compresses zlib at one fixed level (libdeflate 5, about the size of qemu\'s default)', why: 'h2k compresses zlib at one fixed level' },
   { key: 'enable_recovery', status: 'differs', origin: 'example', note: 'always on: after a crash the half-written .partial is removed and the job redone from the source; false is warned about', warnIf: isFalse },
-  { key: 'fstab_mode', status: 'ignored', origin: 'example', note: `stabilize-all | bypath-only | noop; ${GUEST_FIX_PENDING}`, why: GUEST_FIX_WHY },
-  { key: 'regen_initramfs', status: 'ignored', origin: 'example', note: `default true; ${GUEST_FIX_PENDING}`, why: GUEST_FIX_WHY },
-  { key: 'update_grub', status: 'ignored', origin: 'example', note: `default true; ${GUEST_FIX_PENDING}`, why: GUEST_FIX_WHY },
+  { key: 'fstab_mode', status: 'differs', origin: 'example', note: `stabilize-all (default) | bypath-only | noop: fstab/crypttab to UUID=; ${GUEST_FIX}` },
+  { key: 'regen_initramfs', status: 'differs', origin: 'example', note: `default true: virtio drivers into the initramfs, regenerated in the guest; ${GUEST_FIX}` },
+  { key: 'update_grub', status: 'differs', origin: 'example', note: `default true: root=/resume= to UUID= in the GRUB config, regenerated when the guest has the tool; ${GUEST_FIX}` },
   { key: 'win_virtio', status: 'refused', origin: 'example', note: WINDOWS, why: WINDOWS_WHY, warnIf: isTrue },
   { key: 'win_hyperv', status: 'ignored', origin: 'example', note: 'not supported: Hyper-V enlightenments are for Windows domains, and Windows guests are not supported yet' },
   { key: 'log_file', status: 'honoured', origin: 'example', note: 'lines are appended; stderr always gets them too' },
   { key: 'verbose', status: 'differs', origin: 'example', note: '0 errors+warnings, 1 info, 2 debug; 3 (trace) logs as 2' },
-  { key: 'emit_domain_xml', status: 'ignored', origin: 'example', note: `default false; ${DOMAIN_XML_PENDING}`, why: DOMAIN_XML_WHY },
-  { key: 'vm_memory', status: 'ignored', origin: 'example', note: `MiB, default 2048; ${DOMAIN_XML_PENDING}`, why: DOMAIN_XML_WHY },
-  { key: 'vm_vcpus', status: 'ignored', origin: 'example', note: `default 2; ${DOMAIN_XML_PENDING}`, why: DOMAIN_XML_WHY },
-  { key: 'vm_uefi', status: 'ignored', origin: 'example', note: `default false; ${DOMAIN_XML_PENDING}`, why: DOMAIN_XML_WHY },
+  { key: 'emit_domain_xml', status: 'honoured', origin: 'example', note: 'default false; true writes {output_dir}/YYYY-MM-DD/<vm>/<vm>.xml: every disk of the job (virtio, boot disk first), a virtio NIC on network default, the builder of `h2k ovf --libvirt-xml`; an OVA: its OVF\'s VM (name, CPUs, memory, firmware, NICs)' },
+  { key: 'vm_memory', status: 'differs', origin: 'example', note: `MiB, default 2048, ${DOMAIN_XML}; an OVA keeps its OVF's memory unless the file sets vm_memory` },
+  { key: 'vm_vcpus', status: 'differs', origin: 'example', note: `default 2, ${DOMAIN_XML}; an OVA keeps its OVF's CPUs unless the file sets vm_vcpus` },
+  { key: 'vm_uefi', status: 'differs', origin: 'example', note: `default false, ${DOMAIN_XML}; true: OVMF (firmware efi); an OVA whose OVF says EFI stays EFI even with false (a warning), BIOS could not boot it` },
 
   // ---- other keys hyper2kvm's daemon code reads (its daemon, manifest workflow and per-file run)
   { key: 'cmd', status: 'refused', origin: 'code', note: 'hyper2kvm\'s alias of command; the same rules', refuseIf: (v) => typeof v === 'string' && v.trim().toLowerCase() !== 'daemon', refusal: 'h2k daemon runs only cmd: daemon (for one disk: h2k convert <disk>, for an OVA/OVF: h2k ovf)' },
@@ -106,10 +106,10 @@ export const KEY_TABLE: readonly KeyRow[] = [
   { key: 'manifest_workflow_dir', status: 'honoured', origin: 'code', note: 'holds to_be_processed/, processing/, processed/, failed/' },
   { key: 'workflow_mode', status: 'refused', origin: 'code', note: 'hyper2kvm\'s 3-directory disk workflow is not implemented: true is refused (use watch_dir, or manifest_workflow_mode)', refuseIf: isTrue, refusal: 'hyper2kvm\'s 3-directory disk workflow is not implemented; drop disks into watch_dir (this daemon) or use manifest_workflow_mode: true' },
   { key: 'workflow_dir', status: 'ignored', origin: 'code', note: 'belongs to workflow_mode, which h2k does not implement' },
-  { key: 'no_grub', status: 'ignored', origin: 'code', note: `hyper2kvm's command-line form of update_grub: false (contradicting update_grub is refused); ${GUEST_FIX_PENDING}`, why: GUEST_FIX_WHY },
-  { key: 'remove_vmware_tools', status: 'ignored', origin: 'code', note: `default false; ${GUEST_FIX_PENDING}`, why: GUEST_FIX_WHY },
-  { key: 'fix_network', status: 'ignored', origin: 'code', note: `default true; false leaves the guest's network alone; ${GUEST_FIX_PENDING}`, why: GUEST_FIX_WHY },
-  { key: 'network_fix_level', status: 'ignored', origin: 'code', note: `conservative | moderate (default) | aggressive, or h2k's none | basic | full (conservative and moderate are h2k's basic, aggressive its full); ${GUEST_FIX_PENDING}`, why: GUEST_FIX_WHY },
+  { key: 'no_grub', status: 'differs', origin: 'code', note: `hyper2kvm's command-line form of update_grub: false (contradicting update_grub is refused); ${GUEST_FIX}` },
+  { key: 'remove_vmware_tools', status: 'differs', origin: 'code', note: `default false: VMware tools packages and files removed in the guest; ${GUEST_FIX}` },
+  { key: 'fix_network', status: 'differs', origin: 'code', note: `default true; false leaves the guest's network alone; ${GUEST_FIX}` },
+  { key: 'network_fix_level', status: 'differs', origin: 'code', note: `conservative | moderate (default) | aggressive, or h2k's none | basic | full (conservative and moderate are h2k's basic: MAC pinning removed; aggressive its full: NICs renamed to ethN too); ${GUEST_FIX}` },
   { key: 'virtio_drivers_dir', status: 'refused', origin: 'code', note: WINDOWS, why: WINDOWS_WHY, warnIf: (v) => typeof v === 'string' },
   { key: 'flatten_format', status: 'ignored', origin: 'code', note: 'h2k writes no intermediate flattened image' },
   { key: 'to_output', status: 'ignored', origin: 'code', note: 'daemon outputs are named {output_dir}/YYYY-MM-DD/<vm>/<vm>.<format>' },

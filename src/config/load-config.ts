@@ -8,6 +8,7 @@ import { H2kError } from '../util/errors.js';
 import { CONFIG_SECTIONS, daemonConfigSchema, knownKeys } from './daemon-schema.js';
 import type { DaemonConfig } from './daemon-schema.js';
 import { checkConfigKeys } from './key-check.js';
+import type { KeysSet } from './guest-output-schema.js';
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
@@ -122,7 +123,8 @@ export function mergeFlags(values: Record<string, unknown>, flags: Record<string
 }
 
 export interface LoadedConfig<T = DaemonConfig> {
-  config: T;
+  /** keys_set: the top-level keys the file or flags set (guest fixes run only when asked for) */
+  config: T & KeysSet;
   warnings: string[];
   file?: string;
 }
@@ -143,10 +145,16 @@ export function validateConfig<S extends z.ZodType = typeof daemonConfigSchema>(
   throw configError(`invalid daemon configuration: ${messages.join('; ')}${more}`, src?.file);
 }
 
+/** The top-level keys a merged config sets itself (flags left undefined do not count). */
+export function keysSet(values: Record<string, unknown>): string[] {
+  return Object.keys(values).filter((k) => values[k] !== undefined);
+}
+
 /** File (optional) + flags -> validated config. */
 export function loadDaemonConfig(file: string | undefined, flags: Record<string, unknown> = {}): LoadedConfig {
   const src = file ? readConfigFile(file) : { values: {} };
   const warnings = checkKeys(src);
-  const config = validateConfig(mergeFlags(src.values, flags), src);
-  return { config, warnings, file: src.file };
+  const merged = mergeFlags(src.values, flags);
+  const config = validateConfig(merged, src);
+  return { config: { ...config, keys_set: keysSet(merged) }, warnings, file: src.file };
 }

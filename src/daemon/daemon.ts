@@ -4,12 +4,14 @@ import { mkdir, chmod, readFile, realpath } from 'node:fs/promises';
 import { join, resolve, relative, isAbsolute, sep } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
+import { guestFixRequest } from '../config/guest-output-schema.js';
 import { loadAddon, packageRoot } from '../native/addon.js';
 import { configurePool } from '../pool/pool.js';
 import { H2kError } from '../util/errors.js';
 import { ControlServer } from './control-server.js';
 import type { ControlCommand, ControlReply } from './control-protocol.js';
 import { Deduplicator } from './dedup.js';
+import { assertGuestToolsForFixes } from './guest-stage.js';
 import { JobRunner, type ConvertFn } from './job-runner.js';
 import type { Logger } from './logger.js';
 import { DaemonMetrics, startMetricsServer } from './metrics.js';
@@ -117,6 +119,7 @@ export class Daemon {
         code: 'E_CONFIG',
         hint: `watch_dir=${cfg.watch_dir} output_dir=${cfg.output_dir}`,
       });
+    assertGuestToolsForFixes(cfg);
     this.version = await h2kVersion();
     for (const d of [cfg.watch_dir, cfg.output_dir, join(cfg.watch_dir, '.processed'), join(cfg.watch_dir, '.errors')])
       await mkdir(d, { recursive: true });
@@ -174,6 +177,11 @@ export class Daemon {
     // regular): nothing swapped in after the daemon's lstat checks is read.
     loadAddon().setPlainFilesOnly(true);
     configurePool(cfg.max_concurrent_jobs);
+    // hyper2kvm users get fixes from its defaults; here only when asked for: say which way it is
+    const fixKeys = guestFixRequest(cfg);
+    if (fixKeys.length > 0)
+      this.log.info('guest_fixes_on', `Guest fixes on (asked for by ${fixKeys.join(', ')}): each job's boot disk is fixed after conversion`, { keys: fixKeys });
+    if (cfg.emit_domain_xml) this.log.info('domain_xml_on', 'emit_domain_xml: each job writes <vm>.xml beside its disks');
     this.runnerInstance = new JobRunner({
       cfg,
       log: this.log,

@@ -11,6 +11,8 @@ export const PHASES = [
   'argument_preparation',
   'output_directory_creation',
   'conversion',
+  'guest_fix',
+  'domain_xml',
   'completion',
 ] as const;
 export type Phase = (typeof PHASES)[number];
@@ -39,6 +41,8 @@ export interface ErrorContext {
 }
 
 const SUGGESTIONS: [RegExp, string][] = [
+  [/E_GUEST_WINDOWS_UNSUPPORTED/, 'Windows guests are not supported yet: convert this disk with h2k convert or a daemon whose config sets no guest-fix keys, and install the virtio drivers in the VM'],
+  [/E_GUEST_/, 'The config asks for guest fixes and they could not be applied (the output was removed); convert with h2k convert and run h2k fix on the output to see every step, or drop the disk into a daemon whose config sets no guest-fix keys'],
   [/E_UNSAFE_DROP/, 'Copy the disk into the watch folder as a regular file (cp, rsync); links, hard links, pipes, sockets and devices are refused unread'],
   [/E_FORMAT_MISMATCH/, 'The file is not what its extension says; give it its real extension (.img or .raw for raw disks), or drop a flat extent as <disk>-flat.vmdk with its descriptor'],
   [/E_VERIFY_FAILED/, 'The output did not read back as the source and was removed; check the output storage and memory, then retry (report it if it repeats)'],

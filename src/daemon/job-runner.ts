@@ -3,7 +3,7 @@
 // errors come back as a retry decision for the scheduler; sources stay put until then.
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { ConvertOptions, ConvertRequest, ConvertResult } from '../convert/types.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
@@ -12,14 +12,17 @@ import { formatBytes } from '../util/format.js';
 import { writeJsonAtomic } from './atomic-write.js';
 import type { Deduplicator } from './dedup.js';
 import { checkJobFiles } from './drop-guard.js';
+import { domainVm, writeDomainXml, type DomainXmlReport } from './domain-xml.js';
 import { buildErrorContext, type Phase } from './error-context.js';
 import { moveInto, processedDir } from './file-moves.js';
+import { fixBootDisk, type GuestFixReport } from './guest-stage.js';
 import { fileTypeOf, sourceFormatFor } from './image-files.js';
 import type { Logger } from './logger.js';
 import type { Notifier } from './notify/notifier.js';
 import type { Job, JobSpec } from './queue/job-queue.js';
 import { retryDelayMs, shouldRetry } from './retry-policy.js';
 import type { DaemonStats } from './stats.js';
+import { isOvfPath } from './ovf-drop.js';
 import { planVmDisks } from './vm-disks.js';
 import { localDate } from './local-date.js';
 
@@ -180,8 +183,8 @@ export class JobRunner {
       await mkdir(dir, { recursive: true });
       return dir;
     });
+    const format = sourceFormatFor(job.primary);
     const requests = await inPhase('argument_preparation', async (): Promise<ConvertRequest[]> => {
-      const format = sourceFormatFor(job.primary);
       const disks = await planVmDisks(job.primary, format, outDir, vm, cfg.out_format);
       return disks.map((d) => ({
         source: d.source,
@@ -210,7 +213,29 @@ export class JobRunner {
       return done;
     });
     const result = results[0];
-    const outputBytes = results.reduce((a, r) => a + r.outputBytes, 0);
+
+    // Guest fixes (boot disk) and domain XML, when the config asks for them. A failure removes
+    // every output of the job: a half-fixed VM is never archived as a success.
+    let guestFix: GuestFixReport | undefined;
+    let domainXml: DomainXmlReport | undefined;
+    try {
+      guestFix = await inPhase('guest_fix', () => fixBootDisk(cfg, result.output, signal, log));
+      domainXml = await inPhase('domain_xml', async () => {
+        // a loose .ovf (no format of its own by name) describes its VM like an OVA does
+        const domain = await domainVm(cfg, vm, job.primary, isOvfPath(job.primary) ? 'ovf' : format);
+        return domain && writeDomainXml(outDir, vm, domain, results.map((r) => r.output), cfg.out_format);
+      });
+    } catch (err) {
+      await Promise.all(results.map((r) => rm(r.output, { force: true })));
+      await rm(join(outDir, `${vm}.xml`), { force: true });
+      throw err;
+    }
+    for (const w of domainXml?.warnings ?? []) log.warn('domain_xml_warning', `${name}: ${w}`, { file: job.primary });
+    // fixes change the outputs: sizes reported are the final files'
+    const sizes = guestFix
+      ? await inPhase('completion', () => Promise.all(results.map(async (r) => (await stat(r.output)).size)))
+      : results.map((r) => r.outputBytes);
+    const outputBytes = sizes.reduce((a, n) => a + n, 0);
     const seconds = (Date.now() - started) / 1000;
 
     await inPhase('completion', async () => {
@@ -226,8 +251,10 @@ export class JobRunner {
           hashes,
         },
         output: { path: result.output, format: result.outputFormat, compression: result.compression, bytes: outputBytes },
-        ...(results.length > 1 ? { disks: results.map((r, i) => ({ disk: i + 1, source: r.source, path: r.output, bytes: r.outputBytes })) } : {}),
+        ...(results.length > 1 ? { disks: results.map((r, i) => ({ disk: i + 1, source: r.source, path: r.output, bytes: sizes[i] })) } : {}),
         conversion: results.length > 1 ? results : result,
+        ...(guestFix ? { guest_fix: guestFix } : {}),
+        ...(domainXml ? { libvirt_xml: domainXml } : {}),
         queued_at: job.queuedAt,
         started_at: new Date(started).toISOString(),
         finished_at: new Date().toISOString(),
@@ -255,6 +282,8 @@ export class JobRunner {
       file: job.primary,
       output: result.output,
       ...(results.length > 1 ? { outputs: results.map((r) => r.output) } : {}),
+      ...(guestFix ? { guest_changes: guestFix.changes.length, guest_warnings: guestFix.warnings } : {}),
+      ...(domainXml ? { libvirt_xml: domainXml.path } : {}),
       seconds,
       bytes_written: outputBytes,
     });
@@ -300,7 +329,8 @@ export class JobRunner {
       log.info('job_cancelled', `Cancelled: ${name} (stays in the watch folder)`, { file: job.primary });
       return { kind: 'cancelled' };
     }
-    if (shouldRetry(cfg.retry_policy, error.code, job.retryCount)) {
+    // A guest fix is not retried: what failed is in the guest's content, and its outputs are gone.
+    if (pe.phase !== 'guest_fix' && shouldRetry(cfg.retry_policy, error.code, job.retryCount)) {
       const delay = retryDelayMs(cfg.retry_policy, job.retryCount);
       stats.retriedJob(job.fileType, job.id);
       log.warn('job_retry', `Retrying ${name} in ${(delay / 1000).toFixed(1)}s (attempt ${job.retryCount + 2} of ${cfg.retry_policy.max_retries + 1}): [${error.code}] ${error.message}`, {

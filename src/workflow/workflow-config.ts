@@ -3,7 +3,8 @@
 // needs manifest_workflow_dir instead of watch_dir.
 import { z } from 'zod';
 import { extendDaemonSchema, type DaemonConfig } from '../config/daemon-schema.js';
-import { checkKeys, mergeFlags, readConfigFile, validateConfig, type LoadedConfig } from '../config/load-config.js';
+import { checkKeys, keysSet, mergeFlags, readConfigFile, validateConfig, type LoadedConfig } from '../config/load-config.js';
+import type { KeysSet } from '../config/guest-output-schema.js';
 
 export const manifestWorkflowShape = {
   manifest_workflow_mode: z.boolean().default(false),
@@ -28,11 +29,12 @@ export type WorkflowAwareConfig = z.infer<typeof workflowAwareDaemonSchema>;
 export function loadWorkflowAwareConfig(file: string | undefined, flags: Record<string, unknown> = {}): LoadedConfig<WorkflowAwareConfig> {
   const src = file ? readConfigFile(file) : { values: {} };
   const warnings = checkKeys(src, Object.keys(manifestWorkflowShape));
-  const config = validateConfig(mergeFlags(src.values, flags), src, workflowAwareDaemonSchema);
-  return { config, warnings, file: src.file };
+  const merged = mergeFlags(src.values, flags);
+  const config = validateConfig(merged, src, workflowAwareDaemonSchema);
+  return { config: { ...config, keys_set: keysSet(merged) }, warnings, file: src.file };
 }
 
 /** Outside manifest mode watch_dir is guaranteed by the schema above. */
-export function asDiskDaemonConfig(c: WorkflowAwareConfig): DaemonConfig {
+export function asDiskDaemonConfig(c: WorkflowAwareConfig & KeysSet): DaemonConfig {
   return { ...c, watch_dir: c.watch_dir ?? '' };
 }
