@@ -8,6 +8,7 @@ import { flagsToConfig } from '../src/cli/commands/daemon.js';
 import { loadWorkflowAwareConfig } from '../src/workflow/workflow-config.js';
 import { repoRoot, runH2k } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
+import { hyper2kvmExample } from './helpers/hyper2kvm-example.js';
 import { z } from 'zod';
 
 const tmp = tempDir('daemon-config');
@@ -19,53 +20,6 @@ function write(name: string, text: string): string {
   return p;
 }
 
-// hyper2kvm's own example, verbatim key set (examples/yaml/50-daemon/daemon-enhanced.yaml).
-const HYPER2KVM = `command: daemon
-daemon: true
-watch_dir: /var/lib/hyper2kvm/queue
-output_dir: /var/lib/hyper2kvm/output
-workdir: /var/lib/hyper2kvm/work
-max_concurrent_jobs: 3
-file_stable_timeout: 30
-retry_policy:
-  enabled: true
-  max_retries: 3
-  retry_delay: 300
-  backoff_multiplier: 2.0
-notifications:
-  enabled: true
-  on_success: false
-  on_failure: true
-  on_stalled: true
-  webhook_url: "https://hooks.slack.com/services/YOUR/WEBHOOK/URL"
-  webhook_type: "slack"
-  email_enabled: false
-  email_smtp_host: "smtp.gmail.com"
-  email_smtp_port: 587
-  email_from: "hyper2kvm@example.com"
-  email_to: "admin@example.com"
-  email_username: "hyper2kvm@example.com"
-  email_password: "app-specific-password"
-enable_deduplication: true
-deduplication_use_md5: false
-archive_processed: true
-flatten: true
-out_format: qcow2
-compress: true
-compress_level: 6
-enable_recovery: true
-fstab_mode: stabilize-all
-regen_initramfs: true
-update_grub: true
-win_virtio: true
-win_hyperv: true
-log_file: /var/log/hyper2kvm/daemon.log
-verbose: 2
-emit_domain_xml: true
-vm_memory: 4096
-vm_vcpus: 2
-vm_uefi: false
-`;
 
 describe('daemon config', () => {
   it('fills hyper2kvm defaults', () => {
@@ -82,7 +36,7 @@ describe('daemon config', () => {
   });
 
   it("loads hyper2kvm's daemon-enhanced.yaml unchanged, warning about the keys h2k does not act on", () => {
-    const { config, warnings } = loadDaemonConfig(write('h2kvm.yaml', HYPER2KVM));
+    const { config, warnings } = loadDaemonConfig(write('h2kvm.yaml', hyper2kvmExample()));
     // the full list is asserted in hyper2kvm-config.test.ts
     expect(warnings).toContain('ignored: workdir: "/var/lib/hyper2kvm/work" (h2k needs no work directory)');
     expect(config.notifications.webhook_type).toBe('slack');

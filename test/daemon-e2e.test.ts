@@ -1,26 +1,17 @@
 // The real daemon as a child process on a temp dir, driven through files, the control socket,
 // stats.json and the metrics endpoint; qemu-img checks every output.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { copyFileSync, existsSync, openSync, readFileSync, readdirSync, statSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { runH2k } from './helpers/cli.js';
-import { compareImages, expectCleanCheck, makeSeededRaw, tempDir, toVmdk } from './helpers/fixtures.js';
-import { startDaemon, waitFor, type DaemonHarness } from './helpers/daemon-harness.js';
+import { compareImages, expectCleanCheck, makeSeededRaw, toVmdk } from './helpers/fixtures.js';
+import { daemonTestScope, waitFor, type DaemonHarness } from './helpers/daemon-harness.js';
 import { localDate } from '../src/daemon/local-date.js';
 
-const fx = tempDir('daemon-e2e-fx');
-const harnesses: DaemonHarness[] = [];
-afterAll(async () => {
-  for (const h of harnesses) {
-    await h.shutdown();
-    h.cleanup();
-  }
-  fx.cleanup();
-});
+const { fx, start: startTracked } = daemonTestScope('daemon-e2e-fx');
 
 async function start(config: Record<string, unknown>, reuse?: { root: string }): Promise<DaemonHarness> {
-  const h = await startDaemon({ config, reuse });
-  harnesses.push(h);
+  const h = await startTracked({ config, reuse });
   return h;
 }
 

@@ -9,10 +9,10 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCommand, runH2k } from './helpers/cli.js';
-import { makeSeededRaw, qemuImg, tempDir, toVmdk } from './helpers/fixtures.js';
-import { startDaemon, type DaemonHarness } from './helpers/daemon-harness.js';
+import { makeSeededRaw, qemuImg, toVmdk } from './helpers/fixtures.js';
+import { daemonTestScope, type DaemonHarness } from './helpers/daemon-harness.js';
 import { manifestFor, writeTar, type TarEntry } from './helpers/formats-fixtures.js';
 import { ROOT_UUID, SWAP_UUID, VMWARE_MAC, vmwareGuestDisk, windowsLookalikeDisk } from './helpers/guest-fixtures.js';
 import { readGuestFiles } from './helpers/guestfish-readback.js';
@@ -20,21 +20,12 @@ import { vmwareOvf } from './helpers/ovf-samples.js';
 import { localDate } from '../src/daemon/local-date.js';
 
 const APPLIANCE_MS = 600_000;
-const fx = tempDir('daemon-guest-fx');
-const harnesses: DaemonHarness[] = [];
-afterAll(async () => {
-  for (const h of harnesses) {
-    await h.shutdown();
-    h.cleanup();
-  }
-  fx.cleanup();
-});
+const { fx, start: startTracked } = daemonTestScope('daemon-guest-fx');
 
 const md5 = (file: string) => createHash('md5').update(readFileSync(file)).digest('hex');
 
 async function start(config: Record<string, unknown>): Promise<DaemonHarness> {
-  const h = await startDaemon({ config });
-  harnesses.push(h);
+  const h = await startTracked({ config });
   return h;
 }
 

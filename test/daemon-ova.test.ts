@@ -1,23 +1,15 @@
 // A multi-disk OVA dropped into the watch folder: every disk converted (never only the first),
 // each compared with qemu-img; a VM one of whose disks fails leaves none of its outputs behind.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { compareImages, makeSeededRaw, qemuImg, tempDir, toVmdk } from './helpers/fixtures.js';
-import { startDaemon, type DaemonHarness } from './helpers/daemon-harness.js';
+import { compareImages, makeSeededRaw, qemuImg, toVmdk } from './helpers/fixtures.js';
+import { daemonTestScope } from './helpers/daemon-harness.js';
 import { manifestFor, writeTar, type TarEntry } from './helpers/formats-fixtures.js';
 import { vmwareOvf } from './helpers/ovf-samples.js';
 import { localDate } from '../src/daemon/local-date.js';
 
-const fx = tempDir('daemon-ova-fx');
-const harnesses: DaemonHarness[] = [];
-afterAll(async () => {
-  for (const h of harnesses) {
-    await h.shutdown();
-    h.cleanup();
-  }
-  fx.cleanup();
-});
+const { fx, start: startTracked } = daemonTestScope('daemon-ova-fx');
 
 /** A 3-disk OVA (a VMDK on SCSI 0:0, a VHD on SCSI 0:1, a VMDK on IDE) and the raw disks behind it. */
 function threeDiskOva(name: string, corruptThird = false): { ova: string; raws: string[] } {
@@ -54,8 +46,7 @@ function threeDiskOva(name: string, corruptThird = false): { ova: string; raws: 
 
 describe('watch folder: OVA', () => {
   it('converts every disk of a multi-disk OVA, in controller order, and reports them all', async () => {
-    const h = await startDaemon();
-    harnesses.push(h);
+    const h = await startTracked();
     const { ova, raws } = threeDiskOva('tri');
     const dropped = join(h.watchDir, 'tri.ova');
     copyFileSync(ova, dropped);
@@ -70,8 +61,7 @@ describe('watch folder: OVA', () => {
   });
 
   it('a VM with one bad disk fails as a whole: no output of it is left, the OVA goes to .errors/', async () => {
-    const h = await startDaemon();
-    harnesses.push(h);
+    const h = await startTracked();
     const { ova } = threeDiskOva('bad', true);
     copyFileSync(ova, join(h.watchDir, 'bad.ova'));
     await h.waitForEvent('job_failed');

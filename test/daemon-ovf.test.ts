@@ -2,24 +2,16 @@
 // whichever arrives first; every disk converted in controller order (qemu-img compare), every file
 // archived; a disk that fails its .mf digest fails the job with nothing left in the output; an
 // href that is a link out of the folder is refused without its target ever being opened (strace).
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { copyFileSync, existsSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { compareImages, makeSeededRaw, qemuImg, tempDir, toVmdk } from './helpers/fixtures.js';
-import { startDaemon, type DaemonHarness, type LogEvent } from './helpers/daemon-harness.js';
+import { compareImages, makeSeededRaw, qemuImg, toVmdk } from './helpers/fixtures.js';
+import { daemonTestScope, type DaemonHarness, type LogEvent } from './helpers/daemon-harness.js';
 import { manifestFor } from './helpers/formats-fixtures.js';
 import { vmwareOvf } from './helpers/ovf-samples.js';
 import { localDate } from '../src/daemon/local-date.js';
 
-const fx = tempDir('daemon-ovf-fx');
-const harnesses: DaemonHarness[] = [];
-afterAll(async () => {
-  for (const h of harnesses) {
-    await h.shutdown();
-    h.cleanup();
-  }
-  fx.cleanup();
-});
+const { fx, start: startTracked } = daemonTestScope('daemon-ovf-fx');
 
 interface LooseVm {
   /** file name -> where its bytes are (fixture dir) */
@@ -85,8 +77,7 @@ function expectConverted(h: DaemonHarness, name: string, raws: string[]): void {
 describe('watch folder: loose .ovf with its disks', () => {
   it('one job whichever comes first: disks (already settled) then the .ovf, or the .ovf then the disks', { timeout: 60_000 }, async () => {
     // 1 s to settle, and 1 s of grace in which a settled disk waits for an .ovf to claim it
-    const h = await startDaemon({ config: { file_stable_timeout: 1 } });
-    harnesses.push(h);
+    const h = await startTracked({ config: { file_stable_timeout: 1 } });
 
     // Disks first: both settle (a stream-optimized VMDK is an image of its own) before the .ovf is there.
     const early = looseVm('early', 10);
@@ -112,8 +103,7 @@ describe('watch folder: loose .ovf with its disks', () => {
   });
 
   it('a split VMDK (descriptor + flat extent) named by an .ovf is one of its disks: one job, one output', { timeout: 60_000 }, async () => {
-    const h = await startDaemon({ config: { file_stable_timeout: 1 } });
-    harnesses.push(h);
+    const h = await startTracked({ config: { file_stable_timeout: 1 } });
     const raw = makeSeededRaw(join(fx.dir, 'splitvm.raw'), 2, 60);
     toVmdk(raw, join(fx.dir, 'splitvm-d.vmdk'), 'monolithicFlat');
     const ovfFixture = join(fx.dir, 'splitvm.ovf');
@@ -132,8 +122,7 @@ describe('watch folder: loose .ovf with its disks', () => {
   });
 
   it('an .ovf too late for its disks, or a .mf alone, is refused (never waits forever); the disk converted alone stays converted', { timeout: 60_000 }, async () => {
-    const h = await startDaemon({ config: { extent_wait_timeout: 2 } });
-    harnesses.push(h);
+    const h = await startTracked({ config: { extent_wait_timeout: 2 } });
     const tardy = looseVm('tardy', 50);
     const disks = tardy.files.disks.map((d) => drop(h, d));
     for (const d of disks) await h.waitForEvent('job_succeeded', byFile(d));
@@ -150,8 +139,7 @@ describe('watch folder: loose .ovf with its disks', () => {
   });
 
   it('a disk that fails the .mf digest fails the VM: E_OVA_DIGEST_MISMATCH, no output, every file in .errors/', { timeout: 60_000 }, async () => {
-    const h = await startDaemon();
-    harnesses.push(h);
+    const h = await startTracked();
     const bad = looseVm('bad', 30, true);
     const ovf = drop(h, bad.files.ovf);
     drop(h, bad.files.mf);
@@ -170,10 +158,9 @@ describe('watch folder: loose .ovf with its disks', () => {
 
   it('an href that is a link out of the folder, or a path out of it, refuses the .ovf; the target is never opened', { timeout: 60_000 }, async () => {
     const straceLog = join(fx.dir, 'strace.log');
-    const h = await startDaemon({
+    const h = await startTracked({
       wrap: ['strace', '-f', '-qq', '--seccomp-bpf', '-y', '-s', '4096', '-e', 'trace=open,openat,openat2', '-o', straceLog],
     });
-    harnesses.push(h);
     const bait = join(h.root, 'bait.vmdk');
     copyFileSync(looseVm('baitsrc', 40).files.disks[0], bait);
     const ovfNaming = (name: string, href: string) => {

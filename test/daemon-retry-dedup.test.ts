@@ -1,33 +1,24 @@
 // The real daemon: transient failures (job_timeout -> E_TIMEOUT) retried with exponential
 // backoff then filed under .errors/; duplicates skipped by name+size and by content hash, which
 // for a descriptor + extent image covers every file (a changed extent is not a duplicate).
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { makeSeededRaw, qemuImg, tempDir } from './helpers/fixtures.js';
+import { makeSeededRaw, qemuImg } from './helpers/fixtures.js';
 import { runCommand, runH2k } from './helpers/cli.js';
-import { startDaemon, type DaemonHarness } from './helpers/daemon-harness.js';
+import { daemonTestScope } from './helpers/daemon-harness.js';
 import { localDate } from '../src/daemon/local-date.js';
 
-const fx = tempDir('daemon-retry-fx');
-const harnesses: DaemonHarness[] = [];
-afterAll(async () => {
-  for (const h of harnesses) {
-    await h.shutdown();
-    h.cleanup();
-  }
-  fx.cleanup();
-});
+const { fx, start: startTracked } = daemonTestScope('daemon-retry-fx');
 
 describe('retry and dedup (real daemon)', () => {
   it('retries a timed-out conversion after 0.3 s then 0.6 s, then files it under .errors/', async () => {
     const raw = makeSeededRaw(join(fx.dir, 'slow.raw'), 32, 9);
     // Every attempt is cancelled after 1 ms: a transient E_TIMEOUT each time.
-    const h = await startDaemon({
+    const h = await startTracked({
       config: { job_timeout: 0.001, compression: 'zlib', threads: 1, retry_policy: { max_retries: 2, retry_delay: 0.3, backoff_multiplier: 2 } },
     });
-    harnesses.push(h);
     copyFileSync(raw, join(h.watchDir, 'slow.img'));
     await h.waitForEvent('job_failed', undefined, 60_000);
     const started = h.events.filter((e) => e.event === 'job_started').map((e) => Date.parse(e.time));
@@ -81,8 +72,7 @@ describe('retry and dedup (real daemon)', () => {
     a.key = await keyOf(a.dir);
     b.key = await keyOf(b.dir);
 
-    const h = await startDaemon({ config: { enable_deduplication: true, deduplication_use_md5: true, deduplication_hash: 'xxh3' } });
-    harnesses.push(h);
+    const h = await startTracked({ config: { enable_deduplication: true, deduplication_use_md5: true, deduplication_hash: 'xxh3' } });
     const drop = (dir: string) => {
       copyFileSync(join(dir, 'disk-flat.vmdk'), join(h.watchDir, 'disk-flat.vmdk'));
       copyFileSync(join(dir, 'disk.vmdk'), join(h.watchDir, 'disk.vmdk'));
@@ -125,8 +115,7 @@ describe('retry and dedup (real daemon)', () => {
         mode === 'name+size'
           ? { enable_deduplication: true }
           : { enable_deduplication: true, deduplication_use_md5: true, deduplication_hash: mode };
-      const h = await startDaemon({ config });
-      harnesses.push(h);
+      const h = await startTracked({ config });
       copyFileSync(raw, join(h.watchDir, 'disk.img'));
       await h.waitForEvent('job_succeeded');
       // Same name and size again (name+size), or the same bytes under a new name (hash).

@@ -15,6 +15,7 @@ import { loadWorkflowAwareConfig, manifestWorkflowShape } from '../src/workflow/
 import { collectDaemonLog, waitFor } from './helpers/daemon-harness.js';
 import { h2kBin, repoRoot, runH2k } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
+import { hyper2kvmExample } from './helpers/hyper2kvm-example.js';
 
 const tmp = tempDir('h2kvm-config');
 afterAll(() => tmp.cleanup());
@@ -30,53 +31,6 @@ const UPSTREAM_KEYS = readFileSync(join(repoRoot, 'test', 'data', 'hyper2kvm-dae
   .split('\n')
   .filter((l) => l && !l.startsWith('#'));
 
-// hyper2kvm's example with its own values (the directories made local).
-const upstreamExample = (dir: string) => `command: daemon
-daemon: true
-watch_dir: ${dir}/queue
-output_dir: ${dir}/output
-workdir: ${dir}/work
-max_concurrent_jobs: 3
-file_stable_timeout: 30
-retry_policy:
-  enabled: true
-  max_retries: 3
-  retry_delay: 300
-  backoff_multiplier: 2.0
-notifications:
-  enabled: true
-  on_success: false
-  on_failure: true
-  on_stalled: true
-  webhook_url: "https://hooks.slack.com/services/YOUR/WEBHOOK/URL"
-  webhook_type: "slack"
-  email_enabled: false
-  email_smtp_host: "smtp.gmail.com"
-  email_smtp_port: 587
-  email_from: "hyper2kvm@example.com"
-  email_to: "admin@example.com"
-  email_username: "hyper2kvm@example.com"
-  email_password: "app-specific-password"
-enable_deduplication: true
-deduplication_use_md5: false
-archive_processed: true
-flatten: true
-out_format: qcow2
-compress: true
-compress_level: 6
-enable_recovery: true
-fstab_mode: stabilize-all
-regen_initramfs: true
-update_grub: true
-win_virtio: true
-win_hyperv: true
-log_file: ${dir}/daemon.log
-verbose: 2
-emit_domain_xml: true
-vm_memory: 4096
-vm_vcpus: 2
-vm_uefi: false
-`;
 
 /** The keys the warnings at start name ("ignored: workdir: ..." -> workdir). */
 const warnedKeys = (warnings: string[]) => warnings.map((w) => /^[a-z ]+: ([\w.]+):/.exec(w)?.[1]);
@@ -118,7 +72,7 @@ describe('the hyper2kvm key table', () => {
 
 describe('hyper2kvm daemon configs', () => {
   it('loads hyper2kvm\'s example with exactly the documented warnings', () => {
-    const { config, warnings } = loadDaemonConfig(write('upstream.yaml', upstreamExample(tmp.dir)));
+    const { config, warnings } = loadDaemonConfig(write('upstream.yaml', hyper2kvmExample(tmp.dir)));
     expect(warnedKeys(warnings)).toEqual(['workdir', 'compress_level', 'win_virtio', 'win_hyperv']);
     expect(warnings).toContain('ignored: win_hyperv: true (not supported: Hyper-V enlightenments are for Windows domains, and Windows guests are not supported yet)');
     expect(warnings).toContain('refused per job: win_virtio: true (Windows guests are not supported yet: no drivers are injected)');
@@ -141,7 +95,7 @@ describe('hyper2kvm daemon configs', () => {
     expect(guestFixRequest(loadDaemonConfig(write('winoff.yaml', 'watch_dir: /w\noutput_dir: /o\nwin_virtio: false\nemit_domain_xml: true\n')).config)).toEqual([]);
     expect(guestFixRequest(loadDaemonConfig(write('one.yaml', 'watch_dir: /w\noutput_dir: /o\nfix_network: false\n')).config)).toEqual(['fix_network']);
 
-    const { config: c } = loadDaemonConfig(write('guest.yaml', upstreamExample(tmp.dir) + 'network_fix_level: aggressive\nremove_vmware_tools: true\nno_grub: false\n'));
+    const { config: c } = loadDaemonConfig(write('guest.yaml', hyper2kvmExample(tmp.dir) + 'network_fix_level: aggressive\nremove_vmware_tools: true\nno_grub: false\n'));
     expect(c.vm_memory).toBe(4096);
     expect(guestFixRequest(c)).toEqual(['fstab_mode', 'regen_initramfs', 'update_grub', 'no_grub', 'remove_vmware_tools', 'network_fix_level', 'win_virtio']);
     expect(guestFixOptions(c)).toEqual({ fstab: 'stabilize-all', grub: true, initramfs: true, network: 'full', removeVmwareTools: true });
@@ -221,7 +175,7 @@ describe('starting the daemon as hyper2kvm is started', () => {
   it('h2k --config file.yaml with command: daemon starts the watch-folder daemon', { timeout: 60_000 }, async () => {
     const dir = join(tmp.dir, 'run');
     mkdirSync(dir);
-    const file = write('run.yaml', upstreamExample(dir).replace('notifications:\n  enabled: true', 'notifications:\n  enabled: false') + 'log_format: json\n');
+    const file = write('run.yaml', hyper2kvmExample(dir).replace('notifications:\n  enabled: true', 'notifications:\n  enabled: false') + 'log_format: json\n');
     const { started, code, stderr } = await startAndStop(['--config', file]);
     expect(started.msg).toMatch(new RegExp(`^Daemon started: watching ${dir}/queue -> ${dir}/output`));
     expect(code).toBe(0);

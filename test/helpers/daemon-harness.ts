@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { afterAll } from 'vitest';
 import { h2kBin, repoRoot, runH2k, type RunResult } from './cli.js';
 import { tempDir } from './fixtures.js';
 
@@ -154,4 +155,28 @@ export async function startDaemon(options: HarnessOptions = {}): Promise<DaemonH
   };
   await h.waitForEvent('daemon_started', undefined, 60_000);
   return h;
+}
+
+/**
+ * A test file's fixture directory and the daemons it starts: `start` tracks each daemon, and after
+ * the file every daemon is drained and its directories removed, then the fixtures.
+ */
+export function daemonTestScope(prefix: string): { fx: { dir: string; cleanup: () => void }; start: (options?: HarnessOptions) => Promise<DaemonHarness> } {
+  const fx = tempDir(prefix);
+  const harnesses: DaemonHarness[] = [];
+  afterAll(async () => {
+    for (const h of harnesses) {
+      await h.shutdown();
+      h.cleanup();
+    }
+    fx.cleanup();
+  });
+  return {
+    fx,
+    start: async (options = {}) => {
+      const h = await startDaemon(options);
+      harnesses.push(h);
+      return h;
+    },
+  };
 }
