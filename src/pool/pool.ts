@@ -41,10 +41,23 @@ async function getPool(): Promise<Piscina> {
   return pool;
 }
 
+// Inline tasks keep the pool's limit (`-j N` runs N at once), queued in arrival order.
+let inlineRunning = 0;
+const inlineWaiting: Array<() => void> = [];
+
 /** The task on this thread, through the same handler and message port as in a worker. */
 async function runHere(task: PoolTask): Promise<TaskOutcome<unknown>> {
-  const { default: run } = await import('./worker.js');
-  return run(task);
+  const limit = wanted || Math.max(2, availableParallelism());
+  if (inlineRunning < limit) inlineRunning++;
+  else await new Promise<void>((resolve) => inlineWaiting.push(resolve)); // a finishing task hands its slot over
+  try {
+    const { default: run } = await import('./worker.js');
+    return await run(task);
+  } finally {
+    const next = inlineWaiting.shift();
+    if (next) next();
+    else inlineRunning--;
+  }
 }
 
 export interface RunTaskOptions {
