@@ -1,7 +1,9 @@
 // The one conversion API every entry point (CLI, daemon, manifest workflow) uses.
+import type { HashAlgorithm } from '../hash/algorithms.js';
+
+export type { HashAlgorithm }; // defined with the hash algorithms (src/hash/algorithms.ts)
 export type OutputFormat = 'qcow2' | 'raw' | 'vdi' | 'vmdk'; // vmdk = streamOptimized
 export type Compression = 'none' | 'zlib' | 'zstd';
-export type HashAlgorithm = 'md5' | 'xxh3' | 'xxh128' | 'sha256' | 'sha1' | 'sha512' | 'xxh32' | 'xxh64' | 'blake2b';
 
 export interface ConvertRequest {
   source: string;

@@ -50,7 +50,8 @@ export async function h2kVersion(): Promise<string> {
   }
 }
 
-export function inside(parent: string, child: string): boolean {
+/** True when `child` is `parent` itself or lies beneath it (lexically). */
+export function sameOrInside(parent: string, child: string): boolean {
   const rel = relative(parent, child);
   return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel));
 }
@@ -114,7 +115,7 @@ export class Daemon {
 
   private async startParts(): Promise<void> {
     const cfg = this.cfg;
-    if (inside(cfg.watch_dir, cfg.output_dir) || inside(cfg.output_dir, cfg.watch_dir))
+    if (sameOrInside(cfg.watch_dir, cfg.output_dir) || sameOrInside(cfg.output_dir, cfg.watch_dir))
       throw new H2kError('watch_dir and output_dir must be separate directories, neither inside the other', {
         code: 'E_CONFIG',
         hint: `watch_dir=${cfg.watch_dir} output_dir=${cfg.output_dir}`,
@@ -127,7 +128,7 @@ export class Daemon {
     // a configured watch_dir that is itself a symlink (trusted, the operator's) is resolved here.
     cfg.watch_dir = await realpath(cfg.watch_dir);
     cfg.output_dir = await realpath(cfg.output_dir);
-    if (inside(cfg.watch_dir, cfg.output_dir) || inside(cfg.output_dir, cfg.watch_dir))
+    if (sameOrInside(cfg.watch_dir, cfg.output_dir) || sameOrInside(cfg.output_dir, cfg.watch_dir))
       throw new H2kError('watch_dir and output_dir must be separate directories, neither inside the other', {
         code: 'E_CONFIG',
         hint: `watch_dir=${cfg.watch_dir} output_dir=${cfg.output_dir} (after resolving symlinks)`,

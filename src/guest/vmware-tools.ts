@@ -1,7 +1,6 @@
 // Removing VMware tools: purge the packages when dpkg manages them, then delete what is left
 // (tarball installs: config, binaries and the service links that would start them on boot).
-import type { ChangeSet } from './fix-image.js';
-import { describe } from './fix-image.js';
+import { describe, type ChangeSet } from './change-set.js';
 import type { GuestfishSession } from './guestfish-session.js';
 import type { GuestInspection } from './types.js';
 

@@ -1,10 +1,8 @@
 // The hash algorithms h2k supports and how the classic tools name and print them.
 import { H2kError } from '../util/errors.js';
-import type { HashAlgorithm } from '../convert/types.js';
 
-export type { HashAlgorithm };
-
-export const HASH_ALGORITHMS: readonly HashAlgorithm[] = ['md5', 'xxh3', 'xxh128', 'sha256', 'sha1', 'sha512', 'xxh32', 'xxh64', 'blake2b'];
+export const HASH_ALGORITHMS = ['md5', 'xxh3', 'xxh128', 'sha256', 'sha1', 'sha512', 'xxh32', 'xxh64', 'blake2b'] as const;
+export type HashAlgorithm = (typeof HASH_ALGORITHMS)[number];
 
 /** Hex digest length per algorithm. */
 export const DIGEST_HEX_LENGTH: Record<HashAlgorithm, number> = {

@@ -9,6 +9,7 @@ export function outputExtension(format: ManifestOutputFormat): string {
   return `.${format}`;
 }
 
+/** True when `candidate` lies strictly beneath `root` (not `root` itself). */
 function isInside(root: string, candidate: string): boolean {
   const rel = relative(root, candidate);
   return rel !== '' && !rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel);

@@ -9,7 +9,7 @@ import { chmod, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ControlServer } from '../daemon/control-server.js';
 import type { ControlCommand, ControlReply } from '../daemon/control-protocol.js';
-import { daemonPaths, h2kVersion, inside } from '../daemon/daemon.js';
+import { daemonPaths, h2kVersion, sameOrInside } from '../daemon/daemon.js';
 import type { Logger } from '../daemon/logger.js';
 import { DaemonMetrics, startMetricsServer } from '../daemon/metrics.js';
 import { logStats, StatsFile } from '../daemon/stats-file.js';
@@ -62,7 +62,7 @@ function logEvent(log: Logger, e: WorkflowEvent): void {
 export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: Logger, handleSignals = true): Promise<number> {
   const workflowDir = resolve(cfg.manifest_workflow_dir);
   const outputDir = resolve(cfg.output_dir);
-  if (inside(workflowDir, outputDir) || inside(outputDir, workflowDir))
+  if (sameOrInside(workflowDir, outputDir) || sameOrInside(outputDir, workflowDir))
     throw new H2kError('manifest_workflow_dir and output_dir must be separate directories, neither inside the other', {
       code: 'E_CONFIG', hint: `manifest_workflow_dir=${workflowDir} output_dir=${outputDir}`,
     });

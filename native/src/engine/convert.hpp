@@ -14,7 +14,7 @@ namespace h2k {
 struct ConvertRequest {
   std::string source;
   std::string output;
-  std::string outputFormat = "qcow2";  // qcow2 | raw
+  std::string outputFormat = "qcow2";  // qcow2 | raw | vdi | vmdk (streamOptimized)
   std::string compression = "none";    // none | zlib | zstd (qcow2 only)
   uint32_t clusterSize = 65536;        // qcow2: power of two, 512..2 MiB
   int threads = 0;                     // compression threads; 0 = hardware concurrency
@@ -23,7 +23,7 @@ struct ConvertRequest {
   std::string sourceRoot;              // see OpenOptions: the source is opened beneath it
   std::string sourceFormat;            // "" = detect
   std::vector<std::string> hashAlgorithms;  // "md5", "xxh3", ...: convertImageWithHashes only
-  bool verify = false;  // read the finished output back and compare its content (engine/verify_output.hpp)
+  bool verify = false;  // read the finished output back and compare its content (hash/convert_verified.hpp)
 };
 
 struct ConvertProgress {

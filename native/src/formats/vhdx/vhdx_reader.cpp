@@ -316,14 +316,14 @@ void VhdxReader::readBat(uint64_t offset, uint64_t length) {
   for (uint64_t i = 0; i < entries; ++i) {
     uint64_t e = le64(raw.data() + i * 8);
     bat_[i] = e;
-    uint32_t state = e & 7;
+    uint32_t state = vhdx::batState(e);
     bool bitmapEntry = (i % (chunkRatio_ + 1)) == chunkRatio_;
     int64_t at = static_cast<int64_t>(offset + i * 8);
-    if (state == 4 || (!bitmapEntry && state == 7 && !hasParent_))
+    if (state == vhdx::kReserved || (!bitmapEntry && state == vhdx::kPartiallyPresent && !hasParent_))
       throw Error(vhdx::kBadBat, "VHDX BAT entry " + std::to_string(i) + " of " + name + " has invalid state " +
                       std::to_string(state), name, at, "the BAT is corrupt");
-    if (state == 6 || state == 7) {
-      uint64_t host = (e >> 20) << 20;
+    if (state == vhdx::kFullyPresent || state == vhdx::kPartiallyPresent) {
+      uint64_t host = vhdx::batOffset(e);
       uint64_t need = bitmapEntry ? MiB : blockSize_;
       if (!bitmapEntry) {
         uint64_t b = i - i / (chunkRatio_ + 1);
@@ -362,8 +362,8 @@ void VhdxReader::checkPlacement(uint64_t batOffset, uint64_t batLength, uint64_t
   spans = regions;
   for (uint64_t i = 0; i < bat_.size(); ++i) {
     uint64_t e = bat_[i];
-    if ((e & 7) != 6 && (e & 7) != 7) continue;
-    uint64_t host = (e >> 20) << 20;
+    if (vhdx::batState(e) != vhdx::kFullyPresent && vhdx::batState(e) != vhdx::kPartiallyPresent) continue;
+    uint64_t host = vhdx::batOffset(e);
     uint64_t need = MiB;  // a sector-bitmap block
     if ((i % (chunkRatio_ + 1)) != chunkRatio_) {
       uint64_t b = i - i / (chunkRatio_ + 1);
@@ -387,7 +387,7 @@ bool VhdxReader::sectorPresent(uint64_t block, uint64_t sector) {
   if (cachedBitmapChunk_ != chunk) {
     uint64_t e = bat_[chunk * (chunkRatio_ + 1) + chunkRatio_];
     bitmap_.assign(MiB, 0);
-    if ((e & 7) == 6) view_->readExact(bitmap_.data(), MiB, (e >> 20) << 20);
+    if (vhdx::batState(e) == vhdx::kFullyPresent) view_->readExact(bitmap_.data(), MiB, vhdx::batOffset(e));
     cachedBitmapChunk_ = chunk;
   }
   uint64_t bit = (block % chunkRatio_) * (blockSize_ / logicalSector_) + sector;
@@ -399,12 +399,12 @@ int VhdxReader::classify(uint64_t offset, uint64_t* len, uint64_t* host, BlockKi
   uint64_t within = offset % blockSize_;
   *len = std::min<uint64_t>(*len, blockSize_ - within);
   uint64_t e = bat_[block + block / chunkRatio_];
-  switch (e & 7) {
-    case 6:
-      *host = ((e >> 20) << 20) + within;
+  switch (vhdx::batState(e)) {
+    case vhdx::kFullyPresent:
+      *host = vhdx::batOffset(e) + within;
       *kind = BlockKind::Data;
       return 2;
-    case 7: {
+    case vhdx::kPartiallyPresent: {
       uint64_t s = within / logicalSector_;
       bool present = sectorPresent(block, s);
       uint64_t end = within + *len;
@@ -412,17 +412,17 @@ int VhdxReader::classify(uint64_t offset, uint64_t* len, uint64_t* host, BlockKi
       while (t * logicalSector_ < end && sectorPresent(block, t) == present) ++t;
       *len = std::min(*len, t * logicalSector_ - within);
       if (present) {
-        *host = ((e >> 20) << 20) + within;
+        *host = vhdx::batOffset(e) + within;
         *kind = BlockKind::Data;
         return 2;
       }
       return 0;
     }
-    case 0:
+    case vhdx::kNotPresent:
       if (hasParent_) return 0;
       *kind = BlockKind::Hole;
       return 1;
-    case 2:
+    case vhdx::kZero:
       *kind = BlockKind::Zero;
       return 1;
     default:  // undefined / unmapped: no data to read

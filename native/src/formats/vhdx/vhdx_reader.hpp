@@ -24,6 +24,20 @@ inline constexpr const char* kBadParent = "E_VHDX_BAD_PARENT";      // parent lo
 inline constexpr const char* kRegionOverlap = "E_VHDX_REGION_OVERLAP";  // log/BAT/metadata regions overlap
 inline constexpr const char* kBatOverlap = "E_VHDX_BAT_OVERLAP";        // a block overlaps header/log/BAT/metadata
 inline constexpr const char* kBatShared = "E_VHDX_BAT_SHARED";          // two BAT entries share file bytes
+
+// BAT entry states: the low 3 bits of an entry ([MS-VHDX] 2.5.1); the file offset is bits 20-63.
+// Payload blocks use all of them; a sector-bitmap entry is only not-present (0) or present (6).
+enum BatState : uint32_t {
+  kNotPresent = 0,        // payload: no data (reads as the parent, or undefined = zero)
+  kUndefined = 1,         // payload: contents undefined; read as a hole (zero under a parent)
+  kZero = 2,              // payload: reads as zeros
+  kUnmapped = 3,          // payload: unmapped (trimmed); read like undefined
+  kReserved = 4,          // invalid in any entry
+  kFullyPresent = 6,      // payload: all data in the file; sector bitmap: present
+  kPartiallyPresent = 7,  // payload of a differencing disk: the sector bitmap says which sectors
+};
+inline uint32_t batState(uint64_t entry) { return static_cast<uint32_t>(entry & 7); }
+inline uint64_t batOffset(uint64_t entry) { return (entry >> 20) << 20; }
 }  // namespace vhdx
 
 // CRC-32C (Castagnoli), as VHDX headers, region tables and log entries use.
