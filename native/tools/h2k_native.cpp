@@ -12,7 +12,7 @@
 
 #include "common/error.hpp"
 #include "engine/convert.hpp"
-#include "hash/convert_verified.hpp"
+#include "engine/convert_verified.hpp"
 #include "formats/image_reader.hpp"
 #include "io/file.hpp"
 

@@ -10,7 +10,7 @@
 #include "binding/registry.hpp"
 #include "io/file.hpp"  // setPlainFilesOnly
 #include "engine/convert.hpp"
-#include "hash/convert_verified.hpp"  // --hash in the same pass, --verify after it
+#include "engine/convert_verified.hpp"  // --hash in the same pass, --verify after it
 
 namespace h2k::binding {
 namespace {

@@ -213,7 +213,7 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
   const auto started = Clock::now();
   Compression comp = parseCompression(request.compression);
   validateRequest(request, comp);
-  // Hashes are the callers' observers (convertImageWithHashes, hash/convert_hashes.hpp): one route.
+  // Hashes are the callers' observers (convertImageWithHashes, engine/convert_hashes.hpp): one route.
   if (!request.hashAlgorithms.empty())
     throw Error("E_INTERNAL", "convertImage does not hash; call convertImageWithHashes for request.hashAlgorithms");
   const ConvertHooks& hooks = callerHooks;

@@ -23,7 +23,7 @@ struct ConvertRequest {
   std::string sourceRoot;              // see OpenOptions: the source is opened beneath it
   std::string sourceFormat;            // "" = detect
   std::vector<std::string> hashAlgorithms;  // "md5", "xxh3", ...: convertImageWithHashes only
-  bool verify = false;  // read the finished output back and compare its content (hash/convert_verified.hpp)
+  bool verify = false;  // read the finished output back and compare its content (engine/convert_verified.hpp)
 };
 
 struct ConvertProgress {

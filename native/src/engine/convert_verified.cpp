@@ -1,4 +1,4 @@
-#include "hash/convert_verified.hpp"
+#include "engine/convert_verified.hpp"
 
 #include <unistd.h>
 
@@ -9,7 +9,7 @@
 
 #include "common/error.hpp"
 #include "formats/image_reader.hpp"
-#include "hash/convert_hashes.hpp"
+#include "engine/convert_hashes.hpp"
 #include "hash/hash_job.hpp"
 #include "hash/hasher.hpp"
 

@@ -1,4 +1,4 @@
-#include "hash/convert_hashes.hpp"
+#include "engine/convert_hashes.hpp"
 
 #include <sys/stat.h>
 
