@@ -41,7 +41,7 @@ export function registerMeasure(program: Command): void {
   program
     .command('measure')
     .description('size an output before converting: required and fully allocated bytes, as qemu-img measure prints them')
-    .argument('<source>', 'source image (any supported format; <vm.ova>/<member> names a disk inside an OVA)')
+    .argument('[source]', 'source image (any supported format; <vm.ova>/<member> names a disk inside an OVA)')
     .option('-O, --output-format <format>', 'qcow2 | raw | vdi | vmdk', 'qcow2')
     .option('-c, --compress [algo]', 'compressed qcow2 (zlib | zstd): required size becomes an upper bound')
     .option('--cluster-size <size>', 'qcow2 cluster size, 512..2M (default 64K)')
@@ -49,16 +49,24 @@ export function registerMeasure(program: Command): void {
     .option('--allow-external-paths', 'allow extent/parent paths outside the image directory (trusted input only)')
     .option('--output <fmt>', 'human | json (as qemu-img measure)')
     .option('--json', 'same as --output=json')
-    .action(async (source: string, flags: MeasureFlags) => {
+    .action(async (given: string | undefined, flags: MeasureFlags) => {
       const json = flags.json === true || flags.output === 'json';
       try {
         if (flags.output !== undefined && flags.output !== 'json' && flags.output !== 'human')
           throw new H2kError(`--output ${flags.output}: use --output=json or --output=human`, { code: 'E_INVALID_ARGUMENT' });
         if (!FORMATS.has(flags.outputFormat))
           throw new H2kError(`-O ${flags.outputFormat}: h2k writes qcow2, raw, vdi or vmdk`, { code: 'E_INVALID_ARGUMENT' });
-        const compress = flags.compress;
-        if (typeof compress === 'string' && compress !== 'zlib' && compress !== 'zstd')
-          throw new H2kError(`-c ${compress}: h2k compresses with zlib or zstd`, { code: 'E_INVALID_ARGUMENT', hint: 'put the source after -c\'s value, or give -c last' });
+        let compress = flags.compress;
+        let source = given;
+        // As in convert (qemu-img's habit): `-c disk.vmdk` is -c, then the source.
+        if (typeof compress === 'string' && compress !== 'zlib' && compress !== 'zstd') {
+          if (source !== undefined)
+            throw new H2kError(`-c ${compress}: h2k compresses with zlib or zstd`, { code: 'E_INVALID_ARGUMENT' });
+          source = compress;
+          compress = true;
+        }
+        if (source === undefined)
+          throw new H2kError('no source image given', { code: 'E_INVALID_ARGUMENT', hint: 'h2k measure <source> [-O qcow2|raw|vdi|vmdk] [-c] [--cluster-size N] [--output=json]' });
         const compression: Compression = compress === undefined || compress === false ? 'none' : compress === true ? 'zlib' : compress;
         const m = await measureImage({
           source: resolve(source),
