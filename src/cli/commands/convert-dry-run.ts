@@ -86,16 +86,16 @@ export function formatDryRun(e: DryRunEntry): string {
   };
   const lines = [
     `${e.source} -> ${e.output}  (dry run: nothing written)`,
-    `  source format:  ${e.sourceFormat}`,
-    `  output format:  ${e.outputFormat}${e.outputFormat === 'vmdk' ? ' (streamOptimized)' : ''}`,
-    `  compression:    ${e.compression}`,
-    ...(e.clusterSize !== undefined ? [`  cluster size:   ${e.clusterSize}`] : []),
-    `  virtual size:   ${formatBytes(e.virtualSize)} (${e.virtualSize} bytes)`,
-    `  required size:  ${formatBytes(e.requiredBytes)} (${e.requiredBytes} bytes${e.requiredIsUpperBound ? ', an upper bound: compressed output' : ''})`,
-    `  fully allocated: ${formatBytes(e.fullyAllocatedBytes)} (${e.fullyAllocatedBytes} bytes)`,
-    `  output:         ${actions[e.action]}`,
+    `  source format:    ${e.sourceFormat}`,
+    `  output format:    ${e.outputFormat}${e.outputFormat === 'vmdk' ? ' (streamOptimized)' : ''}`,
+    `  compression:      ${e.compression}`,
+    ...(e.clusterSize !== undefined ? [`  cluster size:     ${e.clusterSize}`] : []),
+    `  virtual size:     ${formatBytes(e.virtualSize)} (${e.virtualSize} bytes)`,
+    `  required size:    ${formatBytes(e.requiredBytes)} (${e.requiredBytes} bytes${e.requiredIsUpperBound ? ', an upper bound: compressed output' : ''})`,
+    `  fully allocated:  ${formatBytes(e.fullyAllocatedBytes)} (${e.fullyAllocatedBytes} bytes)`,
+    `  output:           ${actions[e.action]}`,
   ];
   if (e.freeBytes !== undefined)
-    lines.push(`  free space:     ${formatBytes(e.freeBytes)}${e.freeBytes < e.requiredBytes ? '  (less than required: the conversion would run out of space)' : ''}`);
+    lines.push(`  free space:       ${formatBytes(e.freeBytes)}${e.freeBytes < e.requiredBytes ? '  (less than required: the conversion would run out of space)' : ''}`);
   return lines.join('\n');
 }
