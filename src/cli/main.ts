@@ -17,6 +17,7 @@ type Register = (program: Command) => void;
 const COMMANDS: Record<string, () => Promise<Register>> = {
   convert: async () => (await import('./commands/convert.js')).registerConvert,
   info: async () => (await import('./commands/info.js')).registerInfo,
+  measure: async () => (await import('./commands/measure.js')).registerMeasure,
   hash: async () => (await import('./commands/hash.js')).registerHash,
   dedup: async () => (await import('./commands/dedup.js')).registerDedup,
   daemon: async () => (await import('./commands/daemon.js')).registerDaemon,

@@ -69,6 +69,18 @@ export interface NativeConvertHandle {
   cancel(): void;
 }
 
+/** One run of imageMap: data (allocated), zero (allocated, reads as zero) or hole (unallocated). */
+export interface NativeMapRun {
+  offset: number;
+  length: number;
+  kind: 'data' | 'zero' | 'hole';
+}
+
+export interface NativeImageMap {
+  virtualSize: number;
+  runs: NativeMapRun[];
+}
+
 export interface NativeOpenOptions {
   allowExternalPaths?: boolean;
   format?: string;
@@ -84,6 +96,8 @@ export interface NativeAddon {
   codesNotAboutTheSource: string[];
   imageInfo(path: string, options?: NativeOpenOptions): Promise<NativeImageInfo>;
   detectFormat(path: string, options?: NativeOpenOptions): string;
+  /** The reader's block status over the whole virtual disk, adjacent runs of one kind merged. */
+  imageMap(path: string, options?: NativeOpenOptions): Promise<NativeImageMap>;
   /**
    * Opens `name` for reading beneath `dir` (no '..', absolute names, symlinks out, /proc links,
    * or non-regular files: E_PATH_ESCAPE naming `referencedFrom`). Returns a file descriptor the

@@ -85,11 +85,28 @@ export async function planConversions(
     }
     outDir = resolve(output);
   }
+  // One output: -o naming a directory means "into it", as with several (a directory is never
+  // overwritten); a file's directory must exist, checked now rather than after the work.
+  let single = output;
+  if (output && outputs === 1) {
+    if (statOrUndefined(output)?.isDirectory()) {
+      outDir = resolve(output);
+      single = undefined;
+    } else {
+      const dir = output.endsWith('/') ? resolve(output) : dirname(resolve(output));
+      const st = statOrUndefined(dir);
+      if (!st?.isDirectory())
+        throw new H2kError(`the output directory ${dir} ${st ? 'is not a directory' : 'does not exist'} (-o ${output})`, {
+          code: 'E_INVALID_ARGUMENT',
+          hint: `create it first (mkdir -p ${dir}), or name an output in an existing directory`,
+        });
+    }
+  }
   const plans: PlannedConversion[] = [];
   for (const e of expanded) {
     if (!e.disks || e.disks.length === 1) {
       const source = e.disks ? e.disks[0].source : e.given;
-      plans.push({ source, given: e.given, output: output && outputs === 1 ? output : defaultOutputPath(e.given, format, outDir) });
+      plans.push({ source, given: e.given, output: single && outputs === 1 ? single : defaultOutputPath(e.given, format, outDir) });
       continue;
     }
     const stem = basename(e.given, extname(e.given));

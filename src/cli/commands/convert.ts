@@ -11,6 +11,7 @@ import { EXIT, exitCodeFor } from '../exit-codes.js';
 import { interruptOnSignals } from '../interrupt.js';
 import { createProgress } from '../progress.js';
 import { formatError } from '../report-error.js';
+import { describePlan, formatDryRun, type DryRunEntry } from './convert-dry-run.js';
 import { planConversions } from './convert-plan.js';
 import { applyQemuImgHabits } from './qemu-img-habits.js';
 
@@ -28,6 +29,7 @@ interface ConvertFlags {
   sourceFormat?: string;
   verify?: boolean;
   progress?: boolean;
+  dryRun?: boolean;
 }
 
 function parseIntOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
@@ -36,6 +38,29 @@ function parseIntOption(value: string | undefined, name: string, min: number, ma
   if (!Number.isInteger(n) || n < min || n > max)
     throw new H2kError(`${name} must be an integer between ${min} and ${max}, got '${value}'`, { code: 'E_INVALID_ARGUMENT' });
   return n;
+}
+
+const OUTPUT_FORMATS = new Set<string>(['qcow2', 'raw', 'vdi', 'vmdk']);
+
+/** --dry-run: every plan described (or why it could not be), nothing written; exit as the real run would fail to start. */
+async function dryRun(plans: Awaited<ReturnType<typeof planConversions>>, options: Parameters<typeof describePlan>[1], json: boolean): Promise<number> {
+  const entries: DryRunEntry[] = [];
+  const errors: { source: string; error: H2kError }[] = [];
+  for (const plan of plans) {
+    try {
+      entries.push(await describePlan(plan, options));
+    } catch (err) {
+      errors.push({ source: plan.source, error: toH2kError(err) });
+    }
+  }
+  if (json) {
+    process.stdout.write(JSON.stringify({ dryRun: true, plans: entries, errors: errors.map((e) => ({ source: e.source, ...e.error.toJSON() })) }, null, 2) + '\n');
+  } else {
+    for (const e of entries) process.stdout.write(formatDryRun(e) + '\n');
+    for (const e of errors) process.stderr.write(`${e.source}: ${formatError(e.error)}\n`);
+  }
+  if (errors.length === 0) return EXIT.OK;
+  return Math.max(...errors.map((e) => exitCodeFor(e.error.code)));
 }
 
 function summaryLine(r: ConvertResult): string {
@@ -74,6 +99,7 @@ export function registerConvert(program: Command): void {
     .option('-f, --source-format <format>', 'skip detection and read the source as this format')
     .option('--allow-external-paths', 'allow extent/parent paths outside the image directory (trusted input only)')
     .option('--force', 'overwrite existing outputs')
+    .option('-n, --dry-run', 'print what would be written, where and with which options, and the space it needs; write nothing')
     .option('--json', 'print a JSON result for scripts (no progress)')
     .option('--no-progress', 'no progress line, even on a terminal')
     .action(async (sources: string[], flags: ConvertFlags) => {
@@ -97,6 +123,8 @@ async function runConvert(given: string[], flags: ConvertFlags): Promise<number>
     const clusterSize = args.clusterSize !== undefined ? parseSize(args.clusterSize) : undefined;
     if (clusterSize !== undefined && Number.isNaN(clusterSize))
       throw new H2kError(`cannot parse cluster size '${args.clusterSize}'`, { code: 'E_INVALID_ARGUMENT', hint: 'e.g. 64K or 2M' });
+    if (!OUTPUT_FORMATS.has(outputFormat))
+      throw new H2kError(`-O ${flags.outputFormat}: h2k writes qcow2, raw, vdi or vmdk`, { code: 'E_INVALID_ARGUMENT' });
     const threads = parseIntOption(flags.threads, '--threads', 1, 256);
     const jobsFlag = parseIntOption(flags.jobs, '--jobs', 1, 64);
     const plans = await planConversions(sources, outputFormat, args.output, flags.allowExternalPaths ?? false, flags.sourceFormat);
@@ -113,6 +141,7 @@ async function runConvert(given: string[], flags: ConvertFlags): Promise<number>
       hashAlgorithms: (flags.hash ?? []) as HashAlgorithm[],
       verify: flags.verify ?? false,
     }));
+    if (flags.dryRun) return await dryRun(plans, { outputFormat, compression, clusterSize, force: flags.force ?? false, sourceFormat: flags.sourceFormat, allowExternalPaths: flags.allowExternalPaths ?? false }, json);
     configurePool(jobsFlag ?? Math.min(requests.length, availableParallelism()));
   } catch (err) {
     const e = toH2kError(err);
