@@ -11,6 +11,7 @@ PACKAGES=(
   clang libclang-rt-14-dev                   # libFuzzer + ASan/UBSan runtimes for `npm run fuzz`
   sqlite3                                    # inspecting the dedup database by hand / in tests
   time                                       # /usr/bin/time -v: peak RSS in benchmarks
+  zsh                                        # `zsh -n` on the generated completion script (tests)
   libguestfs-tools                           # guestfish/virt-make-fs: guest inspection and fixes (src/guest)
   qemu-system-x86                            # boot test of fixed guests (h2k validate --boot)
   linux-image-amd64                          # a kernel for guest fixtures and the libguestfs appliance

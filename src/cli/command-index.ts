@@ -19,4 +19,5 @@ export const COMMAND_INDEX: Record<string, CommandSummary> = {
   inspect: { args: '<image>', description: 'inspect the guest OS inside an image (libguestfs, read-only)' },
   fix: { args: '<image>', description: 'fix a converted guest so it boots on KVM (works on the image in place: pass the converted output, never the source)' },
   validate: { args: '<image>', description: 'validate a converted guest: --boot boots it under qemu-system-x86_64 (KVM or TCG) and checks the serial console' },
+  completion: { args: '<shell>', description: 'print a bash or zsh completion script (eval "$(h2k completion bash)")' },
 };

@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   inspect: async () => (await import('./commands/inspect.js')).registerInspect,
   fix: async () => (await import('./commands/fix.js')).registerFix,
   validate: async () => (await import('./commands/validate.js')).registerValidate,
+  completion: async () => (await import('./commands/completion.js')).registerCompletion,
 };
 
 export function version(): string {
