@@ -1,17 +1,18 @@
 // Documented exit codes (README "Exit codes"). Scripts and the daemon rely on them.
 export const EXIT = {
-  OK: 0,
+  OK: 0,             // success
   FAILURE: 1,        // runtime failure: I/O, out of space, internal error, a checksum mismatch
   NO_DAEMON: 2,      // h2k ctl: no daemon answered on the control socket
   BAD_INPUT: 3,      // the source image is invalid, corrupt, unsupported or references unsafe paths
   OUTPUT_EXISTS: 4,  // the output exists and --force was not given
   USAGE: 64,         // bad command line or configuration
-  INTERRUPTED: 130,  // Ctrl-C / SIGTERM during a foreground job
+  INTERRUPTED: 130,  // Ctrl-C (SIGINT) during a foreground job: cancelled, .partial removed
+  TERMINATED: 143,   // SIGTERM during a foreground job: cancelled, .partial removed
 } as const;
 
 const BAD_INPUT_CODES = new Set([
   'E_UNKNOWN_FORMAT', 'E_CORRUPT', 'E_TRUNCATED', 'E_UNSUPPORTED', 'E_PATH_ESCAPE', 'E_DECOMPRESS',
-  'E_NOT_FOUND', 'E_TOO_LARGE', 'E_FORMAT_MISMATCH',
+  'E_NOT_FOUND', 'E_TOO_LARGE', 'E_FORMAT_MISMATCH', 'E_UNSAFE_DROP',
 ]);
 
 export function exitCodeFor(code: string): number {

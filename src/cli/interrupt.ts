@@ -1,7 +1,9 @@
 // Ctrl-C and SIGTERM during a foreground command: the work is cancelled through an AbortSignal
 // (the native side removes its .partial output) and the command exits as a shell expects a
 // killed process to: 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
-const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
+import { EXIT } from './exit-codes.js';
+
+const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: EXIT.INTERRUPTED, SIGTERM: EXIT.TERMINATED };
 
 export interface Interrupt {
   signal: AbortSignal;
