@@ -107,7 +107,7 @@ describe('h2k ctl against the manifest workflow daemon', () => {
     const text = await (await fetch(`http://${address}/metrics`)).text();
     expect(text).toMatch(/^h2k_processed_total\{file_type="manifest"\} 1$/m);
     expect(text).toMatch(/^h2k_queue_depth 0$/m);
-    expect(text).toMatch(/^h2k_conversion_duration_seconds_count\{file_type="manifest"\} 1$/m);
+    expect(text).toMatch(/^h2k_job_duration_seconds_count\{file_type="manifest"\} 1$/m);
 
     daemon.proc.kill('SIGUSR1');
     const logged = await daemon.waitForEvent('stats', (e) => e.msg === 'Daemon statistics:');
