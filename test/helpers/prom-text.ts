@@ -19,11 +19,12 @@ export interface Family {
 const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
 const LABEL = `([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\\\\n]|\\\\[\\\\"n])*)"`;
 const SAMPLE = new RegExp(`^(${NAME})(?:\\{((?:${LABEL})(?:,${LABEL})*,?)?\\})? (\\S+)(?: (-?\\d+))?$`);
-const VALUE = /^(?:[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|[+-]Inf|NaN)$/;
+const VALUE = /^(?:[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|[+-]?Inf|NaN)$/i; // case as Go's ParseFloat, which Prometheus uses (prom-client writes "Nan")
 
 function parseValue(v: string, line: string): number {
   if (!VALUE.test(v)) throw new Error(`bad sample value in: ${line}`);
-  return v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v);
+  const l = v.toLowerCase();
+  return l === 'nan' ? NaN : l === '-inf' ? -Infinity : l === '+inf' || l === 'inf' ? Infinity : Number(v);
 }
 
 function familyOf(sample: string, families: Map<string, Family>): Family | undefined {
