@@ -165,6 +165,18 @@ describe('metrics endpoint (Prometheus text format)', () => {
     }
   });
 
+  it('the Grafana dashboard queries only metrics the daemon exposes, and covers the operations panels', async () => {
+    const dash = JSON.parse(readFileSync(new URL('../examples/grafana/h2k-dashboard.json', import.meta.url), 'utf8'));
+    const exprs: string[] = dash.panels.flatMap((p: { targets?: { expr: string }[] }) => (p.targets ?? []).map((t) => t.expr));
+    const families = parsePromText(await new DaemonMetrics({ fileTypes: ['.img'] }).render(new DaemonStats().snapshot({ state: 'running', queueDepth: 0, retryWaiting: 0, inFlight: 0 })));
+    const used = new Set(exprs.flatMap((e) => e.match(/\bh2k_[a-z0-9_]+/g) ?? []));
+    for (const name of used) expect(families.has(name.replace(/_(bucket|sum|count)$/, '')), name).toBe(true);
+    for (const name of ['h2k_queue_depth', 'h2k_jobs_running', 'h2k_output_bytes_total', 'h2k_processed_total', 'h2k_failed_total', 'h2k_job_duration_seconds_bucket', 'h2k_paused', 'h2k_draining'])
+      expect(used.has(name), name).toBe(true);
+    expect(exprs.some((e) => /histogram_quantile\(0\.9, sum by \(le\) \(rate\(h2k_job_duration_seconds_bucket/.test(e))).toBe(true);
+    expect(exprs.some((e) => /rate\(h2k_output_bytes_total/.test(e))).toBe(true);
+  });
+
   it('the strict parser rejects malformed exposition text', () => {
     expect(() => parsePromText('# TYPE a counter\na_total 1\n')).toThrow(/without a declared family/);
     expect(() => parsePromText('# TYPE a_total counter\na_total{x="1} 1\n')).toThrow();
