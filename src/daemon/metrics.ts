@@ -36,7 +36,7 @@ export function addonXxh3Isa(): string {
 }
 
 /** A file_type label value as stats.json keys it (extension without the dot, lower case). */
-export const fileTypeOf = (ext: string) => ext.replace(/^\./, '').toLowerCase();
+export const fileTypeLabel = (ext: string) => ext.replace(/^\./, '').toLowerCase();
 
 export class DaemonMetrics {
   readonly registry = new Registry();
@@ -48,7 +48,7 @@ export class DaemonMetrics {
   constructor(opts: MetricsOptions = {}) {
     const reg = this.registry;
     const latest = () => this.latest;
-    this.fileTypes = [...new Set((opts.fileTypes ?? []).map(fileTypeOf).filter(Boolean))];
+    this.fileTypes = [...new Set((opts.fileTypes ?? []).map(fileTypeLabel).filter(Boolean))];
     const types = this.fileTypes;
     const perType = (name: string, help: string, pick: (t: StatsSnapshot['by_file_type'][string]) => number) =>
       new Counter({
