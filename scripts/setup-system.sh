@@ -21,6 +21,8 @@ PACKAGES=(
   libvirt-clients libxml2-utils              # virt-xml-validate (+ the xmllint it runs): checks the libvirt XML built from OVF
   openssl procps tar gzip                    # test fixtures: SMTP STARTTLS certificate, process checks, OVA archives
   strace                                     # test/daemon-hostile-drops.test.ts: which files the daemon opens
+  prometheus                                 # promtool check metrics: parses every scrape in test/daemon-metrics.test.ts (its service is not started)
+  gnuplot-nox                                # scripts/render-dashboard.sh: docs/grafana-panels.png from a real scrape
 )
 
 missing=()

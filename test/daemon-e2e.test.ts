@@ -106,9 +106,9 @@ describe('h2k daemon end to end', () => {
     expect(metrics.get('h2k_failed_total{file_type="vmdk"}')).toBe(1);
     expect(viaCtl.current_queue_depth).toBe(0);
     expect(metrics.get('h2k_queue_depth')).toBe(0);
-    expect(metrics.get('h2k_in_flight')).toBe(0);
-    expect(sumOf(metrics, 'h2k_conversion_duration_seconds_count')).toBe(4);
-    expect(sumOf(metrics, 'h2k_bytes_written_total')).toBe(viaCtl.total_bytes_written);
+    expect(metrics.get('h2k_jobs_running')).toBe(0);
+    expect(sumOf(metrics, 'h2k_job_duration_seconds_count')).toBe(4);
+    expect(sumOf(metrics, 'h2k_output_bytes_total')).toBe(viaCtl.total_bytes_written);
     expect(viaCtl.by_file_type).toEqual(file.by_file_type);
     expect(file.success_rate_percent).toBe(80);
     expect(viaCtl.success_rate_percent).toBe(80);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runH2k } from './helpers/cli.js';
 import { waitFor } from './helpers/daemon-harness.js';
 import { compareImages } from './helpers/fixtures.js';
+import { parsePromText, promtoolCheck, valueOf } from './helpers/prom-text.js';
 import { dropManifest, seededDisk, singleManifest, workflowTree, type WorkflowTree } from './helpers/workflow-fixtures.js';
 import { startWorkflowDaemon, type WorkflowDaemon } from './helpers/workflow-daemon.js';
 
@@ -107,7 +108,17 @@ describe('h2k ctl against the manifest workflow daemon', () => {
     const text = await (await fetch(`http://${address}/metrics`)).text();
     expect(text).toMatch(/^h2k_processed_total\{file_type="manifest"\} 1$/m);
     expect(text).toMatch(/^h2k_queue_depth 0$/m);
-    expect(text).toMatch(/^h2k_conversion_duration_seconds_count\{file_type="manifest"\} 1$/m);
+    expect(text).toMatch(/^h2k_job_duration_seconds_count\{file_type="manifest"\} 1$/m);
+    // The watch-folder daemon's names, parsed by promtool (test/daemon-metrics.test.ts has the rest).
+    const check = promtoolCheck(text);
+    expect(check.code, check.output).not.toBe(1);
+    const families = parsePromText(text);
+    expect(valueOf(families, 'h2k_job_output_bytes_count', { file_type: 'manifest' })).toBe(1);
+    expect(valueOf(families, 'h2k_job_output_bytes_sum', { file_type: 'manifest' })).toBe(stats.total_bytes_written);
+    expect(valueOf(families, 'h2k_output_bytes_total', { file_type: 'manifest' })).toBe(stats.total_bytes_written);
+    expect(valueOf(families, 'h2k_failed_total', { file_type: 'manifest' })).toBe(0);
+    for (const [name, v] of [['h2k_jobs_running', 0], ['h2k_paused', 0], ['h2k_draining', 0], ['h2k_build_info', 1]] as const) expect(valueOf(families, name), name).toBe(v);
+    for (const name of ['process_cpu_user_seconds_total', 'nodejs_eventloop_lag_seconds']) expect(families.has(name), name).toBe(true);
 
     daemon.proc.kill('SIGUSR1');
     const logged = await daemon.waitForEvent('stats', (e) => e.msg === 'Daemon statistics:');

@@ -167,7 +167,7 @@ export class Daemon {
     this.notifier = new Notifier(cfg.notifications, this.log);
 
     if (cfg.metrics_listen) {
-      this.metrics = new DaemonMetrics();
+      this.metrics = new DaemonMetrics({ fileTypes: cfg.file_extensions, version: this.version });
       const { server, address } = await startMetricsServer(cfg.metrics_listen, this.metrics, () => this.snapshot());
       this.metricsServer = server;
       this.metricsAddress = address;
@@ -191,7 +191,7 @@ export class Daemon {
       dedup: this.dedup,
       convert: this.opts.convert ?? convertImage,
       version: this.version,
-      observeDuration: (type, s) => this.metrics?.duration.observe({ file_type: type }, s),
+      observeDuration: (type, s, bytes) => this.metrics?.observeJob(type, s, bytes),
     });
 
     if (cfg.notifications.enabled && cfg.notifications.on_stalled) {

@@ -37,7 +37,7 @@ export interface JobRunnerDeps {
   convert: ConvertFn;
   version: string;
   /** called with each successful conversion's duration (Prometheus histogram) */
-  observeDuration?: (fileType: string, seconds: number) => void;
+  observeDuration?: (fileType: string, seconds: number, outputBytes: number) => void;
 }
 
 export type JobOutcome =
@@ -276,7 +276,7 @@ export class JobRunner {
     });
 
     stats.succeeded(job.fileType, seconds, outputBytes, job.id);
-    this.deps.observeDuration?.(job.fileType, seconds);
+    this.deps.observeDuration?.(job.fileType, seconds, outputBytes);
     const what = results.length > 1 ? `${results.length} disks in ${outDir}` : result.output;
     log.info('job_succeeded', `Converted: ${name} -> ${what} (${formatBytes(outputBytes)} in ${seconds.toFixed(2)}s)`, {
       file: job.primary,

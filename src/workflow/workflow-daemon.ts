@@ -85,7 +85,7 @@ export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: 
     return stats.snapshot({ state: service.runState, queueDepth: queued, retryWaiting: 0, inFlight: service.runningManifests.length });
   };
   const statsFile = new StatsFile(paths.statsFile, snapshot, log);
-  const metrics = cfg.metrics_listen ? new DaemonMetrics() : undefined;
+  const metrics = cfg.metrics_listen ? new DaemonMetrics({ fileTypes: [MANIFEST_TYPE], version }) : undefined;
 
   service.on('event', (e: WorkflowEvent) => {
     logEvent(log, e);
@@ -93,7 +93,7 @@ export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: 
     else if (e.type === 'processed') {
       stats.succeeded(MANIFEST_TYPE, e.seconds, e.bytes, e.jobId);
       stats.jobEnded(e.jobId);
-      metrics?.duration.observe({ file_type: MANIFEST_TYPE }, e.seconds);
+      metrics?.observeJob(MANIFEST_TYPE, e.seconds, e.bytes);
     } else if (e.type === 'failed') {
       stats.failedJob(MANIFEST_TYPE, e.jobId, e.error);
       stats.jobEnded(e.jobId);
