@@ -24,6 +24,10 @@ function loads() {
   }
 }
 
+// A development checkout (it has the TypeScript sources) is built by `npm run build`
+// (scripts/install.sh), with the native tools too: building here as well would only double it.
+if (existsSync(join(root, 'src', 'cli', 'main.ts'))) process.exit(0);
+
 const problem = loads();
 if (problem === undefined) process.exit(0);
 console.error(`h2k: native addon ${problem === 'missing' ? 'missing' : `does not load (${problem})`}; building it from native/`);
