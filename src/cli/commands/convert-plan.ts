@@ -5,7 +5,6 @@ import { statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { OutputFormat } from '../../convert/types.js';
 import { loadAddon } from '../../native/addon.js';
-import { loadOvf } from '../../ovf/import-ovf.js';
 import { isOva, listOvaMembers } from '../../ovf/ova-members.js';
 import { H2kError } from '../../util/errors.js';
 
@@ -44,6 +43,8 @@ function idPart(id: string): string {
 async function ovaDisks(path: string, allowExternalPaths: boolean): Promise<{ source: string; id: string }[] | undefined> {
   if (!statOrUndefined(path)?.isFile() || !isOva(path)) return undefined;
   if (!listOvaMembers(path).some((m) => m.name.toLowerCase().endsWith('.ovf'))) return undefined; // a bare tar of one disk
+  // loaded only for an OVA: the XML parser costs ~25 ms of start-up every other conversion skips
+  const { loadOvf } = await import('../../ovf/import-ovf.js');
   const { vm, diskSources } = await loadOvf(path, allowExternalPaths);
   if (vm.disks.length === 0) throw new H2kError(`${path} describes no disks`, { code: 'E_OVF_INVALID', file: path });
   return vm.disks.map((d, i) => ({ source: diskSources[i], id: idPart(d.diskId) }));

@@ -10,9 +10,8 @@ import { checkSums, type CheckReport } from '../../hash/check-sums.js';
 import { runHashJob, type HashResult } from '../../hash/hash-file.js';
 import { mapLimit } from '../../hash/map-limit.js';
 import { algorithmFromSumFileName, formatCheckedName, formatSumLine, type SumLineStyle } from '../../hash/sum-file.js';
-import { describeMatch, lookupProcessed, type DedupMatch } from '../../dedup/lookup.js';
-import { imageFilesOf, imageKeyDigests } from '../../dedup/image-key.js';
-import { DedupStore } from '../../dedup/store.js';
+import type { DedupMatch } from '../../dedup/lookup.js';
+import type { DedupStore } from '../../dedup/store.js';
 import { configurePool } from '../../pool/pool.js';
 import { H2kError, toH2kError } from '../../util/errors.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
@@ -147,6 +146,8 @@ interface FileOutcome {
  * the key when the image is that one file.
  */
 async function lookupImage(store: DedupStore, file: string, ownHash: HashResult | undefined, signal: AbortSignal): Promise<DedupMatch | undefined> {
+  const { imageFilesOf, imageKeyDigests } = await import('../../dedup/image-key.js');
+  const { lookupProcessed } = await import('../../dedup/lookup.js');
   const image = await imageFilesOf(file);
   const key =
     image.files.length === 1 && ownHash ? ownHash.digests : await imageKeyDigests(image.files, ['md5', 'xxh3'], signal);
@@ -157,7 +158,9 @@ async function runDigests(files: string[], algorithms: HashAlgorithm[], style: S
   const json = flags.json ?? false;
   const jobs = parseJobs(flags.jobs, files.length);
   // The dedup database is keyed by md5 and xxh3: compute both in the same pass.
-  const store = flags.dedupDb !== undefined ? DedupStore.open(flags.dedupDb, { readonly: true }) : undefined;
+  // the dedup modules (SQLite, the image classifier) load only with --dedup-db: ~40 ms of start-up
+  const store = flags.dedupDb !== undefined ? (await import('../../dedup/store.js')).DedupStore.open(flags.dedupDb, { readonly: true }) : undefined;
+  const describeMatch = store ? (await import('../../dedup/lookup.js')).describeMatch : undefined;
   const computed: HashAlgorithm[] = store ? [...new Set<HashAlgorithm>([...algorithms, 'md5', 'xxh3'])] : algorithms;
   configurePool(jobs);
 
@@ -209,7 +212,7 @@ async function runDigests(files: string[], algorithms: HashAlgorithm[], style: S
         process.stderr.write(`${o.file}: ${formatError(o.error)}\n`);
         continue;
       }
-      if (o.dedup !== undefined) process.stdout.write(describeMatch(o.file, o.dedup ?? undefined) + '\n');
+      if (o.dedup !== undefined && describeMatch) process.stdout.write(describeMatch(o.file, o.dedup ?? undefined) + '\n');
       else for (const a of algorithms) process.stdout.write(formatSumLine(a, o.result!.digests[a]!, o.file, style) + '\n');
     }
   }
