@@ -1,5 +1,6 @@
-// The process-wide Piscina pool. Conversions and hashes run in its workers so the main
-// event loop (CLI spinner, daemon socket, watcher) never blocks on image work.
+// The process-wide Piscina pool. In the daemon, conversions and hashes run in its workers so the
+// main event loop (socket, watcher) never blocks on image work; one-shot CLI commands run the same
+// task handlers on the main thread instead (placement.ts), with the same limit.
 import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
