@@ -7,7 +7,6 @@
 import { resolve, join } from 'node:path';
 import type { DaemonConfig } from '../config/daemon-schema.js';
 import { domainXmlSettings } from '../config/guest-output-schema.js';
-import { loadOvf } from '../ovf/import-ovf.js';
 import type { OvfVm } from '../ovf/ovf-types.js';
 import { writeLibvirtXml } from '../workflow/libvirt-output.js';
 
@@ -24,20 +23,23 @@ export interface DomainXmlReport {
 
 const MIB = 1024 * 1024;
 
-/** The VM the domain describes; undefined when emit_domain_xml is off. */
-export async function domainVm(cfg: DaemonConfig, vmName: string, primary: string, sourceFormat: string): Promise<{ vm: OvfVm; warnings: string[] } | undefined> {
+/**
+ * The VM the domain describes: the OVF's (an OVA or loose .ovf, as the job planned it), else one
+ * built from the vm_* keys; undefined when emit_domain_xml is off.
+ */
+export function domainVm(cfg: DaemonConfig, vmName: string, ovfVm: OvfVm | undefined): { vm: OvfVm; warnings: string[] } | undefined {
   const s = domainXmlSettings(cfg);
   if (!s) return undefined;
   const set = new Set(cfg.keys_set ?? []);
   const warnings: string[] = [];
-  if (sourceFormat !== 'ova' && sourceFormat !== 'ovf') {
+  if (!ovfVm) {
     // one virtio NIC on libvirt's default network: a migrated server without one is rarely wanted
     return {
       vm: { name: vmName, vcpus: s.vcpus, memoryBytes: s.memoryMiB * MIB, firmware: s.firmware === 'uefi' ? 'efi' : 'bios', disks: [], nics: [{ name: 'nic0', network: 'default' }], files: [] },
       warnings,
     };
   }
-  const { vm } = await loadOvf(primary);
+  const vm = ovfVm;
   const out: OvfVm = { ...vm };
   if (set.has('vm_memory')) out.memoryBytes = s.memoryMiB * MIB;
   if (set.has('vm_vcpus')) out.vcpus = s.vcpus;

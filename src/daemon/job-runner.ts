@@ -22,7 +22,6 @@ import type { Notifier } from './notify/notifier.js';
 import type { Job, JobSpec } from './queue/job-queue.js';
 import { retryDelayMs, shouldRetry } from './retry-policy.js';
 import type { DaemonStats } from './stats.js';
-import { isOvfPath } from './ovf-drop.js';
 import { planVmDisks } from './vm-disks.js';
 import { localDate } from './local-date.js';
 
@@ -184,22 +183,21 @@ export class JobRunner {
       return dir;
     });
     const format = sourceFormatFor(job.primary);
-    const requests = await inPhase('argument_preparation', async (): Promise<ConvertRequest[]> => {
-      const disks = await planVmDisks(job.primary, format, outDir, vm, cfg.out_format);
-      return disks.map((d) => ({
-        source: d.source,
-        output: d.output,
-        outputFormat: cfg.out_format,
-        compression: this.compression,
-        threads: this.threads,
-        verify: cfg.verify_output,
-        // an OVA's member is probed inside the archive; anything else as its name promises
-        sourceFormat: format === 'ova' ? undefined : format || undefined,
-        ...(d.sourceRoot ? { sourceRoot: d.sourceRoot } : {}), // a loose .ovf's disk: opened beneath its directory
-        // A redo after a crash may find its own earlier output; the dir choice above protects others'.
-        force: true,
-      }));
-    });
+    // The OVF is loaded (and a loose one's .mf checked) once, here; the domain XML reuses its VM.
+    const planned = await inPhase('argument_preparation', () => planVmDisks(job.primary, format, outDir, vm, cfg.out_format));
+    const requests: ConvertRequest[] = planned.disks.map((d) => ({
+      source: d.source,
+      output: d.output,
+      outputFormat: cfg.out_format,
+      compression: this.compression,
+      threads: this.threads,
+      verify: cfg.verify_output,
+      // an OVA's member is probed inside the archive; anything else as its name promises
+      sourceFormat: format === 'ova' ? undefined : format || undefined,
+      ...(d.sourceRoot ? { sourceRoot: d.sourceRoot } : {}), // a loose .ovf's disk: opened beneath its directory
+      // A redo after a crash may find its own earlier output; the dir choice above protects others'.
+      force: true,
+    }));
 
     // Every disk of the VM, one after another; a VM missing a disk is a failure, not a success.
     const results = await inPhase('conversion', async () => {
@@ -221,8 +219,7 @@ export class JobRunner {
     try {
       guestFix = await inPhase('guest_fix', () => fixBootDisk(cfg, result.output, signal, log));
       domainXml = await inPhase('domain_xml', async () => {
-        // a loose .ovf (no format of its own by name) describes its VM like an OVA does
-        const domain = await domainVm(cfg, vm, job.primary, isOvfPath(job.primary) ? 'ovf' : format);
+        const domain = domainVm(cfg, vm, planned.ovfVm);
         return domain && writeDomainXml(outDir, vm, domain, results.map((r) => r.output), cfg.out_format);
       });
     } catch (err) {

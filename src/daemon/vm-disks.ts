@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { H2kError } from '../util/errors.js';
 import { assertLooseDiskContent } from '../ovf/disk-content.js';
 import { loadOvf } from '../ovf/import-ovf.js';
+import type { OvfVm } from '../ovf/ovf-types.js';
 import { isOvfPath } from './ovf-drop.js';
 
 export interface PlannedDisk {
@@ -20,9 +21,15 @@ export interface PlannedDisk {
  * One disk: `<outDir>/<vm>.<fmt>`, as before. Several (an OVA or .ovf of N disks):
  * `<vm>-disk<N>.<fmt>`, the names `h2k ovf` and manifests give them.
  */
-export async function planVmDisks(source: string, sourceFormat: string, outDir: string, vm: string, format: string): Promise<PlannedDisk[]> {
+export interface PlannedVm {
+  disks: PlannedDisk[];
+  /** An OVA's or loose .ovf's VM as its descriptor describes it (the domain XML uses it). */
+  ovfVm?: OvfVm;
+}
+
+export async function planVmDisks(source: string, sourceFormat: string, outDir: string, vm: string, format: string): Promise<PlannedVm> {
   const loose = isOvfPath(source);
-  if (sourceFormat !== 'ova' && !loose) return [{ source, output: join(outDir, `${vm}.${format}`) }];
+  if (sourceFormat !== 'ova' && !loose) return { disks: [{ source, output: join(outDir, `${vm}.${format}`) }] };
   // A loose .ovf's .mf is checked here, descriptor and every disk, before any output is written
   // (a second read of each disk; the daemon's jobs favour failing before writing over one pass).
   const { vm: ovf, diskSources, diskRoot } = await loadOvf(source);
@@ -31,6 +38,6 @@ export async function planVmDisks(source: string, sourceFormat: string, outDir: 
   // Every loose disk is a disk by content, the verdict `h2k ovf` gives (E_OVF_NOT_A_DISK).
   if (loose) diskSources.forEach((s, i) => assertLooseDiskContent(s, ovf.disks[i], source, diskRoot));
   const root = diskRoot ? { sourceRoot: diskRoot } : {};
-  if (diskSources.length === 1) return [{ source: diskSources[0], output: join(outDir, `${vm}.${format}`), ...root }];
-  return diskSources.map((s, i) => ({ source: s, output: join(outDir, `${vm}-disk${i + 1}.${format}`), ...root }));
+  if (diskSources.length === 1) return { disks: [{ source: diskSources[0], output: join(outDir, `${vm}.${format}`), ...root }], ovfVm: ovf };
+  return { disks: diskSources.map((s, i) => ({ source: s, output: join(outDir, `${vm}-disk${i + 1}.${format}`), ...root })), ovfVm: ovf };
 }
