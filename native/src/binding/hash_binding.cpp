@@ -232,12 +232,7 @@ Napi::Value CreateHasherJs(const Napi::CallbackInfo& info) {
             return e.Undefined();
           }));
     o.Set("digest", Napi::Function::New(env, [hashes](const Napi::CallbackInfo& ci) -> Napi::Value {
-            try {
-              return digestsToJs(ci.Env(), hashes->digests());
-            } catch (const std::exception& ex) {
-              CapturedError::from(ex).toJs(ci.Env()).ThrowAsJavaScriptException();
-              return ci.Env().Undefined();
-            }
+            return callOrThrowJs(ci.Env(), [&]() -> Napi::Value { return digestsToJs(ci.Env(), hashes->digests()); });
           }));
     return o;
   } catch (const Napi::Error& e) {

@@ -4,12 +4,12 @@
 
 #include <algorithm>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "binding/js_error.hpp"
 #include "binding/registry.hpp"
+#include "formats/allocation_runs.hpp"
 #include "formats/image_reader.hpp"
 
 namespace h2k::binding {
@@ -59,47 +59,55 @@ OpenOptions openOptionsFrom(const Napi::Value& v) {
   return opts;
 }
 
-class InfoWorker : public Napi::AsyncWorker {
+// Opens an image on a libuv thread, computes a Result from its reader there, and settles a
+// promise with it (converted on the JS thread): imageInfo and imageMap differ only in those two.
+template <typename Result>
+class ReaderWorker : public Napi::AsyncWorker {
  public:
-  InfoWorker(Napi::Env env, std::string path, OpenOptions opts)
+  using Compute = Result (*)(ImageReader&);
+  using ToJs = Napi::Value (*)(Napi::Env, const Result&);
+  ReaderWorker(Napi::Env env, std::string path, OpenOptions opts, Compute compute, ToJs toJs)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)),
-        opts_(std::move(opts)) {}
+        opts_(std::move(opts)), compute_(compute), toJs_(toJs) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
     try {
-      info_ = openImage(path_, opts_)->info();
+      result_ = compute_(*openImage(path_, opts_));
     } catch (const std::exception& e) {
       error_ = CapturedError::from(e);
       SetError(error_.message);
     }
   }
-  void OnOK() override { deferred_.Resolve(infoToJs(Env(), info_)); }
+  void OnOK() override { deferred_.Resolve(toJs_(Env(), result_)); }
   void OnError(const Napi::Error&) override { deferred_.Reject(error_.toJs(Env()).Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;
   std::string path_;
   OpenOptions opts_;
-  ImageInfo info_;
+  Compute compute_;
+  ToJs toJs_;
+  Result result_{};
   CapturedError error_;
 };
 
-Napi::Value ImageInfoJs(const Napi::CallbackInfo& info) {
+template <typename Result>
+Napi::Value queueReaderWork(const Napi::CallbackInfo& info, const char* usage, typename ReaderWorker<Result>::Compute compute,
+                            typename ReaderWorker<Result>::ToJs toJs) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "imageInfo(path, options?) needs a path").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, std::string(usage) + " needs a path").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  auto* worker = new InfoWorker(env, info[0].As<Napi::String>().Utf8Value(),  // owned by libuv queue
-                                openOptionsFrom(info.Length() > 1 ? info[1] : env.Undefined()));
+  auto* worker = new ReaderWorker<Result>(env, info[0].As<Napi::String>().Utf8Value(),  // owned by libuv queue
+                                          openOptionsFrom(info.Length() > 1 ? info[1] : env.Undefined()), compute, toJs);
   Napi::Promise p = worker->promise();
   worker->Queue();
   return p;
 }
 
-// The allocation map `h2k measure` counts from: the reader's own block status, adjacent runs
-// of one kind merged so a 2 TB sparse disk is a few entries, not one per grain.
+// imageMap: the reader's allocation runs (formats/allocation_runs.hpp), what `h2k measure` counts.
 struct MapResult {
   uint64_t virtualSize = 0;
   std::vector<BlockStatus> runs;
@@ -114,70 +122,30 @@ const char* kindName(BlockKind k) {
   return "data";
 }
 
-class MapWorker : public Napi::AsyncWorker {
- public:
-  MapWorker(Napi::Env env, std::string path, OpenOptions opts)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)),
-        opts_(std::move(opts)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      std::unique_ptr<ImageReader> reader = openImage(path_, opts_);
-      const uint64_t size = reader->virtualSize();
-      result_.virtualSize = size;
-      for (uint64_t off = 0; off < size;) {
-        BlockStatus st = reader->blockStatus(off, size - off);
-        if (st.length == 0) throw std::runtime_error("block status returned an empty run at offset " + std::to_string(off));
-        st.offset = off;
-        st.length = std::min(st.length, size - off);
-        if (!result_.runs.empty() && result_.runs.back().kind == st.kind)
-          result_.runs.back().length += st.length;
-        else
-          result_.runs.push_back(st);
-        off += st.length;
-      }
-    } catch (const std::exception& e) {
-      error_ = CapturedError::from(e);
-      SetError(error_.message);
-    }
+Napi::Value mapToJs(Napi::Env env, const MapResult& result) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("virtualSize", Napi::Number::New(env, static_cast<double>(result.virtualSize)));
+  Napi::Array runs = Napi::Array::New(env, result.runs.size());
+  for (size_t i = 0; i < result.runs.size(); ++i) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("offset", Napi::Number::New(env, static_cast<double>(result.runs[i].offset)));
+    r.Set("length", Napi::Number::New(env, static_cast<double>(result.runs[i].length)));
+    r.Set("kind", kindName(result.runs[i].kind));
+    runs.Set(static_cast<uint32_t>(i), r);
   }
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("virtualSize", Napi::Number::New(env, static_cast<double>(result_.virtualSize)));
-    Napi::Array runs = Napi::Array::New(env, result_.runs.size());
-    for (size_t i = 0; i < result_.runs.size(); ++i) {
-      Napi::Object r = Napi::Object::New(env);
-      r.Set("offset", Napi::Number::New(env, static_cast<double>(result_.runs[i].offset)));
-      r.Set("length", Napi::Number::New(env, static_cast<double>(result_.runs[i].length)));
-      r.Set("kind", kindName(result_.runs[i].kind));
-      runs.Set(static_cast<uint32_t>(i), r);
-    }
-    o.Set("runs", runs);
-    deferred_.Resolve(o);
-  }
-  void OnError(const Napi::Error&) override { deferred_.Reject(error_.toJs(Env()).Value()); }
+  o.Set("runs", runs);
+  return o;
+}
 
- private:
-  Napi::Promise::Deferred deferred_;
-  std::string path_;
-  OpenOptions opts_;
-  MapResult result_;
-  CapturedError error_;
-};
+Napi::Value ImageInfoJs(const Napi::CallbackInfo& info) {
+  return queueReaderWork<ImageInfo>(
+      info, "imageInfo(path, options?)", [](ImageReader& r) { return r.info(); },
+      [](Napi::Env env, const ImageInfo& i) -> Napi::Value { return infoToJs(env, i); });
+}
 
 Napi::Value ImageMapJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "imageMap(path, options?) needs a path").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  auto* worker = new MapWorker(env, info[0].As<Napi::String>().Utf8Value(),  // owned by libuv queue
-                               openOptionsFrom(info.Length() > 1 ? info[1] : env.Undefined()));
-  Napi::Promise p = worker->promise();
-  worker->Queue();
-  return p;
+  return queueReaderWork<MapResult>(
+      info, "imageMap(path, options?)", [](ImageReader& r) { return MapResult{r.virtualSize(), allocationRuns(r)}; }, mapToJs);
 }
 
 Napi::Value DetectFormatJs(const Napi::CallbackInfo& info) {
@@ -186,13 +154,10 @@ Napi::Value DetectFormatJs(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "detectFormat(path) needs a path").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  try {
+  return callOrThrowJs(env, [&]() -> Napi::Value {
     OpenOptions opts = info.Length() > 1 ? openOptionsFrom(info[1]) : OpenOptions{};
     return Napi::String::New(env, detectSourceFormat(info[0].As<Napi::String>().Utf8Value(), opts));
-  } catch (const std::exception& e) {
-    CapturedError::from(e).toJs(env).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  });
 }
 
 }  // namespace

@@ -39,6 +39,21 @@ struct CapturedError {
   }
 };
 
+// Runs `fn` (returning a Napi::Value) on the JS thread; a C++ exception becomes a thrown JS error
+// with its code, file, offset and hint.
+template <typename F>
+Napi::Value callOrThrowJs(Napi::Env env, F&& fn) {
+  try {
+    return fn();
+  } catch (const Napi::Error& e) {  // already a JS error (an argument check): thrown as it is
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  } catch (const std::exception& e) {
+    CapturedError::from(e).toJs(env).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 // Argument checking helpers: throw a JS TypeError with E_INVALID_ARGUMENT.
 inline std::string requireString(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);

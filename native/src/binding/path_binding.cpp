@@ -17,25 +17,19 @@ std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* what
 
 Napi::Value OpenBeneathJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return callOrThrowJs(env, [&]() -> Napi::Value {
     File f = openBeneath(stringArg(info, 0, "dir"), stringArg(info, 1, "name"), stringArg(info, 2, "referencedFrom"));
     // The caller owns the descriptor from here on (fs.closeSync / a stream with autoClose).
     return Napi::Number::New(env, f.release());
-  } catch (const std::exception& e) {
-    CapturedError::from(e).toJs(env).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  });
 }
 
 Napi::Value CheckContainedNameJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return callOrThrowJs(env, [&]() -> Napi::Value {
     checkContainedName(stringArg(info, 0, "name"), stringArg(info, 1, "referencedFrom"));
     return env.Undefined();
-  } catch (const std::exception& e) {
-    CapturedError::from(e).toJs(env).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  });
 }
 
 }  // namespace
