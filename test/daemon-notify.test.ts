@@ -11,18 +11,10 @@ import { Notifier } from '../src/daemon/notify/notifier.js';
 import { notificationsSchema } from '../src/config/daemon-schema.js';
 import { createLogger } from '../src/daemon/logger.js';
 import type { DaemonEvent } from '../src/daemon/notify/events.js';
-import { makeSeededRaw, tempDir } from './helpers/fixtures.js';
-import { startDaemon, waitFor, type DaemonHarness } from './helpers/daemon-harness.js';
+import { makeSeededRaw } from './helpers/fixtures.js';
+import { daemonTestScope, waitFor } from './helpers/daemon-harness.js';
 
-const tmp = tempDir('daemon-notify');
-const harnesses: DaemonHarness[] = [];
-afterAll(async () => {
-  for (const h of harnesses) {
-    await h.shutdown();
-    h.cleanup();
-  }
-  tmp.cleanup();
-});
+const { fx: tmp, start: startTracked } = daemonTestScope('daemon-notify');
 
 interface Hook {
   server: Server;
@@ -121,7 +113,7 @@ describe('webhook notifications', () => {
   it('the daemon sends conversion_success, conversion_failure and daemon_stalled', async () => {
     hook.bodies.length = 0;
     const raw = makeSeededRaw(join(tmp.dir, 'ok.raw'), 2, 5);
-    const h = await startDaemon({
+    const h = await startTracked({
       config: {
         notifications: {
           enabled: true, on_success: true, on_failure: true, on_stalled: true,
@@ -129,7 +121,6 @@ describe('webhook notifications', () => {
         },
       },
     });
-    harnesses.push(h);
     copyFileSync(raw, join(h.watchDir, 'good.img'));
     writeFileSync(join(h.watchDir, 'bad.vmdk'), 'not a disk\n');
     await waitFor('two webhooks', () => hook.bodies.length >= 2, 60_000);
@@ -191,7 +182,7 @@ describe('email notifications', () => {
     await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', () => r()));
     const port = (smtp.server.address() as { port: number }).port;
     try {
-      const h = await startDaemon({
+      const h = await startTracked({
         config: {
           notifications: {
             enabled: true, on_failure: true, on_success: false,
@@ -201,7 +192,6 @@ describe('email notifications', () => {
           },
         },
       });
-      harnesses.push(h);
       writeFileSync(join(h.watchDir, 'broken.vmdk'), 'garbage\n');
       await waitFor('mail', () => mails.length === 1, 60_000);
       const m = mails[0];
