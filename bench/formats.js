@@ -12,9 +12,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { machine } from './lib/measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -80,7 +80,7 @@ async function main() {
   const tool = nativeTool();
   const raw = join(work, 'src.raw');
   run(process.execPath, [join(repo, 'scripts/make-seeded-raw.js'), raw, String(sizeMiB), '20261123']);
-  const results = { date: new Date().toISOString(), cpus: cpus().length, sizeMiB, repeat, cases: [] };
+  const results = { ...machine(), sizeMiB, repeat, cases: [] };
 
   // ---- VHDX -> qcow2 ----
   const vhdx = join(work, 'disk.vhdx');
@@ -146,6 +146,11 @@ async function main() {
     });
   }
 
+  results.summary = results.cases.map((c) => ({
+    work: `${sizeMiB} MiB ${c.case} (engine alone, best of ${repeat})`, h2k: `${c.h2kSeconds.toFixed(2)} s`,
+    peer: `${c.case.startsWith('OVA') ? 'tar -xf + ' : ''}qemu-img + fsync ${c.qemuSeconds.toFixed(2)} s`,
+    ratio: `${(c.h2kSeconds / c.qemuSeconds).toFixed(2)}×`, target: 'shown',
+  }));
   writeFileSync(join(here, 'results', 'formats.json'), JSON.stringify(results, null, 2) + '\n');
   const rows = results.cases.map(
     (c) => `| ${c.case} | ${c.h2kSeconds.toFixed(2)} s | ${c.qemuSeconds.toFixed(2)} s | ${c.speedup.toFixed(2)}x | ${(c.scratchBytes / 2 ** 20).toFixed(0)} MiB |`,

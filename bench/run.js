@@ -1,34 +1,30 @@
 #!/usr/bin/env node
-// h2k vs qemu-img, timed in the same run on the same seeded 1 GiB disk (about half allocated:
-// random, text and explicit-zero runs between holes), as monolithicSparse and streamOptimized
-// VMDK. Prints a Markdown table and writes bench/results/latest.json.
+// Conversions, h2k against qemu-img in the same run on the same seeded disks: medians of N runs
+// interleaved (h2k, qemu-img, qemu-img + fsync of its output, one after the other), with the
+// spread, CPU, peak RSS and MB/s of guest data, on both cores and on one (taskset -c 0), for a
+// 64 MiB, a 1 GiB (490 MiB written) and an 8 GiB (2 GiB written) monolithicSparse disk and a
+// 1 GiB streamOptimized one. Every output is checked with `qemu-img compare`.
 //
-//   npm run bench [-- --repeat N] [--runner native]     (H2K_NATIVE_TOOL overrides the tool path)
+//   node bench/run.js [--repeat 5] [--runner cli|native] [--only id,id] [--no-large]
 //
-// Fairness: h2k fsyncs its output before returning; qemu-img does not (its target cache mode
-// is "unsafe"), so qemu-img is timed twice: as is, and followed by an fsync of its output.
-// The ratios use the fsync'ed qemu time; the plain one is reported too.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, fsyncSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Like with like: h2k fsyncs its output before it returns; qemu-img does not (its target cache
+// mode is "unsafe"), so qemu-img is shown as is and followed by an fsync of its output; the
+// targets are read against the fsync'ed time. ratio = h2k time / qemu-img time (lower is better).
+// `--runner cli` (default) times `h2k convert` as a user runs it, Node's start included;
+// `--runner native` times the engine alone (build/h2k-native).
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  MiB, flag, fsyncFile, h2kCli, machine, markdownTable, median, option, repo, secondsWithSpread, shellLine, timed, writeResults,
+} from './lib/measure.js';
+import { makeRng, randomBlock, textBlock } from './lib/seeded.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..');
-const work = join(here, 'work');
-const resultsDir = join(here, 'results');
-const MiB = 1024 * 1024;
-const SIZE = 1024 * MiB;
+const work = join(repo, 'bench', 'work');
 const SEED = 20261123;
-
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
-};
-const repeat = Math.max(1, Number(opt('repeat', '1')));
-const runnerName = opt('runner', 'native');
+const repeat = Math.max(1, Number(option('repeat', '5')));
+const runnerName = option('runner', 'cli');
+const only = option('only', '').split(',').filter(Boolean);
 
 function nativeTool() {
   const candidates = [process.env.H2K_NATIVE_TOOL, join(repo, 'build/h2k-native'), join(repo, 'build/Release/h2k-native')];
@@ -37,55 +33,28 @@ function nativeTool() {
   return found;
 }
 
-// How h2k is invoked. Each runner maps a conversion to an argv; the CLI runner can be added
-// next to the native one without touching the timing code.
 const runners = {
-  native: (src, out, o) => [nativeTool(), 'convert', src, out, 'qcow2', o.compression, String(o.threads ?? 0), '65536'],
-  cli: (src, out, o) => [process.execPath, join(repo, 'bin/h2k.js'), 'convert', src, '-o', out, '-O', 'qcow2',
-    ...(o.compression === 'none' ? [] : ['-c', o.compression]), '--force', '--json'],
+  native: (src, out, c) => [nativeTool(), 'convert', src, out, 'qcow2', c.compression, '0', '65536'],
+  cli: (src, out, c) => [...h2kCli, 'convert', src, '-o', out, '-O', 'qcow2', ...(c.compression === 'none' ? [] : ['-c', c.compression]), '--force', '--no-progress'],
 };
+if (!runners[runnerName]) throw new Error(`--runner ${runnerName}: use cli or native`);
 
-/** xorshift32 stream: reproducible bytes, not cryptography. */
-function makeRng(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x;
-  };
-}
-
-function randomBlock(rng, len) {
-  const b = Buffer.allocUnsafe(len);
-  for (let i = 0; i < len; i += 4) b.writeUInt32LE(rng(), i);
-  return b;
-}
-
-function textBlock(rng, len) {
-  const words = ['disk', 'cluster', 'kernel', 'grain', 'sector', 'boot', 'qcow2', 'vmdk', 'initramfs', 'fstab', 'the', 'of', 'and', 'a'];
-  const parts = [];
-  let n = 0;
-  while (n < len) {
-    const line = `${rng() % 100000} ${Array.from({ length: 8 }, () => words[rng() % words.length]).join(' ')}\n`;
-    parts.push(line);
-    n += line.length;
-  }
-  return Buffer.from(parts.join('')).subarray(0, len);
-}
-
-/** 1 GiB raw: 1 MiB blocks, 50% holes, 20% text, 20% random, 10% explicit zeros. */
-function buildRaw(path) {
-  const rng = makeRng(SEED);
+/**
+ * A raw disk of `sizeMiB` in 1 MiB blocks: `holesOutOf10` tenths holes, the written rest 2/5
+ * text, 2/5 random, 1/5 explicit zeros (what a used guest disk holds: compressible, not, empty).
+ */
+function buildRaw(path, sizeMiB, holesOutOf10, seed) {
+  const rng = makeRng(seed);
   const fd = openSync(path, 'w');
   let allocated = 0;
   try {
-    ftruncateSync(fd, SIZE);
-    for (let off = 0; off < SIZE; off += MiB) {
+    ftruncateSync(fd, sizeMiB * MiB);
+    for (let block = 0; block < sizeMiB; block++) {
       const r = rng() % 10;
-      if (r < 5) continue;
-      const block = r < 7 ? textBlock(rng, MiB) : r < 9 ? randomBlock(rng, MiB) : Buffer.alloc(MiB);
-      writeSync(fd, block, 0, block.length, off);
+      if (r < holesOutOf10) continue;
+      const kind = rng() % 5;
+      const data = kind < 2 ? textBlock(rng, MiB) : kind < 4 ? randomBlock(rng, MiB) : Buffer.alloc(MiB);
+      writeSync(fd, data, 0, data.length, block * MiB);
       allocated += MiB;
     }
   } finally {
@@ -94,120 +63,123 @@ function buildRaw(path) {
   return allocated;
 }
 
-function prepare() {
+/** Seeded VMDKs, built once and kept in bench/work (stamp file keyed by the layout). */
+function fixture(id, sizeMiB, holesOutOf10, subformats) {
   mkdirSync(work, { recursive: true });
-  const stamp = join(work, `fixture-${SEED}.ok`);
-  const raw = join(work, 'src.raw');
-  const ms = join(work, 'src-monolithicSparse.vmdk');
-  const so = join(work, 'src-streamOptimized.vmdk');
-  if (!existsSync(stamp) || ![raw, ms, so].every((p) => existsSync(p))) {
-    console.error('building the 1 GiB seeded fixture (once; cached in bench/work)...');
-    const allocated = buildRaw(raw);
-    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=monolithicSparse', raw, ms]);
-    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', raw, so]);
+  const stamp = join(work, `fixture-${id}-${SEED}-${sizeMiB}-${holesOutOf10}.json`);
+  const paths = Object.fromEntries(subformats.map((s) => [s, join(work, `${id}-${s}.vmdk`)]));
+  if (!existsSync(stamp) || !Object.values(paths).every((p) => existsSync(p))) {
+    console.error(`building the ${id} fixture (${sizeMiB} MiB virtual; once, cached in bench/work)...`);
+    const raw = join(work, `${id}.raw`);
+    const allocated = buildRaw(raw, sizeMiB, holesOutOf10, SEED + sizeMiB);
+    for (const s of subformats) execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', `subformat=${s}`, raw, paths[s]]);
+    rmSync(raw, { force: true });
     writeFileSync(stamp, JSON.stringify({ allocated }));
   }
-  return { raw, ms, so, allocated: JSON.parse(readFileSync(stamp, 'utf8')).allocated };
+  return { paths, sizeMiB, allocated: JSON.parse(readFileSync(stamp, 'utf8')).allocated };
 }
 
-function fsyncFile(path) {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+const MAX_RSS_MIB = 256;
+const QCOW2_ZSTD = ['-c', '-o', 'compression_type=zstd'];
+/** Targets of the performance issue; `maxRatio` is h2k / (qemu-img + fsync). */
+function cases(large) {
+  const lazy = (...a) => { let v; return () => (v ??= fixture(...a)); };
+  const small = lazy('small', 64, 5, ['monolithicSparse']);
+  const gib = lazy('gib', 1024, 5, ['monolithicSparse', 'streamOptimized']);
+  const all = [
+    { id: 'ms-none', label: '1 GiB monolithicSparse → qcow2', src: gib, sub: 'monolithicSparse', compression: 'none', qemu: [], maxRatio: 0.75 },
+    { id: 'ms-zlib', label: '1 GiB monolithicSparse → qcow2 zlib (`-c`)', src: gib, sub: 'monolithicSparse', compression: 'zlib', qemu: ['-c'], maxRatio: 0.3 },
+    { id: 'ms-zstd', label: '1 GiB monolithicSparse → qcow2 zstd', src: gib, sub: 'monolithicSparse', compression: 'zstd', qemu: QCOW2_ZSTD, maxRatio: 0.5 },
+    { id: 'so-none', label: '1 GiB streamOptimized → qcow2', src: gib, sub: 'streamOptimized', compression: 'none', qemu: [], maxRatio: 0.5 },
+    { id: 'ms-none-1cpu', label: '1 GiB monolithicSparse → qcow2, one core', src: gib, sub: 'monolithicSparse', compression: 'none', qemu: [], maxRatio: 1, oneCore: true },
+    { id: 'ms-zlib-1cpu', label: '1 GiB monolithicSparse → qcow2 zlib, one core', src: gib, sub: 'monolithicSparse', compression: 'zlib', qemu: ['-c'], maxRatio: 1, oneCore: true },
+    { id: 'ms-zstd-1cpu', label: '1 GiB monolithicSparse → qcow2 zstd, one core', src: gib, sub: 'monolithicSparse', compression: 'zstd', qemu: QCOW2_ZSTD, maxRatio: 1, oneCore: true },
+    { id: 'so-none-1cpu', label: '1 GiB streamOptimized → qcow2, one core', src: gib, sub: 'streamOptimized', compression: 'none', qemu: [], maxRatio: 1, oneCore: true },
+    // Node's start (~60 ms) is most of a 64 MiB conversion: this row is about memory, not ratio.
+    { id: 'small-none', label: '64 MiB monolithicSparse → qcow2', src: small, sub: 'monolithicSparse', compression: 'none', qemu: [], maxRatio: Infinity },
+  ];
+  if (large) {
+    const big = lazy('large', 8192, 7, ['monolithicSparse']);
+    all.push({ id: 'large-none', label: '8 GiB monolithicSparse → qcow2', src: big, sub: 'monolithicSparse', compression: 'none', qemu: [], maxRatio: 0.75 });
   }
+  return all.filter((c) => !only.length || only.includes(c.id));
 }
 
-/** Runs argv under /usr/bin/time; returns wall seconds and peak RSS (KiB). */
-function timed(argv) {
-  const timeFile = join(work, 'time.out');
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', '-o', timeFile, ...argv], { encoding: 'utf8', maxBuffer: 16 * MiB });
-  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
-  const [, user, sys, rss] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-4);
-  return { seconds: wall, cpuSeconds: Number(user) + Number(sys), rssKiB: Number(rss) };
-}
+const pin = (c, argv) => (c.oneCore ? ['taskset', '-c', '0', ...argv] : argv);
 
 function verify(src, out) {
-  const r = spawnSync('qemu-img', ['compare', src, out], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`output differs from source: ${out}: ${r.stdout}${r.stderr}`);
+  try {
+    execFileSync('qemu-img', ['compare', src, out], { stdio: 'pipe' });
+  } catch (e) {
+    throw new Error(`h2k output differs from its source (qemu-img compare): ${out}: ${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
 }
 
-function benchCase(c, srcs) {
-  const src = srcs[c.source];
+function runCase(c) {
+  c.src = c.src();
+  const src = c.src.paths[c.sub];
   const h2kOut = join(work, `h2k-${c.id}.qcow2`);
   const qemuOut = join(work, `qemu-${c.id}.qcow2`);
-  const best = { h2k: null, qemu: null, qemuSync: null };
+  const h2kArgv = pin(c, runners[runnerName](src, h2kOut, c));
+  const qemuArgv = pin(c, ['qemu-img', 'convert', '-O', 'qcow2', ...c.qemu, src, qemuOut]);
+  const runs = { h2k: [], qemu: [], qemuSync: [] };
   for (let i = 0; i < repeat; i++) {
     rmSync(h2kOut, { force: true });
-    const h = timed(runners[runnerName](src, h2kOut, c));
+    runs.h2k.push(timed(h2kArgv));
+    if (i === 0) verify(src, h2kOut);
+    rmSync(h2kOut, { force: true });
     rmSync(qemuOut, { force: true });
-    const q = timed(['qemu-img', 'convert', '-O', 'qcow2', ...c.qemuArgs, src, qemuOut]);
+    const q = timed(qemuArgv);
     const t0 = process.hrtime.bigint();
     fsyncFile(qemuOut);
-    const qs = { ...q, seconds: q.seconds + Number(process.hrtime.bigint() - t0) / 1e9 };
-    if (!best.h2k || h.seconds < best.h2k.seconds) best.h2k = h;
-    if (!best.qemu || q.seconds < best.qemu.seconds) best.qemu = q;
-    if (!best.qemuSync || qs.seconds < best.qemuSync.seconds) best.qemuSync = qs;
+    runs.qemu.push(q);
+    runs.qemuSync.push({ ...q, seconds: q.seconds + Number(process.hrtime.bigint() - t0) / 1e9 });
+    rmSync(qemuOut, { force: true });
   }
-  verify(src, h2kOut);
-  const h2kBytes = statSync(h2kOut).size;
-  const qemuBytes = statSync(qemuOut).size;
-  rmSync(h2kOut, { force: true });
-  rmSync(qemuOut, { force: true });
+  const secs = (k) => runs[k].map((r) => r.seconds);
+  const h2k = median(secs('h2k'));
+  const ratioSync = h2k / median(secs('qemuSync'));
+  const rss = Math.max(...runs.h2k.map((r) => r.rssMiB));
+  const ratioTarget = Number.isFinite(c.maxRatio) ? `≤ ${c.maxRatio}× qemu-img + fsync, ` : '';
   return {
-    id: c.id,
-    label: c.label,
-    h2kSeconds: best.h2k.seconds,
-    qemuSeconds: best.qemu.seconds,
-    qemuFsyncSeconds: best.qemuSync.seconds,
-    speedup: best.qemuSync.seconds / best.h2k.seconds,
-    speedupNoFsync: best.qemu.seconds / best.h2k.seconds,
-    h2kCpuSeconds: best.h2k.cpuSeconds,
-    qemuCpuSeconds: best.qemu.cpuSeconds,
-    h2kPeakRssMiB: best.h2k.rssKiB / 1024,
-    qemuPeakRssMiB: best.qemu.rssKiB / 1024,
-    h2kBytes,
-    qemuBytes,
-    sizeRatio: h2kBytes / qemuBytes,
-    target: c.target,
+    id: c.id, label: c.label, target: `${ratioTarget}RSS < ${MAX_RSS_MIB} MiB`, met: ratioSync <= c.maxRatio && rss < MAX_RSS_MIB,
+    h2kSeconds: secs('h2k'), qemuSeconds: secs('qemu'), qemuFsyncSeconds: secs('qemuSync'),
+    ratio: h2k / median(secs('qemu')), ratioFsync: ratioSync,
+    guestMBps: c.src.allocated / 1e6 / h2k,
+    h2kCpuSeconds: median(runs.h2k.map((r) => r.cpuSeconds)), qemuCpuSeconds: median(runs.qemu.map((r) => r.cpuSeconds)),
+    h2kPeakRssMiB: rss, qemuPeakRssMiB: Math.max(...runs.qemu.map((r) => r.rssMiB)),
+    virtualMiB: c.src.sizeMiB, allocatedMiB: c.src.allocated / MiB,
+    commands: [shellLine(h2kArgv), shellLine(qemuArgv) + ' && sync'],
   };
 }
 
 function main() {
-  const srcs = prepare();
-  const cases = [
-    { id: 'ms-none', label: 'monolithicSparse → qcow2', source: 'ms', compression: 'none', qemuArgs: [], target: 'speedup ≥ 1.0' },
-    { id: 'ms-zlib', label: 'monolithicSparse → qcow2 zlib', source: 'ms', compression: 'zlib', qemuArgs: ['-c'], target: 'speedup ≥ 2, size ≤ 1.05' },
-    { id: 'ms-zstd', label: 'monolithicSparse → qcow2 zstd', source: 'ms', compression: 'zstd', qemuArgs: ['-c', '-o', 'compression_type=zstd'], target: 'speedup ≥ 2, size ≤ 1.05' },
-    { id: 'so-none', label: 'streamOptimized → qcow2', source: 'so', compression: 'none', qemuArgs: [], target: 'speedup ≥ 1.3' },
-  ];
-  const only = opt('only', '');
+  const m = machine();
+  const qemuVersion = execFileSync('qemu-img', ['--version'], { encoding: 'utf8' }).split('\n')[0].replace('qemu-img version ', '');
   const results = [];
-  for (const c of cases) {
-    if (only && !only.split(',').includes(c.id)) continue;
-    console.error(`running ${c.id}...`);
-    results.push(benchCase(c, srcs));
+  for (const c of cases(!flag('no-large'))) {
+    console.error(`running ${c.id} (${repeat}x)...`);
+    results.push(runCase(c));
   }
   const f = (n, d = 2) => n.toFixed(d);
-  const lines = [
-    `h2k (${runnerName}) vs qemu-img ${execFileSync('qemu-img', ['--version'], { encoding: 'utf8' }).split('\n')[0].replace('qemu-img version ', '')}, ` +
-      `1 GiB virtual, ${f(srcs.allocated / MiB, 0)} MiB allocated, ${cpus().length} CPUs, best of ${repeat}, ` +
-      `load average ${loadavg()[0].toFixed(1)} at the end (speedup = qemu-img+fsync / h2k wall time; CPU = user+sys)`,
-    '',
-    '| case | h2k s | qemu-img s | qemu-img+fsync s | speedup | h2k CPU s | qemu CPU s | h2k RSS MiB | qemu RSS MiB | h2k MiB | qemu MiB | size ratio | target |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...results.map((r) =>
-      `| ${r.label} | ${f(r.h2kSeconds)} | ${f(r.qemuSeconds)} | ${f(r.qemuFsyncSeconds)} | ${f(r.speedup)}x | ${f(r.h2kCpuSeconds)} | ${f(r.qemuCpuSeconds)} | ${f(r.h2kPeakRssMiB, 0)} | ${f(r.qemuPeakRssMiB, 0)} | ${f(r.h2kBytes / MiB, 1)} | ${f(r.qemuBytes / MiB, 1)} | ${f(r.sizeRatio, 3)} | ${r.target} |`),
-  ];
-  console.log(lines.join('\n'));
-  mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify({
-    date: new Date().toISOString(), runner: runnerName, repeat, cpus: cpus().length,
-    virtualSize: SIZE, allocatedBytes: srcs.allocated, results,
-  }, null, 2));
+  console.log(`h2k (${runnerName === 'cli' ? '`h2k convert`, Node start included' : 'native engine alone'}) vs qemu-img ${qemuVersion}; ` +
+    `${m.cpus} × ${m.model}; medians of ${repeat} interleaved runs (min..max); load average ${f(m.loadAtStart)} at start; ${m.date}\n`);
+  console.log(markdownTable(
+    ['case', 'h2k', 'qemu-img', 'qemu-img + fsync', 'h2k / qemu-img', 'h2k / (qemu-img + fsync)', 'guest data MB/s', 'h2k CPU s', 'qemu CPU s', 'h2k peak RSS MiB', 'target', 'met'],
+    results.map((r) => [r.label, secondsWithSpread(r.h2kSeconds), secondsWithSpread(r.qemuSeconds), secondsWithSpread(r.qemuFsyncSeconds),
+      `${f(r.ratio)}×`, `${f(r.ratioFsync)}×`, f(r.guestMBps, 0), f(r.h2kCpuSeconds), f(r.qemuCpuSeconds), f(r.h2kPeakRssMiB, 0), r.target, r.met ? 'yes' : 'NO']),
+  ));
+  const rss = results.filter((r) => /^(small|ms|large)-none$/.test(r.id)).map((r) => `${r.virtualMiB} MiB: ${f(r.h2kPeakRssMiB, 0)} MiB`);
+  console.log(`\nPeak RSS by virtual size (target < 256 MiB and flat): ${rss.join(', ')}`);
+  console.log('\nCommands (one run each, per case):');
+  for (const r of results) console.log(`- ${r.id}: \`${r.commands[0]}\` vs \`${r.commands[1]}\``);
+  writeResults('convert', {
+    ...m, runner: runnerName, repeat, qemuVersion, results,
+    summary: results.map((r) => ({
+      work: r.label, h2k: secondsWithSpread(r.h2kSeconds), peer: `qemu-img ${secondsWithSpread(r.qemuSeconds)} / + fsync ${secondsWithSpread(r.qemuFsyncSeconds)}`,
+      ratio: `${f(r.ratio)}× / ${f(r.ratioFsync)}×`, target: r.target, met: r.met, commands: r.commands,
+    })),
+  });
 }
 
 main();

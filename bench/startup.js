@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync, truncateSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { machine, shellLine, writeResults } from './lib/measure.js';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,7 +45,8 @@ function wall(argv) {
   return s;
 }
 
-const load = loadavg()[0];
+const m = machine();
+const load = m.loadAtStart;
 for (const c of cases) wall(c.argv); // warm the page cache once
 const times = cases.map(() => []);
 for (let r = 0; r < repeat; r++) cases.forEach((c, k) => times[k].push(wall(c.argv)));
@@ -58,5 +60,17 @@ cases.forEach((c, k) => {
   const m = median(times[k]);
   const over = m - base;
   console.log(`| \`${c.name}\` | ${ms(m)} | ${ms(Math.min(...times[k]))}..${ms(Math.max(...times[k]))} | ${k === 0 ? '—' : `+${ms(over)}`} | ${k === 0 ? '' : over <= 0.05 ? 'yes' : 'no'} |`);
+});
+writeResults('startup', {
+  ...m, repeat,
+  summary: cases.slice(1).map((c, j) => {
+    const k = j + 1;
+    const over = median(times[k]) - base;
+    return {
+      work: `fixed cost: \`${c.name}\``, h2k: `${ms(median(times[k]))} (${ms(Math.min(...times[k]))}..${ms(Math.max(...times[k]))})`,
+      peer: `node -e 0 ${ms(base)}`, ratio: `+${ms(over)}`, target: '≤ node -e 0 + 50 ms', met: over <= 0.05,
+      commands: [shellLine(c.argv), 'node -e 0'],
+    };
+  }),
 });
 rmSync(work, { recursive: true, force: true });
