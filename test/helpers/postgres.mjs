@@ -2,6 +2,7 @@
 // (scripts/setup-system.sh), data and unix socket in a temporary directory, no TCP listener (so
 // no port clashes between parallel runs), password authentication so that URLs carry a secret.
 // initdb refuses to run as root: as root the server runs as the `postgres` system user.
+// Plain JS: test/pg-queue.test.ts and bench/cluster.js both use it.
 import { execFile } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,34 +16,33 @@ const PORT = 5432; // only names the socket file (.s.PGSQL.5432) inside our own 
 export const PG_USER = 'h2k';
 export const PG_PASSWORD = 'S3cret-pa55:word';
 
-export interface PgServer {
-  dir: string;
-  /** postgres:// URL of database `db` over the unix socket, with the password */
-  url(db?: string, password?: string): string;
-  /** creates an empty database and returns its URL */
-  createDatabase(name: string): Promise<string>;
-  stop(mode?: 'fast' | 'immediate'): Promise<void>;
-  start(): Promise<void>;
-  destroy(): Promise<void>;
-}
+/**
+ * @typedef {object} PgServer
+ * @property {string} dir
+ * @property {(db?: string, password?: string) => string} url  postgres:// URL of a database over the unix socket, with the password
+ * @property {(name: string) => Promise<string>} createDatabase  creates an empty database and returns its URL
+ * @property {(mode?: 'fast' | 'immediate') => Promise<void>} stop
+ * @property {() => Promise<void>} start
+ * @property {() => Promise<void>} destroy
+ */
 
 const asRoot = process.getuid?.() === 0;
 /** argv run as the server's owner: the current user, or `postgres` when we are root. */
-function owner(cmd: string, args: string[]): [string, string[]] {
+function owner(cmd, args) {
   return asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
 }
-async function pgTool(tool: string, args: string[]): Promise<string> {
+async function pgTool(tool, args) {
   const [cmd, argv] = owner(join(PG_BIN, tool), args);
   try {
     const { stdout } = await run(cmd, argv, { cwd: '/', maxBuffer: 1 << 20 });
     return stdout;
   } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`${tool} ${args.join(' ')} failed: ${e.stderr || e.message}`);
+    throw new Error(`${tool} ${args.join(' ')} failed: ${err.stderr || err.message}`);
   }
 }
 
-export async function startPostgres(): Promise<PgServer> {
+/** @returns {Promise<PgServer>} */
+export async function startPostgres() {
   if (!existsSync(join(PG_BIN, 'initdb')))
     throw new Error(`${PG_BIN}/initdb is missing: install PostgreSQL 15 with scripts/setup-system.sh (Debian package postgresql-15)`);
   const dir = mkdtempSync(join(tmpdir(), 'h2k-pg-'));
