@@ -25,7 +25,7 @@ export default async function run(task: PoolTask): Promise<TaskOutcome<unknown>>
   const handler = handlers[task.kind];
   if (!handler) return { ok: false, error: { code: 'E_INTERNAL', message: `unknown pool task '${task.kind}'` } };
   try {
-    return { ok: true, value: await handler(task) };
+    return await handler(task);
   } catch (err) {
     return { ok: false, error: serialize(err) };
   }
