@@ -102,6 +102,21 @@ export async function runTask<T>(task: Omit<PoolTask, 'shared'>, options: RunTas
   return outcome.value;
 }
 
+let warmedAt = 0;
+
+/**
+ * Starts the pool's threads ahead of their first task: one no-op task per thread, queued while the
+ * threads start, makes Piscina start all of them. At most once a second; nothing when tasks run
+ * inline.
+ */
+export function warmPool(): void {
+  if (tasksRunInline() || Date.now() - warmedAt < 1000) return;
+  warmedAt = Date.now();
+  void getPool()
+    .then((p) => Promise.all(Array.from({ length: poolSize }, () => p.run({ kind: 'warm' }))))
+    .catch(() => undefined); // a thread that fails to start fails the first real task, with its message
+}
+
 export async function destroyPool(): Promise<void> {
   const p = pool;
   pool = undefined;

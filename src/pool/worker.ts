@@ -1,5 +1,6 @@
 // Piscina worker entry: dispatches a task to its handler by kind. Never throws: the outcome
 // carries either the value or a serialized error (codes survive the thread boundary).
+import { loadAddon } from '../native/addon.js';
 import { runConvertTask } from './tasks/convert-task.js';
 import { runHashTask } from './tasks/hash-task.js';
 import type { PoolTask, SerializedError, TaskHandler, TaskOutcome } from './task-types.js';
@@ -7,6 +8,7 @@ import type { PoolTask, SerializedError, TaskHandler, TaskOutcome } from './task
 const handlers: Record<string, TaskHandler> = {
   convert: runConvertTask,
   hash: runHashTask,
+  warm: async () => (loadAddon(), { ok: true, value: null }), // pool.ts warmPool: the thread up, modules and addon loaded
 };
 
 function serialize(err: unknown): SerializedError {
