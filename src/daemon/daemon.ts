@@ -6,7 +6,7 @@ import { convertImage } from '../convert/convert-image.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
 import { guestFixRequest } from '../config/guest-output-schema.js';
 import { loadAddon, packageRoot } from '../native/addon.js';
-import { configurePool } from '../pool/pool.js';
+import { configurePool, warmPool } from '../pool/pool.js';
 import { systemdNotify, type SystemdNotify } from '../service/systemd-notify.js';
 import { H2kError } from '../util/errors.js';
 import { ControlServer } from './control-server.js';
@@ -227,6 +227,8 @@ export class Daemon {
       extentWaitMs: cfg.extent_wait_timeout * 1000,
       log: this.log,
       onJob: (spec) => void this.enqueue(spec),
+      // the pool's threads start (~0.3 s each) while the file settles, not when its job does
+      onSeen: this.opts.convert ? undefined : warmPool,
       onRefuse: ({ files, error, phase }) =>
         void this.runner.refuse(files, error, phase).finally(() => {
           this.scheduleStatsWrite();
