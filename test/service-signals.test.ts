@@ -119,11 +119,11 @@ describe('operator surface', () => {
     await waitFor('no current job', () => (h.statsFile().current_jobs as unknown[]).length === 0);
   });
 
-  it('a log file that cannot be opened is an error at start (exit 64), not ignored', { timeout: 30_000 }, async () => {
+  it('a log file that cannot be opened is an error at start (exit 2, E_CONFIG), not ignored', { timeout: 30_000 }, async () => {
     const dir = join(fx.dir, 'logfail');
     mkdirSync(join(dir, 'watch'), { recursive: true });
     const r = await runH2k(['daemon', '--watch-dir', join(dir, 'watch'), '--output-dir', join(dir, 'out'), '--log-file', join(dir, 'missing', 'h2k.log')], { timeout: 20_000 });
-    expect(r.code).toBe(64);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain(`cannot open log_file ${join(dir, 'missing', 'h2k.log')} for writing`);
     expect(existsSync(join(dir, 'out', '.daemon', 'control.sock'))).toBe(false);
   });

@@ -1,5 +1,5 @@
 // The service shell both daemon modes run in: state directory, control socket and its commands,
-// signals, stats.json, the Prometheus endpoint, the run state and the lifecycle hook. What the
+// signals, stats.json, the Prometheus endpoint, the run state and sd_notify. What the
 // service works on comes from a JobSource (src/daemon/watch-source.ts: the watch folder;
 // src/workflow/manifest-source.ts: the manifest directory). A new daemon feature that both
 // modes share goes here; one that is about where jobs come from goes in a source.
@@ -13,6 +13,7 @@ import { daemonPaths, h2kVersion, type DaemonPaths } from './paths.js';
 import { logStats, StatsFile } from './stats-file.js';
 import { DaemonStats, type StatsSnapshot } from './stats.js';
 import { changedKeys, RELOADABLE_KEYS } from './reload.js';
+import { systemdNotify, type SystemdNotify } from './systemd-notify.js';
 import { toH2kError } from '../util/errors.js';
 
 export type RunState = 'running' | 'paused' | 'draining' | 'stopping' | 'stopped';
@@ -64,9 +65,6 @@ export interface JobSource {
   readonly words: { name: string; route: () => string; drain: [log: string, reply: string]; stop: [log: string, reply: string] };
 }
 
-/** Lifecycle points for a service manager (sd_notify): one place to hook. */
-export type LifecycleEvent = 'ready' | 'reloading' | 'stopping' | 'status';
-
 /** The running config: the shell reads these keys; the rest belongs to the source. */
 export interface ServiceConfig {
   output_dir: string;
@@ -82,7 +80,6 @@ export interface ServiceConfig {
 export interface ServiceOptions {
   /** install SIGTERM/SIGINT/SIGUSR1/SIGHUP handlers (the CLI does; in-process tests don't) */
   handleSignals?: boolean;
-  onLifecycle?: (event: LifecycleEvent, text: string) => void;
   /** reads the config file again (SIGHUP, `reload`); throws when it is invalid */
   loadConfig?: () => { config: ServiceConfig; warnings: string[] };
 }
@@ -99,11 +96,19 @@ export class Service {
   private finish!: (clean: boolean) => void;
   private readonly finished = new Promise<boolean>((r) => (this.finish = r));
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
+  /** sd_notify: READY, STATUS, STOPPING, RELOADING, WATCHDOG (no-op outside systemd) */
+  private readonly systemd: SystemdNotify;
   metricsAddress?: string;
 
   constructor(readonly source: JobSource, private cfg: ServiceConfig, private readonly log: Logger, private readonly opts: ServiceOptions = {}) {
     this.paths = daemonPaths(cfg);
-    this.statsFile = new StatsFile(this.paths.statsFile, () => this.snapshot(), log);
+    this.systemd = systemdNotify(log);
+    // Each stats.json write also tells systemd the queue (sent only when the line changes).
+    this.statsFile = new StatsFile(this.paths.statsFile, async () => {
+      const s = await this.snapshot();
+      this.systemd.status(s);
+      return s;
+    }, log);
   }
 
   /** Starts everything; on failure nothing stays open. */
@@ -115,9 +120,10 @@ export class Service {
       this.statsFile.stop();
       await this.closeServers();
       this.removeSignals();
+      this.systemd.close();
       throw err;
     }
-    this.lifecycle('ready', this.source.runState);
+    this.systemd.ready();
   }
 
   private async startParts(): Promise<void> {
@@ -163,10 +169,6 @@ export class Service {
     return this.stats.snapshot(this.live(q.waiting, q.retryWaiting));
   }
 
-  private lifecycle(event: LifecycleEvent, text: string): void {
-    this.opts.onLifecycle?.(event, text);
-  }
-
   private async onControl(command: ControlCommand): Promise<ControlReply> {
     const state = this.source.runState;
     switch (command) {
@@ -194,7 +196,7 @@ export class Service {
         const [from, to, note] = command === 'pause' ? (['running', 'paused', ' (running jobs finish; no new ones start)'] as const) : (['paused', 'resumed', ''] as const);
         if (state === from) this.log.info(`daemon_${to}`, `Daemon ${to}${note}`);
         this.source[command]();
-        this.changed(command === 'pause' ? 'paused' : 'running');
+        this.changed();
         return { status: 'ok', message: `Daemon ${to}` };
       }
       case 'drain':
@@ -211,7 +213,7 @@ export class Service {
   /** Reads the config again and applies what can change live; an invalid one is refused. */
   reload(why: string): ControlReply {
     if (!this.opts.loadConfig) return { status: 'error', message: 'this daemon has no config to reload' };
-    this.lifecycle('reloading', `reloading config (${why})`);
+    this.systemd.reloading();
     try {
       const { config: next, warnings } = this.opts.loadConfig();
       const { live, restart } = changedKeys({ ...this.cfg }, { ...next });
@@ -231,23 +233,22 @@ export class Service {
       this.log.error('config_reload_refused', `Config reload refused (${why}): ${message}; the running config stays`, { code: e.code });
       return { status: 'error', message: `config refused, the running config stays: ${message}` };
     } finally {
-      this.lifecycle('ready', this.source.runState);
+      this.systemd.ready();
     }
   }
 
-  private changed(status: RunState): void {
+  private changed(): void {
     this.statsFile.schedule();
-    this.lifecycle('status', status);
   }
 
   /** Take nothing new, finish everything queued, exit. */
   drain(why: string): void {
-    if (!this.ending) this.end('drain', 'daemon_draining', `Draining (${why}): ${this.source.words.drain[0]}`, 'draining', () => this.source.drain());
+    if (!this.ending) this.end('drain', why, 'daemon_draining', `Draining (${why}): ${this.source.words.drain[0]}`, () => this.source.drain());
   }
 
   /** Cancel running jobs now (requeued), exit. */
   stop(why: string): void {
-    if (this.ending !== 'stop') this.end('stop', 'daemon_stopping', `Stopping (${why}): ${this.source.words.stop[0]}`, 'stopping', () => this.source.stop());
+    if (this.ending !== 'stop') this.end('stop', why, 'daemon_stopping', `Stopping (${why}): ${this.source.words.stop[0]}`, () => this.source.stop());
   }
 
   /** SIGTERM, a service manager's stop: queued jobs are not held up; running ones get the grace time. */
@@ -255,13 +256,13 @@ export class Service {
     if (this.ending) return;
     const grace = this.cfg.shutdown_grace_seconds ?? 120;
     const msg = `Stopping (${why}): nothing new starts (queued jobs wait for the next start); running jobs get ${grace}s to finish, then are cancelled and requeued`;
-    this.end('shutdown', 'daemon_stopping', msg, `stopping: running jobs get ${grace}s`, () => this.source.shutdown(grace * 1000), { grace_seconds: grace });
+    this.end('shutdown', why, 'daemon_stopping', msg, () => this.source.shutdown(grace * 1000), { grace_seconds: grace });
   }
 
-  private end(kind: 'drain' | 'shutdown' | 'stop', event: string, msg: string, status: string, act: () => Promise<boolean>, fields?: Record<string, unknown>): void {
+  private end(kind: 'drain' | 'shutdown' | 'stop', why: string, event: string, msg: string, act: () => Promise<boolean>, fields?: Record<string, unknown>): void {
     this.ending = kind;
     this.log.info(event, msg, fields);
-    this.lifecycle('stopping', status);
+    this.systemd.stopping(why);
     void act().then(this.finish);
     this.statsFile.schedule();
   }
@@ -300,6 +301,7 @@ export class Service {
     await this.statsFile.write();
     await this.closeServers();
     this.removeSignals();
+    this.systemd.close();
     const s = await this.snapshot();
     this.log.info('daemon_stopped', `${this.source.words.name} stopped: ${s.total_processed} processed, ${s.total_failed} failed, ${s.total_retried} retried`);
     return clean ? 0 : 1;
