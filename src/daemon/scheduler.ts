@@ -4,7 +4,7 @@
 import type { Job, JobQueue } from './queue/job-queue.js';
 import type { JobOutcome } from './job-runner.js';
 import type { Logger } from '../service/logger.js';
-import type { RunState } from '../service/service.js';
+import type { RunState } from '../service/job-source.js';
 
 
 export interface SchedulerOptions {

@@ -10,7 +10,8 @@ import { loadAddon } from '../native/addon.js';
 import { configurePool } from '../pool/pool.js';
 import type { Logger } from '../service/logger.js';
 import { assertApart } from '../service/paths.js';
-import { Service, type JobSource, type ServiceConfig, type ServiceContext, type ServiceOptions } from '../service/service.js';
+import type { JobSource, ServiceConfig, ServiceContext } from '../service/job-source.js';
+import { Service, type ServiceOptions } from '../service/service.js';
 import { Deduplicator } from './dedup.js';
 import { assertGuestToolsForFixes } from './guest-stage.js';
 import { JobRunner, type ConvertFn } from './job-runner.js';
@@ -177,25 +178,11 @@ export class WatchFolderSource implements JobSource {
     this.scheduler?.setMaxConcurrent(n.max_concurrent_jobs);
   }
 
-  pause(): void {
-    this.scheduler?.pause();
-  }
-
-  resume(): void {
-    this.scheduler?.resume();
-  }
-
-  drain() {
-    return this.end((s) => s.drain());
-  }
-
-  stop() {
-    return this.end((s) => s.stop());
-  }
-
-  shutdown(graceMs: number) {
-    return this.end((s) => s.shutdown(graceMs));
-  }
+  pause = () => this.scheduler?.pause();
+  resume = () => this.scheduler?.resume();
+  drain = () => this.end((s) => s.drain());
+  stop = () => this.end((s) => s.stop());
+  shutdown = (graceMs: number) => this.end((s) => s.shutdown(graceMs));
 
   /** The watcher stops taking files; the scheduler winds down as told. */
   private async end(how: (s: Scheduler) => void): Promise<boolean> {

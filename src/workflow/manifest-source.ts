@@ -6,21 +6,13 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../service/logger.js';
 import { assertApart } from '../service/paths.js';
-import { Service, type JobSource, type ServiceConfig, type ServiceContext, type ServiceOptions } from '../service/service.js';
+import type { JobSource, ServiceConfig, ServiceContext } from '../service/job-source.js';
+import { Service, type ServiceOptions } from '../service/service.js';
 import type { StatsSnapshot } from '../service/stats.js';
 import { configurePool } from '../pool/pool.js';
 import { ManifestWorkflowService, type WorkflowEvent } from './workflow-service.js';
 
-export interface WorkflowDaemonConfig {
-  manifest_workflow_dir: string;
-  output_dir: string;
-  max_concurrent_jobs: number;
-  control_socket?: string;
-  metrics_listen?: string;
-  stats_interval?: number;
-  shutdown_grace_seconds?: number;
-  manifest_source_root?: string;
-}
+export type WorkflowDaemonConfig = ServiceConfig & { manifest_workflow_dir: string; manifest_source_root?: string };
 
 /** Stats count manifests, all under one file type. */
 const MANIFEST_TYPE = 'manifest';
@@ -67,7 +59,7 @@ export class ManifestSource implements JobSource {
     stop: ['cancelling running manifests; they go back to to_be_processed/', 'Stopping daemon: running manifests are cancelled and go back to to_be_processed/'] as [string, string],
   };
 
-  constructor(private readonly cfg: WorkflowDaemonConfig, private readonly log: Logger) {
+  constructor(private readonly cfg: WorkflowDaemonConfig) {
     this.workflowDir = resolve(cfg.manifest_workflow_dir);
     this.outputDir = resolve(cfg.output_dir);
     // hyper2kvm's manifest daemon kept its stats in {manifest_workflow_dir}/.stats/: carry them over once.
@@ -134,25 +126,11 @@ export class ManifestSource implements JobSource {
     configurePool(next.max_concurrent_jobs);
   }
 
-  pause(): void {
-    this.service.pause();
-  }
-
-  resume(): void {
-    this.service.resume();
-  }
-
-  drain() {
-    return this.service.drain().then(() => true);
-  }
-
-  stop() {
-    return this.service.stop();
-  }
-
-  shutdown(graceMs: number) {
-    return this.service.shutdown(graceMs);
-  }
+  pause = () => this.service.pause();
+  resume = () => this.service.resume();
+  drain = () => this.service.drain().then(() => true);
+  stop = () => this.service.stop();
+  shutdown = (graceMs: number) => this.service.shutdown(graceMs);
 
   async close(): Promise<void> {
     if (this.runState !== 'stopped') await this.service.stop(0).catch(() => undefined);
@@ -161,5 +139,5 @@ export class ManifestSource implements JobSource {
 
 /** `h2k daemon --manifest-workflow-mode`: the shell around a ManifestSource. */
 export function manifestWorkflowService(cfg: WorkflowDaemonConfig, log: Logger, opts: ServiceOptions = {}): Service {
-  return new Service(new ManifestSource(cfg, log), { ...cfg }, log, opts);
+  return new Service(new ManifestSource(cfg), { ...cfg }, log, opts);
 }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import type { RunState } from '../service/service.js';
+import type { RunState } from '../service/job-source.js';
 import { toH2kError } from '../util/errors.js';
 import { buildErrorRecord } from './error-record.js';
 import { JobJournal } from './job-journal.js';
