@@ -69,7 +69,7 @@ describe('schema', () => {
   test('the first daemon creates the schema, the next ones find it; a newer schema is refused', async () => {
     const url = await freshDb();
     await Promise.all(['a', 'b', 'c'].map((h) => openQueue(url, h)));
-    expect(await sql(url, 'SELECT version FROM h2k.schema_version ORDER BY version')).toEqual([{ version: 1 }]);
+    expect(await sql(url, 'SELECT version FROM h2k.schema_version ORDER BY version')).toEqual([{ version: 1 }, { version: 2 }]);
     expect((await sql<{ host_name: string }>(url, 'SELECT host_name FROM h2k.hosts ORDER BY 1')).map((r) => r.host_name)).toEqual(['a', 'b', 'c']);
     await sql(url, 'INSERT INTO h2k.schema_version (version) VALUES (99)');
     await expect(PgJobQueue.open({ url, hostName: 'old' })).rejects.toMatchObject({ code: 'E_QUEUE_VERSION' });

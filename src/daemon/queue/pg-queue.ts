@@ -9,30 +9,21 @@
 // (E_QUEUE_LEASE_LOST). With cluster_max_jobs, claims are serialised by an advisory lock and
 // count the live leases of the whole cluster in the same transaction.
 import { hostname } from 'node:os';
-import pg from 'pg';
+import type pg from 'pg';
 import { H2kError } from '../../util/errors.js';
-import { redactorFor, type Redactor } from '../../util/redact.js';
 import type { Job, JobQueue, JobSpec, QueueCounts } from './job-queue.js';
-import { queueError } from './pg-errors.js';
-import { LOCK_CLUSTER_LIMIT, migrate } from './pg-schema.js';
+import { connectCluster, type PgConnectOptions, type PgConnection } from './pg-connect.js';
+import { LOCK_CLUSTER_LIMIT } from './pg-schema.js';
 
-export interface PgQueueOptions {
-  /** postgres://user:password@host[:port]/database (a socket directory as host works too) */
-  url: string;
+export interface PgQueueOptions extends PgConnectOptions {
   /** this daemon's name in the cluster; default the machine's hostname */
   hostName?: string;
   /** seconds a claim lives without a heartbeat (default 30) */
   leaseSeconds?: number;
   /** jobs running at once in the whole cluster; 0 or absent: no limit */
   clusterMaxJobs?: number;
-  /** connection attempts give up after this (default 5000 ms) */
-  connectTimeoutMs?: number;
-  /** pool size of this process (default 4) */
-  poolSize?: number;
   /** a job this host held was taken over after its lease expired (heartbeats did not get through) */
   onLeaseLost?: (id: string) => void;
-  /** a background failure (heartbeat, idle connection lost); already redacted */
-  onError?: (err: H2kError) => void;
 }
 
 interface JobRow {
@@ -72,8 +63,6 @@ const ENQUEUE = `
 export class PgJobQueue implements JobQueue {
   readonly hostName: string;
   readonly leaseSeconds: number;
-  /** the URL as it may be shown (password masked) */
-  readonly shownUrl: string;
   /** id -> claim token of the jobs this process holds */
   private readonly held = new Map<string, string>();
   /** ids whose completion/failure/retry/release is in flight: a heartbeat must not call them lost */
@@ -81,42 +70,32 @@ export class PgJobQueue implements JobQueue {
   private heartbeatTimer?: NodeJS.Timeout;
   private heartbeating?: Promise<void>;
 
+  private readonly pool: pg.Pool;
+
   private constructor(
-    private readonly pool: pg.Pool,
+    private readonly db: PgConnection,
     private readonly opts: PgQueueOptions,
-    private readonly redact: Redactor,
   ) {
+    this.pool = db.pool;
     this.hostName = opts.hostName || hostname();
     this.leaseSeconds = opts.leaseSeconds ?? 30;
-    this.shownUrl = redact(opts.url);
+  }
+
+  /** the URL as it may be shown (password masked) */
+  get shownUrl(): string {
+    return this.db.shownUrl;
   }
 
   /** Connects, creates or migrates the schema, registers this host and starts its heartbeat. */
   static async open(opts: PgQueueOptions): Promise<PgJobQueue> {
-    const redact = redactorFor(opts.url);
-    const pool = new pg.Pool({
-      connectionString: opts.url,
-      max: opts.poolSize ?? 4,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
-      keepAlive: true,
-      application_name: 'h2k',
-    });
-    const queue = new PgJobQueue(pool, opts, redact);
-    // An idle connection dropped by the server (restart, network cut): the pool replaces it on
-    // the next query; without this listener the process would die of an unhandled 'error'.
-    pool.on('error', (err) => opts.onError?.(queueError(err, redact, queue.shownUrl)));
-    if (!(queue.leaseSeconds >= 1)) throw new H2kError(`lease_seconds must be at least 1 (got ${queue.leaseSeconds})`, { code: 'E_CONFIG' });
+    const leaseSeconds = opts.leaseSeconds ?? 30;
+    if (!(leaseSeconds >= 1)) throw new H2kError(`lease_seconds must be at least 1 (got ${leaseSeconds})`, { code: 'E_CONFIG' });
+    const queue = new PgJobQueue(await connectCluster(opts), opts);
     try {
-      const client = await pool.connect();
-      try {
-        await migrate(client);
-      } finally {
-        client.release();
-      }
       await queue.heartbeat();
     } catch (err) {
-      await pool.end().catch(() => undefined);
-      throw queueError(err, redact, queue.shownUrl);
+      await queue.pool.end().catch(() => undefined);
+      throw err;
     }
     queue.heartbeatTimer = setInterval(() => {
       queue.heartbeating ??= queue
@@ -133,7 +112,7 @@ export class PgJobQueue implements JobQueue {
     try {
       return await this.pool.query<R>({ text, values, name });
     } catch (err) {
-      throw queueError(err, this.redact, this.shownUrl);
+      throw this.db.error(err);
     }
   }
 
@@ -194,7 +173,7 @@ export class PgJobQueue implements JobQueue {
       return row;
     } catch (err) {
       await client?.query('ROLLBACK').catch(() => undefined);
-      throw queueError(err, this.redact, this.shownUrl);
+      throw this.db.error(err);
     } finally {
       client?.release();
     }

@@ -1,5 +1,6 @@
-// The cluster's tables in PostgreSQL, schema `h2k`, created and migrated by the first daemon that
-// starts (migrations run under an advisory lock, so daemons starting together apply each one once).
+// The cluster's tables in PostgreSQL (job queue, hosts, dedup records), schema `h2k`, created and
+// migrated by the first daemon that starts (migrations run under an advisory lock, so daemons
+// starting together apply each one once).
 // h2k.schema_version records the applied versions; a database migrated by a newer h2k is refused.
 import type pg from 'pg';
 import { H2kError } from '../../util/errors.js';
@@ -36,6 +37,26 @@ const MIGRATIONS: readonly string[] = [
      started_at    timestamptz NOT NULL DEFAULT now(),
      last_seen     timestamptz NOT NULL DEFAULT now()
    );`,
+  // 2: the cluster's dedup records (src/dedup/pg-store.ts): the columns of the SQLite store's
+  // processed_files (src/dedup/schema.ts) plus the host that recorded each.
+  `CREATE TABLE h2k.processed_files (
+     id               bigserial PRIMARY KEY,
+     filename         text NOT NULL,
+     filepath         text NOT NULL DEFAULT '',
+     file_size        bigint NOT NULL,
+     md5_hash         text,
+     processed_at     timestamptz NOT NULL,
+     output_path      text,
+     status           text NOT NULL,
+     xxh3             text,
+     error            text,
+     duration_seconds double precision,
+     host_name        text
+   );
+   CREATE INDEX processed_files_name_size ON h2k.processed_files (filename, file_size);
+   CREATE INDEX processed_files_md5 ON h2k.processed_files (md5_hash);
+   CREATE INDEX processed_files_xxh3 ON h2k.processed_files (xxh3);
+   CREATE INDEX processed_files_processed_at ON h2k.processed_files (processed_at);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
