@@ -126,6 +126,31 @@ describe('the JobQueue contract', () => {
     expect(await Promise.all([b.enqueue(spec(1)), c.enqueue(spec(1))])).toEqual(expect.arrayContaining([true, false]));
   });
 
+  test('cluster status: hosts alive or silent with their jobs, queue depth, throughput; old jobs and hosts purged', async () => {
+    const url = await freshDb();
+    // st-b heartbeats every 100 s: none comes during the test to undo the silence made below.
+    const [a, b] = await Promise.all([openQueue(url, 'st-a'), openQueue(url, 'st-b', { leaseSeconds: 300 })]);
+    await enqueueMany(a, 5);
+    const [j0, j1, j2] = [await a.claim(Date.now()), await a.claim(Date.now()), await b.claim(Date.now())];
+    await a.complete(j0!.id);
+    await a.fail(j1!.id, { code: 'E_CORRUPT', message: 'x' });
+    // st-b has been silent for longer than its lease: not alive, and its job is waiting again.
+    await sql(url, `UPDATE h2k.hosts SET last_seen = now() - interval '301 seconds' WHERE host_name = 'st-b'`);
+    await sql(url, `UPDATE h2k.jobs SET lease_until = now() - interval '1 second' WHERE id = $1`, [j2!.id]);
+    const st = await b.clusterStatus();
+    expect(st).toMatchObject({ waiting: 3, running: 0, done: 1, failed: 1, finishedLastMinute: 2 });
+    expect(st.hosts.map(({ hostName, alive, running, done, failed, pid }) => ({ hostName, alive, running, done, failed, pid }))).toEqual([
+      { hostName: 'st-a', alive: true, running: 0, done: 1, failed: 1, pid: process.pid },
+      { hostName: 'st-b', alive: false, running: 0, done: 0, failed: 0, pid: process.pid },
+    ]);
+    expect(Date.parse(st.hosts[0].lastSeen)).toBeGreaterThan(Date.parse(st.hosts[1].lastSeen) + 300_000);
+    await sql(url, `UPDATE h2k.jobs SET finished_at = now() - interval '91 days' WHERE state = 'done'`);
+    await sql(url, `UPDATE h2k.hosts SET last_seen = now() - interval '91 days' WHERE host_name = 'st-b'`);
+    expect(await a.purgeFinished(90)).toBe(1);
+    expect(await sql(url, `SELECT state FROM h2k.jobs WHERE state IN ('done', 'failed')`)).toEqual([{ state: 'failed' }]);
+    expect((await a.clusterStatus()).hosts.map((h) => h.hostName)).toEqual(['st-a']);
+  });
+
   test('cluster_max_jobs bounds the jobs running in the whole cluster', async () => {
     const url = await freshDb();
     const hosts = await Promise.all(['h1', 'h2', 'h3'].map((h) => openQueue(url, h, { clusterMaxJobs: 2 })));

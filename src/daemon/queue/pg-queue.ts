@@ -26,6 +26,27 @@ export interface PgQueueOptions extends PgConnectOptions {
   onLeaseLost?: (id: string) => void;
 }
 
+/** The cluster as `h2k ctl status|stats` shows it. */
+export interface ClusterStatus {
+  hosts: {
+    hostName: string;
+    pid: number | null;
+    startedAt: string;
+    lastSeen: string;
+    /** heartbeat seen within its lease_seconds */
+    alive: boolean;
+    running: number;
+    done: number;
+    failed: number;
+  }[];
+  waiting: number;
+  running: number;
+  done: number;
+  failed: number;
+  /** jobs finished (done or failed) in the last minute, the whole cluster */
+  finishedLastMinute: number;
+}
+
 interface JobRow {
   id: string;
   spec: Omit<JobSpec, 'id'>;
@@ -238,6 +259,42 @@ export class PgJobQueue implements JobQueue {
   async has(id: string): Promise<boolean> {
     const { rowCount } = await this.sql(`SELECT 1 FROM h2k.jobs WHERE id = $1 AND state IN ('waiting', 'running')`, [id]);
     return rowCount === 1;
+  }
+
+  /** Hosts (alive or not, with their jobs) and the cluster's queue. */
+  async clusterStatus(): Promise<ClusterStatus> {
+    const [hosts, totals] = await Promise.all([
+      this.sql<Omit<ClusterStatus['hosts'][number], 'startedAt' | 'lastSeen'> & { startedAt: Date; lastSeen: Date }>(
+        `SELECT h.host_name AS "hostName", h.pid, h.started_at AS "startedAt", h.last_seen AS "lastSeen",
+                h.last_seen > now() - make_interval(secs => h.lease_seconds) AS alive,
+                count(j.id) FILTER (WHERE j.state = 'running' AND j.lease_until >= now())::int AS running,
+                count(j.id) FILTER (WHERE j.state = 'done')::int AS done,
+                count(j.id) FILTER (WHERE j.state = 'failed')::int AS failed
+           FROM h2k.hosts h LEFT JOIN h2k.jobs j ON j.host_name = h.host_name
+          GROUP BY h.host_name ORDER BY h.host_name`,
+      ),
+      this.sql<Omit<ClusterStatus, 'hosts'>>(
+        `SELECT count(*) FILTER (WHERE state = 'waiting' OR (state = 'running' AND lease_until < now()))::int AS waiting,
+                count(*) FILTER (WHERE state = 'running' AND lease_until >= now())::int AS running,
+                count(*) FILTER (WHERE state = 'done')::int AS done,
+                count(*) FILTER (WHERE state = 'failed')::int AS failed,
+                count(*) FILTER (WHERE finished_at > now() - interval '1 minute')::int AS "finishedLastMinute"
+           FROM h2k.jobs`,
+      ),
+    ]);
+    const iso = (d: Date) => d.toISOString();
+    return { hosts: hosts.rows.map((h) => ({ ...h, startedAt: iso(h.startedAt), lastSeen: iso(h.lastSeen) })), ...totals.rows[0] };
+  }
+
+  /** Forgets finished jobs and hosts unseen for more than `days` days; returns how many jobs. */
+  async purgeFinished(days: number): Promise<number> {
+    if (!Number.isFinite(days) || days < 0) throw new H2kError(`retention days must be >= 0, got ${days}`, { code: 'E_INVALID_ARGUMENT' });
+    const { rowCount } = await this.sql(
+      `WITH gone AS (DELETE FROM h2k.hosts WHERE last_seen < now() - make_interval(secs => $1))
+       DELETE FROM h2k.jobs WHERE state IN ('done', 'failed') AND finished_at < now() - make_interval(secs => $1)`,
+      [days * 86_400],
+    );
+    return rowCount ?? 0;
   }
 
   /** ids of the jobs this process holds */
