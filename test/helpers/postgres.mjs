@@ -4,7 +4,7 @@
 // initdb refuses to run as root: as root the server runs as the `postgres` system user.
 // Plain JS: test/pg-queue.test.ts and bench/cluster.js both use it.
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,6 +24,7 @@ export const PG_PASSWORD = 'S3cret-pa55:word';
  * @property {(mode?: 'fast' | 'immediate') => Promise<void>} stop
  * @property {() => Promise<void>} start
  * @property {() => Promise<void>} destroy
+ * @property {() => number} serverCpuSeconds  CPU time of the server's processes that have exited (the postmaster's reaped children) plus its own
  */
 
 const asRoot = process.getuid?.() === 0;
@@ -68,6 +69,12 @@ export async function startPostgres() {
   return {
     dir,
     url,
+    serverCpuSeconds() {
+      const pid = readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0];
+      // /proc/PID/stat fields 14-17: utime stime cutime cstime, in clock ticks (100 per second on Linux)
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      return f.slice(11, 15).reduce((s, t) => s + Number(t), 0) / 100;
+    },
     async createDatabase(name) {
       const client = new pg.Client({ connectionString: url() });
       await client.connect();

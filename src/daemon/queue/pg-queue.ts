@@ -182,6 +182,7 @@ export class PgJobQueue implements JobQueue {
 
   private async claimUnderLimit(limit: number, params: unknown[]): Promise<JobRow | undefined> {
     let client: pg.PoolClient | undefined;
+    let broken: Error | undefined;
     try {
       client = await this.pool.connect();
       await client.query('BEGIN');
@@ -193,10 +194,11 @@ export class PgJobQueue implements JobQueue {
       await client.query('COMMIT');
       return row;
     } catch (err) {
-      await client?.query('ROLLBACK').catch(() => undefined);
+      // A connection that failed mid-transaction is discarded, not returned to the pool.
+      await client?.query('ROLLBACK').catch((e: Error) => (broken = e));
       throw this.db.error(err);
     } finally {
-      client?.release();
+      client?.release(broken);
     }
   }
 
