@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PgJobQueue } from '../src/daemon/queue/pg-queue.js';
+import { migrate } from '../src/daemon/queue/pg-schema.js';
 import type { JobSpec } from '../src/daemon/queue/job-queue.js';
 import { redactUrl, redactorFor } from '../src/util/redact.js';
 import { PG_PASSWORD, startPostgres, type PgServer } from './helpers/postgres.mjs';
@@ -73,6 +74,22 @@ describe('schema', () => {
     expect((await sql<{ host_name: string }>(url, 'SELECT host_name FROM h2k.hosts ORDER BY 1')).map((r) => r.host_name)).toEqual(['a', 'b', 'c']);
     await sql(url, 'INSERT INTO h2k.schema_version (version) VALUES (99)');
     await expect(PgJobQueue.open({ url, hostName: 'old' })).rejects.toMatchObject({ code: 'E_QUEUE_VERSION' });
+  });
+
+  test('a database of schema version 1 is upgraded in place, its jobs kept', async () => {
+    const url = await freshDb();
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      expect(await migrate(c, 1)).toBe(0); // what an h2k with one migration left behind
+      await c.query(`INSERT INTO h2k.jobs (id, spec, state) VALUES ('/watch/old.vmdk', $1, 'waiting')`, [JSON.stringify({ primary: '/watch/old.vmdk', files: ['/watch/old.vmdk'], fileType: 'vmdk', sizeBytes: 1, queuedAt: '' })]);
+    } finally {
+      await c.end();
+    }
+    const q = await openQueue(url, 'upgrader');
+    expect(await sql(url, 'SELECT version FROM h2k.schema_version ORDER BY version')).toEqual([{ version: 1 }, { version: 2 }]);
+    expect((await q.claim(Date.now()))?.id).toBe('/watch/old.vmdk');
+    expect(await sql(url, 'SELECT count(*)::int AS n FROM h2k.processed_files')).toEqual([{ n: 0 }]);
   });
 });
 

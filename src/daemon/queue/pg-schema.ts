@@ -61,8 +61,8 @@ const MIGRATIONS: readonly string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Brings the database to SCHEMA_VERSION; returns the version found before. */
-export async function migrate(client: pg.PoolClient): Promise<number> {
+/** Brings the database to `target` (default SCHEMA_VERSION; lower only to test upgrades); returns the version found before. */
+export async function migrate(client: pg.ClientBase, target = SCHEMA_VERSION): Promise<number> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_MIGRATE]);
@@ -75,7 +75,7 @@ export async function migrate(client: pg.PoolClient): Promise<number> {
         code: 'E_QUEUE_VERSION',
         hint: 'upgrade h2k on this host to the version the other hosts of the cluster run',
       });
-    for (let v = found + 1; v <= SCHEMA_VERSION; v++) {
+    for (let v = found + 1; v <= target; v++) {
       await client.query(MIGRATIONS[v - 1]);
       await client.query('INSERT INTO h2k.schema_version (version) VALUES ($1)', [v]);
     }
