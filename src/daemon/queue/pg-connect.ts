@@ -11,6 +11,9 @@ export interface PgConnectOptions {
   url: string;
   /** connection attempts give up after this (default 5000 ms) */
   connectTimeoutMs?: number;
+  /** a query without an answer for this long fails as unreachable (default 30000 ms): a server
+   * cut off without a reset (network partition, frozen host) must not hang a heartbeat forever */
+  queryTimeoutMs?: number;
   /** pool size of this process (default 4) */
   poolSize?: number;
   /** a background failure (an idle connection lost); already redacted */
@@ -34,6 +37,7 @@ export async function connectCluster(opts: PgConnectOptions): Promise<PgConnecti
     connectionString: opts.url,
     max: opts.poolSize ?? 4,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+    query_timeout: opts.queryTimeoutMs ?? 30_000,
     keepAlive: true,
     application_name: 'h2k',
   });

@@ -111,7 +111,8 @@ export class PgJobQueue implements JobQueue {
   static async open(opts: PgQueueOptions): Promise<PgJobQueue> {
     const leaseSeconds = opts.leaseSeconds ?? 30;
     if (!(leaseSeconds >= 1)) throw new H2kError(`lease_seconds must be at least 1 (got ${leaseSeconds})`, { code: 'E_CONFIG' });
-    const queue = new PgJobQueue(await connectCluster(opts), opts);
+    // A heartbeat that takes longer than a lease is worthless: give up on it after a lease.
+    const queue = new PgJobQueue(await connectCluster({ queryTimeoutMs: Math.max(5000, leaseSeconds * 1000), ...opts }), opts);
     try {
       await queue.heartbeat();
     } catch (err) {
