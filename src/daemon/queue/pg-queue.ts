@@ -8,6 +8,7 @@
 // host whose lease was taken over can no longer complete, fail or retry that job
 // (E_QUEUE_LEASE_LOST). With cluster_max_jobs, claims are serialised by an advisory lock and
 // count the live leases of the whole cluster in the same transaction.
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import { H2kError } from '../../util/errors.js';
@@ -67,7 +68,7 @@ const CLAIM = `
      ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED),
   next AS (SELECT id FROM expired UNION ALL SELECT id FROM due LIMIT 1)
   UPDATE h2k.jobs j
-     SET state = 'running', host_name = $2, claim_token = nextval('h2k.claim_tokens'),
+     SET state = 'running', host_name = $2, claim_token = $4,
          lease_until = now() + make_interval(secs => $3), claimed_at = now(), attempts = j.attempts + 1
     FROM next WHERE j.id = next.id
   RETURNING j.id, j.spec, j.retry_count, j.not_before, j.last_error, j.claim_token`;
@@ -88,6 +89,8 @@ export class PgJobQueue implements JobQueue {
   private readonly held = new Map<string, string>();
   /** ids whose completion/failure/retry/release is in flight: a heartbeat must not call them lost */
   private readonly settling = new Set<string>();
+  /** tokens of claims whose answer was lost (the database may have taken them), with when */
+  private readonly orphans = new Map<string, number>();
   private heartbeatTimer?: NodeJS.Timeout;
   private heartbeating?: Promise<void>;
 
@@ -138,8 +141,19 @@ export class PgJobQueue implements JobQueue {
     }
   }
 
+  /** Puts back to waiting the jobs of claims whose answer was lost. A lost claim may still reach
+   * the database later (a frozen server thawing), so its token is tried again for one lease. */
+  private async releaseOrphans(): Promise<void> {
+    if (this.orphans.size === 0) return;
+    const tokens = [...this.orphans.keys()];
+    await this.sql(`UPDATE h2k.jobs SET state = 'waiting', claim_token = NULL, lease_until = NULL WHERE state = 'running' AND claim_token = ANY($1::bigint[])`, [tokens]);
+    const expired = Date.now() - this.leaseSeconds * 1000;
+    for (const t of tokens) if ((this.orphans.get(t) ?? 0) < expired) this.orphans.delete(t);
+  }
+
   /** Renews the leases of the jobs this process holds and the host's last_seen. */
   async heartbeat(): Promise<void> {
+    await this.releaseOrphans();
     const sent = [...this.held];
     const { rows } = await this.sql<{ id: string }>(
       `WITH host AS (
@@ -164,11 +178,20 @@ export class PgJobQueue implements JobQueue {
   }
 
   async claim(now: number): Promise<Job | undefined> {
-    const params = [now, this.hostName, this.leaseSeconds];
+    await this.releaseOrphans();
+    // The token is made here, not by the database: if the answer is lost (connection cut, server
+    // restarted) the claim may still have happened, and the token finds it again.
+    const token = randomBytes(8).readBigInt64BE() & 0x7fffffffffffffffn;
+    const params = [now, this.hostName, this.leaseSeconds, String(token)];
     const limit = this.opts.clusterMaxJobs ?? 0;
     let row: JobRow | undefined;
-    if (limit <= 0) row = (await this.sql<JobRow>(CLAIM, params, 'h2k_claim')).rows[0];
-    else row = await this.claimUnderLimit(limit, params);
+    try {
+      if (limit <= 0) row = (await this.sql<JobRow>(CLAIM, params, 'h2k_claim')).rows[0];
+      else row = await this.claimUnderLimit(limit, params);
+    } catch (err) {
+      if ((err as H2kError).code === 'E_QUEUE_UNREACHABLE') this.orphans.set(String(token), Date.now());
+      throw err;
+    }
     if (!row) return undefined;
     this.held.set(row.id, row.claim_token);
     return {

@@ -27,7 +27,6 @@ const MIGRATIONS: readonly string[] = [
      finished_at timestamptz,
      last_error  jsonb
    );
-   CREATE SEQUENCE h2k.claim_tokens;
    CREATE INDEX jobs_waiting ON h2k.jobs (seq) WHERE state = 'waiting';
    CREATE INDEX jobs_running ON h2k.jobs (lease_until) WHERE state = 'running';
    CREATE TABLE h2k.hosts (
