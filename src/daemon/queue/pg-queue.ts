@@ -1,7 +1,7 @@
 // The cluster's JobQueue: one PostgreSQL table (pg-schema.ts) shared by every daemon pointed at
 // the same queue_url. Claims take the oldest due row with FOR UPDATE SKIP LOCKED, so concurrent
 // claimers never wait for each other nor take the same job. A claim is a lease: host_name, a
-// claim token from a sequence and lease_until = now() + lease_seconds (the database's clock,
+// random claim token made by the host and lease_until = now() + lease_seconds (the database's clock,
 // the one clock all hosts share). A timer renews the leases of the jobs this process holds every
 // lease_seconds / 3; a host that stops renewing (killed, powered off, cut off) loses its jobs to
 // the next claim after lease_until. Every change of a claimed job names its claim token, so a
