@@ -5,6 +5,7 @@ import type { Job, JobQueue } from './queue/job-queue.js';
 import type { JobOutcome } from './job-runner.js';
 import type { Logger } from '../service/logger.js';
 import type { RunState } from '../service/job-source.js';
+import { serialPass } from '../util/serial-pass.js';
 
 
 export interface SchedulerOptions {
@@ -25,8 +26,6 @@ export class Scheduler {
   private paused = false;
   private readonly inFlight = new Map<string, AbortController>();
   private wakeTimer?: NodeJS.Timeout;
-  private pumping = false;
-  private pumpAgain = false;
   private finished!: () => void;
   /** resolves when a drain has emptied the queue or a stop has cancelled everything */
   readonly done: Promise<void> = new Promise((r) => (this.finished = r));
@@ -101,27 +100,10 @@ export class Scheduler {
   }
 
   /** Ask for a scheduling pass (new job queued, timer fired, job settled). */
-  kick(): void {
-    void this.pump();
-  }
-
-  private async pump(): Promise<void> {
-    if (this.pumping) {
-      this.pumpAgain = true;
-      return;
-    }
-    this.pumping = true;
-    try {
-      do {
-        this.pumpAgain = false;
-        await this.pumpOnce();
-      } while (this.pumpAgain);
-    } catch (err) {
-      this.opts.log.error('scheduler_error', `Scheduler error: ${(err as Error).message}`);
-    } finally {
-      this.pumping = false;
-    }
-  }
+  readonly kick = serialPass(
+    () => this.pumpOnce(),
+    (err) => this.opts.log.error('scheduler_error', `Scheduler error: ${(err as Error).message}`),
+  );
 
   private async pumpOnce(): Promise<void> {
     const { queue } = this.opts;

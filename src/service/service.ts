@@ -44,11 +44,7 @@ export class Service {
     this.paths = daemonPaths(cfg);
     this.systemd = systemdNotify(log);
     // Each stats.json write also tells systemd the queue (sent only when the line changes).
-    this.statsFile = new StatsFile(this.paths.statsFile, async () => {
-      const s = await this.snapshot();
-      this.systemd.status(s);
-      return s;
-    }, log);
+    this.statsFile = new StatsFile(this.paths.statsFile, () => this.snapshot(), log, (s) => this.systemd.status(s));
   }
 
   /** Starts everything; on failure nothing stays open. */

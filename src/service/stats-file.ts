@@ -9,7 +9,13 @@ export class StatsFile {
   private writing: Promise<void> = Promise.resolve();
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly path: string, private readonly snapshot: () => Promise<StatsSnapshot>, private readonly log: Logger) {}
+  constructor(
+    private readonly path: string,
+    private readonly snapshot: () => Promise<StatsSnapshot>,
+    private readonly log: Logger,
+    /** after each write, with what was written (sd_notify STATUS: never ahead of the file) */
+    private readonly written?: (s: StatsSnapshot) => void,
+  ) {}
 
   /** Rewrites the file every `seconds` until stop(). */
   startInterval(seconds: number): void {
@@ -33,7 +39,11 @@ export class StatsFile {
 
   write(): Promise<void> {
     this.writing = this.writing
-      .then(async () => writeJsonAtomic(this.path, await this.snapshot()))
+      .then(async () => {
+        const s = await this.snapshot();
+        await writeJsonAtomic(this.path, s);
+        this.written?.(s);
+      })
       .catch((err) => this.log.error('stats_write_failed', `Cannot write ${this.path}: ${(err as Error).message}`));
     return this.writing;
   }

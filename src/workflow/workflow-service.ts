@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { RunState } from '../service/job-source.js';
 import { toH2kError } from '../util/errors.js';
+import { serialPass } from '../util/serial-pass.js';
 import { buildErrorRecord } from './error-record.js';
 import { JobJournal } from './job-journal.js';
 import { JobLimiter } from './job-limiter.js';
@@ -72,8 +73,6 @@ export class ManifestWorkflowService extends EventEmitter {
   private paused = false;
   private state: RunState = 'running';
   private readonly vms = new Map<string, RunningVm>();
-  private pumping = false;
-  private pumpAgain = false;
 
   constructor(private readonly options: WorkflowServiceOptions) {
     super();
@@ -186,25 +185,16 @@ export class ManifestWorkflowService extends EventEmitter {
     await w?.close();
   }
 
+  private readonly fillPass = serialPass(
+    () => this.fill(),
+    (err) => {
+      const e = toH2kError(err);
+      this.emitEvent({ type: 'error', code: e.code, error: e.message });
+    },
+  );
+
   private pump(): void {
-    if (!this.accepting || this.paused) return;
-    if (this.pumping) {
-      this.pumpAgain = true;
-      return;
-    }
-    this.pumping = true;
-    this.fill()
-      .catch((err) => {
-        const e = toH2kError(err);
-        this.emitEvent({ type: 'error', code: e.code, error: e.message });
-      })
-      .finally(() => {
-        this.pumping = false;
-        if (this.pumpAgain) {
-          this.pumpAgain = false;
-          this.pump();
-        }
-      });
+    if (this.accepting && !this.paused) this.fillPass();
   }
 
   private async fill(): Promise<void> {
