@@ -1,11 +1,14 @@
 // formats() -> the format table (formats/format_registry.hpp), from which every TypeScript list
-// of formats derives (src/native/formats.ts), and ovaMembers(path) -> the regular-file members
-// of a tar archive (formats/ova/tar_index.hpp), so TypeScript parses no tar headers.
+// of formats derives (src/native/formats.ts); contentFormat(path) -> the format a file's bytes
+// are (no name check); and the container operations TypeScript needs, so it parses no format
+// itself: ovaMembers(path) (formats/ova/tar_index.hpp), parseManifest(text, source) (.mf lines,
+// formats/ova/manifest.hpp).
 #include <napi.h>
 
 #include "binding/js_error.hpp"
 #include "binding/registry.hpp"
 #include "formats/format_registry.hpp"
+#include "formats/ova/manifest.hpp"
 #include "formats/ova/tar_index.hpp"
 
 namespace h2k::binding {
@@ -39,11 +42,40 @@ Napi::Value FormatsJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString()) throw Error(codes::kInvalidArgument, std::string(what) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+Napi::Value ContentFormatJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return callOrThrowJs(env, [&]() -> Napi::Value {
+    const Format* f = probeFormat(FileView(stringArg(info, 0, "path")));
+    return Napi::String::New(env, f ? f->name : "raw");
+  });
+}
+
+Napi::Value ParseManifestJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return callOrThrowJs(env, [&]() -> Napi::Value {
+    auto entries = parseManifest(stringArg(info, 0, "text"), stringArg(info, 1, "source"));
+    Napi::Array out = Napi::Array::New(env, entries.size());
+    size_t i = 0;
+    for (const auto& [name, e] : entries) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", name);
+      o.Set("algorithm", e.algorithm);
+      o.Set("hex", e.hex);
+      out.Set(i++, o);
+    }
+    return out;
+  });
+}
+
 Napi::Value OvaMembersJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return callOrThrowJs(env, [&]() -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsString()) throw Error(codes::kInvalidArgument, "ovaMembers(path) needs a path");
-    std::vector<TarMember> members = listTarMembers(FileView(info[0].As<Napi::String>().Utf8Value()));
+    std::vector<TarMember> members = listTarMembers(FileView(stringArg(info, 0, "path")));
     Napi::Array out = Napi::Array::New(env, members.size());
     for (size_t i = 0; i < members.size(); ++i) {
       Napi::Object o = Napi::Object::New(env);
@@ -60,7 +92,9 @@ Napi::Value OvaMembersJs(const Napi::CallbackInfo& info) {
 
 void InitFormats(Napi::Env env, Napi::Object exports) {
   exports.Set("formats", Napi::Function::New(env, FormatsJs, "formats"));
+  exports.Set("contentFormat", Napi::Function::New(env, ContentFormatJs, "contentFormat"));
   exports.Set("ovaMembers", Napi::Function::New(env, OvaMembersJs, "ovaMembers"));
+  exports.Set("parseManifest", Napi::Function::New(env, ParseManifestJs, "parseManifest"));
 }
 
 }  // namespace h2k::binding
