@@ -14,37 +14,39 @@
 namespace h2k::binding {
 namespace {
 
-Napi::Array strings(Napi::Env env, const std::vector<std::string>& v) {
-  Napi::Array a = Napi::Array::New(env, v.size());
-  for (size_t i = 0; i < v.size(); ++i) a.Set(i, v[i]);
+std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString()) throw Error(codes::kInvalidArgument, std::string(what) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+// An array of one JS value per item of `items`.
+template <class Items, class ToJs>
+Napi::Array arrayOf(Napi::Env env, const Items& items, ToJs toJs) {
+  Napi::Array a = Napi::Array::New(env, items.size());
+  uint32_t i = 0;
+  for (const auto& item : items) a.Set(i++, toJs(item));
   return a;
 }
 
 Napi::Value FormatsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const auto& rows = formats();
-  Napi::Array out = Napi::Array::New(env, rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const Format& f = rows[i];
+  auto strings = [env](const std::vector<std::string>& v) {
+    return arrayOf(env, v, [env](const std::string& s) { return Napi::String::New(env, s); });
+  };
+  return arrayOf(env, formats(), [&](const Format& f) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("name", f.name);
     o.Set("label", f.label);
-    o.Set("extensions", strings(env, f.extensions));
-    o.Set("snapshotExtensions", strings(env, f.snapshotExtensions));
-    o.Set("aliases", strings(env, f.aliases));
-    o.Set("roles", strings(env, f.roles));
+    o.Set("extensions", strings(f.extensions));
+    o.Set("snapshotExtensions", strings(f.snapshotExtensions));
+    o.Set("aliases", strings(f.aliases));
+    o.Set("roles", strings(f.roles));
     o.Set("probed", f.probe != nullptr);
     o.Set("readable", f.readable());
     o.Set("writable", f.makeWriter != nullptr);
     o.Set("compressible", f.compressible);
-    out.Set(i, o);
-  }
-  return out;
-}
-
-std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString()) throw Error(codes::kInvalidArgument, std::string(what) + " must be a string");
-  return info[i].As<Napi::String>().Utf8Value();
+    return o;
+  });
 }
 
 Napi::Value ContentFormatJs(const Napi::CallbackInfo& info) {
@@ -55,36 +57,30 @@ Napi::Value ContentFormatJs(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ParseManifestJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return callOrThrowJs(env, [&]() -> Napi::Value {
-    auto entries = parseManifest(stringArg(info, 0, "text"), stringArg(info, 1, "source"));
-    Napi::Array out = Napi::Array::New(env, entries.size());
-    size_t i = 0;
-    for (const auto& [name, e] : entries) {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("name", name);
-      o.Set("algorithm", e.algorithm);
-      o.Set("hex", e.hex);
-      out.Set(i++, o);
-    }
-    return out;
-  });
-}
-
 Napi::Value OvaMembersJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return callOrThrowJs(env, [&]() -> Napi::Value {
-    std::vector<TarMember> members = listTarMembers(FileView(stringArg(info, 0, "path")));
-    Napi::Array out = Napi::Array::New(env, members.size());
-    for (size_t i = 0; i < members.size(); ++i) {
+    return arrayOf(env, listTarMembers(FileView(stringArg(info, 0, "path"))), [env](const TarMember& m) {
       Napi::Object o = Napi::Object::New(env);
-      o.Set("name", members[i].name);
-      o.Set("offset", static_cast<double>(members[i].offset));
-      o.Set("size", static_cast<double>(members[i].size));
-      out.Set(i, o);
-    }
-    return out;
+      o.Set("name", m.name);
+      o.Set("offset", static_cast<double>(m.offset));
+      o.Set("size", static_cast<double>(m.size));
+      return o;
+    });
+  });
+}
+
+Napi::Value ParseManifestJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return callOrThrowJs(env, [&]() -> Napi::Value {
+    auto lines = parseManifest(stringArg(info, 0, "text"), stringArg(info, 1, "source"));
+    return arrayOf(env, lines, [env](const auto& line) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", line.first);
+      o.Set("algorithm", line.second.algorithm);
+      o.Set("hex", line.second.hex);
+      return o;
+    });
   });
 }
 
