@@ -14,11 +14,6 @@
 namespace h2k::binding {
 namespace {
 
-std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString()) throw Error(codes::kInvalidArgument, std::string(what) + " must be a string");
-  return info[i].As<Napi::String>().Utf8Value();
-}
-
 // An array of one JS value per item of `items`.
 template <class Items, class ToJs>
 Napi::Array arrayOf(Napi::Env env, const Items& items, ToJs toJs) {
