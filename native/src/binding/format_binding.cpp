@@ -82,10 +82,10 @@ Napi::Value ParseManifestJs(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitFormats(Napi::Env env, Napi::Object exports) {
-  exports.Set("formats", Napi::Function::New(env, FormatsJs, "formats"));
-  exports.Set("contentFormat", Napi::Function::New(env, ContentFormatJs, "contentFormat"));
-  exports.Set("ovaMembers", Napi::Function::New(env, OvaMembersJs, "ovaMembers"));
-  exports.Set("parseManifest", Napi::Function::New(env, ParseManifestJs, "parseManifest"));
+  using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
+  const std::pair<const char*, Fn> fns[] = {
+      {"formats", FormatsJs}, {"contentFormat", ContentFormatJs}, {"ovaMembers", OvaMembersJs}, {"parseManifest", ParseManifestJs}};
+  for (const auto& [name, fn] : fns) exports.Set(name, Napi::Function::New(env, fn, name));
 }
 
 }  // namespace h2k::binding
