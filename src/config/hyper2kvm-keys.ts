@@ -33,7 +33,7 @@ export interface KeyRow {
   /** the warning at start when the key is set to this value; default: every value of an
    *  'ignored' key, none for the others */
   warnIf?: (value: unknown) => boolean;
-  /** refused at start (exit 64) when set to this value */
+  /** refused at start (exit 2) when set to this value */
   refuseIf?: (value: unknown) => boolean;
   /** why, in that error */
   refusal?: string;
@@ -54,7 +54,7 @@ const h2kNotify = (key: string, note: string): KeyRow => ({ key: `notifications.
 
 export const KEY_TABLE: readonly KeyRow[] = [
   // ---- hyper2kvm's daemon-enhanced.yaml, in its order
-  { key: 'command', status: 'refused', origin: 'example', note: '`daemon` runs the daemon (`h2k --config file.yaml` reads it); any other command is refused (exit 64)', refuseIf: (v) => typeof v === 'string' && v.trim().toLowerCase() !== 'daemon', refusal: 'h2k daemon runs only command: daemon (for one disk: h2k convert <disk>, for an OVA/OVF: h2k ovf)' },
+  { key: 'command', status: 'refused', origin: 'example', note: '`daemon` runs the daemon (`h2k --config file.yaml` reads it); any other command is refused (exit 2)', refuseIf: (v) => typeof v === 'string' && v.trim().toLowerCase() !== 'daemon', refusal: 'h2k daemon runs only command: daemon (for one disk: h2k convert <disk>, for an OVA/OVF: h2k ovf)' },
   { key: 'daemon', status: 'differs', origin: 'example', note: 'accepted; h2k always runs in the foreground (as under hyper2kvm\'s systemd unit)' },
   { key: 'watch_dir', status: 'honoured', origin: 'example', note: 'only its top level is watched; hidden entries are skipped' },
   { key: 'output_dir', status: 'honoured', origin: 'example', note: '{output_dir}/YYYY-MM-DD/<vm>/, state in {output_dir}/.daemon/' },
@@ -162,7 +162,7 @@ const LABEL: Record<Exclude<KeyStatus, 'refused'>, string> = {
 
 function label(r: KeyRow): string {
   if (r.status !== 'refused') return LABEL[r.status];
-  return r.refuseIf ? 'some values refused at start (exit 64)' : 'accepted, refused per job (warning)';
+  return r.refuseIf ? 'some values refused at start (exit 2)' : 'accepted, refused per job (warning)';
 }
 
 /** The README's key table (markdown). */

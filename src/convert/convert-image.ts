@@ -7,7 +7,7 @@ import { HASH_ALGORITHMS } from '../hash/algorithms.js';
 import { H2kError } from '../util/errors.js';
 import type { NativeConvertRequest } from '../native/addon.js';
 import { listed, outputFormats } from '../native/formats.js';
-import type { ConvertOptions, ConvertProgress, ConvertRequest, ConvertResult } from './types.js';
+import type { ConvertOptions, ConvertRequest, ConvertResult } from './types.js';
 
 const COMPRESSIONS = new Set(['none', 'zlib', 'zstd']);
 const HASHES = new Set<string>(HASH_ALGORITHMS);
@@ -49,15 +49,5 @@ export function toNativeRequest(req: ConvertRequest): NativeConvertRequest {
 export async function convertImage(req: ConvertRequest, options: ConvertOptions = {}): Promise<ConvertResult> {
   const request = toNativeRequest(req);
   if (options.signal?.aborted) throw new H2kError('conversion cancelled', { code: 'E_CANCELLED' });
-  const result = await runTask<ConvertResult>(
-    { kind: 'convert', request },
-    {
-      signal: options.signal,
-      onMessage: (m) => {
-        const msg = m as { type?: string; progress?: ConvertProgress };
-        if (msg?.type === 'progress' && msg.progress) options.onProgress?.(msg.progress);
-      },
-    },
-  );
-  return result;
+  return runTask<ConvertResult>({ kind: 'convert', request }, { signal: options.signal, onProgress: options.onProgress });
 }
