@@ -10,6 +10,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
 import type { Compression, ConvertOptions, ConvertRequest, ConvertResult, OutputFormat } from '../convert/types.js';
 import { loadAddon } from '../native/addon.js';
+import { parseManifest } from '../native/formats.js';
 import { H2kError } from '../util/errors.js';
 import { capacityMismatch } from './capacity-check.js';
 import { assertLooseDiskContent } from './disk-content.js';
@@ -163,15 +164,10 @@ async function verifyLooseManifest(
 ): Promise<{ diskDigests: ManifestDigest[]; manifestName: string } | undefined> {
   const mfPath = looseManifestPath(ovfPath);
   if (!existsSync(mfPath)) return undefined;
-  const expected = new Map<string, ManifestDigest>();
   // The .mf sits beside the .ovf, so it obeys the hrefs' rule (a link to /etc/shadow would
   // otherwise be echoed back as an "unreadable line").
-  for (const line of readNamedText(mfPath, root ?? undefined).split(/\r?\n/)) {
-    const m = /^(SHA1|SHA256|SHA512)\((.+)\)\s*=\s*([0-9a-fA-F]+)\s*$/i.exec(line.trim());
-    if (m) expected.set(m[2], { algo: m[1].toLowerCase() as ManifestDigest['algo'], hex: m[3].toLowerCase() });
-    else if (line.trim())
-      throw new H2kError(`manifest ${mfPath} has an unreadable line: ${line}`, { code: 'E_OVA_BAD_MANIFEST', file: mfPath });
-  }
+  const lines = parseManifest(readNamedText(mfPath, root ?? undefined), mfPath);
+  const expected = new Map(lines.map((l) => [l.name, { algo: l.algorithm.toLowerCase() as ManifestDigest['algo'], hex: l.hex }]));
   const digests: ManifestDigest[] = [];
   for (const name of [basename(ovfPath), ...names]) {
     const e = expected.get(name);

@@ -5,6 +5,7 @@ import { closeSync, constants } from 'node:fs';
 import { relative } from 'node:path';
 import { access, stat } from 'node:fs/promises';
 import { loadAddon } from '../native/addon.js';
+import { formats } from '../native/formats.js';
 import { capacityMismatch } from '../ovf/capacity-check.js';
 import { assertLooseDiskContent } from '../ovf/disk-content.js';
 import { explainByDigest, loadOvf, type ManifestDigest } from '../ovf/import-ovf.js';
@@ -45,8 +46,9 @@ export interface SourceProbe {
   ovfVm?: OvfVm;
 }
 
+/** A source type that describes a whole VM (ova, ovf: the format table's 'vm' role). */
 export function isOvfSourceType(t: SourceType): boolean {
-  return t === 'ova' || t === 'ovf';
+  return formats().some((f) => f.name === t && f.roles.includes('vm'));
 }
 
 async function assertReadableFile(path: string, field: string): Promise<number> {
