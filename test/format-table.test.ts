@@ -63,7 +63,8 @@ describe('container operations', () => {
   });
 
   it('reads .mf lines as exporters write them and refuses anything else', () => {
-    const text = 'SHA256(vm.ovf)= AB12\r\n  SHA1(disk 1.vmdk) = cd34 \n\nSHA512(x(2).vmdk)=ef\n';
+    // ovftool's 'SHA256(name)= hex' and VirtualBox's BSD-style 'SHA1 (name) = hex'
+    const text = 'SHA256(vm.ovf)= AB12\r\n  SHA1 (disk 1.vmdk) = cd34 \n\nSHA512(x(2).vmdk)=ef\n';
     expect(parseManifest(text, 'vm.mf')).toEqual([
       { name: 'disk 1.vmdk', algorithm: 'SHA1', hex: 'cd34' },
       { name: 'vm.ovf', algorithm: 'SHA256', hex: 'ab12' },

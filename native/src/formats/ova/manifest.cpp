@@ -30,7 +30,9 @@ std::map<std::string, ManifestEntry> parseManifest(const std::string& text, cons
         line[eq] != '=')
       throw bad();
     ManifestEntry e;
+    // VirtualBox writes "SHA256 (name) = hex" (BSD style), ovftool "SHA256(name)= hex": both are OVF manifests.
     e.algorithm = line.substr(0, open);
+    while (!e.algorithm.empty() && (e.algorithm.back() == ' ' || e.algorithm.back() == '\t')) e.algorithm.pop_back();
     std::transform(e.algorithm.begin(), e.algorithm.end(), e.algorithm.begin(), ::toupper);
     std::string name = line.substr(open + 1, close - open - 1);
     e.hex = line.substr(eq + 1);
