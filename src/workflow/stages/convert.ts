@@ -99,7 +99,7 @@ export async function convertStage(run: VmRun): Promise<void> {
   if (planned && probe.ovfVm) {
     run.libvirtXml = planned.libvirtXml;
     await run.willCreate(run.libvirtXml);
-    await writeLibvirtXml(run.libvirtXml, probe.ovfVm, run.jobs.map((j) => ({ path: j.output, format: convert.output_format })), convert.overwrite);
+    await writeLibvirtXml(run.libvirtXml, probe.ovfVm, run.jobs.map((j) => ({ path: j.output, format: convert.output_format })), { overwrite: convert.overwrite });
   }
   const boot = results[0];
   const sum = (f: (r: ConvertResult) => number) => results.reduce((a, r) => a + f(r), 0);
