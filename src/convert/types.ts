@@ -1,7 +1,6 @@
 // The one conversion API every entry point (CLI, daemon, manifest workflow) uses.
 import type { HashAlgorithm } from '../hash/algorithms.js';
 
-export type { HashAlgorithm }; // defined with the hash algorithms (src/hash/algorithms.ts)
 export type OutputFormat = 'qcow2' | 'raw' | 'vdi' | 'vmdk'; // vmdk = streamOptimized
 export type Compression = 'none' | 'zlib' | 'zstd';
 

@@ -1,6 +1,7 @@
 // The state one VM's pipeline run carries from stage to stage (stages/*.ts), and what the stages
 // share: which stages the manifest includes, the boot disk, the content hash the report gives.
-import type { ConvertProgress, ConvertResult, HashAlgorithm } from '../../convert/types.js';
+import type { ConvertProgress, ConvertResult } from '../../convert/types.js';
+import type { HashAlgorithm } from '../../hash/algorithms.js';
 import type { JobJournal } from '../job-journal.js';
 import type { ManifestVm } from '../manifest-loader.js';
 import type { Pipeline, StageName } from '../manifest-schema.js';
