@@ -15,6 +15,7 @@ const SOURCES = [
   ['formats', 'node bench/formats.js'],
   ['pool-entry', 'node bench/pool-entry.js'],
   ['daemon', 'node bench/daemon.js'],
+  ['cluster', 'node bench/cluster.js'],
 ];
 
 const rows = [];

@@ -179,10 +179,10 @@ describe('h2k daemon end to end', () => {
     expect(stop.code).toBe(0);
     expect((await h.exited).code).toBe(0);
     const none = await h.ctl(['status']);
-    expect(none.code).toBe(2);
+    expect(none.code).toBe(69);
     expect(none.stderr).toContain('E_NO_DAEMON');
     const noneJson = await runH2k(['ctl', '--socket', join(fx.dir, 'nothing.sock'), '--json', 'stats']);
-    expect(noneJson.code).toBe(2);
+    expect(noneJson.code).toBe(69);
     expect(JSON.parse(noneJson.stdout).error.code).toBe('E_NO_DAEMON');
   });
 

@@ -147,7 +147,7 @@ describe('h2k ctl against the manifest workflow daemon', () => {
     expect(outputsUnder(join(tree.outputDir, 'slow'))).toEqual([]);
     expect(readdirSync(join(tree.workflowDir, 'processed')).flatMap((d) => readdirSync(join(tree.workflowDir, 'processed', d)))).not.toContain('slow.json');
     // No daemon, no answer: exit 2.
-    expect((await runH2k(['ctl', 'status', '--output-dir', tree.outputDir])).code).toBe(2);
+    expect((await runH2k(['ctl', 'status', '--output-dir', tree.outputDir])).code).toBe(69);
   });
 
   it('drain finishes the running manifest, takes no new one, then exits', async () => {

@@ -1,5 +1,5 @@
 // Sends one command to a daemon's control socket and returns its reply. Any failure to reach a
-// daemon (no socket, refused, silent) is E_NO_DAEMON, which `h2k ctl` maps to exit code 2.
+// daemon (no socket, refused, silent) is E_NO_DAEMON, which `h2k ctl` maps to exit code 69.
 import { createConnection } from 'node:net';
 import { H2kError } from '../util/errors.js';
 import type { ControlReply } from './control-protocol.js';

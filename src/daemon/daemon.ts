@@ -7,6 +7,7 @@ import type { DaemonConfig } from '../config/daemon-schema.js';
 import { guestFixRequest } from '../config/guest-output-schema.js';
 import { loadAddon, packageRoot } from '../native/addon.js';
 import { configurePool, warmPool } from '../pool/pool.js';
+import { systemdNotify, type SystemdNotify } from '../service/systemd-notify.js';
 import { H2kError } from '../util/errors.js';
 import { ControlServer } from './control-server.js';
 import type { ControlCommand, ControlReply } from './control-protocol.js';
@@ -78,6 +79,8 @@ export class Daemon {
   private dedup?: Deduplicator;
   private stall?: StallMonitor;
   private readonly statsFile: StatsFile;
+  /** sd_notify; a reload calls systemd.reloading() before and systemd.ready() after */
+  readonly systemd: SystemdNotify;
   private version = '0.0.0';
   private signalHandlers: [NodeJS.Signals, () => void][] = [];
   metricsAddress?: string;
@@ -86,7 +89,8 @@ export class Daemon {
     this.cfg = { ...cfg, watch_dir: resolve(cfg.watch_dir), output_dir: resolve(cfg.output_dir) };
     this.paths = daemonPaths(this.cfg);
     this.queue = opts.queue ?? new MemoryJobQueue();
-    this.statsFile = new StatsFile(this.paths.statsFile, () => this.snapshot(), log);
+    this.systemd = systemdNotify(log);
+    this.statsFile = new StatsFile(this.paths.statsFile, async () => { const s = await this.snapshot(); this.systemd.status(s); return s; }, log);
   }
 
   /** Starts everything; resolves once the watcher has scanned the folder. On failure nothing stays open. */
@@ -98,6 +102,7 @@ export class Daemon {
       this.stall?.stop();
       this.statsFile.stop();
       this.dedup?.close();
+      this.systemd.close();
       await this.closeServers();
       throw err;
     }
@@ -239,6 +244,7 @@ export class Daemon {
       pid: process.pid,
       version: this.version,
     });
+    this.systemd.ready();
   }
 
   private runnerInstance?: JobRunner;
@@ -317,12 +323,14 @@ export class Daemon {
   drain(why: string): void {
     if (!this.scheduler.accepting) return;
     this.log.info('daemon_draining', `Draining (${why}): no new files accepted; finishing the queue`);
+    this.systemd.stopping(why);
     void this.watcher?.stop();
     this.scheduler.drain();
   }
 
   stop(why: string): void {
     this.log.info('daemon_stopping', `Stopping (${why}): cancelling running jobs; their sources stay in the watch folder`);
+    this.systemd.stopping(why);
     void this.watcher?.stop();
     this.scheduler.stop();
   }
@@ -362,6 +370,7 @@ export class Daemon {
     }
     await this.statsFile.write();
     await this.closeServers();
+    this.systemd.close();
     loadAddon().setPlainFilesOnly(false);
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
     const s = await this.snapshot();

@@ -1,11 +1,26 @@
 // One line per event, human ("2026-01-17T10:00:00.000Z INFO  File stable: vm.vmdk (1.0 GiB)")
 // or JSON ({"time","level","event","msg",...fields}). Secrets are redacted before anything is written.
-import { appendFileSync } from 'node:fs';
+// When stderr is the journal, each line there starts with its syslog priority (<3> ... <7>).
+import { appendFileSync, fstatSync } from 'node:fs';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'human' | 'json';
 
 const LEVEL_RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+/** sd-daemon(3) prefixes: journald reads them as the line's priority and strips them */
+const SYSLOG_PRIORITY: Record<LogLevel, string> = { error: '<3>', warn: '<4>', info: '<6>', debug: '<7>' };
+
+/** True when stderr is a journald stream: $JOURNAL_STREAM ("dev:ino") names fd 2 (systemd.exec(5)). */
+export function stderrIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {
+  const m = /^(\d+):(\d+)$/.exec(env.JOURNAL_STREAM ?? '');
+  if (!m) return false;
+  try {
+    const st = fstatSync(2, { bigint: true });
+    return st.dev === BigInt(m[1]) && st.ino === BigInt(m[2]);
+  } catch {
+    return false;
+  }
+}
 const SECRET_KEY = /pass(word)?|secret|token|auth|webhook_url|api_key/i;
 
 export interface Logger {
@@ -22,6 +37,8 @@ export interface LoggerOptions {
   file?: string;
   /** where lines go; stderr by default */
   write?: (line: string) => void;
+  /** prefix the lines sent to `write`/stderr with their syslog priority; by default when stderr is the journal */
+  journal?: boolean;
   /** strings that must never appear in a log line (passwords, webhook URLs) */
   secrets?: string[];
 }
@@ -46,6 +63,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const maxRank = options.verbose === undefined ? 2 : options.verbose <= 0 ? 1 : options.verbose === 1 ? 2 : 3;
   const secrets = (options.secrets ?? []).filter((s) => s.length >= 4);
   const sink = options.write ?? ((line: string) => process.stderr.write(line));
+  const journal = options.journal ?? (!options.write && stderrIsJournal());
   const emit = (level: LogLevel, event: string, msg: string, fields?: Record<string, unknown>) => {
     if (LEVEL_RANK[level] > maxRank) return;
     const time = new Date().toISOString();
@@ -55,7 +73,7 @@ export function createLogger(options: LoggerOptions): Logger {
       options.format === 'json'
         ? JSON.stringify({ time, level, event, msg: safeMsg, ...safeFields }) + '\n'
         : `${time} ${level.toUpperCase().padEnd(5)} ${safeMsg}\n`;
-    sink(line);
+    sink(journal ? SYSLOG_PRIORITY[level] + line : line);
     if (options.file) {
       try {
         appendFileSync(options.file, line);

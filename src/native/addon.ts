@@ -116,6 +116,8 @@ export interface NativeAddon {
   /** Process-wide plain-files-only mode (io/file.hpp): read-only opens refuse links, hard links and
    * special files with E_UNSAFE_DROP. The watch-folder daemon turns it on. */
   setPlainFilesOnly(on: boolean): void;
+  /** One datagram to an AF_UNIX socket path or @abstract name (sd_notify's $NOTIFY_SOCKET). */
+  notifySocketSend(address: string, message: string): void;
   [key: string]: unknown;
 }
 

@@ -15,6 +15,7 @@ import { DaemonMetrics, startMetricsServer } from '../daemon/metrics.js';
 import { logStats, StatsFile } from '../daemon/stats-file.js';
 import { DaemonStats, type StatsSnapshot } from '../daemon/stats.js';
 import { configurePool } from '../pool/pool.js';
+import { systemdNotify } from '../service/systemd-notify.js';
 import { H2kError } from '../util/errors.js';
 import { ManifestWorkflowService, type WorkflowEvent } from './workflow-service.js';
 
@@ -84,7 +85,8 @@ export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: 
     queued = (await service.dirs.listQueued().catch(() => [])).length;
     return stats.snapshot({ state: service.runState, queueDepth: queued, retryWaiting: 0, inFlight: service.runningManifests.length });
   };
-  const statsFile = new StatsFile(paths.statsFile, snapshot, log);
+  const sd = systemdNotify(log);
+  const statsFile = new StatsFile(paths.statsFile, async () => { const s = await snapshot(); sd.status(s); return s; }, log);
   const metrics = cfg.metrics_listen ? new DaemonMetrics({ fileTypes: [MANIFEST_TYPE], version }) : undefined;
 
   service.on('event', (e: WorkflowEvent) => {
@@ -109,6 +111,7 @@ export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: 
     if (ending) return;
     ending = 'drain';
     log.info('daemon_draining', `Draining (${why}): no new manifests taken; finishing those in processing/`);
+    sd.stopping(why);
     void service.drain().then(() => finish(true));
     statsFile.schedule();
   };
@@ -116,6 +119,7 @@ export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: 
     if (ending === 'stop') return;
     ending = 'stop';
     log.info('daemon_stopping', `Stopping (${why}): cancelling running manifests; they go back to to_be_processed/`);
+    sd.stopping(why);
     void service.stop().then(finish);
     statsFile.schedule();
   };
@@ -174,6 +178,7 @@ export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: 
   const signalHandlers: [NodeJS.Signals, () => void][] = [];
   const closeAll = async () => {
     statsFile.stop();
+    sd.close();
     if (metricsServer) {
       const m = metricsServer;
       m.closeAllConnections();
@@ -213,6 +218,7 @@ export async function runManifestWorkflowDaemon(cfg: WorkflowDaemonConfig, log: 
   log.info('daemon_started', `Manifest workflow started: ${workflowDir}/to_be_processed -> ${outputDir} (${cfg.max_concurrent_jobs} concurrent jobs, control socket ${paths.socket})`, {
     pid: process.pid, version, mode: 'manifest_workflow',
   });
+  sd.ready();
   const clean = await finished;
   await statsFile.write();
   await closeAll();

@@ -24,6 +24,7 @@ export async function startWorkflowDaemon(
   outputDir: string,
   jobs = 2,
   extra: Record<string, unknown> = {},
+  env: NodeJS.ProcessEnv = {},
 ): Promise<WorkflowDaemon> {
   const configPath = join(root, 'daemon.yaml');
   writeFileSync(
@@ -32,6 +33,7 @@ export async function startWorkflowDaemon(
   );
   const proc = spawn(process.execPath, [h2kBin, 'daemon', '--config', configPath, '--log-format', 'json'], {
     cwd: repoRoot,
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const { events, stderr } = collectDaemonLog(proc);

@@ -1,4 +1,4 @@
-// h2k ctl: talks to a running daemon over its control socket. Exit 2 when no daemon answers.
+// h2k ctl: talks to a running daemon over its control socket. Exit 69 when no daemon answers.
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
