@@ -2,6 +2,8 @@
 // The PostgreSQL job queue alone (no conversion), on a throwaway PostgreSQL 15 on this machine:
 //  - jobs claimed and completed per second with 1, 2 and 3 claimer processes ("hosts"), timed by
 //    the database itself (first claimed_at .. last finished_at); target >= 200/s (issue 21);
+//  - the CPU time one job costs (claimer processes + PostgreSQL backends), which says what the queue
+//    can do on free cores whatever else loads this machine while the wall-clock rate is taken;
 //  - the time from a host's kill -9 to its job being claimed by another host, for a lease of
 //    --lease seconds (a claim lives lease_seconds without a heartbeat; heartbeats every lease/3,
 //    so a death is noticed between 2/3 and all of a lease after it).
@@ -53,14 +55,17 @@ let db = 0;
 const summary = [];
 try {
   console.log(`PostgreSQL queue alone: ${jobs} jobs, ${repeat} runs each, load average ${m.loadAtStart.toFixed(2)} at start\n`);
-  console.log('| claimer processes | jobs/s (median, min..max) | jobs per process |');
-  console.log('|---|---|---|');
+  console.log('| claimer processes | jobs/s (median, min..max) | CPU per job (claimers + server) | jobs per process |');
+  console.log('|---|---|---|---|');
   for (const n of [1, 2, 3]) {
     const rates = [];
+    const cpuPerJob = [];
     let spread = '';
     for (let r = 0; r < repeat; r++) {
       const url = await server.createDatabase(`bench${++db}`);
       await enqueue(url, jobs);
+      await sleep(300); // the feeder's backend exits and is counted before the run
+      const server0 = server.serverCpuSeconds();
       const kids = Array.from({ length: n }, (_, k) => child('drain', url, `host${k + 1}`, 30));
       const results = await Promise.all(kids.map(async (c) => {
         const line = await c.lines.next();
@@ -68,6 +73,9 @@ try {
         if (code !== 0) throw new Error(`claimer exited ${code}`);
         return JSON.parse(line.value);
       }));
+      await sleep(300);
+      const serverCpu = server.serverCpuSeconds() - server0;
+      cpuPerJob.push((serverCpu + results.reduce((s, x) => s + x.cpuSeconds, 0)) / jobs);
       const done = results.reduce((s, x) => s + x.done.length, 0);
       const [t] = await query(url, `SELECT extract(epoch FROM max(finished_at) - min(claimed_at))::float AS s, count(*) FILTER (WHERE state = 'done' AND attempts = 1)::int AS once FROM h2k.jobs`);
       if (done !== jobs || t.once !== jobs) throw new Error(`${done} jobs reported done, ${t.once} done once in the database, of ${jobs}`);
@@ -76,10 +84,11 @@ try {
     }
     const fmt = (x) => x.toFixed(0);
     const text = `${fmt(median(rates))}/s (${fmt(Math.min(...rates))}..${fmt(Math.max(...rates))})`;
-    console.log(`| ${n} | ${text} | ${spread} |`);
+    const cpuMs = median(cpuPerJob) * 1000;
+    console.log(`| ${n} | ${text} | ${cpuMs.toFixed(2)} ms (${(1 / median(cpuPerJob)).toFixed(0)} jobs/s per free core) | ${spread} |`);
     summary.push({
       work: `queue alone: ${jobs} jobs claimed + completed by ${n} claimer process${n > 1 ? 'es' : ''}`,
-      h2k: text, peer: '—', ratio: '—', target: '≥ 200 claims/s', met: median(rates) >= 200,
+      h2k: `${text}; CPU ${cpuMs.toFixed(2)} ms/job`, peer: '—', ratio: '—', target: '≥ 200 claims/s', met: median(rates) >= 200,
       commands: [`node bench/cluster.js --jobs ${jobs}`],
     });
   }

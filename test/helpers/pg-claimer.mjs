@@ -3,7 +3,7 @@
 //   node pg-claimer.mjs drain <url> <host> [lease_seconds]
 //     claims and completes jobs until the queue has nothing waiting or running; rides out an
 //     unreachable database (retries every 100 ms); prints one JSON line:
-//     {"host","done":[ids],"unreachable":n,"leaseLost":[ids],"seconds":s}
+//     {"host","done":[ids],"unreachable":n,"leaseLost":[ids],"seconds":s,"cpuSeconds":s}
 //   node pg-claimer.mjs hold <url> <host> [lease_seconds]
 //     claims one job, prints {"claimed":id} and keeps it (heartbeating) until killed
 import { PgJobQueue } from '../../dist/daemon/queue/pg-queue.js';
@@ -35,6 +35,7 @@ if (mode === 'hold') {
   const done = [];
   const leaseLost = [];
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   for (;;) {
     const job = await patiently(() => queue.claim(Date.now()));
     if (!job) {
@@ -52,6 +53,8 @@ if (mode === 'hold') {
     }
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  process.stdout.write(`${JSON.stringify({ host, done, unreachable, leaseLost, seconds })}\n`);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  process.stdout.write(`${JSON.stringify({ host, done, unreachable, leaseLost, seconds, cpuSeconds })}\n`);
   await queue.close();
 }

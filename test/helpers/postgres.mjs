@@ -4,7 +4,7 @@
 // initdb refuses to run as root: as root the server runs as the `postgres` system user.
 // Plain JS: test/pg-queue.test.ts and bench/cluster.js both use it.
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,6 +24,8 @@ export const PG_PASSWORD = 'S3cret-pa55:word';
  * @property {(mode?: 'fast' | 'immediate') => Promise<void>} stop
  * @property {() => Promise<void>} start
  * @property {() => Promise<void>} destroy
+ * @property {(signal: 'SIGSTOP' | 'SIGCONT') => void} signalAll  freezes or thaws the server and all its processes (a host cut off without a reset)
+ * @property {() => number} serverCpuSeconds  CPU time of the server's processes that have exited (the postmaster's reaped children) plus its own
  */
 
 const asRoot = process.getuid?.() === 0;
@@ -68,6 +70,25 @@ export async function startPostgres() {
   return {
     dir,
     url,
+    signalAll(signal) {
+      const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      const children = readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            return Number(readFileSync(`/proc/${d}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]) === pid;
+          } catch {
+            return false; // exited meanwhile
+          }
+        });
+      for (const p of [pid, ...children.map(Number)]) process.kill(p, signal);
+    },
+    serverCpuSeconds() {
+      const pid = readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0];
+      // /proc/PID/stat fields 14-17: utime stime cutime cstime, in clock ticks (100 per second on Linux)
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      return f.slice(11, 15).reduce((s, t) => s + Number(t), 0) / 100;
+    },
     async createDatabase(name) {
       const client = new pg.Client({ connectionString: url() });
       await client.connect();

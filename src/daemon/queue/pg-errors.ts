@@ -1,13 +1,14 @@
 // Driver errors -> coded H2kErrors whose text never holds the database password:
 //   E_QUEUE_UNREACHABLE  no connection (refused, no socket, timeout, server shutting down or
-//                        restarting, connection cut): transient, the caller retries
+//                        restarting, connection cut, no answer within the query timeout):
+//                        transient, the caller retries
 //   E_QUEUE_AUTH         the server refused the user or password
 //   E_QUEUE              any other database error
 import { H2kError } from '../../util/errors.js';
 import type { Redactor } from '../../util/redact.js';
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE']);
-const UNREACHABLE_MESSAGE = /connection terminated|timeout exceeded when trying to connect|connection timeout|Client has encountered a connection error|not queryable/i;
+const UNREACHABLE_MESSAGE = /query read timeout|connection terminated|timeout exceeded when trying to connect|connection timeout|Client has encountered a connection error|not queryable/i;
 
 export function isUnreachable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };

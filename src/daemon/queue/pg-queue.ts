@@ -1,38 +1,51 @@
 // The cluster's JobQueue: one PostgreSQL table (pg-schema.ts) shared by every daemon pointed at
 // the same queue_url. Claims take the oldest due row with FOR UPDATE SKIP LOCKED, so concurrent
 // claimers never wait for each other nor take the same job. A claim is a lease: host_name, a
-// claim token from a sequence and lease_until = now() + lease_seconds (the database's clock,
+// random claim token made by the host and lease_until = now() + lease_seconds (the database's clock,
 // the one clock all hosts share). A timer renews the leases of the jobs this process holds every
 // lease_seconds / 3; a host that stops renewing (killed, powered off, cut off) loses its jobs to
 // the next claim after lease_until. Every change of a claimed job names its claim token, so a
 // host whose lease was taken over can no longer complete, fail or retry that job
 // (E_QUEUE_LEASE_LOST). With cluster_max_jobs, claims are serialised by an advisory lock and
 // count the live leases of the whole cluster in the same transaction.
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import pg from 'pg';
+import type pg from 'pg';
 import { H2kError } from '../../util/errors.js';
-import { redactorFor, type Redactor } from '../../util/redact.js';
 import type { Job, JobQueue, JobSpec, QueueCounts } from './job-queue.js';
-import { queueError } from './pg-errors.js';
-import { LOCK_CLUSTER_LIMIT, migrate } from './pg-schema.js';
+import { connectCluster, type PgConnectOptions, type PgConnection } from './pg-connect.js';
+import { LOCK_CLUSTER_LIMIT } from './pg-schema.js';
 
-export interface PgQueueOptions {
-  /** postgres://user:password@host[:port]/database (a socket directory as host works too) */
-  url: string;
+export interface PgQueueOptions extends PgConnectOptions {
   /** this daemon's name in the cluster; default the machine's hostname */
   hostName?: string;
   /** seconds a claim lives without a heartbeat (default 30) */
   leaseSeconds?: number;
   /** jobs running at once in the whole cluster; 0 or absent: no limit */
   clusterMaxJobs?: number;
-  /** connection attempts give up after this (default 5000 ms) */
-  connectTimeoutMs?: number;
-  /** pool size of this process (default 4) */
-  poolSize?: number;
   /** a job this host held was taken over after its lease expired (heartbeats did not get through) */
   onLeaseLost?: (id: string) => void;
-  /** a background failure (heartbeat, idle connection lost); already redacted */
-  onError?: (err: H2kError) => void;
+}
+
+/** The cluster as `h2k ctl status|stats` shows it. */
+export interface ClusterStatus {
+  hosts: {
+    hostName: string;
+    pid: number | null;
+    startedAt: string;
+    lastSeen: string;
+    /** heartbeat seen within its lease_seconds */
+    alive: boolean;
+    running: number;
+    done: number;
+    failed: number;
+  }[];
+  waiting: number;
+  running: number;
+  done: number;
+  failed: number;
+  /** jobs finished (done or failed) in the last minute, the whole cluster */
+  finishedLastMinute: number;
 }
 
 interface JobRow {
@@ -55,7 +68,7 @@ const CLAIM = `
      ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED),
   next AS (SELECT id FROM expired UNION ALL SELECT id FROM due LIMIT 1)
   UPDATE h2k.jobs j
-     SET state = 'running', host_name = $2, claim_token = nextval('h2k.claim_tokens'),
+     SET state = 'running', host_name = $2, claim_token = $4,
          lease_until = now() + make_interval(secs => $3), claimed_at = now(), attempts = j.attempts + 1
     FROM next WHERE j.id = next.id
   RETURNING j.id, j.spec, j.retry_count, j.not_before, j.last_error, j.claim_token`;
@@ -72,51 +85,42 @@ const ENQUEUE = `
 export class PgJobQueue implements JobQueue {
   readonly hostName: string;
   readonly leaseSeconds: number;
-  /** the URL as it may be shown (password masked) */
-  readonly shownUrl: string;
   /** id -> claim token of the jobs this process holds */
   private readonly held = new Map<string, string>();
   /** ids whose completion/failure/retry/release is in flight: a heartbeat must not call them lost */
   private readonly settling = new Set<string>();
+  /** tokens of claims whose answer was lost (the database may have taken them), with when */
+  private readonly orphans = new Map<string, number>();
   private heartbeatTimer?: NodeJS.Timeout;
   private heartbeating?: Promise<void>;
 
+  private readonly pool: pg.Pool;
+
   private constructor(
-    private readonly pool: pg.Pool,
+    private readonly db: PgConnection,
     private readonly opts: PgQueueOptions,
-    private readonly redact: Redactor,
   ) {
+    this.pool = db.pool;
     this.hostName = opts.hostName || hostname();
     this.leaseSeconds = opts.leaseSeconds ?? 30;
-    this.shownUrl = redact(opts.url);
+  }
+
+  /** the URL as it may be shown (password masked) */
+  get shownUrl(): string {
+    return this.db.shownUrl;
   }
 
   /** Connects, creates or migrates the schema, registers this host and starts its heartbeat. */
   static async open(opts: PgQueueOptions): Promise<PgJobQueue> {
-    const redact = redactorFor(opts.url);
-    const pool = new pg.Pool({
-      connectionString: opts.url,
-      max: opts.poolSize ?? 4,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
-      keepAlive: true,
-      application_name: 'h2k',
-    });
-    const queue = new PgJobQueue(pool, opts, redact);
-    // An idle connection dropped by the server (restart, network cut): the pool replaces it on
-    // the next query; without this listener the process would die of an unhandled 'error'.
-    pool.on('error', (err) => opts.onError?.(queueError(err, redact, queue.shownUrl)));
-    if (!(queue.leaseSeconds >= 1)) throw new H2kError(`lease_seconds must be at least 1 (got ${queue.leaseSeconds})`, { code: 'E_CONFIG' });
+    const leaseSeconds = opts.leaseSeconds ?? 30;
+    if (!(leaseSeconds >= 1)) throw new H2kError(`lease_seconds must be at least 1 (got ${leaseSeconds})`, { code: 'E_CONFIG' });
+    // A heartbeat that takes longer than a lease is worthless: give up on it after a lease.
+    const queue = new PgJobQueue(await connectCluster({ queryTimeoutMs: Math.max(5000, leaseSeconds * 1000), ...opts }), opts);
     try {
-      const client = await pool.connect();
-      try {
-        await migrate(client);
-      } finally {
-        client.release();
-      }
       await queue.heartbeat();
     } catch (err) {
-      await pool.end().catch(() => undefined);
-      throw queueError(err, redact, queue.shownUrl);
+      await queue.pool.end().catch(() => undefined);
+      throw err;
     }
     queue.heartbeatTimer = setInterval(() => {
       queue.heartbeating ??= queue
@@ -133,12 +137,23 @@ export class PgJobQueue implements JobQueue {
     try {
       return await this.pool.query<R>({ text, values, name });
     } catch (err) {
-      throw queueError(err, this.redact, this.shownUrl);
+      throw this.db.error(err);
     }
+  }
+
+  /** Puts back to waiting the jobs of claims whose answer was lost. A lost claim may still reach
+   * the database later (a frozen server thawing), so its token is tried again for one lease. */
+  private async releaseOrphans(): Promise<void> {
+    if (this.orphans.size === 0) return;
+    const tokens = [...this.orphans.keys()];
+    await this.sql(`UPDATE h2k.jobs SET state = 'waiting', claim_token = NULL, lease_until = NULL WHERE state = 'running' AND claim_token = ANY($1::bigint[])`, [tokens]);
+    const expired = Date.now() - this.leaseSeconds * 1000;
+    for (const t of tokens) if ((this.orphans.get(t) ?? 0) < expired) this.orphans.delete(t);
   }
 
   /** Renews the leases of the jobs this process holds and the host's last_seen. */
   async heartbeat(): Promise<void> {
+    await this.releaseOrphans();
     const sent = [...this.held];
     const { rows } = await this.sql<{ id: string }>(
       `WITH host AS (
@@ -163,11 +178,20 @@ export class PgJobQueue implements JobQueue {
   }
 
   async claim(now: number): Promise<Job | undefined> {
-    const params = [now, this.hostName, this.leaseSeconds];
+    await this.releaseOrphans();
+    // The token is made here, not by the database: if the answer is lost (connection cut, server
+    // restarted) the claim may still have happened, and the token finds it again.
+    const token = randomBytes(8).readBigInt64BE() & 0x7fffffffffffffffn;
+    const params = [now, this.hostName, this.leaseSeconds, String(token)];
     const limit = this.opts.clusterMaxJobs ?? 0;
     let row: JobRow | undefined;
-    if (limit <= 0) row = (await this.sql<JobRow>(CLAIM, params, 'h2k_claim')).rows[0];
-    else row = await this.claimUnderLimit(limit, params);
+    try {
+      if (limit <= 0) row = (await this.sql<JobRow>(CLAIM, params, 'h2k_claim')).rows[0];
+      else row = await this.claimUnderLimit(limit, params);
+    } catch (err) {
+      if ((err as H2kError).code === 'E_QUEUE_UNREACHABLE') this.orphans.set(String(token), Date.now());
+      throw err;
+    }
     if (!row) return undefined;
     this.held.set(row.id, row.claim_token);
     return {
@@ -182,6 +206,7 @@ export class PgJobQueue implements JobQueue {
 
   private async claimUnderLimit(limit: number, params: unknown[]): Promise<JobRow | undefined> {
     let client: pg.PoolClient | undefined;
+    let broken: Error | undefined;
     try {
       client = await this.pool.connect();
       await client.query('BEGIN');
@@ -193,10 +218,11 @@ export class PgJobQueue implements JobQueue {
       await client.query('COMMIT');
       return row;
     } catch (err) {
-      await client?.query('ROLLBACK').catch(() => undefined);
-      throw queueError(err, this.redact, this.shownUrl);
+      // A connection that failed mid-transaction is discarded, not returned to the pool.
+      await client?.query('ROLLBACK').catch((e: Error) => (broken = e));
+      throw this.db.error(err);
     } finally {
-      client?.release();
+      client?.release(broken);
     }
   }
 
@@ -259,6 +285,42 @@ export class PgJobQueue implements JobQueue {
   async has(id: string): Promise<boolean> {
     const { rowCount } = await this.sql(`SELECT 1 FROM h2k.jobs WHERE id = $1 AND state IN ('waiting', 'running')`, [id]);
     return rowCount === 1;
+  }
+
+  /** Hosts (alive or not, with their jobs) and the cluster's queue. */
+  async clusterStatus(): Promise<ClusterStatus> {
+    const [hosts, totals] = await Promise.all([
+      this.sql<Omit<ClusterStatus['hosts'][number], 'startedAt' | 'lastSeen'> & { startedAt: Date; lastSeen: Date }>(
+        `SELECT h.host_name AS "hostName", h.pid, h.started_at AS "startedAt", h.last_seen AS "lastSeen",
+                h.last_seen > now() - make_interval(secs => h.lease_seconds) AS alive,
+                count(j.id) FILTER (WHERE j.state = 'running' AND j.lease_until >= now())::int AS running,
+                count(j.id) FILTER (WHERE j.state = 'done')::int AS done,
+                count(j.id) FILTER (WHERE j.state = 'failed')::int AS failed
+           FROM h2k.hosts h LEFT JOIN h2k.jobs j ON j.host_name = h.host_name
+          GROUP BY h.host_name ORDER BY h.host_name`,
+      ),
+      this.sql<Omit<ClusterStatus, 'hosts'>>(
+        `SELECT count(*) FILTER (WHERE state = 'waiting' OR (state = 'running' AND lease_until < now()))::int AS waiting,
+                count(*) FILTER (WHERE state = 'running' AND lease_until >= now())::int AS running,
+                count(*) FILTER (WHERE state = 'done')::int AS done,
+                count(*) FILTER (WHERE state = 'failed')::int AS failed,
+                count(*) FILTER (WHERE finished_at > now() - interval '1 minute')::int AS "finishedLastMinute"
+           FROM h2k.jobs`,
+      ),
+    ]);
+    const iso = (d: Date) => d.toISOString();
+    return { hosts: hosts.rows.map((h) => ({ ...h, startedAt: iso(h.startedAt), lastSeen: iso(h.lastSeen) })), ...totals.rows[0] };
+  }
+
+  /** Forgets finished jobs and hosts unseen for more than `days` days; returns how many jobs. */
+  async purgeFinished(days: number): Promise<number> {
+    if (!Number.isFinite(days) || days < 0) throw new H2kError(`retention days must be >= 0, got ${days}`, { code: 'E_INVALID_ARGUMENT' });
+    const { rowCount } = await this.sql(
+      `WITH gone AS (DELETE FROM h2k.hosts WHERE last_seen < now() - make_interval(secs => $1))
+       DELETE FROM h2k.jobs WHERE state IN ('done', 'failed') AND finished_at < now() - make_interval(secs => $1)`,
+      [days * 86_400],
+    );
+    return rowCount ?? 0;
   }
 
   /** ids of the jobs this process holds */
