@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { runH2k } from './helpers/cli.js';
 import { compareImages, expectCleanCheck, makeSeededRaw, toVmdk } from './helpers/fixtures.js';
 import { daemonTestScope, waitFor, type DaemonHarness } from './helpers/daemon-harness.js';
-import { localDate } from '../src/daemon/local-date.js';
+import { localDate } from '../src/util/local-date.js';
 
 const { fx, start: startTracked } = daemonTestScope('daemon-e2e-fx');
 
@@ -152,10 +152,10 @@ describe('h2k daemon end to end', () => {
     const out = findFiles(h.outputDir, (n) => n === 'slow.qcow2')[0];
     expect(compareImages(join(h.watchDir, '.processed', localDate(), 'slow.img'), out, 'raw', 'qcow2').code).toBe(0);
     expect(reportFor(h, 'slow').conversion.verified).toBe(true);
-    // SIGTERM drains and exits cleanly (systemd's stop).
+    // SIGTERM (systemd's stop) takes nothing new, lets running jobs finish and exits cleanly.
     h.proc.kill('SIGTERM');
     expect((await h.exited).code).toBe(0);
-    expect(h.count('daemon_draining')).toBe(1);
+    expect(h.count('daemon_stopping')).toBe(1);
     expect(h.count('daemon_stopped')).toBe(1);
   });
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createLogger, stderrIsJournal } from '../src/daemon/logger.js';
+import { createLogger, stderrIsJournal } from '../src/service/logger.js';
 import { systemdNotify } from '../src/service/systemd-notify.js';
 import { h2kBin, repoRoot, runH2k } from './helpers/cli.js';
 import { daemonTestScope, waitFor } from './helpers/daemon-harness.js';
@@ -120,6 +120,12 @@ describe('sd_notify', () => {
     copyFileSync(makeSeededRaw(join(fx.dir, 'one.raw'), 2, 5), join(h.watchDir, 'one.raw'));
     const done = await l.wait('STATUS', 'running: 0 queued, 0 running; 1 done, 0 failed');
     expect(h.statsFile().total_processed).toBe(1);
+    // ExecReload: SIGHUP -> RELOADING=1 (with MONOTONIC_USEC), then READY=1 once the config is applied.
+    h.proc.kill('SIGHUP');
+    const reloading = await l.wait('RELOADING', '1', l.got.indexOf(done));
+    expect(Number(reloading.fields.MONOTONIC_USEC)).toBeGreaterThan(0);
+    await l.wait('READY', '1', l.got.indexOf(reloading) + 1);
+    await h.waitForEvent('config_reloaded');
     expect((await h.ctl(['stop'])).code).toBe(0);
     const stopping = await l.wait('STOPPING', '1', l.got.indexOf(done));
     expect(stopping.fields.STATUS).toBe('stopping (control socket)');

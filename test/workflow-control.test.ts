@@ -121,7 +121,7 @@ describe('h2k ctl against the manifest workflow daemon', () => {
     for (const name of ['process_cpu_user_seconds_total', 'nodejs_eventloop_lag_seconds']) expect(families.has(name), name).toBe(true);
 
     daemon.proc.kill('SIGUSR1');
-    const logged = await daemon.waitForEvent('stats', (e) => e.msg === 'Daemon statistics:');
+    const logged = await daemon.waitForEvent('stats', (e) => String(e.msg).startsWith('Daemon statistics: '));
     expect((logged.stats as { total_processed: number }).total_processed).toBe(1);
   });
 

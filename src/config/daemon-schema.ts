@@ -85,6 +85,8 @@ export const daemonShape = {
   verify_output: z.boolean().default(false),
   /** h2k: a conversion running longer than this is cancelled and retried (E_TIMEOUT); 0 = none */
   job_timeout: seconds().default(0),
+  /** h2k: on SIGTERM, how long running jobs may finish before they are cancelled and requeued */
+  shutdown_grace_seconds: seconds().default(120),
   /** h2k: host:port for the Prometheus endpoint, e.g. 127.0.0.1:9477 */
   metrics_listen: z
     .string()

@@ -137,6 +137,7 @@ export const KEY_TABLE: readonly KeyRow[] = [
   { key: 'deduplication_retention_days', status: 'h2k', origin: 'h2k', note: 'dedup records older than this are removed, default 90' },
   { key: 'metrics_listen', status: 'h2k', origin: 'h2k', note: 'host:port of a Prometheus endpoint' },
   { key: 'control_socket', status: 'h2k', origin: 'h2k', note: 'default {output_dir}/.daemon/control.sock' },
+  { key: 'shutdown_grace_seconds', status: 'h2k', origin: 'h2k', note: 'on SIGTERM running jobs get this long to finish, then are cancelled and requeued, default 120' },
   { key: 'stats_interval', status: 'h2k', origin: 'h2k', note: 'seconds between stats.json writes, default 60' },
   { key: 'log_format', status: 'h2k', origin: 'h2k', note: 'human | json' },
   { key: 'manifest_source_root', status: 'h2k', origin: 'h2k', note: 'manifests may only name sources beneath this directory' },

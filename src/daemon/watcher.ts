@@ -16,7 +16,7 @@ import { classifyFile, fileTypeOf, looksLikeExtentName, type FileRole } from './
 import { isManifestPath, isOvfPath, manifestOf } from './ovf-drop.js';
 import { StabilityTracker } from './file-stability.js';
 import type { JobSpec } from './queue/job-queue.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../service/logger.js';
 
 /** Files turned away before they became a job; the daemon files them under .errors/. */
 export interface Refusal {

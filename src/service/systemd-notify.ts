@@ -3,8 +3,8 @@
 // stop begins, RELOADING=1 + MONOTONIC_USEC while a reload runs, and WATCHDOG=1 every half of
 // $WATCHDOG_USEC. Outside systemd ($NOTIFY_SOCKET unset) every call does nothing, as sd_notify.
 // The datagram goes out through the addon (Node's dgram has no AF_UNIX datagram sockets).
-import type { Logger } from '../daemon/logger.js';
-import type { StatsSnapshot } from '../daemon/stats.js';
+import type { Logger } from './logger.js';
+import type { StatsSnapshot } from './stats.js';
 import { loadAddon } from '../native/addon.js';
 
 export interface SystemdNotify {

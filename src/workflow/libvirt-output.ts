@@ -1,7 +1,7 @@
 // The libvirt domain XML of a multi-disk VM, beside its converted disks (manifest pipeline and
 // `h2k ovf --libvirt-xml`), written atomically so a reader never sees half a domain.
 import { existsSync } from 'node:fs';
-import { writeFileAtomic } from '../daemon/atomic-write.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { buildDomainXml, type LibvirtDisk } from '../ovf/libvirt-xml.js';
 import type { OvfVm } from '../ovf/ovf-types.js';
 import { H2kError } from '../util/errors.js';

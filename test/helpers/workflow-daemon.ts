@@ -13,7 +13,7 @@ export interface WorkflowDaemon {
   stderr(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   waitForEvent(event: string, pred?: (e: LogEvent) => boolean, timeoutMs?: number): Promise<LogEvent>;
-  /** SIGTERM (drain) and wait for exit. */
+  /** SIGTERM (running manifests finish, queued ones stay) and wait for exit. */
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 

@@ -2,10 +2,10 @@
 // (hyper2kvm key names) with flags laid over it; SIGTERM drains, SIGUSR1 logs stats.
 import type { Command } from 'commander';
 import { asDiskDaemonConfig, loadWorkflowAwareConfig } from '../../workflow/workflow-config.js';
-import { runManifestWorkflowDaemon } from '../../workflow/workflow-daemon.js';
-import { Daemon } from '../../daemon/daemon.js';
+import { manifestWorkflowService } from '../../workflow/manifest-source.js';
+import { watchFolderService } from '../../daemon/watch-source.js';
 import { outputFormats } from '../../native/formats.js';
-import { createLogger } from '../../daemon/logger.js';
+import { configSecrets, createLogger } from '../../service/logger.js';
 import { reportError } from '../report-error.js';
 
 interface DaemonFlags {
@@ -89,31 +89,32 @@ export function registerDaemon(program: Command): void {
 }
 
 async function runDaemonCommand(flags: DaemonFlags): Promise<number> {
+  const load = () => loadWorkflowAwareConfig(flags.config, flagsToConfig(flags));
   let loaded;
   try {
-    loaded = loadWorkflowAwareConfig(flags.config, flagsToConfig(flags));
+    loaded = load();
   } catch (err) {
     return reportError(err);
   }
   const cfg = loaded.config;
-  const n = cfg.notifications;
-  const log = createLogger({
-    format: cfg.log_format,
-    verbose: cfg.verbose,
-    file: cfg.log_file,
-    secrets: [n.email_password, n.webhook_url, n.webhook_url ? new URL(n.webhook_url).pathname : undefined].filter(
-      (s): s is string => typeof s === 'string' && s.length > 1,
-    ),
-  });
-  for (const w of loaded.warnings) log.warn('config_warning', `${loaded.file ?? 'config'}: ${w}`);
-  if (cfg.manifest_workflow_mode && cfg.manifest_workflow_dir) {
-    try {
-      return await runManifestWorkflowDaemon({ ...cfg, manifest_workflow_dir: cfg.manifest_workflow_dir }, log);
-    } catch (err) {
-      return reportError(err);
-    }
+  let log;
+  try {
+    log = createLogger({ format: cfg.log_format, verbose: cfg.verbose, file: cfg.log_file, secrets: configSecrets(cfg) });
+  } catch (err) {
+    return reportError(err);
   }
-  const daemon = new Daemon(asDiskDaemonConfig(cfg), log, { handleSignals: true });
+  for (const w of loaded.warnings) log.warn('config_warning', `${loaded.file ?? 'config'}: ${w}`);
+  const opts = {
+    handleSignals: true,
+    loadConfig: () => {
+      const again = load();
+      return { config: again.config, warnings: again.warnings.map((w) => `${again.file ?? 'config'}: ${w}`) };
+    },
+  };
+  const daemon =
+    cfg.manifest_workflow_mode && cfg.manifest_workflow_dir
+      ? manifestWorkflowService({ ...cfg, manifest_workflow_dir: cfg.manifest_workflow_dir }, log, opts)
+      : watchFolderService(asDiskDaemonConfig(cfg), log, opts);
   try {
     await daemon.start();
   } catch (err) {

@@ -1,7 +1,8 @@
 // One line per event, human ("2026-01-17T10:00:00.000Z INFO  File stable: vm.vmdk (1.0 GiB)")
 // or JSON ({"time","level","event","msg",...fields}). Secrets are redacted before anything is written.
 // When stderr is the journal, each line there starts with its syslog priority (<3> ... <7>).
-import { appendFileSync, fstatSync } from 'node:fs';
+import { fstatSync, openSync, writeSync } from 'node:fs';
+import { H2kError } from '../util/errors.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'human' | 'json';
@@ -28,6 +29,8 @@ export interface Logger {
   warn(event: string, msg: string, fields?: Record<string, unknown>): void;
   info(event: string, msg: string, fields?: Record<string, unknown>): void;
   debug(event: string, msg: string, fields?: Record<string, unknown>): void;
+  /** a reloaded config's level and secrets (secrets only ever get added) */
+  reconfigure?(o: { verbose?: number; secrets?: string[] }): void;
 }
 
 export interface LoggerOptions {
@@ -59,11 +62,35 @@ export function redact(value: unknown, secrets: string[] = []): unknown {
   return value;
 }
 
+/** Opens the log file for appending; one that cannot be written is a config error at start (exit 2). */
+function openLogFile(file: string): number {
+  try {
+    return openSync(file, 'a', 0o640);
+  } catch (err) {
+    throw new H2kError(`cannot open log_file ${file} for writing: ${(err as Error).message}`, {
+      code: 'E_CONFIG',
+      file,
+      hint: 'create its directory, or point log_file at a file the daemon\'s user may write',
+      cause: err,
+    });
+  }
+}
+
+/** The strings of a daemon config that must never be logged: SMTP password, webhook URL and its path. */
+export function configSecrets(cfg: { notifications?: { email_password?: string; webhook_url?: string } }): string[] {
+  const n = cfg.notifications ?? {};
+  return [n.email_password, n.webhook_url, n.webhook_url ? new URL(n.webhook_url).pathname : undefined].filter(
+    (s): s is string => typeof s === 'string' && s.length > 1,
+  );
+}
+
 export function createLogger(options: LoggerOptions): Logger {
-  const maxRank = options.verbose === undefined ? 2 : options.verbose <= 0 ? 1 : options.verbose === 1 ? 2 : 3;
-  const secrets = (options.secrets ?? []).filter((s) => s.length >= 4);
+  const rankOf = (v: number | undefined) => (v === undefined ? 2 : v <= 0 ? 1 : v === 1 ? 2 : 3);
+  let maxRank = rankOf(options.verbose);
+  let secrets = (options.secrets ?? []).filter((s) => s.length >= 4);
   const sink = options.write ?? ((line: string) => process.stderr.write(line));
   const journal = options.journal ?? (!options.write && stderrIsJournal());
+  const fd = options.file === undefined ? undefined : openLogFile(options.file);
   const emit = (level: LogLevel, event: string, msg: string, fields?: Record<string, unknown>) => {
     if (LEVEL_RANK[level] > maxRank) return;
     const time = new Date().toISOString();
@@ -74,11 +101,11 @@ export function createLogger(options: LoggerOptions): Logger {
         ? JSON.stringify({ time, level, event, msg: safeMsg, ...safeFields }) + '\n'
         : `${time} ${level.toUpperCase().padEnd(5)} ${safeMsg}\n`;
     sink(journal ? SYSLOG_PRIORITY[level] + line : line);
-    if (options.file) {
+    if (fd !== undefined) {
       try {
-        appendFileSync(options.file, line);
+        writeSync(fd, line);
       } catch {
-        // a broken log file must not stop the daemon; stderr still has the line
+        // a log file that breaks later (disk full) must not stop the daemon; stderr still has the line
       }
     }
   };
@@ -87,5 +114,9 @@ export function createLogger(options: LoggerOptions): Logger {
     warn: (e, m, f) => emit('warn', e, m, f),
     info: (e, m, f) => emit('info', e, m, f),
     debug: (e, m, f) => emit('debug', e, m, f),
+    reconfigure: (o) => {
+      maxRank = rankOf(o.verbose);
+      secrets = [...new Set([...secrets, ...(o.secrets ?? []).filter((s) => s.length >= 4)])];
+    },
   };
 }

@@ -35,6 +35,16 @@ export interface JobEntry {
   status: 'processing' | 'success' | 'failed' | 'retrying';
   error: string | null;
   retry_count: number;
+  /** h2k: a running job's conversion so far (bytes of virtual disk; rate and ETA from the job's start) */
+  progress?: JobProgress;
+}
+
+export interface JobProgress {
+  bytes_done: number;
+  bytes_total: number;
+  percent: number;
+  rate_bytes_per_second: number;
+  eta_seconds: number | null;
 }
 
 export interface StatsSnapshot {
@@ -144,13 +154,29 @@ export class DaemonStats {
     });
   }
 
+  /** A running job's conversion progress (stats.json current_jobs, `h2k ctl status`). */
+  jobProgress(id: string, bytesDone: number, bytesTotal: number): void {
+    const job = this.current.get(id);
+    if (!job) return;
+    const seconds = (Date.now() - Date.parse(job.start_time)) / 1000;
+    const rate = seconds > 0 ? bytesDone / seconds : 0;
+    job.progress = {
+      bytes_done: bytesDone,
+      bytes_total: bytesTotal,
+      percent: bytesTotal > 0 ? round2((100 * bytesDone) / bytesTotal) : 0,
+      rate_bytes_per_second: Math.round(rate),
+      eta_seconds: rate > 0 ? round2(Math.max(0, bytesTotal - bytesDone) / rate) : null,
+    };
+  }
+
   /** Files a running job under recent_completed (the job stays current until jobEnded). */
   private completed(id: string | undefined, status: 'success' | 'failed', seconds?: number, error?: string): void {
     const job = id === undefined ? undefined : this.current.get(id);
     if (!job) return;
     const end = new Date();
+    const { progress: _, ...rest } = job;
     this.recent.push({
-      ...job,
+      ...rest,
       end_time: end.toISOString(),
       duration_seconds: round3(seconds ?? (end.getTime() - Date.parse(job.start_time)) / 1000),
       status,

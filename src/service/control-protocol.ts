@@ -2,7 +2,8 @@
 // is accepted too); reply {"status":"ok"|"error", "message"?, ...} on one line. hyper2kvm's
 // client sends the same request without the newline and reads a single reply: the server
 // answers a request that is complete on its own (a JSON object, or a known command word).
-export const CONTROL_COMMANDS = ['status', 'stats', 'pause', 'resume', 'drain', 'stop'] as const;
+// hyper2kvm's six, then h2k's own
+export const CONTROL_COMMANDS = ['status', 'stats', 'pause', 'resume', 'drain', 'stop', 'reload'] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 
 export interface ControlReply {

@@ -1,6 +1,6 @@
 // stats.json kept current: bursts of changes coalesce into one atomic write, plus a periodic
 // refresh; and the SIGUSR1 / log rendering of a snapshot. Shared by both daemon modes.
-import { writeJsonAtomic } from './atomic-write.js';
+import { writeJsonAtomic } from '../util/atomic-write.js';
 import type { Logger } from './logger.js';
 import { formatStats, type StatsSnapshot } from './stats.js';
 
@@ -21,14 +21,14 @@ export class StatsFile {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** Coalesces bursts of changes into one write. */
-  schedule(): void {
+  /** Coalesces bursts of changes into one write, `delayMs` from the first. */
+  schedule(delayMs = 50): void {
     if (this.queued) return;
     this.queued = true;
     setTimeout(() => {
       this.queued = false;
       void this.write();
-    }, 50).unref();
+    }, delayMs).unref();
   }
 
   write(): Promise<void> {
@@ -39,7 +39,7 @@ export class StatsFile {
   }
 }
 
+/** SIGUSR1: the statistics as one log record (one JSON line in JSON-log mode). */
 export function logStats(log: Logger, s: StatsSnapshot): void {
-  log.info('stats', 'Daemon statistics:', { stats: s });
-  for (const line of formatStats(s)) log.info('stats', `  ${line}`);
+  log.info('stats', `Daemon statistics: ${formatStats(s).map((l) => l.trim()).filter(Boolean).join('; ')}`, { stats: s });
 }
