@@ -1,13 +1,15 @@
 // The addon's format table (native formats/format_registry.cpp) and the TypeScript lists derived
 // from it: every disk format qemu-img writes is recognised by content under its table name, and
-// each list (outputs, manifest source types, watch-folder extensions) is the table's.
-import { mkdtempSync, rmSync } from 'node:fs';
+// each list (outputs, manifest source types, watch-folder extensions) is the table's. The
+// container operations TypeScript takes from the addon: tar members (GNU tar as the oracle), .mf lines.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_EXTENSIONS, OUT_FORMATS } from '../src/config/daemon-schema.js';
 import { loadAddon } from '../src/native/addon.js';
-import { formatNamedBy, formats, outputFormats } from '../src/native/formats.js';
+import { contentFormat, formatNamedBy, formats, outputFormats, ovaMembers, parseManifest } from '../src/native/formats.js';
 import { OUTPUT_FORMATS, SOURCE_TYPES } from '../src/workflow/manifest-schema.js';
 import { qemuImg } from './helpers/fixtures.js';
 
@@ -35,5 +37,40 @@ describe('format table', () => {
     expect(SOURCE_TYPES).toEqual(expect.arrayContaining(['vmdk', 'vdi', 'qcow2', 'vhd', 'vhdx', 'raw', 'ova', 'ovf', 'ami']));
     expect([...DEFAULT_EXTENSIONS].sort()).toEqual(['.ami', '.img', '.ova', '.ovf', '.qcow2', '.raw', '.vdi', '.vhd', '.vhdx', '.vmdk']);
     expect(formatNamedBy('/x/snap.AVHDX')).toBe('vhdx');
+  });
+});
+
+describe('container operations', () => {
+  it('lists the members GNU tar wrote, long names included, at offsets holding their bytes', () => {
+    const src = join(dir, 'tree');
+    const long = `${'n'.repeat(120)}.vmdk`;
+    mkdirSync(src);
+    writeFileSync(join(src, 'vm.ovf'), '<Envelope/>');
+    writeFileSync(join(src, long), Buffer.alloc(1536, 7));
+    for (const format of ['gnu', 'pax']) {
+      const ova = join(dir, `vm-${format}.ova`);
+      execFileSync('tar', ['-cf', ova, `--format=${format}`, '-C', src, 'vm.ovf', long]);
+      const listed = execFileSync('tar', ['-tf', ova], { encoding: 'utf8' }).trim().split('\n');
+      const members = ovaMembers(ova);
+      expect(members.map((m) => m.name)).toEqual(listed);
+      const bytes = readFileSync(ova);
+      expect(bytes.subarray(members[0].offset, members[0].offset + members[0].size).toString()).toBe('<Envelope/>');
+      expect(bytes.subarray(members[1].offset, members[1].offset + members[1].size)).toEqual(Buffer.alloc(1536, 7));
+      expect(contentFormat(ova)).toBe('ova');
+    }
+    writeFileSync(join(dir, 'not.ova'), Buffer.alloc(1024, 'x'));
+    expect(() => ovaMembers(join(dir, 'not.ova'))).toThrowError(expect.objectContaining({ code: 'E_OVA_BAD_TAR' }));
+  });
+
+  it('reads .mf lines as exporters write them and refuses anything else', () => {
+    // ovftool's 'SHA256(name)= hex' and VirtualBox's BSD-style 'SHA1 (name) = hex'
+    const text = 'SHA256(vm.ovf)= AB12\r\n  SHA1 (disk 1.vmdk) = cd34 \n\nSHA512(x(2).vmdk)=ef\n';
+    expect(parseManifest(text, 'vm.mf')).toEqual([
+      { name: 'disk 1.vmdk', algorithm: 'SHA1', hex: 'cd34' },
+      { name: 'vm.ovf', algorithm: 'SHA256', hex: 'ab12' },
+      { name: 'x(2).vmdk', algorithm: 'SHA512', hex: 'ef' },
+    ]);
+    for (const bad of ['MD5(vm.ovf)= ab', 'SHA256(vm.ovf) ab', 'SHA256(vm.ovf)= xyz', 'garbage'])
+      expect(() => parseManifest(bad, 'vm.mf'), bad).toThrowError(expect.objectContaining({ code: 'E_OVA_BAD_MANIFEST' }));
   });
 });

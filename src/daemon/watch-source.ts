@@ -7,7 +7,7 @@ import { convertImage } from '../convert/convert-image.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
 import { guestFixRequest } from '../config/guest-output-schema.js';
 import { loadAddon } from '../native/addon.js';
-import { configurePool } from '../pool/pool.js';
+import { configurePool, warmPool } from '../pool/pool.js';
 import type { Logger } from '../service/logger.js';
 import { assertApart } from '../service/paths.js';
 import type { JobSource, ServiceConfig, ServiceContext } from '../service/job-source.js';
@@ -144,6 +144,8 @@ export class WatchFolderSource implements JobSource {
       extentWaitMs: cfg.extent_wait_timeout * 1000,
       log,
       onJob: (spec) => void this.enqueue(spec),
+      // the pool's threads start (~0.3 s each) while the file settles, not when its job does
+      onSeen: this.opts.convert ? undefined : warmPool,
       onRefuse: ({ files, error, phase }) =>
         void this.runner!.refuse(files, error, phase).finally(() => {
           ctx.changed();

@@ -1,8 +1,11 @@
 // The image formats h2k knows, as the native format table has them (native/src/formats/
 // format_registry.cpp, exported by the addon's formats()). Every list of formats in TypeScript —
 // CLI choices, config and manifest schemas, watch-folder extensions, the format a file name
-// promises — derives from here, so a format added natively appears everywhere at once.
+// promises — derives from here, so a format added natively appears everywhere at once. Also the
+// container operations the native side owns (binding/format_binding.cpp), so TypeScript parses
+// no format itself: a file's content format, an OVA's members, a .mf manifest's lines.
 import { extname } from 'node:path';
+import { toH2kError } from '../util/errors.js';
 import { loadAddon } from './addon.js';
 
 export interface NativeFormat {
@@ -24,13 +27,60 @@ export interface NativeFormat {
   compressible: boolean;
 }
 
+export interface TarMember {
+  name: string;
+  /** Of the member's data, in the archive. */
+  offset: number;
+  size: number;
+}
+
+export interface ManifestLine {
+  name: string;
+  algorithm: 'SHA1' | 'SHA256' | 'SHA512';
+  /** Lower case. */
+  hex: string;
+}
+
+interface FormatsAddon {
+  formats(): NativeFormat[];
+  contentFormat(path: string): string;
+  ovaMembers(path: string): TarMember[];
+  parseManifest(text: string, source: string): ManifestLine[];
+}
+
+const native = (): FormatsAddon => loadAddon() as unknown as FormatsAddon;
+
+/** A native call whose errors come back as H2kError (code, file, offset, hint kept). */
+function call<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw toH2kError(err);
+  }
+}
+
 type NonEmpty = [string, ...string[]];
 
 let table: NativeFormat[] | undefined;
 
 export function formats(): NativeFormat[] {
-  table ??= (loadAddon().formats as () => NativeFormat[])();
+  table ??= native().formats();
   return table;
+}
+
+/** The format a file's bytes are ('raw' when no probe matches); its name is not checked. */
+export function contentFormat(path: string): string {
+  return call(() => native().contentFormat(path));
+}
+
+/** Regular-file members of a tar (OVA) in archive order; E_OVA_BAD_TAR for a damaged or truncated one. */
+export function ovaMembers(path: string): TarMember[] {
+  return call(() => native().ovaMembers(path));
+}
+
+/** The lines of an OVF manifest (.mf); E_OVA_BAD_MANIFEST names `source` for an unusable line. */
+export function parseManifest(text: string, source: string): ManifestLine[] {
+  return call(() => native().parseManifest(text, source));
 }
 
 function names(pick: (f: NativeFormat) => boolean): NonEmpty {

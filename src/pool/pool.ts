@@ -106,11 +106,11 @@ let warmedAt = 0;
 
 /**
  * Starts the pool's threads ahead of their first task: one no-op task per thread, queued while the
- * threads start, makes Piscina start all of them. At most once a second; nothing when tasks run
- * inline.
+ * threads start, makes Piscina start all of them. At most once a second; nothing when they all
+ * run already or tasks run inline.
  */
 export function warmPool(): void {
-  if (tasksRunInline() || Date.now() - warmedAt < 1000) return;
+  if (tasksRunInline() || Date.now() - warmedAt < 1000 || (pool && pool.threads.length >= poolSize)) return;
   warmedAt = Date.now();
   void getPool()
     .then((p) => Promise.all(Array.from({ length: poolSize }, () => p.run({ kind: 'warm' }))))

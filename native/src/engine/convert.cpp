@@ -156,7 +156,7 @@ void validateRequest(const ConvertRequest& r, Compression comp) {
   const Format* format = findFormat(r.outputFormat);
   if (!format || !format->makeWriter || format->name != r.outputFormat)
     throw Error(codes::kInvalidArgument, "unsupported output format '" + r.outputFormat + "'", r.output, -1,
-                "use " + formatNames(true));
+                "use " + formatNames(isWritable));
   if (!format->compressible && comp != Compression::None)
     throw Error(codes::kInvalidArgument, r.outputFormat + " output cannot be compressed", r.output, -1,
                 "use --compression none, or qcow2 output");

@@ -115,10 +115,10 @@ const Format* formatNamedBy(const std::string& path) {
   return nullptr;
 }
 
-std::string formatNames(bool writable) {
+std::string formatNames(bool (*pick)(const Format&)) {
   std::vector<std::string> names;
   for (const auto& f : table())
-    if (writable ? f.makeWriter != nullptr : f.readable()) names.push_back(f.name);
+    if (pick(f)) names.push_back(f.name);
   std::string out;
   for (size_t i = 0; i < names.size(); ++i)
     out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];

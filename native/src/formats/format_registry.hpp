@@ -52,7 +52,10 @@ const Format* findFormat(const std::string& name);
 const Format* probeFormat(const ByteView& view);
 // The row a file name promises by its extension (only formats with a probe promise anything).
 const Format* formatNamedBy(const std::string& path);
-// "qcow2, raw, vdi or vmdk": the readable or writable names, for hints.
-std::string formatNames(bool writable);
+// "vmdk, qcow2, vdi or raw": the names of the rows `pick` keeps, for hints.
+std::string formatNames(bool (*pick)(const Format&));
+inline bool isWritable(const Format& f) { return f.makeWriter != nullptr; }
+inline bool isReadable(const Format& f) { return f.readable(); }
+inline bool isMemberReadable(const Format& f) { return f.openView != nullptr; }  // inside an archive
 
 }  // namespace h2k

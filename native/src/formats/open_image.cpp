@@ -53,7 +53,7 @@ std::unique_ptr<ImageReader> openImage(File file, const OpenOptions& options) {
   const Format* format = findFormat(name);
   if (!format || !format->readable())
     throw Error(codes::kUnknownFormat, "unsupported source format '" + name + "' for " + file.path(), file.path(), -1,
-                "supported formats: " + formatNames(false));
+                "supported formats: " + formatNames(isReadable));
   if (format->openFile) return format->openFile(std::move(file), options);
   auto tap = sourceTapFor(options, file);
   return format->openView(std::make_shared<FileView>(std::move(file), std::move(tap)), options);

@@ -2,7 +2,7 @@
 // and optionally write a libvirt domain XML beside them.
 import type { Command } from 'commander';
 import { formatBytes, formatDuration } from '../../util/format.js';
-import { importOvf } from '../../ovf/import-ovf.js';
+import { importOvf } from '../../workflow/ovf-import.js';
 import { outputFormats } from '../../native/formats.js';
 import type { Compression, OutputFormat } from '../../convert/types.js';
 import { EXIT } from '../exit-codes.js';

@@ -241,7 +241,7 @@ std::unique_ptr<ImageReader> openOvaDisk(File archive, const std::string& member
   const Format* reader = findFormat(format);
   if (!reader || !reader->openView)
     throw Error(codes::kUnknownFormat, "unsupported disk format '" + format + "' for " + view->name(), archivePath, -1,
-                "supported formats inside an OVA: vmdk, vhd, vhdx, vdi, qcow2, raw");
+                "supported formats inside an OVA: " + formatNames(isMemberReadable));
   std::unique_ptr<ImageReader> inner = reader->openView(view, options);
   return std::make_unique<OvaDiskReader>(std::move(inner), std::move(props), std::move(warnings), a.view->size(),
                                          archivePath, std::move(deferred));

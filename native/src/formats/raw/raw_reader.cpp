@@ -2,14 +2,10 @@
 
 #include <algorithm>
 
-#include "common/error.hpp"
-
 namespace h2k {
 
 BlockStatus RawReader::blockStatus(uint64_t offset, uint64_t maxLen) {
-  if (offset >= size_ || maxLen == 0)
-    throw Error(codes::kInvalidArgument, "block status past the end of " + view_->name(), view_->name(),
-                static_cast<int64_t>(offset));
+  requireStatusRange(view_->name(), size_, offset, maxLen);
   uint64_t len = std::min(maxLen, size_ - offset);
   uint64_t run = len;
   bool data = view_->dataRun(offset, len, &run);
@@ -17,9 +13,7 @@ BlockStatus RawReader::blockStatus(uint64_t offset, uint64_t maxLen) {
 }
 
 void RawReader::read(uint64_t offset, uint8_t* buf, size_t len) {
-  if (offset > size_ || len > size_ - offset)
-    throw Error(codes::kInvalidArgument, "read past the end of " + view_->name(), view_->name(),
-                static_cast<int64_t>(offset));
+  requireReadRange(view_->name(), size_, offset, len);
   view_->readExact(buf, len, offset);
 }
 

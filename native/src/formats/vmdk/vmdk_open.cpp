@@ -57,15 +57,19 @@ bool hasCowdMagic(const ByteView& source) {
   return readLe32(head) == kCowdMagic;
 }
 
-std::string fileOf(const SparseExtent& s) { return s.source().name(); }
-
-std::unique_ptr<ImageReader> openSparseFile(File file, const std::string& path, const OpenOptions& options) {
-  auto sparse = std::make_unique<SparseExtent>(std::make_unique<FileView>(std::move(file)));
+// One hosted sparse file (monolithicSparse, streamOptimized, or an extent opened alone) as a whole
+// image: a loose file (`options` given: a delta reads through its parent) or an OVA member
+// (nullptr: an archive holds whole disks, so a delta is refused).
+std::unique_ptr<ImageReader> openSparse(std::shared_ptr<const ByteView> view, const std::string& path, const OpenOptions* options) {
+  auto sparse = std::make_unique<SparseExtent>(view);
   std::vector<std::string> warnings;
   Descriptor d;
   std::string text = sparse->embeddedDescriptor();
   if (!text.empty()) {
     d = parseDescriptor(text.data(), text.size(), path, sparse->header().descriptorOffset << 9);
+    if (!options && d.isDelta())
+      throw Error(codes::kUnsupported, path + " is a VMDK delta disk; an OVA must hold whole disks", path, -1,
+                  "re-export the VM with its snapshots consolidated");
     if (d.extents.size() != 1 || d.extents[0].type != "SPARSE")
       warnings.push_back("embedded descriptor of " + path + " lists other extents; only this file's own content is read");
     else if (d.extents[0].sectors != sparse->header().capacity)
@@ -74,16 +78,17 @@ std::unique_ptr<ImageReader> openSparseFile(File file, const std::string& path, 
   } else {
     d.version = 1;
     d.createType = sparse->header().compressed() ? "streamOptimized" : "monolithicSparse";
-    warnings.push_back(path + " has no embedded descriptor (a single extent of a split disk?); reading it alone");
+    if (options) warnings.push_back(path + " has no embedded descriptor (a single extent of a split disk?); reading it alone");
   }
   for (auto& w : d.warnings) warnings.push_back(w);
   std::vector<PlacedExtent> extents(1);
   uint64_t size = sparse->capacityBytes();
-  extents[0].info = {d.extents.empty() ? "RW" : d.extents[0].access, "SPARSE", fileOf(*sparse), size, 0};
+  extents[0].info = {d.extents.empty() ? "RW" : d.extents[0].access, "SPARSE", view->name(), size, 0};
   extents[0].extent = std::make_unique<SparseSlot>(size, std::move(sparse));
   Descriptor meta = d;
-  return withParent(std::make_unique<VmdkImage>(std::move(d), std::vector<std::string>{path}, std::move(extents), std::move(warnings)),
-                    meta, path, options);
+  std::unique_ptr<ImageReader> image =
+      std::make_unique<VmdkImage>(std::move(d), std::vector<std::string>{path}, std::move(extents), std::move(warnings));
+  return options ? withParent(std::move(image), meta, path, *options) : std::move(image);
 }
 
 std::unique_ptr<ImageReader> openDescriptorFile(const File& file, const std::string& path, const OpenOptions& options) {
@@ -169,32 +174,13 @@ std::unique_ptr<ImageReader> openVmdk(File file, const OpenOptions& options) {
   if (n == 4 && readLe32(head) == kCowdMagic)
     throw Error(codes::kUnsupported, path + " is an ESX vmfsSparse delta (COWD) opened without its descriptor", path, 0,
                 "open the descriptor .vmdk that names this -delta.vmdk: it carries the disk's parent and CID");
-  if (n == 4 && readLe32(head) == kSparseMagic) return openSparseFile(std::move(file), path, options);
+  if (n == 4 && readLe32(head) == kSparseMagic) return openSparse(std::make_shared<FileView>(std::move(file)), path, &options);
   return openDescriptorFile(file, path, options);
 }
 
-// A streamOptimized or monolithicSparse VMDK read in place (an OVA member): one file, no parent.
 std::unique_ptr<ImageReader> openVmdkView(std::shared_ptr<const ByteView> view, const OpenOptions&) {
-  auto sparse = std::make_unique<SparseExtent>(view);
-  std::vector<std::string> warnings = sparse->warnings();
-  Descriptor d;
-  std::string text = sparse->embeddedDescriptor();
-  if (!text.empty()) {
-    d = parseDescriptor(text.data(), text.size(), view->name(), sparse->header().descriptorOffset << 9);
-    if (d.isDelta())
-      throw Error(codes::kUnsupported, view->name() + " is a VMDK delta disk; an OVA must hold whole disks", view->name(),
-                  -1, "re-export the VM with its snapshots consolidated");
-  } else {
-    d.version = 1;
-    d.createType = sparse->header().compressed() ? "streamOptimized" : "monolithicSparse";
-  }
-  for (auto& w : d.warnings) warnings.push_back(w);
-  std::vector<PlacedExtent> extents(1);
-  uint64_t size = sparse->capacityBytes();
-  extents[0].info = {d.extents.empty() ? "RW" : d.extents[0].access, "SPARSE", view->name(), size, 0};
-  extents[0].extent = std::make_unique<SparseSlot>(size, std::move(sparse));
-  return std::make_unique<VmdkImage>(std::move(d), std::vector<std::string>{view->name()}, std::move(extents),
-                                           std::move(warnings));
+  const std::string name = view->name();
+  return openSparse(std::move(view), name, nullptr);
 }
 
 }  // namespace h2k
