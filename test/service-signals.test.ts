@@ -64,7 +64,7 @@ describe('SIGTERM', () => {
     expect(compareImages(noisy, String(outputsOf(third, left)[0].output), 'raw', 'qcow2').code).toBe(0);
   });
 
-  it('manifest mode: a running manifest past the grace time goes back to to_be_processed/, a queued one is not taken', { timeout: 120_000 }, async () => {
+  it('manifest mode: progress in ctl status; a running manifest past the grace time goes back to to_be_processed/, a queued one is not taken', { timeout: 120_000 }, async () => {
     const tree = workflowTree('sig-wf');
     const staging = join(tree.root, 'staging');
     mkdirSync(staging);
@@ -73,6 +73,13 @@ describe('SIGTERM', () => {
     try {
       dropManifest(tree.queueDir, 'slow.yaml', singleManifest('../../images/noisy.raw', { convert: { output_format: 'qcow2', compress: 'zlib' } }, 'raw'), staging);
       await d.waitForEvent('manifest_taken', (e) => e.manifest === 'slow.yaml');
+      // the manifest's conversion progress shows in ctl status as a watch-folder job's does
+      const job = await waitFor('manifest progress in ctl status', async () => {
+        const r = await runH2k(['ctl', '--output-dir', tree.outputDir, 'status', '--json']);
+        const j = JSON.parse(r.stdout).current_jobs?.[0];
+        return j?.percent > 0 ? j : undefined;
+      });
+      expect(job).toMatchObject({ filename: 'slow.yaml', bytes_total: 64 * MiB });
       dropManifest(tree.queueDir, 'next.yaml', singleManifest('../../images/noisy.raw', { convert: {} }, 'raw'), staging);
       d.proc.kill('SIGTERM');
       expect((await d.exited).code).toBe(0);
