@@ -23,6 +23,7 @@ PACKAGES=(
   strace                                     # test/daemon-hostile-drops.test.ts: which files the daemon opens
   prometheus                                 # promtool check metrics: parses every scrape in test/daemon-metrics.test.ts (its service is not started)
   gnuplot-nox                                # scripts/render-dashboard.mjs: docs/grafana-panels.png from a real scrape
+  systemd                                    # systemd-analyze verify/security + systemd-sysusers on the units (no running systemd needed)
 )
 
 missing=()
