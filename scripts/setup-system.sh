@@ -24,6 +24,7 @@ PACKAGES=(
   prometheus                                 # promtool check metrics: parses every scrape in test/daemon-metrics.test.ts (its service is not started)
   gnuplot-nox                                # scripts/render-dashboard.mjs: docs/grafana-panels.png from a real scrape
   systemd                                    # systemd-analyze verify/security + systemd-sysusers on the units (no running systemd needed)
+  python3                                    # test/service-systemd.test.ts: the $NOTIFY_SOCKET datagram listener
 )
 
 missing=()
