@@ -14,6 +14,7 @@ const SOURCES = [
   ['hash-cli', 'node bench/hash-cli.js'],
   ['formats', 'node bench/formats.js'],
   ['daemon', 'node bench/daemon.js'],
+  ['cluster', 'node bench/cluster.js'],
 ];
 
 const rows = [];

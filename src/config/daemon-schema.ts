@@ -3,6 +3,7 @@
 // daemonShape with their own keys; see extendDaemonSchema(). What h2k does with each hyper2kvm
 // key is in hyper2kvm-keys.ts.
 import { z } from 'zod';
+import { outputFormats, watchedExtensions } from '../native/formats.js';
 import { guestOutputShape, type KeysSet } from './guest-output-schema.js';
 import { compatShape } from './hyper2kvm-compat-schema.js';
 import type { KnownKeys } from './key-check.js';
@@ -48,10 +49,10 @@ export const notificationsSchema = z.object({
 });
 
 export const LOG_FORMATS = ['human', 'json'] as const;
-export const OUT_FORMATS = ['qcow2', 'raw'] as const;
+export const OUT_FORMATS = outputFormats();
 export const COMPRESSIONS = ['none', 'zlib', 'zstd'] as const;
 export const DEDUP_HASHES = ['md5', 'xxh3'] as const;
-export const DEFAULT_EXTENSIONS = ['.vmdk', '.ova', '.ovf', '.vhd', '.vhdx', '.vdi', '.raw', '.img', '.ami', '.qcow2'];
+export const DEFAULT_EXTENSIONS = watchedExtensions();
 
 /** Raw object shape, exported so other config areas can spread it into a bigger schema. */
 export const daemonShape = {

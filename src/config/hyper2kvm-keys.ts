@@ -84,7 +84,7 @@ export const KEY_TABLE: readonly KeyRow[] = [
   { key: 'deduplication_use_md5', status: 'differs', origin: 'example', note: 'true: content hash (MD5, or xxh3 with deduplication_hash) of all of an image\'s files; false: filename + size' },
   { key: 'archive_processed', status: 'honoured', origin: 'example', note: 'sources move to {watch_dir}/.processed/YYYY-MM-DD/, as in hyper2kvm' },
   { key: 'flatten', status: 'differs', origin: 'example', note: 'outputs are always one flattened image; flatten: false is warned about', warnIf: isFalse },
-  { key: 'out_format', status: 'differs', origin: 'example', note: 'qcow2 | raw (hyper2kvm\'s vdi is refused by the schema)' },
+  { key: 'out_format', status: 'differs', origin: 'example', note: 'qcow2 | vmdk | vdi | raw (src/native/formats.ts; vmdk is streamOptimized)' },
   { key: 'compress', status: 'honoured', origin: 'example', note: 'zlib-compressed qcow2 (compression: zstd is faster)' },
   { key: 'compress_level', status: 'ignored', origin: 'example', note: 'h2k compresses zlib at one fixed level (libdeflate 5, about the size of qemu\'s default)', why: 'h2k compresses zlib at one fixed level' },
   { key: 'enable_recovery', status: 'differs', origin: 'example', note: 'always on: after a crash the half-written .partial is removed and the job redone from the source; false is warned about', warnIf: isFalse },

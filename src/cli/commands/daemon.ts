@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { asDiskDaemonConfig, loadWorkflowAwareConfig } from '../../workflow/workflow-config.js';
 import { runManifestWorkflowDaemon } from '../../workflow/workflow-daemon.js';
 import { Daemon } from '../../daemon/daemon.js';
+import { outputFormats } from '../../native/formats.js';
 import { createLogger } from '../../daemon/logger.js';
 import { reportError } from '../report-error.js';
 
@@ -67,7 +68,7 @@ export function registerDaemon(program: Command): void {
     .option('--output-dir <dir>', 'where converted disks go: <dir>/YYYY-MM-DD/<vm>/ (output_dir)')
     .option('--max-concurrent-jobs <n>', 'conversions at once (default 3)')
     .option('--file-stable-timeout <seconds>', 'size+mtime must hold still this long before a file is queued (default 30)')
-    .option('-O, --out-format <format>', 'qcow2 | raw (out_format)')
+    .option('-O, --out-format <format>', `${outputFormats().join(' | ')} (out_format)`)
     .option('--compression <algo>', 'qcow2 compression: none | zlib | zstd')
     .option('--threads <n>', 'compression threads per job')
     .option('--verify', 'read every output back and compare it with the source (verify_output: true)')

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "formats/ova/byte_view.hpp"
 #include "formats/ova/tar_index.hpp"
+#include "io/byte_view.hpp"
 
 namespace h2k {
 

@@ -1,4 +1,4 @@
-// probeVmdk / openVmdk: decide whether a file is a sparse extent or a text descriptor,
+// probeVmdk / openVmdk / openVmdkView: decide whether a file is a sparse extent or a text descriptor,
 // resolve and open every extent (through the path guard), and build the image.
 #include "formats/vmdk/vmdk_open.hpp"
 
@@ -36,13 +36,13 @@ std::unique_ptr<ImageReader> withParent(std::unique_ptr<ImageReader> image, cons
   return withVmdkParent(std::move(image), d.isDelta(), d.parentFileNameHint, d.parentCid, path, options);
 }
 
-std::unique_ptr<ByteSource> openExtentFile(const std::string& baseDir, const std::string& name, const std::string& descriptorPath,
+std::shared_ptr<const ByteView> openExtentFile(const std::string& baseDir, const std::string& name, const std::string& descriptorPath,
                                            const OpenOptions& options) {
   const std::string resolved = referencedPath(baseDir, name);
   try {
     File file = openReferencedFile(baseDir, name, options.allowExternalPaths, descriptorPath);
     file.setReadTap(sourceTapFor(options, file));
-    return std::make_unique<FileSource>(std::move(file));
+    return std::make_unique<FileView>(std::move(file));
   } catch (const Error& e) {
     if (e.code() != codes::kNotFound) throw;
     throw Error(kMissingExtent, "extent file '" + name + "' named by " + descriptorPath + " does not exist (" + resolved + ")",
@@ -50,7 +50,7 @@ std::unique_ptr<ByteSource> openExtentFile(const std::string& baseDir, const std
   }
 }
 
-bool hasCowdMagic(const ByteSource& source) {
+bool hasCowdMagic(const ByteView& source) {
   uint8_t head[4];
   if (source.size() < sizeof head) return false;
   source.readExact(head, sizeof head, 0);
@@ -60,7 +60,7 @@ bool hasCowdMagic(const ByteSource& source) {
 std::string fileOf(const SparseExtent& s) { return s.source().name(); }
 
 std::unique_ptr<ImageReader> openSparseFile(File file, const std::string& path, const OpenOptions& options) {
-  auto sparse = std::make_unique<SparseExtent>(std::make_unique<FileSource>(std::move(file)));
+  auto sparse = std::make_unique<SparseExtent>(std::make_unique<FileView>(std::move(file)));
   std::vector<std::string> warnings;
   Descriptor d;
   std::string text = sparse->embeddedDescriptor();
@@ -171,6 +171,30 @@ std::unique_ptr<ImageReader> openVmdk(File file, const OpenOptions& options) {
                 "open the descriptor .vmdk that names this -delta.vmdk: it carries the disk's parent and CID");
   if (n == 4 && readLe32(head) == kSparseMagic) return openSparseFile(std::move(file), path, options);
   return openDescriptorFile(file, path, options);
+}
+
+// A streamOptimized or monolithicSparse VMDK read in place (an OVA member): one file, no parent.
+std::unique_ptr<ImageReader> openVmdkView(std::shared_ptr<const ByteView> view, const OpenOptions&) {
+  auto sparse = std::make_unique<SparseExtent>(view);
+  std::vector<std::string> warnings = sparse->warnings();
+  Descriptor d;
+  std::string text = sparse->embeddedDescriptor();
+  if (!text.empty()) {
+    d = parseDescriptor(text.data(), text.size(), view->name(), sparse->header().descriptorOffset << 9);
+    if (d.isDelta())
+      throw Error(codes::kUnsupported, view->name() + " is a VMDK delta disk; an OVA must hold whole disks", view->name(),
+                  -1, "re-export the VM with its snapshots consolidated");
+  } else {
+    d.version = 1;
+    d.createType = sparse->header().compressed() ? "streamOptimized" : "monolithicSparse";
+  }
+  for (auto& w : d.warnings) warnings.push_back(w);
+  std::vector<PlacedExtent> extents(1);
+  uint64_t size = sparse->capacityBytes();
+  extents[0].info = {d.extents.empty() ? "RW" : d.extents[0].access, "SPARSE", view->name(), size, 0};
+  extents[0].extent = std::make_unique<SparseSlot>(size, std::move(sparse));
+  return std::make_unique<VmdkImage>(std::move(d), std::vector<std::string>{view->name()}, std::move(extents),
+                                           std::move(warnings));
 }
 
 }  // namespace h2k

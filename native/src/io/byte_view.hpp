@@ -1,7 +1,7 @@
 // Where a disk image's bytes come from: a whole file, or a byte range of another view (a
-// member inside an OVA tar, read in place). The VHD, VHDX, VDI and qcow2 readers parse
-// through this interface only, so the same reader opens a loose file, an archive member,
-// or a fuzzer's memory buffer.
+// member inside an OVA tar, read in place). Every format reader parses through this
+// interface only, so the same reader opens a loose file, an archive member, or a fuzzer's
+// memory buffer.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -24,16 +24,24 @@ class ByteView {
   virtual void readExact(void* buf, size_t len, uint64_t offset) const = 0;
   // Directory against which parent/backing file names are resolved ("" = none allowed).
   virtual std::string baseDir() const = 0;
+  // Whether [offset, offset + *runLen) holds data (true) or is a hole of a sparse file (false);
+  // *runLen <= maxLen. Views that cannot tell report data.
+  virtual bool dataRun(uint64_t offset, uint64_t maxLen, uint64_t* runLen) const {
+    *runLen = maxLen;
+    return true;
+  }
 };
 
 class FileView : public ByteView {
  public:
   explicit FileView(const std::string& path, std::shared_ptr<ReadTap> tap = nullptr);
+  // A null `tap` keeps the one `file` already has.
   explicit FileView(File file, std::shared_ptr<ReadTap> tap = nullptr);
   const std::string& name() const override { return file_.path(); }
   uint64_t size() const override { return size_; }
   void readExact(void* buf, size_t len, uint64_t offset) const override;
   std::string baseDir() const override;
+  bool dataRun(uint64_t offset, uint64_t maxLen, uint64_t* runLen) const override;  // SEEK_DATA / SEEK_HOLE
 
  private:
   File file_;

@@ -1,4 +1,4 @@
-#include "formats/ova/stream_vmdk_writer.hpp"
+#include "formats/vmdk/stream_vmdk_writer.hpp"
 
 #include <libdeflate.h>
 

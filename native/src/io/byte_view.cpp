@@ -1,5 +1,9 @@
-#include "formats/ova/byte_view.hpp"
+#include "io/byte_view.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "common/path_guard.hpp"
@@ -9,12 +13,29 @@ namespace h2k {
 FileView::FileView(const std::string& path, std::shared_ptr<ReadTap> tap) : FileView(File::open(path), std::move(tap)) {}
 
 FileView::FileView(File file, std::shared_ptr<ReadTap> tap) : file_(std::move(file)), size_(file_.size()) {
-  file_.setReadTap(std::move(tap));
+  if (tap) file_.setReadTap(std::move(tap));
 }
 
 void FileView::readExact(void* buf, size_t len, uint64_t offset) const { file_.readExact(buf, len, offset); }
 
 std::string FileView::baseDir() const { return dirName(file_.path()); }
+
+bool FileView::dataRun(uint64_t offset, uint64_t maxLen, uint64_t* runLen) const {
+  *runLen = maxLen;
+  if (offset >= size_) return false;  // past EOF reads as zero (checked by callers)
+  uint64_t end = offset + std::min(maxLen, size_ - offset);
+  off_t data = ::lseek(file_.fd(), static_cast<off_t>(offset), SEEK_DATA);
+  if (data < 0) return errno != ENXIO;  // ENXIO: only a hole follows; otherwise SEEK_DATA is unsupported
+  if (static_cast<uint64_t>(data) > offset) {
+    *runLen = std::min<uint64_t>(static_cast<uint64_t>(data) - offset, maxLen);
+    return false;
+  }
+  off_t hole = ::lseek(file_.fd(), static_cast<off_t>(offset), SEEK_HOLE);
+  if (hole < 0 || static_cast<uint64_t>(hole) <= offset) return true;
+  uint64_t dataEnd = std::min<uint64_t>(static_cast<uint64_t>(hole), end);
+  *runLen = dataEnd >= end ? maxLen : dataEnd - offset;  // past the region looked at, data for the rest
+  return true;
+}
 
 SubFileView::SubFileView(std::shared_ptr<const ByteView> parent, uint64_t offset, uint64_t length, std::string name,
                          std::shared_ptr<ReadTap> tap)
