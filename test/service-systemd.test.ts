@@ -129,7 +129,8 @@ describe('sd_notify', () => {
     expect((await h.ctl(['status'])).code).toBe(0);
     copyFileSync(makeSeededRaw(join(fx.dir, 'one.raw'), 2, 5), join(h.watchDir, 'one.raw'));
     const done = await l.wait('STATUS', 'running: 0 queued, 0 running; 1 done, 0 failed');
-    expect(h.statsFile().total_processed).toBe(1);
+    // STATUS goes out with the snapshot, just before stats.json is written from it
+    await h.until('stats.json to show the job', () => h.statsFile().total_processed === 1, 10_000);
     expect((await h.ctl(['stop'])).code).toBe(0);
     const stopping = await l.wait('STOPPING', '1', l.got.indexOf(done));
     expect(stopping.fields.STATUS).toBe('stopping (control socket)');
