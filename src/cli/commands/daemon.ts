@@ -60,7 +60,7 @@ export function flagsToConfig(f: DaemonFlags): Record<string, unknown> {
 }
 
 export function registerDaemon(program: Command): void {
-  program
+  const daemon = program
     .command('daemon')
     .description('watch a folder and convert every VM disk dropped into it (runs until drained or stopped)')
     .option('--config <file>', 'daemon YAML/JSON config: hyper2kvm daemon keys load unchanged (those h2k does not act on are warned about); an unknown key is refused')
@@ -85,6 +85,22 @@ export function registerDaemon(program: Command): void {
     .option('--manifest-workflow-dir <dir>', 'manifest workflow root: to_be_processed/, processing/, processed/, failed/')
     .action(async (flags: DaemonFlags) => {
       process.exitCode = await runDaemonCommand(flags);
+    });
+  daemon
+    .command('install-unit')
+    .description('install the systemd unit (Type=notify, hardened) and the sysusers.d entry for the h2k user; prints the commands to run next')
+    .option('--template', 'install h2k@.service: one instance per /etc/h2k/NAME.yaml')
+    .option('--prefix <dir>', 'install beneath this root instead of / (DIR/etc/systemd/system, DIR/etc/sysusers.d)')
+    .option('-f, --force', 'replace an installed unit file')
+    .action(async (flags: { template?: boolean; prefix?: string; force?: boolean }) => {
+      try {
+        const { installUnit } = await import('../../service/install-unit.js');
+        const r = await installUnit(flags);
+        for (const w of r.warnings) process.stderr.write(`h2k: warning: ${w}\n`);
+        process.stdout.write(`Installed ${r.unit}\nInstalled ${r.sysusers}\nNext:\n${r.next.map((l) => `  ${l}\n`).join('')}`);
+      } catch (err) {
+        process.exitCode = reportError(err);
+      }
     });
 }
 
