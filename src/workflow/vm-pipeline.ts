@@ -251,6 +251,7 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
         initramfs: { enabled: p.fix.initramfs.enabled, regenerate: p.fix.initramfs.regenerate },
         network: { enabled: p.fix.network.enabled, fixLevel: p.fix.network.fix_level },
         removeVmwareTools: p.fix.remove_vmware_tools,
+        virtioWin: p.fix.windows.enabled ? vm.virtioWin : undefined,
         dryRun: false,
         signal: ctx.signal,
       });
@@ -258,7 +259,7 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
         throw new H2kError(`fixes could not be applied: ${fixed.failed.join('; ')}`, {
           code: 'E_GUEST_FIX_FAILED', file: artifacts.output, hint: fixed.warnings.join('; ') || undefined,
         });
-      stages.fix = { status: 'success', duration_seconds: secondsSince(t), image: bootImage, ...bootNote, fixes_applied: fixed.changes, warnings: fixed.warnings };
+      stages.fix = { status: 'success', duration_seconds: secondsSince(t), image: bootImage, ...bootNote, fixes_applied: fixed.changes, ...(fixed.registry ? { registry_changes: fixed.registry } : {}), warnings: fixed.warnings };
       // The fix changed the boot disk: the output hash the report gives is the final file's; the
       // hash that matched the source is kept as converted_content.
       const boot = jobs[0];
