@@ -101,6 +101,10 @@ describe('hyper2kvm daemon configs', () => {
     expect(domainXmlSettings(c)).toEqual({ memoryMiB: 4096, vcpus: 2, firmware: 'bios' });
     const { config: off } = loadDaemonConfig(write('off.yaml', 'watch_dir: /w\noutput_dir: /o\nfix_network: false\nupdate_grub: false\nfstab_mode: noop\n'));
     expect(guestFixOptions(off)).toMatchObject({ fstab: 'noop', grub: false, network: 'none' });
+    // hyper2kvm's Windows key: the virtio-win ISO or directory handed to the Windows fix
+    const { config: win } = loadDaemonConfig(write('win.yaml', 'watch_dir: /w\noutput_dir: /o\nvirtio_drivers_dir: /srv/virtio-win.iso\n'));
+    expect(guestFixRequest(win)).toEqual(['virtio_drivers_dir']);
+    expect(guestFixOptions(win)).toMatchObject({ virtioWin: '/srv/virtio-win.iso' });
     expect(() => loadDaemonConfig(write('fst.yaml', 'watch_dir: /w\noutput_dir: /o\nfstab_mode: stabilise\n'))).toThrowError(/fst\.yaml:3:\d+: fstab_mode/);
   });
 
