@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runH2k } from './helpers/cli.js';
 import { qcow2Copy } from './helpers/guest-fixtures.js';
-import { virtioWinTree, windowsGuestDisk, type WindowsVariant } from './helpers/windows-fixtures.js';
+import { virtioWinIso, virtioWinTree, windowsGuestDisk, type WindowsVariant } from './helpers/windows-fixtures.js';
 
 const APPLIANCE_MS = 600_000;
 const md5 = (file: string) => createHash('md5').update(readFileSync(file)).digest('hex');
@@ -59,16 +59,20 @@ describe('Windows guests: refusals and dry run', () => {
     expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'E_GUEST_WINDOWS_NO_DRIVER', message: expect.stringMatching(/no viostor boot-start service/) });
   }, APPLIANCE_MS);
 
-  it('--dry-run lists the registry and file changes and writes nothing', async () => {
+  it('--dry-run with the virtio-win ISO lists the registry and file changes and writes nothing', async () => {
     const image = qcow2Copy(windowsGuestDisk('win2019'), join(dir, 'dry.qcow2'));
     const before = md5(image);
-    const r = await runH2k(['fix', image, '--virtio-win', tree, '--dry-run', '--json'], { timeout: APPLIANCE_MS });
+    const iso = virtioWinIso(tree, join(dir, 'virtio-win.iso'));
+    const r = await runH2k(['fix', image, '--virtio-win', iso, '--dry-run', '--json'], { timeout: APPLIANCE_MS });
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.dryRun).toBe(true);
     expect(j.registry).toContainEqual({ hive: 'SYSTEM', key: 'ControlSet001\\Services\\viostor', value: 'ImagePath', before: null, after: 'system32\\drivers\\viostor.sys' });
     expect(j.registry).toContainEqual({ hive: 'SOFTWARE', key: 'Microsoft\\Windows\\CurrentVersion', value: 'DevicePath', before: null, after: '%SystemRoot%\\inf;%ProgramFiles%\\h2k\\drivers' });
-    expect(j.changes.map((c: { file: string }) => c.file)).toContain('/Windows/System32/drivers/viostor.sys');
+    // the driver was read out of the ISO (through a second read-only appliance): its bytes are the tree's
+    const viostor = j.changes.find((c: { file: string }) => c.file === '/Windows/System32/drivers/viostor.sys');
+    const sum = createHash('sha256').update(readFileSync(join(tree, 'viostor/2k19/amd64/viostor.sys'))).digest('hex').slice(0, 16);
+    expect(viostor).toMatchObject({ before: null, kind: 'windows-driver', after: expect.stringMatching(new RegExp(`sha256 ${sum}\\) from .*/viostor/2k19/amd64/viostor\\.sys$`)) });
     expect(j.changes.find((c: { kind: string }) => c.kind === 'windows-firstboot')).toMatchObject({ file: '/Program Files/h2k/firstboot.cmd', before: null });
     expect(md5(image)).toBe(before);
   }, APPLIANCE_MS);
