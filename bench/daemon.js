@@ -1,23 +1,22 @@
 #!/usr/bin/env node
-// Daemon benchmark (not a test): throughput of 6 images with 1, 2 and 3 workers, and the idle
-// daemon's RSS and CPU. Prints a table and writes bench/results/daemon.json.
-//   node bench/daemon.js [--mib 32] [--idle-seconds 10]
-// Needs `npm run build` first. Images are seeded raw disks converted to zlib-compressed qcow2
-// with one compression thread per job, so the figures show job-level parallelism.
+// Daemon benchmark (not a test): 6 images through the watch-folder daemon with 1 and 2 workers,
+// --repeat runs each (alternating which goes first), every run's figure shown; in the same runs the
+// copy limit: the same bytes copied (cat + fsync of the copy) one file at a time and two at once, so
+// a scaling short of 2× can be told apart from a disk / page-cache limit. Then the idle daemon's
+// RSS and CPU. gzip -1 of the same bytes, 1 vs 2 at once, gives the CPU ceiling of the moment. Writes bench/results/daemon.json with `summary` rows (bench/summary.js).
+//   node bench/daemon.js [--mib 32] [--repeat 5] [--idle-seconds 10]     (needs `npm run build`)
+// Images are seeded raw disks converted to zlib qcow2 with one compression thread per job, so the
+// figures show job-level parallelism.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync, existsSync, readdirSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { machine, median, option, repo, writeResults } from './lib/measure.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const bin = join(root, 'bin', 'h2k.js');
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const MIB = arg('mib', 32);
-const IDLE_SECONDS = arg('idle-seconds', 10);
+const bin = join(repo, 'bin', 'h2k.js');
+const MIB = Number(option('mib', 32));
+const REPEAT = Number(option('repeat', 5));
+const IDLE_SECONDS = Number(option('idle-seconds', 10));
 const IMAGES = 6;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -53,86 +52,138 @@ function ctl(out, cmd) {
   execFileSync(process.execPath, [bin, 'ctl', '--output-dir', out, cmd], { stdio: 'ignore' });
 }
 
+/** Seconds for the daemon to convert the images dropped in at once (from the rename to stats.json). */
+async function daemonRun(dir, sources, workers) {
+  const d = startDaemon(dir, workers);
+  await waitFor(() => d.log().includes('"daemon_started"'), 60_000, `daemon start: ${d.log()}`);
+  const stage = join(dir, 'stage'); // copies on the same filesystem, renamed in at once
+  mkdirSync(stage);
+  for (const s of sources) copyFileSync(s, join(stage, s.split('/').pop()));
+  const t0 = process.hrtime.bigint();
+  for (const s of sources) renameSync(join(stage, s.split('/').pop()), join(d.watch, s.split('/').pop()));
+  await waitFor(() => d.stats().total_processed === sources.length, 600_000, `${sources.length} conversions: ${d.log().slice(-2000)}`);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const failed = d.stats().total_failed;
+  ctl(d.out, 'drain');
+  await d.exited;
+  if (failed) throw new Error(`${failed} conversions failed: ${d.log().slice(-2000)}`);
+  rmSync(dir, { recursive: true, force: true });
+  return seconds;
+}
+
+// The machine's ceilings in the same run: the same bytes copied (disk and page cache), and
+// compressed by gzip -1 (CPU: what a second core gives while others use the machine).
+const LIMITS = {
+  copy: 'for f; do cat "$f" > "$D/${f##*/}" && sync "$D/${f##*/}" || exit 1; done',
+  cpu: 'for f; do gzip -1 -c "$f" > /dev/null || exit 1; done',
+};
+
+/** Seconds for a LIMITS script over the sources in `lanes` parallel lanes. */
+async function limitRun(kind, dir, sources, lanes) {
+  mkdirSync(dir, { recursive: true });
+  const script = LIMITS[kind];
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: lanes }, (_, lane) => {
+      const mine = sources.filter((_, i) => i % lanes === lane);
+      const p = spawn('sh', ['-c', script, 'copy', ...mine], { env: { ...process.env, D: dir }, stdio: 'inherit' });
+      return new Promise((res, rej) => p.on('exit', (code) => (code === 0 ? res() : rej(new Error(`copy exited ${code}`)))));
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  rmSync(dir, { recursive: true, force: true });
+  return seconds;
+}
+
 function procFigures(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
-  return { rssKiB, ticks };
+  return { rssKiB, ticks: Number(fields[11]) + Number(fields[12]) }; // utime + stime
 }
 
-const work = mkdtempSync(join(tmpdir(), 'h2k-bench-daemon-'));
-try {
-  const src = join(work, 'src');
-  mkdirSync(src);
-  for (let i = 0; i < IMAGES; i++)
-    execFileSync(process.execPath, [join(root, 'scripts', 'make-seeded-raw.js'), join(src, `vm${i}.img`), String(MIB), String(100 + i)]);
-
-  const runs = [];
-  for (const workers of [1, 2, 3]) {
-    const dir = join(work, `w${workers}`);
-    const d = startDaemon(dir, workers);
-    await waitFor(() => d.log().includes('"daemon_started"'), 60_000, `daemon start: ${d.log()}`);
-    // Stage copies on the same filesystem, then rename them in at once.
-    const stage = join(dir, 'stage');
-    mkdirSync(stage);
-    for (let i = 0; i < IMAGES; i++) copyFileSync(join(src, `vm${i}.img`), join(stage, `vm${i}.img`));
-    const t0 = Date.now();
-    for (let i = 0; i < IMAGES; i++) renameSync(join(stage, `vm${i}.img`), join(d.watch, `vm${i}.img`));
-    await waitFor(() => d.stats().total_processed === IMAGES, 600_000, `${IMAGES} conversions`);
-    const seconds = (Date.now() - t0) / 1000;
-    const s = d.stats();
-    ctl(d.out, 'drain');
-    await d.exited;
-    const bytes = IMAGES * MIB * 1024 * 1024;
-    runs.push({
-      workers,
-      images: IMAGES,
-      image_mib: MIB,
-      wall_seconds: Math.round(seconds * 100) / 100,
-      images_per_minute: Math.round((IMAGES / seconds) * 60 * 10) / 10,
-      virtual_mib_per_second: Math.round((bytes / 1024 / 1024 / seconds) * 10) / 10,
-      avg_job_seconds: s.avg_processing_time_seconds,
-      failed: s.total_failed,
-    });
-  }
-  for (const r of runs) r.speedup_vs_1 = Math.round((runs[0].wall_seconds / r.wall_seconds) * 100) / 100;
-
-  // Idle: an empty watch folder, measured after start-up settles.
-  const idleDir = join(work, 'idle');
-  const d = startDaemon(idleDir, 3);
+async function idleFigures(work) {
+  const d = startDaemon(join(work, 'idle'), 2);
   await waitFor(() => d.log().includes('"daemon_started"'), 60_000, 'daemon start');
   await sleep(3000);
   const a = procFigures(d.proc.pid);
   const ta = Date.now();
   await sleep(IDLE_SECONDS * 1000);
   const b = procFigures(d.proc.pid);
-  const tb = Date.now();
-  const hz = 100; // USER_HZ on Linux
-  const idle = {
-    rss_mib: Math.round((b.rssKiB / 1024) * 10) / 10,
-    cpu_percent: Math.round((((b.ticks - a.ticks) / hz) / ((tb - ta) / 1000)) * 100 * 100) / 100,
-    measured_seconds: IDLE_SECONDS,
-  };
+  const seconds = (Date.now() - ta) / 1000;
   ctl(d.out, 'stop');
   await d.exited;
+  const hz = 100; // USER_HZ on Linux
+  return { rss_mib: Math.round((b.rssKiB / 1024) * 10) / 10, cpu_percent: Math.round(((b.ticks - a.ticks) / hz / seconds) * 1e4) / 100, measured_seconds: IDLE_SECONDS };
+}
 
-  const result = {
-    date: new Date().toISOString(),
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+const fmt = (xs) => xs.map((x) => x.toFixed(2)).join(', ');
+const work = mkdtempSync(join(tmpdir(), 'h2k-bench-daemon-'));
+try {
+  const at = machine();
+  const sources = [];
+  for (let i = 0; i < IMAGES; i++) {
+    sources.push(join(work, `vm${i}.img`));
+    execFileSync(process.execPath, [join(repo, 'scripts', 'make-seeded-raw.js'), sources[i], String(MIB), String(100 + i)]);
+  }
+  const runs = [];
+  for (let r = 0; r < REPEAT; r++) {
+    const order = r % 2 ? [2, 1] : [1, 2];
+    const run = { daemon: {}, copy: {}, cpu: {} };
+    for (const w of order) run.daemon[w] = await daemonRun(join(work, `r${r}-w${w}`), sources, w);
+    for (const kind of ['copy', 'cpu'])
+      for (const lanes of order) run[kind][lanes] = await limitRun(kind, join(work, `r${r}-${kind}${lanes}`), sources, lanes);
+    run.speedup = run.daemon[1] / run.daemon[2];
+    run.copySpeedup = run.copy[1] / run.copy[2];
+    run.cpuSpeedup = run.cpu[1] / run.cpu[2];
+    runs.push(run);
+    const line = (what, o, x) => `${what} ${o[1].toFixed(2)} s -> ${o[2].toFixed(2)} s = ${x.toFixed(2)}×`;
+    console.log(`run ${r + 1}: ${line('daemon', run.daemon, run.speedup)}; ${line('copy', run.copy, run.copySpeedup)}; ${line('gzip', run.cpu, run.cpuSpeedup)}; load ${loadavg()[0].toFixed(1)}`);
+  }
+  const speedups = runs.map((r) => r.speedup);
+  const copySpeedups = runs.map((r) => r.copySpeedup);
+  const cpuSpeedups = runs.map((r) => r.cpuSpeedup);
+  const s1 = runs.map((r) => r.daemon[1]);
+  const s2 = runs.map((r) => r.daemon[2]);
+  const idle = IDLE_SECONDS > 0 ? await idleFigures(work) : undefined;
+  const summary = [
+    {
+      work: `daemon, ${IMAGES} × ${MIB} MiB -> qcow2 zlib: 1 → 2 workers (runs: ${fmt(speedups)}×)`,
+      h2k: `2 workers ${median(s2).toFixed(2)} s (${fmt(s2)})`,
+      peer: `1 worker ${median(s1).toFixed(2)} s (${fmt(s1)})`,
+      ratio: `${median(speedups).toFixed(2)}× faster`,
+      target: '≥ 1.7×',
+      met: median(speedups) >= 1.7,
+      commands: ['node bench/daemon.js'],
+    },
+    {
+      work: `copy limit: the same bytes, cat + fsync, 1 → 2 at once (runs: ${fmt(copySpeedups)}×)`,
+      h2k: `2 lanes ${median(runs.map((r) => r.copy[2])).toFixed(2)} s`,
+      peer: `1 lane ${median(runs.map((r) => r.copy[1])).toFixed(2)} s`,
+      ratio: `${median(copySpeedups).toFixed(2)}× faster`,
+      target: 'the disk / cache ceiling',
+      commands: [LIMITS.copy],
+    },
+    {
+      work: `CPU limit: the same bytes, gzip -1, 1 → 2 at once (runs: ${fmt(cpuSpeedups)}×)`,
+      h2k: `2 lanes ${median(runs.map((r) => r.cpu[2])).toFixed(2)} s`,
+      peer: `1 lane ${median(runs.map((r) => r.cpu[1])).toFixed(2)} s`,
+      ratio: `${median(cpuSpeedups).toFixed(2)}× faster`,
+      target: 'the CPU ceiling',
+      commands: [LIMITS.cpu],
+    },
+  ];
+  console.log(`1 → 2 medians: daemon ${median(speedups).toFixed(2)}× (${fmt(speedups)}); copy ${median(copySpeedups).toFixed(2)}× (${fmt(copySpeedups)}); gzip ${median(cpuSpeedups).toFixed(2)}× (${fmt(cpuSpeedups)})`);
+  if (idle) console.log(`idle daemon: RSS ${idle.rss_mib} MiB, CPU ${idle.cpu_percent}% over ${IDLE_SECONDS}s`);
+  writeResults('daemon', {
+    ...at,
+    repeat: REPEAT,
     setup: `${IMAGES} seeded raw images of ${MIB} MiB -> qcow2 (zlib, 1 compression thread per job), file_stable_timeout 0.3 s; wall time from the files appearing to stats.json showing all processed`,
-    throughput: runs,
+    runs,
     idle,
-  };
-  console.log('workers  wall(s)  images/min  virtual MiB/s  avg job(s)  speedup');
-  for (const r of runs)
-    console.log(`${String(r.workers).padStart(7)}  ${r.wall_seconds.toFixed(2).padStart(7)}  ${r.images_per_minute.toFixed(1).padStart(10)}  ${r.virtual_mib_per_second.toFixed(1).padStart(13)}  ${r.avg_job_seconds.toFixed(2).padStart(10)}  ${r.speedup_vs_1.toFixed(2).padStart(7)}`);
-  console.log(`idle daemon: RSS ${idle.rss_mib} MiB, CPU ${idle.cpu_percent}% over ${IDLE_SECONDS}s`);
-  const outDir = join(root, 'bench', 'results');
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'daemon.json'), JSON.stringify(result, null, 2) + '\n');
-  console.log(`wrote ${join(outDir, 'daemon.json')}`);
+    summary,
+  });
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -13,7 +13,9 @@ const SOURCES = [
   ['convert', 'node bench/run.js'],
   ['hash-cli', 'node bench/hash-cli.js'],
   ['formats', 'node bench/formats.js'],
+  ['pool-entry', 'node bench/pool-entry.js'],
   ['daemon', 'node bench/daemon.js'],
+  ['cluster', 'node bench/cluster.js'],
 ];
 
 const rows = [];

@@ -24,6 +24,9 @@ PACKAGES=(
   strace                                     # test/daemon-hostile-drops.test.ts: which files the daemon opens
   prometheus                                 # promtool check metrics: parses every scrape in test/daemon-metrics.test.ts (its service is not started)
   gnuplot-nox                                # scripts/render-dashboard.mjs: docs/grafana-panels.png from a real scrape
+  systemd                                    # systemd-analyze verify/security + systemd-sysusers on the units (no running systemd needed)
+  python3                                    # test/service-systemd.test.ts: the $NOTIFY_SOCKET datagram listener
+  postgresql-15                              # initdb/pg_ctl: test/pg-queue.test.ts and bench/cluster.js start a throwaway server (the packaged service is not started)
 )
 
 missing=()
@@ -41,8 +44,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "setup-system: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # These packages are tools for h2k and its tests (promtool comes inside the prometheus server
-# package): none of their services may start on this machine. policy-rc.d refuses service starts
-# during the install; a service the package enables anyway is disabled afterwards.
+# package, initdb/pg_ctl inside postgresql-15): none of their services may start on this machine.
+# policy-rc.d refuses service starts during the install; a service the package enables anyway is
+# disabled afterwards.
 POLICY=/usr/sbin/policy-rc.d
 if [ ! -e "$POLICY" ]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
@@ -52,5 +56,5 @@ fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now prometheus.service postgresql.service >/dev/null 2>&1 || true
 fi

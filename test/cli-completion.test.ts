@@ -63,6 +63,6 @@ describe('h2k completion', () => {
 
   it('rejects other shells with a usage error', async () => {
     const r = await runH2k(['completion', 'fish']);
-    expect(r.code).toBe(64);
+    expect(r.code).toBe(2);
   });
 });

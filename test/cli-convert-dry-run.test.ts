@@ -59,11 +59,11 @@ describe('h2k convert -o rules', () => {
     expect(compareImages(raw, join(dir, 'disk.raw'), 'raw', 'raw').code).toBe(0);
   });
 
-  it('a missing output directory is exit 64 naming it, before any work', async () => {
+  it('a missing output directory is exit 2 naming it, before any work', async () => {
     const missing = join(tmp.dir, 'nope');
     for (const args of [['-o', join(missing, 'x.qcow2')], [join(missing, 'x.qcow2')], ['-o', `${missing}/`]]) {
       const r = await runH2k(['convert', vmdk, ...args]);
-      expect(r.code).toBe(64);
+      expect(r.code).toBe(2);
       expect(r.stderr).toContain(`the output directory ${missing} does not exist`);
       expect(existsSync(missing)).toBe(false);
     }

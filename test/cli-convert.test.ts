@@ -118,9 +118,9 @@ describe('h2k convert', () => {
     expect(readdirSync(tmp.dir).filter((f) => f.endsWith('.partial'))).toEqual([]);
   });
 
-  it('reports usage errors with exit 64', async () => {
+  it('reports usage errors with exit 2', async () => {
     const r = await runH2k(['convert', join(tmp.dir, 'monolithicSparse.vmdk'), '-O', 'qcow3', '-o', join(tmp.dir, 'x')]);
-    expect(r.code).toBe(64);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('E_INVALID_ARGUMENT');
   });
 
@@ -167,7 +167,7 @@ describe("qemu-img's habits", () => {
     expect((info as unknown as { 'cluster-size': number })['cluster-size']).toBe(131072);
     expect(compareImages(raw, out, 'raw', 'qcow2').code).toBe(0);
     const bad = await runH2k(['convert', src(), '-o', 'lazy_refcounts=on', join(tmp.dir, 'bad-opts.qcow2')]);
-    expect(bad.code).toBe(64);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("unknown format option 'lazy_refcounts'");
     expect(existsSync(join(tmp.dir, 'lazy_refcounts=on'))).toBe(false);
   });

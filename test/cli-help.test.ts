@@ -14,7 +14,7 @@ describe('h2k top-level help', () => {
     expect(real).toEqual(COMMAND_INDEX);
   });
 
-  it('--help lists every command, --version prints the package version, unknown commands exit 64', async () => {
+  it('--help lists every command, --version prints the package version, unknown commands exit 2', async () => {
     const help = await runH2k(['--help']);
     expect(help.code).toBe(0);
     for (const name of Object.keys(COMMAND_INDEX)) expect(help.stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
@@ -22,7 +22,7 @@ describe('h2k top-level help', () => {
     expect(v.code).toBe(0);
     expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
     const bad = await runH2k(['frobnicate']);
-    expect(bad.code).toBe(64);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/unknown command 'frobnicate'/);
     const sub = await runH2k(['help', 'convert']);
     expect(sub.code).toBe(0);

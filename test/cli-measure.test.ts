@@ -84,11 +84,11 @@ describe('h2k measure', () => {
     }, 120_000);
   }
 
-  it('prints qemu-img\'s two lines; refuses an unknown output format with exit 64', async () => {
+  it('prints qemu-img\'s two lines; refuses an unknown output format with exit 2', async () => {
     const r = await runH2k(['measure', sparseRaw]);
     expect(r.stdout).toMatch(/^required size: \d+\nfully allocated size: \d+\n$/);
     const bad = await runH2k(['measure', '-O', 'vhdx', sparseRaw]);
-    expect(bad.code).toBe(64);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('-O vhdx');
   });
 });

@@ -90,10 +90,10 @@ describe('daemon config', () => {
     expect(s.parse({ watch_dir: '/w', output_dir: '/o' }).manifest_workflow_dir).toBe('/m');
   });
 
-  it('h2k daemon exits 64 with the message on a bad config', async () => {
+  it('h2k daemon exits 2 with the message on a bad config', async () => {
     const file = write('cli-bad.yaml', 'watch_dir: /w\noutput_dir: /o\nmax_concurrent_jobs: 0\n');
     const r = await runH2k(['daemon', '--config', file]);
-    expect(r.code).toBe(64);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/E_CONFIG.*cli-bad\.yaml:3:\d+: max_concurrent_jobs/);
   });
 });

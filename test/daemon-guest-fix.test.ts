@@ -17,7 +17,7 @@ import { manifestFor, writeTar, type TarEntry } from './helpers/formats-fixtures
 import { ROOT_UUID, SWAP_UUID, VMWARE_MAC, vmwareGuestDisk, windowsLookalikeDisk } from './helpers/guest-fixtures.js';
 import { readGuestFiles } from './helpers/guestfish-readback.js';
 import { vmwareOvf } from './helpers/ovf-samples.js';
-import { localDate } from '../src/daemon/local-date.js';
+import { localDate } from '../src/util/local-date.js';
 
 const APPLIANCE_MS = 600_000;
 const { fx, start: startTracked } = daemonTestScope('daemon-guest-fx');

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { makeSeededRaw, toVmdk } from './helpers/fixtures.js';
 import { daemonTestScope } from './helpers/daemon-harness.js';
 import { parsePromText, promtoolCheck, valueOf, type Family } from './helpers/prom-text.js';
-import { DaemonMetrics, DURATION_BUCKETS, OUTPUT_BYTES_BUCKETS } from '../src/daemon/metrics.js';
-import { DaemonStats } from '../src/daemon/stats.js';
+import { DaemonMetrics, DURATION_BUCKETS, OUTPUT_BYTES_BUCKETS } from '../src/service/metrics.js';
+import { DaemonStats } from '../src/service/stats.js';
 
 const { fx, start } = daemonTestScope('daemon-metrics-fx');
 

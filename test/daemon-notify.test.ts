@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { Notifier } from '../src/daemon/notify/notifier.js';
 import { notificationsSchema } from '../src/config/daemon-schema.js';
-import { createLogger } from '../src/daemon/logger.js';
+import { createLogger } from '../src/service/logger.js';
 import type { DaemonEvent } from '../src/daemon/notify/events.js';
 import { makeSeededRaw } from './helpers/fixtures.js';
 import { daemonTestScope, waitFor } from './helpers/daemon-harness.js';

@@ -7,7 +7,7 @@ import { compareImages, makeSeededRaw, qemuImg, toVmdk } from './helpers/fixture
 import { daemonTestScope } from './helpers/daemon-harness.js';
 import { manifestFor, writeTar, type TarEntry } from './helpers/formats-fixtures.js';
 import { vmwareOvf } from './helpers/ovf-samples.js';
-import { localDate } from '../src/daemon/local-date.js';
+import { localDate } from '../src/util/local-date.js';
 
 const { fx, start: startTracked } = daemonTestScope('daemon-ova-fx');
 

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { makeSeededRaw, qemuImg } from './helpers/fixtures.js';
 import { runCommand, runH2k } from './helpers/cli.js';
 import { daemonTestScope } from './helpers/daemon-harness.js';
-import { localDate } from '../src/daemon/local-date.js';
+import { localDate } from '../src/util/local-date.js';
 
 const { fx, start: startTracked } = daemonTestScope('daemon-retry-fx');
 

@@ -4,15 +4,15 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { Daemon } from '../src/daemon/daemon.js';
+import { watchFolderService } from '../src/daemon/watch-source.js';
 import { daemonConfigSchema } from '../src/config/daemon-schema.js';
-import { createLogger } from '../src/daemon/logger.js';
+import { createLogger } from '../src/service/logger.js';
 import type { ConvertRequest, ConvertResult, ConvertOptions } from '../src/convert/types.js';
 import { H2kError } from '../src/util/errors.js';
 import { destroyPool } from '../src/pool/pool.js';
 import { tempDir } from './helpers/fixtures.js';
 import { waitFor, type LogEvent } from './helpers/daemon-harness.js';
-import { localDate } from '../src/daemon/local-date.js';
+import { localDate } from '../src/util/local-date.js';
 
 const tmp = tempDir('daemon-sched');
 afterAll(async () => {
@@ -76,7 +76,7 @@ async function startInProcess(convert: ReturnType<typeof fakeConverter>['convert
     retry_policy: { max_retries: 2, retry_delay: 0.3, backoff_multiplier: 2 },
     ...extra,
   });
-  const daemon = new Daemon(cfg, log, { convert });
+  const daemon = watchFolderService(cfg, log, { convert });
   await daemon.start();
   const running = daemon.run();
   return { daemon, watch, root, events, running };

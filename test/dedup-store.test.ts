@@ -152,6 +152,6 @@ describe('h2k dedup / h2k hash --dedup-db', () => {
     const missing = await runH2k(['dedup', 'list', '--db', join(tmp.dir, 'nope.db')]);
     expect(missing.code).toBe(3);
     expect(missing.stderr).toContain('E_NOT_FOUND');
-    expect((await runH2k(['dedup', 'list'])).code).toBe(64);
+    expect((await runH2k(['dedup', 'list'])).code).toBe(2);
   });
 });

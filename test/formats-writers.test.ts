@@ -76,7 +76,7 @@ describe('writers', () => {
   it('refuses compression for vdi/vmdk output with a usage error and writes nothing', async () => {
     const out = join(dir, 'nope.vdi');
     const r = await runH2k(['convert', src, '-O', 'vdi', '-c', 'zstd', '-o', out]);
-    expect(r.code).toBe(64);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('E_INVALID_ARGUMENT');
     expect(spawnSync('test', ['-e', out]).status).not.toBe(0);
   });

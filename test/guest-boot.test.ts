@@ -41,10 +41,10 @@ describe('h2k validate --boot on an unfixed guest', () => {
 
   it('usage errors: no --boot, bad --timeout', async () => {
     const none = await runH2k(['validate', join(dir, 'x.qcow2')]);
-    expect(none.code).toBe(64);
+    expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/\[E_USAGE\]: nothing to validate: pass --boot/);
     const bad = await runH2k(['validate', '--boot', join(dir, 'x.qcow2'), '--timeout', 'soon']);
-    expect(bad.code).toBe(64);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/\[E_INVALID_ARGUMENT\]/);
   });
 });

@@ -86,7 +86,7 @@ describe('h2k inspect / fix refusals', () => {
 
   it('bad option values are usage errors before any appliance starts', async () => {
     const r = await runH2k(['fix', join(dir, 'whatever.qcow2'), '--fstab', 'everything']);
-    expect(r.code).toBe(64);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/E_INVALID_ARGUMENT.*invalid fstab mode/);
   });
 });

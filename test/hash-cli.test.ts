@@ -72,9 +72,9 @@ describe('output lines', () => {
     expect(r.stderr).toContain('E_NOT_FOUND');
   });
 
-  it('bad usage exits 64', async () => {
-    expect((await runH2k(['hash', '-a', 'crc32', 'one'], { cwd: tmp.dir })).code).toBe(64);
-    expect((await runH2k(['hash'], { cwd: tmp.dir })).code).toBe(64);
+  it('bad usage exits 2', async () => {
+    expect((await runH2k(['hash', '-a', 'crc32', 'one'], { cwd: tmp.dir })).code).toBe(2);
+    expect((await runH2k(['hash'], { cwd: tmp.dir })).code).toBe(2);
   });
 });
 

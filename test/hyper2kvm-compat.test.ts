@@ -7,8 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fitSingleRecv } from '../src/daemon/control-protocol.js';
-import { localDate } from '../src/daemon/local-date.js';
+import { fitSingleRecv } from '../src/service/control-protocol.js';
+import { localDate } from '../src/util/local-date.js';
 import { h2kBin, repoRoot, runH2k } from './helpers/cli.js';
 import { startDaemon, type DaemonHarness } from './helpers/daemon-harness.js';
 import { makeSeededRaw, tempDir } from './helpers/fixtures.js';
@@ -48,6 +48,7 @@ with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
 print(json.dumps({'bytes': len(response_data), 'reply': json.loads(response_data)}))
 `;
 
+// hyper2kvm's six in its order; h2k adds reload after them
 const UPSTREAM_COMMANDS = ['status', 'stats', 'pause', 'resume', 'drain', 'stop'];
 
 /** datetime.now().isoformat(): local time, microseconds, no zone. */
@@ -171,8 +172,8 @@ describe('watch-folder daemon in a hyper2kvm deployment', () => {
     expect(py(h.socket, 'status').reply).toMatchObject({ status: 'ok', paused: true, draining: false });
     expect(py(h.socket, 'resume').reply).toEqual({ status: 'ok', message: 'Daemon resumed' });
     expect(py(h.socket, 'status', 'word').reply.paused).toBe(false);
-    expect(py(h.socket, 'frobnicate').reply).toEqual({ status: 'error', message: 'Unknown command: frobnicate', available_commands: UPSTREAM_COMMANDS });
-    expect(py(h.socket, 'frobnicate', 'word').reply).toMatchObject({ status: 'error', available_commands: UPSTREAM_COMMANDS });
+    expect(py(h.socket, 'frobnicate').reply).toEqual({ status: 'error', message: 'Unknown command: frobnicate', available_commands: [...UPSTREAM_COMMANDS, 'reload'] });
+    expect(py(h.socket, 'frobnicate', 'word').reply).toMatchObject({ status: 'error', available_commands: [...UPSTREAM_COMMANDS, 'reload'] });
 
     // The operator surface the hyper2kvm docs script against.
     const human = await h.ctl(['stats']);

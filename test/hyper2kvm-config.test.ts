@@ -142,10 +142,10 @@ describe('unknown keys', () => {
     expect(nearestKey('frobnicate', top)).toBeUndefined();
   });
 
-  it('a typo is exit 64 naming the key and the nearest valid one', async () => {
+  it('a typo is exit 2 naming the key and the nearest valid one', async () => {
     const file = write('daemon.yaml', 'watch_dir: /w\noutput_dir: /o\nmax_concurent_jobs: 2\n');
     const r = await runH2k(['daemon', '--config', file]);
-    expect(r.code).toBe(64);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown key max_concurent_jobs in daemon.yaml (line 3); did you mean max_concurrent_jobs?');
     expect(r.stderr).toMatch(/E_CONFIG/);
   });
@@ -153,7 +153,7 @@ describe('unknown keys', () => {
   it('a nested typo too, every one in one message', async () => {
     const file = write('nested.yaml', 'watch_dir: /w\noutput_dir: /o\nretry_policy:\n  max_retires: 4\nnotifications:\n  on_sucess: true\nfrobnicate: 1\n');
     const r = await runH2k(['daemon', '--config', file]);
-    expect(r.code).toBe(64);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown key retry_policy.max_retires in nested.yaml (line 4); did you mean retry_policy.max_retries?');
     expect(r.stderr).toContain('unknown key notifications.on_sucess in nested.yaml (line 6); did you mean notifications.on_success?');
     expect(r.stderr).toContain('unknown key frobnicate in nested.yaml (line 7); no daemon key is close to it');
@@ -220,16 +220,16 @@ describe('starting the daemon as hyper2kvm is started', () => {
 
   it('h2k --config refuses a file without command: daemon; h2k alone still prints help', async () => {
     const local = await runH2k(['--config', write('local.yaml', 'command: local\nvmdk: /x.vmdk\n')]);
-    expect(local.code).toBe(64);
+    expect(local.code).toBe(2);
     expect(local.stderr).toContain('local.yaml has command: "local"; h2k runs only command: daemon from a config file');
     const none = await runH2k(['--config', write('nocmd.yaml', 'watch_dir: /w\noutput_dir: /o\n')]);
-    expect(none.code).toBe(64);
+    expect(none.code).toBe(2);
     expect(none.stderr).toContain('nocmd.yaml has no command: key');
     const missing = await runH2k(['--config', join(tmp.dir, 'absent.yaml')]);
-    expect(missing.code).toBe(64);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/cannot read config file: no such file/);
     const bare = await runH2k([]);
-    expect(bare.code).toBe(64); // a usage error, with the help on stderr
+    expect(bare.code).toBe(2); // a usage error, with the help on stderr
     expect(bare.stdout).toBe('');
     expect(bare.stdout + bare.stderr).toMatch(/Usage: h2k \[options\] \[command\]/);
     expect(bare.stdout + bare.stderr).toMatch(/^ {2}daemon\b/m);

@@ -248,7 +248,7 @@ describe('CLI', () => {
     expect(qemuCompare(raw2, 'raw', join(out, 'two-vmdisk2.qcow2'), 'qcow2').code).toBe(0);
     // Without -o the disks land beside the OVA; a file path for -o cannot hold two disks.
     const single = await runH2k(['convert', ova, '-o', join(dir, 'two.qcow2')]);
-    expect(single.code).toBe(64);
+    expect(single.code).toBe(2);
     expect(single.stderr).toContain('holds 2 disks');
     expect(existsSync(join(dir, 'two.qcow2'))).toBe(false);
   });
@@ -263,7 +263,7 @@ describe('CLI', () => {
     const out = join(dir, 'same-out');
     mkdirSync(out);
     const r = await runH2k(['convert', join(a, 'disk.vmdk'), join(b, 'disk.vmdk'), '-o', out]);
-    expect(r.code).toBe(64);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('would both be written to');
     expect(readdirSync(out)).toEqual([]);
   });

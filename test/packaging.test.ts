@@ -30,7 +30,8 @@ describe('npm package', () => {
     expect(result.size).toBeLessThan(20 * MiB);
     expect(files.filter((f) => f.startsWith('examples/work') || f.startsWith('bench/') || f.startsWith('test/'))).toEqual([]);
     expect(files.filter((f) => f.startsWith('build/'))).toEqual(['build/Release/h2k_native.node']);
-    for (const f of ['bin/h2k.js', 'dist/cli/main.js', 'dist/man/h2k.1', 'scripts/install-native.js', 'CMakeLists.txt', 'package.json'])
+    for (const f of ['bin/h2k.js', 'dist/cli/main.js', 'dist/man/h2k.1', 'scripts/install-native.js', 'CMakeLists.txt', 'package.json',
+      'examples/systemd/h2k.service', 'examples/systemd/h2k@.service', 'examples/systemd/h2k.sysusers.conf'])
       expect(files).toContain(f);
 
     const project = join(temp, 'project');
@@ -57,5 +58,10 @@ describe('npm package', () => {
     const completion = await runCommand(h2k, ['completion', 'bash'], { cwd: project });
     expect(completion.stdout).toContain('complete -F _h2k h2k');
     expect(existsSync(join(project, 'node_modules', 'h2k', 'dist', 'man', 'h2k.1'))).toBe(true);
+
+    // the systemd units ship and install from the package, naming the installed h2k
+    const unit = await runCommand(h2k, ['daemon', 'install-unit', '--prefix', join(temp, 'root')], { cwd: project });
+    expect(unit.code, unit.stderr).toBe(0);
+    expect(readFileSync(join(temp, 'root', 'etc', 'systemd', 'system', 'h2k.service'), 'utf8')).toContain(join(project, 'node_modules', 'h2k', 'bin', 'h2k.js'));
   });
 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifestText, validateManifestData } from '../src/workflow/manifest-loader.js';
 import { loadWorkflowAwareConfig } from '../src/workflow/workflow-config.js';
 import { repoRoot, runH2k } from './helpers/cli.js';
-import { compareImages } from './helpers/fixtures.js';
+import { compareImages, qemuImg } from './helpers/fixtures.js';
 import { seededDisk, workflowTree, type WorkflowTree } from './helpers/workflow-fixtures.js';
 
 let tree: WorkflowTree;
@@ -46,7 +46,7 @@ describe('h2k manifest validate', () => {
     expect(r.code).toBe(3);
     const out = JSON.parse(r.stdout) as { manifests: { file: string; ok: boolean; problems: { code: string; message: string }[] }[] };
     const [bad, nosrc, wrong, ovf] = out.manifests;
-    expect(bad.problems).toEqual([expect.objectContaining({ code: 'E_MANIFEST_INVALID', message: "pipeline.convert.output_format: expected qcow2|raw|vdi, got 'qcow3'" })]);
+    expect(bad.problems).toEqual([expect.objectContaining({ code: 'E_MANIFEST_INVALID', message: "pipeline.convert.output_format: expected qcow2|vmdk|vdi|raw, got 'qcow3'" })]);
     expect(nosrc.problems).toEqual([expect.objectContaining({ code: 'E_NOT_FOUND', message: `pipeline.load.source_path: source not found: ${join(tree.imagesDir, 'gone.vmdk')}` })]);
     expect(wrong.problems.map((p) => p.code)).toEqual(['E_FORMAT_MISMATCH']);
     expect(wrong.problems[0].message).toMatch(/^pipeline\.load: source_type is vmdk but .*d\.raw does not look like a VMDK \(detected raw\)$/);
@@ -100,12 +100,27 @@ describe('h2k manifest run', () => {
     expect(report.vms[2].stages.validate.status).toBe('success');
   });
 
+  it('converts vdi and qcow2 sources: every format the addon reads is a source_type', async () => {
+    qemuImg(['convert', '-f', 'raw', '-O', 'vdi', disk.raw, join(tree.imagesDir, 'd.vdi')]);
+    qemuImg(['convert', '-f', 'raw', '-O', 'qcow2', disk.raw, join(tree.imagesDir, 'd.qcow2')]);
+    const f = write('readers.json', JSON.stringify({
+      version: '1.0', batch: true, vms: [
+        { name: 'from-vdi', pipeline: { load: { source_type: 'vdi', source_path: 'd.vdi' }, convert: {}, validate: {} } },
+        { name: 'from-qcow2', pipeline: { load: { source_type: 'qcow2', source_path: 'd.qcow2' }, convert: { output_format: 'vmdk' }, validate: {} } },
+      ],
+    }));
+    const r = await runH2k(['manifest', 'run', f, '-o', tree.outputDir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(compareImages(disk.raw, join(tree.outputDir, 'from-vdi.qcow2'), 'raw', 'qcow2').code).toBe(0);
+    expect(compareImages(disk.raw, join(tree.outputDir, 'from-qcow2.vmdk'), 'raw', 'vmdk').code).toBe(0);
+  });
+
   it('prints the schema problems of an unusable manifest, exit 3', async () => {
     const f = write('unknown.yaml', 'version: "1.0"\npipeline:\n  load: {source_type: iso, source_path: x}\n  deploy: {}\n');
     const r = await runH2k(['manifest', 'run', f, '-o', tree.outputDir]);
     expect(r.code).toBe(3);
     expect(r.stderr).toContain('h2k: error [E_MANIFEST_INVALID]');
-    expect(r.stderr).toContain("  - pipeline.load.source_type: expected vmdk|ova|ovf|vhd|vhdx|raw|ami, got 'iso'");
+    expect(r.stderr).toContain("  - pipeline.load.source_type: expected vmdk|qcow2|vhdx|vdi|ova|vhd|raw|ovf|ami, got 'iso'");
     expect(r.stderr).toContain("  - pipeline: unknown stage 'deploy' (stages are load, inspect, fix, convert, validate)");
   });
 });

@@ -91,10 +91,10 @@ describe('h2k daemon --manifest-workflow-mode', () => {
     const qcow3 = readJson(join(day, 'qcow3.json.error.json'));
     expect(qcow3).toMatchObject({
       original_name: 'qcow3.json', status: 'failed', stage: 'manifest', code: 'E_MANIFEST_INVALID', exception_type: 'ManifestError',
-      error: "pipeline.convert.output_format: expected qcow2|raw|vdi, got 'qcow3'",
+      error: "pipeline.convert.output_format: expected qcow2|vmdk|vdi|raw, got 'qcow3'",
     });
     // hyper2kvm's "exception" is a traceback: here the stack, message first.
-    expect(qcow3.exception).toMatch(/^ManifestError: pipeline\.convert\.output_format: expected qcow2\|raw\|vdi, got 'qcow3'\n\s+at /);
+    expect(qcow3.exception).toMatch(/^ManifestError: pipeline\.convert\.output_format: expected qcow2\|vmdk\|vdi\|raw, got 'qcow3'\n\s+at /);
     expect(qcow3.job_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(Number.isNaN(Date.parse(qcow3.failed_at))).toBe(false);
     expect(existsSync(join(day, 'qcow3.json'))).toBe(true);

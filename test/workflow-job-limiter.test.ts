@@ -30,6 +30,29 @@ describe('JobLimiter', () => {
     expect(limiter.queued).toBe(0);
   });
 
+  it('a raised limit (config reload) starts waiting jobs at once; a lowered one lets running jobs finish', async () => {
+    const limiter = new JobLimiter(1);
+    const release: Array<() => void> = [];
+    const started: number[] = [];
+    const jobs = [0, 1, 2, 3].map((i) => limiter.run(() => new Promise<void>((r) => (started.push(i), release.push(r)))));
+    await sleep(5);
+    expect(started).toEqual([0]);
+    limiter.setLimit(3);
+    await sleep(5);
+    expect(started).toEqual([0, 1, 2]);
+    limiter.setLimit(1);
+    release.shift()!();
+    release.shift()!();
+    await sleep(5);
+    expect(started).toEqual([0, 1, 2]); // two of three still running, above the new limit of one
+    release.shift()!();
+    await sleep(5);
+    expect(started).toEqual([0, 1, 2, 3]);
+    release.shift()!();
+    await Promise.all(jobs);
+    expect(limiter.active).toBe(0);
+  });
+
   it('refuses a limit below one', () => {
     expect(() => new JobLimiter(0)).toThrow(RangeError);
   });

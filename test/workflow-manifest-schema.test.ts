@@ -49,12 +49,12 @@ describe('malformed manifests', () => {
 
   it('unknown output format, with the expected values and what was given', async () => {
     const r = await issuesOf('.json', good({ convert: { output_format: 'qcow3' } }));
-    expect(r).toEqual({ code: 'E_MANIFEST_INVALID', issues: ["pipeline.convert.output_format: expected qcow2|raw|vdi, got 'qcow3'"] });
+    expect(r).toEqual({ code: 'E_MANIFEST_INVALID', issues: ["pipeline.convert.output_format: expected qcow2|vmdk|vdi|raw, got 'qcow3'"] });
   });
 
   it('unknown source_type', async () => {
     const r = await issuesOf('.yaml', 'version: "1.0"\npipeline:\n  load:\n    source_type: iso\n    source_path: a.iso\n');
-    expect(r.issues).toEqual(["pipeline.load.source_type: expected vmdk|ova|ovf|vhd|vhdx|raw|ami, got 'iso'"]);
+    expect(r.issues).toEqual(["pipeline.load.source_type: expected vmdk|qcow2|vhdx|vdi|ova|vhd|raw|ovf|ami, got 'iso'"]);
   });
 
   it('unknown stage', async () => {
@@ -98,8 +98,8 @@ describe('malformed manifests', () => {
 
   it('batch: bad entries are named by index, duplicate names refused', async () => {
     const vm = (name: string, type = 'vmdk') => ({ name, pipeline: { load: { source_type: type, source_path: `${name}.vmdk` }, convert: {} } });
-    const r = await issuesOf('.json', JSON.stringify({ version: '1.0', batch: true, vms: [vm('a'), vm('b', 'qcow2')] }));
-    expect(r.issues).toEqual(["vms[1].pipeline.load.source_type: expected vmdk|ova|ovf|vhd|vhdx|raw|ami, got 'qcow2'"]);
+    const r = await issuesOf('.json', JSON.stringify({ version: '1.0', batch: true, vms: [vm('a'), vm('b', 'iso')] }));
+    expect(r.issues).toEqual(["vms[1].pipeline.load.source_type: expected vmdk|qcow2|vhdx|vdi|ova|vhd|raw|ovf|ami, got 'iso'"]);
     const d = await issuesOf('.json', JSON.stringify({ version: '1.0', batch: true, vms: [vm('a'), vm('b'), vm('a')] }));
     expect(d.issues).toEqual(["vms[2].name: duplicate VM name 'a' (also vms[0])"]);
     expect((await issuesOf('.json', JSON.stringify({ version: '1.0', batch: true, vms: [] }))).issues).toEqual(['vms: expected at least one VM']);

@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "common/error.hpp"
-#include "formats/vmdk/byte_source.hpp"
 #include "formats/vmdk/cowd_extent.hpp"
 #include "formats/vmdk/sesparse_extent.hpp"
 #include "formats/vmdk/sparse_header.hpp"
+#include "io/byte_view.hpp"
 
 using namespace h2k::vmdk;
 
@@ -40,7 +40,7 @@ void walk(Extent& e) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 24) return 0;
   try {
-    auto source = std::make_unique<MemorySource>("fuzz-delta.vmdk", data, size);
+    auto source = std::make_unique<h2k::MemoryView>("fuzz-delta.vmdk", data, size);
     if (readLe32(data) == kCowdMagic) {
       CowdExtent extent(std::move(source), readLe32(data + 12));
       walk(extent);

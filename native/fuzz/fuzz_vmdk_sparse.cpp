@@ -8,15 +8,15 @@
 #include <vector>
 
 #include "common/error.hpp"
-#include "formats/vmdk/byte_source.hpp"
 #include "formats/vmdk/descriptor.hpp"
 #include "formats/vmdk/sparse_extent.hpp"
+#include "io/byte_view.hpp"
 
 using namespace h2k::vmdk;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    SparseExtent extent(std::make_unique<MemorySource>("fuzz.vmdk", data, size));
+    SparseExtent extent(std::make_unique<h2k::MemoryView>("fuzz.vmdk", data, size));
     std::string text = extent.embeddedDescriptor();
     if (!text.empty()) {
       try {

@@ -13,7 +13,7 @@ export const COMMAND_INDEX: Record<string, CommandSummary> = {
   hash: { args: '[files...]', description: 'checksums compatible with md5sum / sha*sum / b2sum / xxhsum, content hashes of disk images, dedup precheck' },
   dedup: { args: '', description: "look up and maintain the daemon's deduplication database" },
   daemon: { args: '', description: 'watch a folder and convert every VM disk dropped into it (runs until drained or stopped)' },
-  ctl: { args: '<command>', description: 'control a running daemon: status | stats | pause | resume | drain | stop' },
+  ctl: { args: '<command>', description: 'control a running daemon: status | stats | pause | resume | drain | stop | reload' },
   manifest: { args: '', description: 'declarative per-VM pipelines (load, inspect, fix, convert, validate)' },
   ovf: { args: '<source>', description: 'convert every disk of an OVA/OVF virtual machine, optionally with a libvirt domain XML' },
   inspect: { args: '<image>', description: 'inspect the guest OS inside an image (libguestfs, read-only)' },

@@ -22,7 +22,7 @@ function configFiles(args: string[]): string[] {
 /**
  * For `h2k --config file.yaml [flags]` (no command name): the argv that runs the command the
  * file names, e.g. `h2k daemon --config file.yaml [flags]`. Undefined when argv is not that form.
- * Throws E_CONFIG (exit 64) when the file names no command h2k can run this way.
+ * Throws E_CONFIG (exit 2) when the file names no command h2k can run this way.
  */
 export async function argvForConfigInvocation(argv: string[]): Promise<string[] | undefined> {
   const args = argv.slice(2);

@@ -2,10 +2,10 @@
 export const EXIT = {
   OK: 0,             // success
   FAILURE: 1,        // runtime failure: I/O, out of space, internal error, a checksum mismatch
-  NO_DAEMON: 2,      // h2k ctl: no daemon answered on the control socket
+  USAGE: 2,          // bad command line or configuration (also h2k alone: the help goes to stderr)
   BAD_INPUT: 3,      // the source image is invalid, corrupt, unsupported or references unsafe paths
   OUTPUT_EXISTS: 4,  // the output exists and --force was not given
-  USAGE: 64,         // bad command line or configuration
+  NO_DAEMON: 69,     // h2k ctl: no daemon answered on the control socket (sysexits EX_UNAVAILABLE)
   INTERRUPTED: 130,  // Ctrl-C (SIGINT) during a foreground job: cancelled, .partial removed
   TERMINATED: 143,   // SIGTERM during a foreground job: cancelled, .partial removed
 } as const;

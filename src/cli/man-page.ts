@@ -55,6 +55,8 @@ export function manPage(root: CommandSpec, version: string, exitCodes: ExitCodeD
     '.TP', '.B H2K_NATIVE_ADDON', 'path of the native addon (h2k_native.node) to load instead of the packaged one',
     '.TP', '.B H2K_DEBUG', 'print stack traces with errors',
     '.TP', '.B UV_THREADPOOL_SIZE', 'libuv thread pool size; h2k sets 16 unless it is already set',
+    '.TP', '.B NOTIFY_SOCKET, WATCHDOG_USEC', 'set by systemd for Type=notify: the daemon sends READY, STATUS, STOPPING, RELOADING and WATCHDOG (sd_notify(3))',
+    '.TP', '.B JOURNAL_STREAM', 'set by systemd: when it names stderr, each log line starts with its syslog priority (<3> error ... <7> debug)',
     '.SH FILES',
     '.TP', '.I <output_dir>/.daemon/control.sock', 'control socket of a running daemon (\\fBh2k ctl\\fR)',
     '.TP', '.I <output_dir>/.daemon/deduplication.db', 'deduplication database the daemon writes and \\fBh2k dedup\\fR reads',

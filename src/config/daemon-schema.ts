@@ -3,6 +3,7 @@
 // daemonShape with their own keys; see extendDaemonSchema(). What h2k does with each hyper2kvm
 // key is in hyper2kvm-keys.ts.
 import { z } from 'zod';
+import { outputFormats, watchedExtensions } from '../native/formats.js';
 import { guestOutputShape, type KeysSet } from './guest-output-schema.js';
 import { compatShape } from './hyper2kvm-compat-schema.js';
 import type { KnownKeys } from './key-check.js';
@@ -48,10 +49,10 @@ export const notificationsSchema = z.object({
 });
 
 export const LOG_FORMATS = ['human', 'json'] as const;
-export const OUT_FORMATS = ['qcow2', 'raw'] as const;
+export const OUT_FORMATS = outputFormats();
 export const COMPRESSIONS = ['none', 'zlib', 'zstd'] as const;
 export const DEDUP_HASHES = ['md5', 'xxh3'] as const;
-export const DEFAULT_EXTENSIONS = ['.vmdk', '.ova', '.ovf', '.vhd', '.vhdx', '.vdi', '.raw', '.img', '.ami', '.qcow2'];
+export const DEFAULT_EXTENSIONS = watchedExtensions();
 
 /** Raw object shape, exported so other config areas can spread it into a bigger schema. */
 export const daemonShape = {
@@ -84,6 +85,8 @@ export const daemonShape = {
   verify_output: z.boolean().default(false),
   /** h2k: a conversion running longer than this is cancelled and retried (E_TIMEOUT); 0 = none */
   job_timeout: seconds().default(0),
+  /** h2k: on SIGTERM, how long running jobs may finish before they are cancelled and requeued */
+  shutdown_grace_seconds: seconds().default(120),
   /** h2k: host:port for the Prometheus endpoint, e.g. 127.0.0.1:9477 */
   metrics_listen: z
     .string()

@@ -33,7 +33,7 @@ export interface KeyRow {
   /** the warning at start when the key is set to this value; default: every value of an
    *  'ignored' key, none for the others */
   warnIf?: (value: unknown) => boolean;
-  /** refused at start (exit 64) when set to this value */
+  /** refused at start (exit 2) when set to this value */
   refuseIf?: (value: unknown) => boolean;
   /** why, in that error */
   refusal?: string;
@@ -53,7 +53,7 @@ const h2kNotify = (key: string, note: string): KeyRow => ({ key: `notifications.
 
 export const KEY_TABLE: readonly KeyRow[] = [
   // ---- hyper2kvm's daemon-enhanced.yaml, in its order
-  { key: 'command', status: 'refused', origin: 'example', note: '`daemon` runs the daemon (`h2k --config file.yaml` reads it); any other command is refused (exit 64)', refuseIf: (v) => typeof v === 'string' && v.trim().toLowerCase() !== 'daemon', refusal: 'h2k daemon runs only command: daemon (for one disk: h2k convert <disk>, for an OVA/OVF: h2k ovf)' },
+  { key: 'command', status: 'refused', origin: 'example', note: '`daemon` runs the daemon (`h2k --config file.yaml` reads it); any other command is refused (exit 2)', refuseIf: (v) => typeof v === 'string' && v.trim().toLowerCase() !== 'daemon', refusal: 'h2k daemon runs only command: daemon (for one disk: h2k convert <disk>, for an OVA/OVF: h2k ovf)' },
   { key: 'daemon', status: 'differs', origin: 'example', note: 'accepted; h2k always runs in the foreground (as under hyper2kvm\'s systemd unit)' },
   { key: 'watch_dir', status: 'honoured', origin: 'example', note: 'only its top level is watched; hidden entries are skipped' },
   { key: 'output_dir', status: 'honoured', origin: 'example', note: '{output_dir}/YYYY-MM-DD/<vm>/, state in {output_dir}/.daemon/' },
@@ -83,7 +83,7 @@ export const KEY_TABLE: readonly KeyRow[] = [
   { key: 'deduplication_use_md5', status: 'differs', origin: 'example', note: 'true: content hash (MD5, or xxh3 with deduplication_hash) of all of an image\'s files; false: filename + size' },
   { key: 'archive_processed', status: 'honoured', origin: 'example', note: 'sources move to {watch_dir}/.processed/YYYY-MM-DD/, as in hyper2kvm' },
   { key: 'flatten', status: 'differs', origin: 'example', note: 'outputs are always one flattened image; flatten: false is warned about', warnIf: isFalse },
-  { key: 'out_format', status: 'differs', origin: 'example', note: 'qcow2 | raw (hyper2kvm\'s vdi is refused by the schema)' },
+  { key: 'out_format', status: 'differs', origin: 'example', note: 'qcow2 | vmdk | vdi | raw (src/native/formats.ts; vmdk is streamOptimized)' },
   { key: 'compress', status: 'honoured', origin: 'example', note: 'zlib-compressed qcow2 (compression: zstd is faster)' },
   { key: 'compress_level', status: 'ignored', origin: 'example', note: 'h2k compresses zlib at one fixed level (libdeflate 5, about the size of qemu\'s default)', why: 'h2k compresses zlib at one fixed level' },
   { key: 'enable_recovery', status: 'differs', origin: 'example', note: 'always on: after a crash the half-written .partial is removed and the job redone from the source; false is warned about', warnIf: isFalse },
@@ -136,6 +136,7 @@ export const KEY_TABLE: readonly KeyRow[] = [
   { key: 'deduplication_retention_days', status: 'h2k', origin: 'h2k', note: 'dedup records older than this are removed, default 90' },
   { key: 'metrics_listen', status: 'h2k', origin: 'h2k', note: 'host:port of a Prometheus endpoint' },
   { key: 'control_socket', status: 'h2k', origin: 'h2k', note: 'default {output_dir}/.daemon/control.sock' },
+  { key: 'shutdown_grace_seconds', status: 'h2k', origin: 'h2k', note: 'on SIGTERM running jobs get this long to finish, then are cancelled and requeued, default 120' },
   { key: 'stats_interval', status: 'h2k', origin: 'h2k', note: 'seconds between stats.json writes, default 60' },
   { key: 'log_format', status: 'h2k', origin: 'h2k', note: 'human | json' },
   { key: 'manifest_source_root', status: 'h2k', origin: 'h2k', note: 'manifests may only name sources beneath this directory' },
@@ -161,7 +162,7 @@ const LABEL: Record<Exclude<KeyStatus, 'refused'>, string> = {
 
 function label(r: KeyRow): string {
   if (r.status !== 'refused') return LABEL[r.status];
-  return r.refuseIf ? 'some values refused at start (exit 64)' : 'accepted, refused per job (warning)';
+  return r.refuseIf ? 'some values refused at start (exit 2)' : 'accepted, refused per job (warning)';
 }
 
 /** The README's key table (markdown). */

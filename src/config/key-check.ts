@@ -39,7 +39,7 @@ function refusals(values: Record<string, unknown>, where: (path: string[]) => st
 }
 
 /**
- * Refuses unknown keys and refused values (E_CONFIG, exit 64, every problem in one message) and
+ * Refuses unknown keys and refused values (E_CONFIG, exit 2, every problem in one message) and
  * returns the warnings for keys h2k accepts but does not act on.
  */
 export function checkConfigKeys(values: Record<string, unknown>, known: KnownKeys, file?: string, locate: Locate = () => undefined): string[] {

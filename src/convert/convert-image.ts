@@ -6,9 +6,9 @@ import { runTask } from '../pool/pool.js';
 import { HASH_ALGORITHMS } from '../hash/algorithms.js';
 import { H2kError } from '../util/errors.js';
 import type { NativeConvertRequest } from '../native/addon.js';
-import type { ConvertOptions, ConvertProgress, ConvertRequest, ConvertResult } from './types.js';
+import { listed, outputFormats } from '../native/formats.js';
+import type { ConvertOptions, ConvertRequest, ConvertResult } from './types.js';
 
-const OUTPUT_FORMATS = new Set(['qcow2', 'raw', 'vdi', 'vmdk']);
 const COMPRESSIONS = new Set(['none', 'zlib', 'zstd']);
 const HASHES = new Set<string>(HASH_ALGORITHMS);
 
@@ -17,8 +17,8 @@ export function toNativeRequest(req: ConvertRequest): NativeConvertRequest {
   const compression = req.compression ?? 'none';
   const clusterSize = req.clusterSize ?? 65536;
   const invalid = (message: string, hint: string) => new H2kError(message, { code: 'E_INVALID_ARGUMENT', hint });
-  if (!OUTPUT_FORMATS.has(outputFormat))
-    throw invalid(`unknown output format '${outputFormat}'`, 'use -O qcow2, raw, vdi or vmdk');
+  if (!outputFormats().includes(outputFormat))
+    throw invalid(`unknown output format '${outputFormat}'`, `use -O ${listed(outputFormats())}`);
   if (!COMPRESSIONS.has(compression))
     throw invalid(`unknown compression '${compression}'`, 'use --compress zlib or --compress zstd');
   if (compression !== 'none' && outputFormat !== 'qcow2')
@@ -49,15 +49,5 @@ export function toNativeRequest(req: ConvertRequest): NativeConvertRequest {
 export async function convertImage(req: ConvertRequest, options: ConvertOptions = {}): Promise<ConvertResult> {
   const request = toNativeRequest(req);
   if (options.signal?.aborted) throw new H2kError('conversion cancelled', { code: 'E_CANCELLED' });
-  const result = await runTask<ConvertResult>(
-    { kind: 'convert', request },
-    {
-      signal: options.signal,
-      onMessage: (m) => {
-        const msg = m as { type?: string; progress?: ConvertProgress };
-        if (msg?.type === 'progress' && msg.progress) options.onProgress?.(msg.progress);
-      },
-    },
-  );
-  return result;
+  return runTask<ConvertResult>({ kind: 'convert', request }, { signal: options.signal, onProgress: options.onProgress });
 }

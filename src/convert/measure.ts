@@ -1,6 +1,7 @@
 // `h2k measure`: how many bytes a conversion will need, from the source's own allocation map
 // (the native readers' block status), counted the way `qemu-img measure` counts them so the two
 // agree on qcow2 and raw (qemu 7.2 block/qcow2.c qcow2_measure, block/raw-format.c raw_measure).
+import { H2kError } from '../util/errors.js';
 import { loadAddon, type NativeImageMap, type NativeOpenOptions } from '../native/addon.js';
 import type { Compression, OutputFormat } from './types.js';
 
@@ -160,6 +161,8 @@ export function measureMap(map: NativeImageMap, req: Omit<MeasureRequest, 'sourc
       const s = vmdkSizes(virtualSize, map);
       return { ...base, required: s.required, fullyAllocated: s.fully, upperBound: true };
     }
+    default:
+      throw new H2kError(`h2k has no size estimate for ${req.outputFormat} output`, { code: 'E_INVALID_ARGUMENT' });
   }
 }
 

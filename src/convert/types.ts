@@ -1,8 +1,8 @@
 // The one conversion API every entry point (CLI, daemon, manifest workflow) uses.
 import type { HashAlgorithm } from '../hash/algorithms.js';
 
-export type { HashAlgorithm }; // defined with the hash algorithms (src/hash/algorithms.ts)
-export type OutputFormat = 'qcow2' | 'raw' | 'vdi' | 'vmdk'; // vmdk = streamOptimized
+/** A format h2k writes: one of outputFormats() (src/native/formats.ts); vmdk = streamOptimized. */
+export type OutputFormat = string;
 export type Compression = 'none' | 'zlib' | 'zstd';
 
 export interface ConvertRequest {

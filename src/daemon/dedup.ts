@@ -5,7 +5,7 @@
 import { basename } from 'node:path';
 import { DedupStore, type DedupRecord, type DedupRecordInput } from '../dedup/store.js';
 import { imageKeyDigests } from '../dedup/image-key.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../service/logger.js';
 
 export type DedupHash = 'md5' | 'xxh3';
 

@@ -50,10 +50,10 @@ export function domainVm(cfg: DaemonConfig, vmName: string, ovfVm: OvfVm | undef
 }
 
 /** Writes <outDir>/<vm>.xml over the job's disks (boot disk first). */
-export async function writeDomainXml(outDir: string, vmName: string, domain: { vm: OvfVm; warnings: string[] }, outputs: string[], format: 'qcow2' | 'raw'): Promise<DomainXmlReport> {
+export async function writeDomainXml(outDir: string, vmName: string, domain: { vm: OvfVm; warnings: string[] }, outputs: string[], format: string): Promise<DomainXmlReport> {
   const path = resolve(join(outDir, `${vmName}.xml`));
   // A redo after a crash may find its own earlier XML; the output dir choice protects others'.
-  await writeLibvirtXml(path, domain.vm, outputs.map((o) => ({ path: resolve(o), format })), true);
+  await writeLibvirtXml(path, domain.vm, outputs.map((o) => ({ path: resolve(o), format })), { overwrite: true });
   const v = domain.vm;
   return { path, name: v.name, memory_mib: Math.round(v.memoryBytes / MIB), vcpus: v.vcpus, firmware: v.firmware, nics: v.nics.length, warnings: domain.warnings };
 }

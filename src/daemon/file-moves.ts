@@ -2,7 +2,7 @@
 // is moved as itself (rename), never followed.
 import { lstat, mkdir, rename } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { localDate } from './local-date.js';
+import { localDate } from '../util/local-date.js';
 
 // lstat: a dangling link already in .errors/ still takes its name (rename would replace it).
 async function exists(p: string): Promise<boolean> {

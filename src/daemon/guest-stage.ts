@@ -11,7 +11,7 @@ import { normalizeFixOptions } from '../guest/fix-options.js';
 import type { FixResult, GuestChange } from '../guest/types.js';
 import type { RegistryChange } from '../guest/windows/registry.js';
 import { H2kError, toH2kError } from '../util/errors.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../service/logger.js';
 
 export const NO_OS_WARNING = 'no guest OS found: no fixes applied';
 export const ALL_OFF_WARNING = 'every guest fix is turned off in the config: the guest was not opened';

@@ -5,6 +5,7 @@
 // whether a descriptor claims it).
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
+import { formatNamedBy } from '../native/formats.js';
 import { classifyOvf } from './ovf-drop.js';
 
 const PROBE_BYTES = 64 * 1024;
@@ -34,13 +35,9 @@ export function fileTypeOf(path: string): string {
   return extname(path).slice(1).toLowerCase() || 'unknown';
 }
 
-const FORMAT_BY_EXTENSION: Record<string, string> = { vmdk: 'vmdk', qcow2: 'qcow2', vhd: 'vhd', vhdx: 'vhdx', vdi: 'vdi', ova: 'ova' };
-
 /** The format a file's name promises ('' = detect by content, e.g. .img/.raw). A .vmdk full of
  * garbage must fail as a corrupt VMDK, not be "converted" as raw bytes. */
-export function sourceFormatFor(path: string): string {
-  return FORMAT_BY_EXTENSION[fileTypeOf(path)] ?? '';
-}
+export const sourceFormatFor = formatNamedBy;
 
 /** Extent file names from descriptor text; names with a directory part are reported as unsafe. */
 export function parseDescriptorExtents(text: string): { extents: string[]; unsafeExtents: string[] } {

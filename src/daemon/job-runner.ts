@@ -5,11 +5,11 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import type { ConvertOptions, ConvertRequest, ConvertResult } from '../convert/types.js';
+import type { ConvertOptions, ConvertProgress, ConvertRequest, ConvertResult } from '../convert/types.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
 import { H2kError, toH2kError } from '../util/errors.js';
 import { formatBytes } from '../util/format.js';
-import { writeJsonAtomic } from './atomic-write.js';
+import { writeJsonAtomic } from '../util/atomic-write.js';
 import type { Deduplicator } from './dedup.js';
 import { checkJobFiles } from './drop-guard.js';
 import { domainVm, writeDomainXml, type DomainXmlReport } from './domain-xml.js';
@@ -17,13 +17,13 @@ import { buildErrorContext, type Phase } from './error-context.js';
 import { moveInto, processedDir } from './file-moves.js';
 import { fixBootDisk, type GuestFixReport } from './guest-stage.js';
 import { fileTypeOf, sourceFormatFor } from './image-files.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../service/logger.js';
 import type { Notifier } from './notify/notifier.js';
 import type { Job, JobSpec } from './queue/job-queue.js';
 import { retryDelayMs, shouldRetry } from './retry-policy.js';
-import type { DaemonStats } from './stats.js';
+import type { DaemonStats } from '../service/stats.js';
 import { planVmDisks } from './vm-disks.js';
-import { localDate } from './local-date.js';
+import { localDate } from '../util/local-date.js';
 
 export type ConvertFn = (req: ConvertRequest, opts: ConvertOptions) => Promise<ConvertResult>;
 
@@ -35,6 +35,8 @@ export interface JobRunnerDeps {
   dedup?: Deduplicator;
   convert: ConvertFn;
   version: string;
+  /** a job's progress moved (stats.json refresh) */
+  progressed?: () => void;
   /** called with each successful conversion's duration (Prometheus histogram) */
   observeDuration?: (fileType: string, seconds: number, outputBytes: number) => void;
 }
@@ -203,7 +205,17 @@ export class JobRunner {
     const results = await inPhase('conversion', async () => {
       const done: ConvertResult[] = [];
       try {
-        for (const request of requests) done.push(await this.convertWithTimeout(request, signal));
+        // progress counts every disk's bytes so far: stats.json current_jobs, `h2k ctl status`
+        let before = 0;
+        for (const request of requests) {
+          const onProgress = (p: ConvertProgress) => {
+            if (p.phase === 'verify') return;
+            stats.jobProgress(job.id, before + p.bytesDone, before + p.bytesTotal);
+            this.deps.progressed?.();
+          };
+          done.push(await this.convertWithTimeout(request, signal, onProgress));
+          before += done[done.length - 1].virtualSize;
+        }
       } catch (err) {
         await Promise.all(done.map((r) => rm(r.output, { force: true })));
         throw err;
@@ -295,9 +307,9 @@ export class JobRunner {
   }
 
   /** job_timeout > 0 cancels a conversion that runs too long and reports E_TIMEOUT (transient). */
-  private async convertWithTimeout(request: ConvertRequest, signal: AbortSignal): Promise<ConvertResult> {
+  private async convertWithTimeout(request: ConvertRequest, signal: AbortSignal, onProgress: (p: ConvertProgress) => void): Promise<ConvertResult> {
     const limit = this.deps.cfg.job_timeout;
-    if (limit <= 0) return this.deps.convert(request, { signal });
+    if (limit <= 0) return this.deps.convert(request, { signal, onProgress });
     const ac = new AbortController();
     const onAbort = () => ac.abort();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -307,7 +319,7 @@ export class JobRunner {
       ac.abort();
     }, limit * 1000);
     try {
-      return await this.deps.convert(request, { signal: ac.signal });
+      return await this.deps.convert(request, { signal: ac.signal, onProgress });
     } catch (err) {
       if (timedOut && !signal.aborted)
         throw new H2kError(`conversion took longer than job_timeout (${limit}s)`, { code: 'E_TIMEOUT', file: request.source, cause: err });

@@ -3,9 +3,9 @@
 // the JobQueue interface.
 import type { Job, JobQueue } from './queue/job-queue.js';
 import type { JobOutcome } from './job-runner.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../service/logger.js';
+import type { RunState } from '../service/job-source.js';
 
-export type RunState = 'running' | 'paused' | 'draining' | 'stopping' | 'stopped';
 
 export interface SchedulerOptions {
   queue: JobQueue;
@@ -51,6 +51,12 @@ export class Scheduler {
     return this.state === 'running';
   }
 
+  /** A new max_concurrent_jobs (config reload): running jobs above it finish, none is cancelled. */
+  setMaxConcurrent(n: number): void {
+    this.opts.maxConcurrent = n;
+    this.kick();
+  }
+
   pause(): void {
     this.paused = true;
     this.opts.onChange?.();
@@ -72,13 +78,26 @@ export class Scheduler {
     this.kick();
   }
 
-  /** Cancel running conversions (sources stay in the watch folder) and finish. */
-  stop(): void {
-    if (this.state === 'stopping' || this.state === 'stopped') return;
+  /**
+   * Start nothing more (queued jobs wait for the next start); running jobs get graceMs to finish,
+   * then are cancelled as by stop().
+   */
+  shutdown(graceMs: number): void {
+    if (this.state === 'stopped') return;
     this.state = 'stopping';
-    for (const ac of this.inFlight.values()) ac.abort();
+    this.paused = false;
+    const cancel = () => {
+      for (const ac of this.inFlight.values()) ac.abort();
+    };
+    if (graceMs > 0) setTimeout(cancel, graceMs).unref();
+    else cancel();
     this.opts.onChange?.();
     this.kick();
+  }
+
+  /** Cancel running conversions (sources stay in the watch folder) and finish. */
+  stop(): void {
+    this.shutdown(0);
   }
 
   /** Ask for a scheduling pass (new job queued, timer fired, job settled). */

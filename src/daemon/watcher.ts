@@ -16,7 +16,7 @@ import { classifyFile, fileTypeOf, looksLikeExtentName, type FileRole } from './
 import { isManifestPath, isOvfPath, manifestOf } from './ovf-drop.js';
 import { StabilityTracker } from './file-stability.js';
 import type { JobSpec } from './queue/job-queue.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../service/logger.js';
 
 /** Files turned away before they became a job; the daemon files them under .errors/. */
 export interface Refusal {
@@ -39,6 +39,8 @@ export interface WatcherOptions {
   log: Logger;
   onJob: (spec: JobSpec) => void;
   onRefuse: (refusal: Refusal) => void;
+  /** a wanted file appeared: its job is at least the stability wait away */
+  onSeen?: () => void;
 }
 
 type Entry =
@@ -141,6 +143,7 @@ export class WatchFolder {
     const e = this.entries.get(path);
     if (e?.state === 'claimed') return;
     if (!e) this.opts.log.debug('file_seen', `New file: ${basename(path)}`, { file: path });
+    this.opts.onSeen?.();
     if (!e) {
       // a new file under a refused name starts afresh
       this.refused.delete(path);

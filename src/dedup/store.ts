@@ -46,7 +46,7 @@ export interface DedupOpenOptions {
   create?: boolean;
 }
 
-const SUCCESS_FIRST = `ORDER BY (status = 'success') DESC, processed_at DESC, id DESC`;
+export const SUCCESS_FIRST = `ORDER BY (status = 'success') DESC, processed_at DESC, id DESC`;
 const HEX = /^[0-9a-f]+$/;
 
 function dbError(err: unknown, dbPath: string): H2kError {
@@ -67,6 +67,37 @@ function normalizeHex(hex: string | null | undefined, what: string): string | nu
   const h = hex.trim().toLowerCase();
   if (!HEX.test(h)) throw new H2kError(`${what} '${hex}' is not a hex digest`, { code: 'E_INVALID_ARGUMENT' });
   return h;
+}
+
+/** The column and normalised digest a hash lookup uses (both stores); undefined for an empty digest. */
+export function hashKey(algo: DedupHashAlgorithm, hex: string): { column: 'md5_hash' | 'xxh3'; hex: string } | undefined {
+  const column = algo === 'md5' ? 'md5_hash' : algo === 'xxh3' ? 'xxh3' : undefined;
+  if (!column) throw new H2kError(`the dedup database has no ${String(algo)} column`, { code: 'E_INVALID_ARGUMENT', hint: 'use md5 or xxh3' });
+  const h = normalizeHex(hex, algo);
+  return h ? { column, hex: h } : undefined;
+}
+
+/** A record as stored: validated, digests in lower-case hex, processed_at in UTC (both stores). */
+export function recordRow(input: DedupRecordInput): Omit<DedupRecord, 'id'> {
+  if (!input.filename) throw new H2kError('dedup record needs a filename', { code: 'E_INVALID_ARGUMENT' });
+  if (!Number.isSafeInteger(input.file_size) || input.file_size < 0)
+    throw new H2kError(`dedup record file_size must be a non-negative integer, got ${input.file_size}`, { code: 'E_INVALID_ARGUMENT' });
+  if (!input.status) throw new H2kError('dedup record needs a status', { code: 'E_INVALID_ARGUMENT' });
+  const processedAt = input.processed_at ?? new Date().toISOString();
+  if (Number.isNaN(Date.parse(processedAt)))
+    throw new H2kError(`processed_at '${processedAt}' is not an ISO date`, { code: 'E_INVALID_ARGUMENT' });
+  return {
+    filename: input.filename,
+    filepath: input.filepath ?? '',
+    file_size: input.file_size,
+    md5_hash: normalizeHex(input.md5, 'md5'),
+    xxh3: normalizeHex(input.xxh3, 'xxh3'),
+    processed_at: new Date(processedAt).toISOString(),
+    status: input.status,
+    output_path: input.output_path ?? null,
+    error: input.error ?? null,
+    duration_seconds: input.duration_seconds ?? null,
+  };
 }
 
 export class DedupStore {
@@ -116,36 +147,16 @@ export class DedupStore {
 
   /** Newest record with this content hash (a successful one if any). */
   findByHash(algo: DedupHashAlgorithm, hex: string): DedupRecord | undefined {
-    const column = algo === 'md5' ? 'md5_hash' : algo === 'xxh3' ? 'xxh3' : undefined;
-    if (!column) throw new H2kError(`the dedup database has no ${String(algo)} column`, { code: 'E_INVALID_ARGUMENT', hint: 'use md5 or xxh3' });
-    const h = normalizeHex(hex, algo);
-    if (!h) return undefined;
+    const key = hashKey(algo, hex);
+    if (!key) return undefined;
     return this.run(() =>
-      this.db.prepare(`SELECT * FROM processed_files WHERE ${column} = ? ${SUCCESS_FIRST} LIMIT 1`).get(h) as DedupRecord | undefined,
+      this.db.prepare(`SELECT * FROM processed_files WHERE ${key.column} = ? ${SUCCESS_FIRST} LIMIT 1`).get(key.hex) as DedupRecord | undefined,
     );
   }
 
   /** Adds a record and returns it with its id. */
   record(input: DedupRecordInput): DedupRecord {
-    if (!input.filename) throw new H2kError('dedup record needs a filename', { code: 'E_INVALID_ARGUMENT' });
-    if (!Number.isSafeInteger(input.file_size) || input.file_size < 0)
-      throw new H2kError(`dedup record file_size must be a non-negative integer, got ${input.file_size}`, { code: 'E_INVALID_ARGUMENT' });
-    if (!input.status) throw new H2kError('dedup record needs a status', { code: 'E_INVALID_ARGUMENT' });
-    const processedAt = input.processed_at ?? new Date().toISOString();
-    if (Number.isNaN(Date.parse(processedAt)))
-      throw new H2kError(`processed_at '${processedAt}' is not an ISO date`, { code: 'E_INVALID_ARGUMENT' });
-    const row = {
-      filename: input.filename,
-      filepath: input.filepath ?? '',
-      file_size: input.file_size,
-      md5_hash: normalizeHex(input.md5, 'md5'),
-      xxh3: normalizeHex(input.xxh3, 'xxh3'),
-      processed_at: new Date(processedAt).toISOString(),
-      status: input.status,
-      output_path: input.output_path ?? null,
-      error: input.error ?? null,
-      duration_seconds: input.duration_seconds ?? null,
-    };
+    const row = recordRow(input);
     // OR REPLACE: a hyper2kvm table keeps one row per (filename, file_size), as its daemon does;
     // h2k's own table has no such constraint and keeps every record.
     return this.run(() => {

@@ -47,15 +47,10 @@ export async function runHashJob(
     throw new H2kError('several paths are hashed together only as files', { code: 'E_INVALID_ARGUMENT' });
   const abs = (p: string) => (p === '-' ? '-' : resolve(p));
   const payload: HashTaskPayload = { mode, path: typeof path === 'string' ? abs(path) : path.map(abs), algorithms: algos, options: native };
+  const onProgress = options.onProgress;
   return runTask<HashResult>(
     { kind: 'hash', ...payload },
-    {
-      signal: options.signal,
-      onMessage: (m) => {
-        const msg = m as { type?: string; progress?: NativeHashProgress };
-        if (msg?.type === 'progress' && msg.progress) options.onProgress?.(msg.progress);
-      },
-    },
+    { signal: options.signal, onProgress: onProgress && ((p) => onProgress({ bytesDone: p.bytesDone, bytesTotal: p.bytesTotal })) },
   );
 }
 

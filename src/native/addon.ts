@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConvertProgress } from '../convert/types.js';
+import type { TaskOutcome } from '../pool/task-types.js';
 
 export interface NativeExtent {
   access: string;
@@ -107,9 +108,16 @@ export interface NativeAddon {
   /** The lexical half of openBeneath, for names looked up rather than opened (OVA members). */
   checkContainedName(name: string, referencedFrom: string): void;
   convert(request: NativeConvertRequest, onProgress?: (p: ConvertProgress) => void): NativeConvertHandle;
+  /**
+   * The conversion on the calling thread (a pool worker): progress and cancellation through
+   * `shared` (src/pool/shared-progress.ts); an error comes back as data, never thrown.
+   */
+  convertSync(request: NativeConvertRequest, shared: BigInt64Array): TaskOutcome<NativeConvertResult>;
   /** Process-wide plain-files-only mode (io/file.hpp): read-only opens refuse links, hard links and
    * special files with E_UNSAFE_DROP. The watch-folder daemon turns it on. */
   setPlainFilesOnly(on: boolean): void;
+  /** One datagram to an AF_UNIX socket path or @abstract name (sd_notify's $NOTIFY_SOCKET). */
+  notifySocketSend(address: string, message: string): void;
   [key: string]: unknown;
 }
 

@@ -1,43 +1,21 @@
-// OVA/OVF -> one converted disk per OVF disk (controller order) + an optional libvirt
-// domain XML beside them. Disks inside an OVA are read in place ("<ova>/<member>"); the
-// native reader verifies the archive's .mf digests. For a loose .ovf, its .mf is verified:
-// the descriptor first; each disk either first too, or (importOvf) from the conversion's own
-// reads of it (`--hash` in the same pass), so the disk is read once. On failure nothing this
-// run wrote is left behind.
+// Loading an OVA/OVF (its VM and the disks to convert, controller order) and checking a loose
+// OVF's .mf. Disks inside an OVA are read in place ("<ova>/<member>"); the native reader
+// verifies the archive's .mf digests. For a loose .ovf, its .mf is verified: the descriptor
+// first; each disk either first too, or (deferDiskDigests) from the conversion's own reads of it
+// (`--hash` in the same pass, convertLooseDisk), so the disk is read once. `h2k ovf` and the
+// manifest pipeline convert what this loads (src/workflow/ovf-import.ts, stages/convert.ts).
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
-import type { Compression, ConvertOptions, ConvertRequest, ConvertResult, OutputFormat } from '../convert/types.js';
+import type { ConvertOptions, ConvertRequest, ConvertResult } from '../convert/types.js';
 import { loadAddon } from '../native/addon.js';
+import { parseManifest } from '../native/formats.js';
 import { H2kError } from '../util/errors.js';
-import { capacityMismatch } from './capacity-check.js';
-import { assertLooseDiskContent } from './disk-content.js';
-import { buildDomainXml, domainName } from './libvirt-xml.js';
 import { isOva, listOvaMembers, readOvaMember } from './ova-members.js';
 import type { OvfVm } from './ovf-types.js';
 import { readOvfFile } from './ovf-xml-guard.js';
 import { parseOvf } from './parse-ovf.js';
-
-export interface ImportOvfRequest {
-  source: string; // .ova or .ovf
-  outputDir: string;
-  outputFormat?: OutputFormat;
-  compression?: Compression;
-  threads?: number;
-  force?: boolean;
-  allowExternalPaths?: boolean;
-  libvirtXml?: boolean;
-  network?: string;
-}
-
-export interface ImportOvfResult {
-  vm: OvfVm;
-  disks: ConvertResult[];
-  libvirtXml?: string;
-  /** A declared ovf:capacity that differs from a disk's own size (see capacity-check.ts). */
-  warnings: string[];
-}
 
 export interface ManifestDigest {
   algo: 'sha1' | 'sha256' | 'sha512';
@@ -163,15 +141,10 @@ async function verifyLooseManifest(
 ): Promise<{ diskDigests: ManifestDigest[]; manifestName: string } | undefined> {
   const mfPath = looseManifestPath(ovfPath);
   if (!existsSync(mfPath)) return undefined;
-  const expected = new Map<string, ManifestDigest>();
   // The .mf sits beside the .ovf, so it obeys the hrefs' rule (a link to /etc/shadow would
   // otherwise be echoed back as an "unreadable line").
-  for (const line of readNamedText(mfPath, root ?? undefined).split(/\r?\n/)) {
-    const m = /^(SHA1|SHA256|SHA512)\((.+)\)\s*=\s*([0-9a-fA-F]+)\s*$/i.exec(line.trim());
-    if (m) expected.set(m[2], { algo: m[1].toLowerCase() as ManifestDigest['algo'], hex: m[3].toLowerCase() });
-    else if (line.trim())
-      throw new H2kError(`manifest ${mfPath} has an unreadable line: ${line}`, { code: 'E_OVA_BAD_MANIFEST', file: mfPath });
-  }
+  const lines = parseManifest(readNamedText(mfPath, root ?? undefined), mfPath);
+  const expected = new Map(lines.map((l) => [l.name, { algo: l.algorithm.toLowerCase() as ManifestDigest['algo'], hex: l.hex }]));
   const digests: ManifestDigest[] = [];
   for (const name of [basename(ovfPath), ...names]) {
     const e = expected.get(name);
@@ -210,61 +183,4 @@ export async function loadOvf(source: string, allowExternalPaths = false, opts: 
   if (diskRoot) for (const d of vm.disks) closeSync(loadAddon().openBeneath(diskRoot, d.file.href, path));
   const deferred = await verifyLooseManifest(path, vm.disks.map((d) => d.file.href), opts.deferDiskDigests ?? false, diskRoot);
   return { vm, diskSources: vm.disks.map((d) => resolve(dirname(path), d.file.href)), ...(diskRoot ? { diskRoot } : {}), ...deferred };
-}
-
-export async function importOvf(req: ImportOvfRequest, options: ConvertOptions = {}): Promise<ImportOvfResult> {
-  const { vm, diskSources, diskRoot, diskDigests, manifestName } = await loadOvf(req.source, req.allowExternalPaths, { deferDiskDigests: true });
-  if (vm.disks.length === 0) throw new H2kError(`${req.source} describes no disks`, { code: 'E_OVF_INVALID', file: req.source });
-  const format = req.outputFormat ?? 'qcow2';
-  const outDir = resolve(req.outputDir);
-  const base = domainName(vm.name);
-  const written: string[] = [];
-  const results: ConvertResult[] = [];
-  const warnings: string[] = [];
-  // Every loose disk is a disk by content before any is written (OVA members: the native reader).
-  if (!isOva(resolve(req.source)))
-    for (let i = 0; i < diskSources.length; i++)
-      await Promise.resolve()
-        .then(() => assertLooseDiskContent(diskSources[i], vm.disks[i], req.source, diskRoot))
-        .catch((err: unknown) => explainByDigest(err, diskSources[i], diskDigests?.[i], manifestName ?? '', diskRoot));
-  // A missing -o directory is created before any work (and removed again if this run fails).
-  const createdDir = mkdirSync(outDir, { recursive: true });
-  try {
-    for (let i = 0; i < diskSources.length; i++) {
-      const output = join(outDir, `${base}-disk${i + 1}.${format}`);
-      const r = await convertLooseDisk(
-        {
-          source: diskSources[i],
-          output,
-          outputFormat: format,
-          compression: req.compression ?? 'none',
-          threads: req.threads,
-          force: req.force,
-          allowExternalPaths: req.allowExternalPaths,
-          ...(diskRoot ? { sourceRoot: diskRoot } : {}),
-        },
-        options,
-        diskDigests?.[i],
-        manifestName ?? '',
-      );
-      written.push(output);
-      results.push(r);
-      const w = capacityMismatch(vm.disks[i], r.virtualSize);
-      if (w) warnings.push(w);
-    }
-    let xmlPath: string | undefined;
-    if (req.libvirtXml) {
-      xmlPath = join(outDir, `${base}.xml`);
-      if (existsSync(xmlPath) && !req.force)
-        throw new H2kError(`output exists: ${xmlPath}`, { code: 'E_OUTPUT_EXISTS', file: xmlPath, hint: 'remove it or pass --force' });
-      const xml = buildDomainXml(vm, written.map((p) => ({ path: p, format })), { network: req.network });
-      writeFileSync(`${xmlPath}.partial`, xml);
-      renameSync(`${xmlPath}.partial`, xmlPath);
-    }
-    return { vm, disks: results, libvirtXml: xmlPath, warnings };
-  } catch (err) {
-    for (const p of written) rmSync(p, { force: true });
-    if (createdDir) rmSync(createdDir, { recursive: true, force: true }); // made by this run: nothing else is in it
-    throw err;
-  }
 }

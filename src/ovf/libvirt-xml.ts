@@ -4,7 +4,7 @@ import type { OvfVm } from './ovf-types.js';
 
 export interface LibvirtDisk {
   path: string; // absolute
-  format: 'qcow2' | 'raw' | 'vdi' | 'vmdk'; // the qemu driver type libvirt passes on
+  format: string; // the qemu driver type libvirt passes on (an output format: src/native/formats.ts)
 }
 
 export interface LibvirtOptions {

@@ -2,11 +2,11 @@
 // main event loop (socket, watcher) never blocks on image work; one-shot CLI commands run the same
 // task handlers on the main thread instead (placement.ts), with the same limit.
 import { availableParallelism } from 'node:os';
-import { MessageChannel } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { H2kError } from '../util/errors.js';
 import { tasksRunInline } from './placement.js';
+import { SharedProgress, type TaskProgress } from './shared-progress.js';
 import type { PoolTask, TaskOutcome } from './task-types.js';
 import { onShutdown } from './shutdown.js';
 
@@ -46,7 +46,7 @@ async function getPool(): Promise<Piscina> {
 let inlineRunning = 0;
 const inlineWaiting: Array<() => void> = [];
 
-/** The task on this thread, through the same handler and message port as in a worker. */
+/** The task on this thread, through the same handler and shared memory as in a worker. */
 async function runHere(task: PoolTask): Promise<TaskOutcome<unknown>> {
   const limit = wanted || Math.max(2, availableParallelism());
   if (inlineRunning < limit) inlineRunning++;
@@ -63,32 +63,58 @@ async function runHere(task: PoolTask): Promise<TaskOutcome<unknown>> {
 
 export interface RunTaskOptions {
   signal?: AbortSignal;
-  onMessage?: (message: unknown) => void;
+  /** Called with the task's progress when it changed, at most every 100 ms, and once at the end. */
+  onProgress?: (progress: TaskProgress) => void;
 }
 
-/** Runs a task in a worker. Abort sends {type:'cancel'} to the worker, which stops the native job. */
-export async function runTask<T>(task: Omit<PoolTask, 'port'>, options: RunTaskOptions = {}): Promise<T> {
-  const { port1, port2 } = new MessageChannel();
-  port1.on('message', (m) => options.onMessage?.(m));
-  const onAbort = () => port1.postMessage({ type: 'cancel' });
+/**
+ * Runs a task in a worker (or inline, placement.ts). Progress is read from, and abort raises the
+ * cancel flag in, the task's shared memory; an error outcome becomes the one coded H2kError here.
+ */
+export async function runTask<T>(task: Omit<PoolTask, 'shared'>, options: RunTaskOptions = {}): Promise<T> {
+  const shared = new SharedProgress();
+  let last = '';
+  const report = () => {
+    const p = shared.read();
+    const key = `${p.bytesDone}/${p.bytesTotal}/${p.phase}`;
+    if (key !== last && p.bytesTotal + p.bytesDone > 0) options.onProgress?.(p);
+    last = key;
+  };
+  const poll = options.onProgress ? setInterval(report, 100) : undefined;
+  const onAbort = () => shared.cancel();
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  let outcome: TaskOutcome<T>;
   try {
-    const outcome = (
-      tasksRunInline()
-        ? await runHere({ ...task, port: port2 } as PoolTask)
-        : await (await getPool()).run({ ...task, port: port2 }, { transferList: [port2] })
-    ) as TaskOutcome<T>;
-    if (outcome.ok) return outcome.value;
-    const e = outcome.error;
-    throw new H2kError(e.message, { code: e.code, file: e.file, offset: e.offset, hint: e.hint });
+    const full = { ...task, shared: shared.slots } as PoolTask;
+    outcome = (tasksRunInline() ? await runHere(full) : await (await getPool()).run(full)) as TaskOutcome<T>;
   } catch (err) {
-    if (err instanceof H2kError) throw err;
     throw new H2kError(`worker failed: ${(err as Error)?.message ?? String(err)}`, { code: 'E_WORKER', cause: err });
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
-    port1.close();
+    clearInterval(poll);
   }
+  if (!outcome.ok) {
+    const e = outcome.error;
+    throw new H2kError(e.message, { code: e.code, file: e.file, offset: e.offset, hint: e.hint });
+  }
+  if (options.onProgress) report();
+  return outcome.value;
+}
+
+let warmedAt = 0;
+
+/**
+ * Starts the pool's threads ahead of their first task: one no-op task per thread, queued while the
+ * threads start, makes Piscina start all of them. At most once a second; nothing when they all
+ * run already or tasks run inline.
+ */
+export function warmPool(): void {
+  if (tasksRunInline() || Date.now() - warmedAt < 1000 || (pool && pool.threads.length >= poolSize)) return;
+  warmedAt = Date.now();
+  void getPool()
+    .then((p) => Promise.all(Array.from({ length: poolSize }, () => p.run({ kind: 'warm' }))))
+    .catch(() => undefined); // a thread that fails to start fails the first real task, with its message
 }
 
 export async function destroyPool(): Promise<void> {

@@ -1,7 +1,6 @@
-// Messages between the main thread and pool workers. Errors travel as plain data because
-// custom properties (code, hint) don't survive structured cloning of Error objects.
-import type { MessagePort } from 'node:worker_threads';
-
+// Tasks between the main thread and pool workers. Outcomes carry errors as plain data because
+// custom properties (code, hint) don't survive structured cloning of Error objects; the caller
+// makes the one coded H2kError from it (pool.ts).
 export interface SerializedError {
   code: string;
   message: string;
@@ -15,9 +14,9 @@ export type TaskOutcome<T> = { ok: true; value: T } | { ok: false; error: Serial
 
 export interface PoolTask {
   kind: string;
-  /** Progress messages go out and a {type:'cancel'} message comes in on this port. */
-  port?: MessagePort;
+  /** Progress out, cancel in: a SharedProgress's slots (shared-progress.ts). */
+  shared: BigInt64Array;
   [key: string]: unknown;
 }
 
-export type TaskHandler = (task: PoolTask) => Promise<unknown>;
+export type TaskHandler = (task: PoolTask) => Promise<TaskOutcome<unknown>>;

@@ -1,5 +1,6 @@
 // Piscina worker entry: dispatches a task to its handler by kind. Never throws: the outcome
 // carries either the value or a serialized error (codes survive the thread boundary).
+import { loadAddon } from '../native/addon.js';
 import { runConvertTask } from './tasks/convert-task.js';
 import { runHashTask } from './tasks/hash-task.js';
 import type { PoolTask, SerializedError, TaskHandler, TaskOutcome } from './task-types.js';
@@ -7,6 +8,7 @@ import type { PoolTask, SerializedError, TaskHandler, TaskOutcome } from './task
 const handlers: Record<string, TaskHandler> = {
   convert: runConvertTask,
   hash: runHashTask,
+  warm: async () => (loadAddon(), { ok: true, value: null }), // pool.ts warmPool: the thread up, modules and addon loaded
 };
 
 function serialize(err: unknown): SerializedError {
@@ -25,7 +27,7 @@ export default async function run(task: PoolTask): Promise<TaskOutcome<unknown>>
   const handler = handlers[task.kind];
   if (!handler) return { ok: false, error: { code: 'E_INTERNAL', message: `unknown pool task '${task.kind}'` } };
   try {
-    return { ok: true, value: await handler(task) };
+    return await handler(task);
   } catch (err) {
     return { ok: false, error: serialize(err) };
   }

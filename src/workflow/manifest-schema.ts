@@ -1,10 +1,11 @@
 // The manifest format, version "1.0": one schema for single-VM and batch manifests.
 // Objects are strict so a misspelled key or an unknown stage is an error, not a silent no-op.
 import { z } from 'zod';
+import { outputFormats, sourceTypes } from '../native/formats.js';
 
 export const MANIFEST_VERSION = '1.0';
-export const SOURCE_TYPES = ['vmdk', 'ova', 'ovf', 'vhd', 'vhdx', 'raw', 'ami'] as const;
-export const OUTPUT_FORMATS = ['qcow2', 'raw', 'vdi'] as const;
+export const SOURCE_TYPES = sourceTypes();
+export const OUTPUT_FORMATS = outputFormats();
 export const STAGE_NAMES = ['load', 'inspect', 'fix', 'convert', 'validate'] as const;
 export const FSTAB_MODES = ['stabilize-all', 'bypath-only', 'noop'] as const;
 export const NETWORK_FIX_LEVELS = ['full', 'basic', 'none'] as const;

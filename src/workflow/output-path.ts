@@ -10,7 +10,7 @@ export function outputExtension(format: ManifestOutputFormat): string {
 }
 
 /** True when `candidate` lies strictly beneath `root` (not `root` itself). */
-function isInside(root: string, candidate: string): boolean {
+function isStrictlyInside(root: string, candidate: string): boolean {
   const rel = relative(root, candidate);
   return rel !== '' && !rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel);
 }
@@ -30,7 +30,7 @@ export function resolveOutputPath(
   const wantsDirectory = outputPath.endsWith('/');
   const target = resolve(root, outputPath);
   const full = wantsDirectory ? join(target, fileName) : target;
-  if (!isInside(root, full))
+  if (!isStrictlyInside(root, full))
     throw new ManifestError('E_PATH_ESCAPE', manifestFile, [`${field}: '${outputPath}' escapes the output directory ${root}`],
       'give a path relative to the output directory, without ".." segments that leave it');
   return full;
@@ -59,7 +59,7 @@ async function realPlannedPath(path: string): Promise<string> {
 export async function assertOutputInside(manifestFile: string, outputDir: string, output: string, field: string): Promise<void> {
   const realRoot = await realPlannedPath(resolve(outputDir));
   const parent = await realPlannedPath(dirname(output));
-  if (parent !== realRoot && !isInside(realRoot, parent))
+  if (parent !== realRoot && !isStrictlyInside(realRoot, parent))
     throw new ManifestError('E_PATH_ESCAPE', manifestFile, [`${field}: ${output} resolves through a symlink to ${parent}, outside the output directory ${realRoot}`],
       'remove the symlink or choose another output_path');
 }

@@ -5,6 +5,7 @@ import { closeSync, constants } from 'node:fs';
 import { relative } from 'node:path';
 import { access, stat } from 'node:fs/promises';
 import { loadAddon } from '../native/addon.js';
+import { formats } from '../native/formats.js';
 import { capacityMismatch } from '../ovf/capacity-check.js';
 import { assertLooseDiskContent } from '../ovf/disk-content.js';
 import { explainByDigest, loadOvf, type ManifestDigest } from '../ovf/import-ovf.js';
@@ -28,6 +29,8 @@ export interface SourceDisk {
   files: string[];
   /** OVF sources: where the disk sits in the VM (controller order). */
   ovf?: { href: string; controller: OvfDisk['controller']; unit: number };
+  /** OVF sources: a declared ovf:capacity that is not the disk's own size (capacity-check.ts). */
+  capacityWarning?: string;
   /** A loose OVF's disk whose .mf digest the convert stage checks from its own reads (deferDigests). */
   manifestDigest?: { digest: ManifestDigest; mfName: string };
 }
@@ -45,8 +48,9 @@ export interface SourceProbe {
   ovfVm?: OvfVm;
 }
 
+/** A source type that describes a whole VM (ova, ovf: the format table's 'vm' role). */
 export function isOvfSourceType(t: SourceType): boolean {
-  return t === 'ova' || t === 'ovf';
+  return formats().some((f) => f.name === t && f.roles.includes('vm'));
 }
 
 async function assertReadableFile(path: string, field: string): Promise<number> {
@@ -75,6 +79,8 @@ export interface ProbeOptions {
   deferDigests?: boolean;
   /** manifest_source_root: the source must lie beneath this directory (the native path rule). */
   sourceRoot?: string;
+  /** `h2k ovf --allow-external-paths`: an OVF's hrefs and a VMDK's extents may point anywhere. */
+  allowExternalPaths?: boolean;
 }
 
 /** With a source root, the source is opened once beneath it: E_PATH_ESCAPE for '..', links out, FIFOs, devices. */
@@ -84,7 +90,12 @@ function assertBeneathRoot(path: string, root: string | undefined, field: string
 }
 
 async function probeDisk(source: string, format: string | undefined, opts: ProbeOptions = {}, root?: string): Promise<SourceDisk & { warnings: string[] }> {
-  const info = await loadAddon().imageInfo(source, { ...(format ? { format } : {}), ...(root ? { sourceRoot: root } : {}), deferDigestChecks: opts.deferDigests ?? false });
+  const info = await loadAddon().imageInfo(source, {
+    ...(format ? { format } : {}),
+    ...(root ? { sourceRoot: root } : {}),
+    deferDigestChecks: opts.deferDigests ?? false,
+    allowExternalPaths: opts.allowExternalPaths ?? false,
+  });
   return {
     source,
     ...(root ? { root } : {}),
@@ -114,7 +125,7 @@ async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected:
       });
   }
   // A loose OVF's disk digests are left to the convert stage when one follows (diskDigests).
-  const { vm, diskSources, diskRoot, diskDigests, manifestName = '' } = await loadOvf(path, false, { deferDiskDigests: opts.deferDigests ?? false });
+  const { vm, diskSources, diskRoot, diskDigests, manifestName = '' } = await loadOvf(path, opts.allowExternalPaths ?? false, { deferDiskDigests: opts.deferDigests ?? false });
   if (vm.disks.length === 0) throw new H2kError(`${path} describes no disks`, { code: 'E_OVF_INVALID', file: path });
   const disks: SourceDisk[] = [];
   const warnings: string[] = [];
@@ -129,7 +140,12 @@ async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected:
       .catch((err: unknown) => explainByDigest(err, diskSources[i], digest, manifestName, diskRoot));
     const capacity = capacityMismatch(d, disk.virtualSize);
     if (capacity) w.push(capacity);
-    disks.push({ ...disk, ovf: { href: d.file.href, controller: d.controller, unit: d.unit }, ...(digest ? { manifestDigest: { digest, mfName: manifestName } } : {}) });
+    disks.push({
+      ...disk,
+      ovf: { href: d.file.href, controller: d.controller, unit: d.unit },
+      ...(capacity ? { capacityWarning: capacity } : {}),
+      ...(digest ? { manifestDigest: { digest, mfName: manifestName } } : {}),
+    });
     warnings.push(...w.map((x) => `disk ${i + 1} (${d.file.href}): ${x}`));
   }
   return {

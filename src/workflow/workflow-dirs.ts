@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { localDate } from '../daemon/local-date.js';
+import { localDate } from '../util/local-date.js';
 import { isManifestFileName, manifestStem } from './manifest-loader.js';
 
 export const QUEUE_DIR = 'to_be_processed';

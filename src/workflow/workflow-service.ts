@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import type { RunState } from '../service/job-source.js';
 import { toH2kError } from '../util/errors.js';
 import { buildErrorRecord } from './error-record.js';
 import { JobJournal } from './job-journal.js';
@@ -38,9 +39,8 @@ export type WorkflowEvent =
   | { type: 'failed'; manifest: string; jobId: string; path: string; stage: string; code: string; error: string }
   | { type: 'interrupted'; manifest: string; jobId: string; requeued: boolean; removed: string[] }
   | { type: 'vm'; manifest: string; vm: string; stage: StageName | 'done' }
+  | { type: 'progress'; manifest: string; jobId: string; bytesDone: number; bytesTotal: number }
   | { type: 'error'; manifest?: string; code: string; error: string };
-
-export type WorkflowRunState = 'running' | 'paused' | 'draining' | 'stopping' | 'stopped';
 
 export interface RunningVm {
   manifest: string;
@@ -48,6 +48,8 @@ export interface RunningVm {
   vm: string;
   stage: StageName;
   started_at: string;
+  bytes_done?: number;
+  bytes_total?: number;
 }
 
 interface RunningJob {
@@ -68,7 +70,7 @@ export class ManifestWorkflowService extends EventEmitter {
   private deferTimer?: NodeJS.Timeout;
   private accepting = false;
   private paused = false;
-  private state: WorkflowRunState = 'running';
+  private state: RunState = 'running';
   private readonly vms = new Map<string, RunningVm>();
   private pumping = false;
   private pumpAgain = false;
@@ -81,7 +83,7 @@ export class ManifestWorkflowService extends EventEmitter {
     this.rescanMs = options.rescanIntervalMs ?? 5000;
   }
 
-  get runState(): WorkflowRunState {
+  get runState(): RunState {
     return this.state === 'running' && this.paused ? 'paused' : this.state;
   }
 
@@ -93,6 +95,13 @@ export class ManifestWorkflowService extends EventEmitter {
   /** VMs whose pipeline has started and not finished, with their current stage. */
   get runningVms(): RunningVm[] {
     return [...this.vms.values()];
+  }
+
+  /** A new job limit (config reload): more manifests and VMs may start; none is cancelled. */
+  setMaxConcurrentJobs(n: number): void {
+    this.options.maxConcurrentJobs = n;
+    this.limiter.setLimit(n);
+    this.pump();
   }
 
   /** Takes no new manifests until resume(); those in flight carry on. */
@@ -138,6 +147,20 @@ export class ManifestWorkflowService extends EventEmitter {
   }
 
   /**
+   * Takes nothing new (queued manifests stay in to_be_processed/); those in flight get graceMs
+   * to finish, then are cancelled as by stop().
+   */
+  async shutdown(graceMs: number): Promise<boolean> {
+    this.state = 'stopping';
+    await this.closeIntake();
+    if (await within(Promise.all([...this.running.values()].map((j) => j.done)), graceMs)) {
+      this.state = 'stopped';
+      return true;
+    }
+    return this.stop();
+  }
+
+  /**
    * Cancels the jobs in flight: their outputs are removed and their manifests go back to
    * to_be_processed/. Resolves false if some job ignored the cancellation for graceMs (it is
    * abandoned in processing/, taken again on the next start).
@@ -146,12 +169,7 @@ export class ManifestWorkflowService extends EventEmitter {
     this.state = 'stopping';
     await this.closeIntake();
     for (const j of this.running.values()) j.abort.abort();
-    let timer: NodeJS.Timeout | undefined;
-    const settled = await Promise.race([
-      Promise.all([...this.running.values()].map((j) => j.done)).then(() => true),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs))),
-    ]);
-    clearTimeout(timer);
+    const settled = await within(Promise.all([...this.running.values()].map((j) => j.done)), graceMs);
     this.state = 'stopped';
     if (!settled)
       for (const name of this.running.keys())
@@ -252,6 +270,14 @@ export class ManifestWorkflowService extends EventEmitter {
         this.vms.set(key, { manifest: name, job_id: jobId, vm, stage, started_at: known?.started_at ?? new Date().toISOString() });
         this.emitEvent({ type: 'vm', manifest: name, vm, stage });
       },
+      onProgress: (vm, p) => {
+        const running = this.vms.get(`${name}\0${vm}`);
+        if (!running || p.phase === 'verify') return;
+        Object.assign(running, { bytes_done: p.bytesDone, bytes_total: p.bytesTotal });
+        const mine = [...this.vms.values()].filter((v) => v.manifest === name);
+        const sum = (k: 'bytes_done' | 'bytes_total') => mine.reduce((a, v) => a + (v[k] ?? 0), 0);
+        this.emitEvent({ type: 'progress', manifest: name, jobId, bytesDone: sum('bytes_done'), bytesTotal: sum('bytes_total') });
+      },
       onVmDone: (vm) => {
         if (this.vms.delete(`${name}\0${vm}`)) this.emitEvent({ type: 'vm', manifest: name, vm, stage: 'done' });
       },
@@ -287,6 +313,14 @@ export class ManifestWorkflowService extends EventEmitter {
       stage: failure.stage, code: failure.error.code, error: `${stem}: ${failure.error.message}`,
     });
   }
+}
+
+/** True when `p` settles within ms. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([p.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  clearTimeout(timer);
+  return settled;
 }
 
 /** Bytes of converted output a report accounts for (every VM of a batch). */

@@ -13,7 +13,7 @@ export interface WorkflowDaemon {
   stderr(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   waitForEvent(event: string, pred?: (e: LogEvent) => boolean, timeoutMs?: number): Promise<LogEvent>;
-  /** SIGTERM (drain) and wait for exit. */
+  /** SIGTERM (running manifests finish, queued ones stay) and wait for exit. */
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -24,6 +24,7 @@ export async function startWorkflowDaemon(
   outputDir: string,
   jobs = 2,
   extra: Record<string, unknown> = {},
+  env: NodeJS.ProcessEnv = {},
 ): Promise<WorkflowDaemon> {
   const configPath = join(root, 'daemon.yaml');
   writeFileSync(
@@ -32,6 +33,7 @@ export async function startWorkflowDaemon(
   );
   const proc = spawn(process.execPath, [h2kBin, 'daemon', '--config', configPath, '--log-format', 'json'], {
     cwd: repoRoot,
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const { events, stderr } = collectDaemonLog(proc);

@@ -8,6 +8,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   h2k::binding::InitConvert(env, exports);
   h2k::binding::InitHash(env, exports);
   h2k::binding::InitPath(env, exports);
+  h2k::binding::InitNotify(env, exports);
+  h2k::binding::InitFormats(env, exports);
   return exports;
 }
 

@@ -1,9 +1,15 @@
-// convert(request, onProgress?) -> { promise, cancel() }.
-// The conversion runs on a libuv thread; progress is coalesced (latest value wins) and
-// delivered on the JS thread; cancel() flips an atomic the engine polls between clusters.
+// convert(request, onProgress?) -> { promise, cancel() }: the conversion runs on a libuv thread;
+// progress is coalesced (latest value wins) and delivered on the JS thread; cancel() flips an
+// atomic the engine polls between clusters. For one-shot CLI commands on the main thread.
+// convertSync(request, shared) -> outcome: the conversion runs on the calling thread (a pool
+// worker); progress and cancellation go through `shared`, a BigInt64Array over a SharedArrayBuffer
+// (layout below) the
+// main thread reads and writes with Atomics. Errors come back as data ({ok:false, error}), so a
+// native error becomes a coded JS error once, on the thread that asked for the conversion.
 #include <napi.h>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 
 #include "binding/js_error.hpp"
@@ -120,6 +126,64 @@ class ConvertWorker : public Napi::AsyncProgressWorker<ConvertProgress> {
   CapturedError error_;
 };
 
+// The shared-memory layout of convertSync (src/pool/shared-progress.ts mirrors it): four BigInt64
+// slots (bytes done, bytes total, data bytes, phase 0 convert / 1 verify), then the cancel byte the
+// engine polls as its std::atomic<bool>.
+constexpr size_t kSlots = 4;
+constexpr size_t kCancelOffset = kSlots * sizeof(int64_t);
+constexpr size_t kSharedBytes = kCancelOffset + sizeof(int64_t);  // cancel: the fifth slot's first byte
+static_assert(sizeof(std::atomic<int64_t>) == sizeof(int64_t) && std::atomic<int64_t>::is_always_lock_free);
+static_assert(sizeof(std::atomic<bool>) == 1 && std::atomic<bool>::is_always_lock_free);
+
+Napi::Object errorOutcome(Napi::Env env, const CapturedError& e) {
+  Napi::Object err = Napi::Object::New(env);
+  err.Set("code", e.code);
+  err.Set("message", e.message);
+  if (!e.file.empty()) err.Set("file", e.file);
+  if (e.offset >= 0) err.Set("offset", Napi::Number::New(env, static_cast<double>(e.offset)));
+  if (!e.hint.empty()) err.Set("hint", e.hint);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ok", false);
+  o.Set("error", err);
+  return o;
+}
+
+Napi::Value ConvertSyncJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  // A typed array over the SharedArrayBuffer: Node-API 8 reads a typed array's memory whatever
+  // buffer backs it, but has no accessor for a SharedArrayBuffer itself.
+  void* data = nullptr;
+  size_t length = 0;
+  napi_typedarray_type type{};
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsTypedArray() ||
+      napi_get_typedarray_info(env, info[1], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_bigint64_array || length * sizeof(int64_t) < kSharedBytes) {
+    Napi::TypeError::New(env, "convertSync(request, shared) needs a request object and a BigInt64Array of 5 slots")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  ConvertRequest req = requestFrom(info[0].As<Napi::Object>());
+  // Lives as long as this call: the caller keeps the shared memory until the outcome is back.
+  auto* base = static_cast<uint8_t*>(data);
+  auto* slots = reinterpret_cast<std::atomic<int64_t>*>(base);
+  const auto* cancel = reinterpret_cast<const std::atomic<bool>*>(base + kCancelOffset);
+  auto publish = [slots](const ConvertProgress& p) {
+    slots[0].store(static_cast<int64_t>(p.bytesDone), std::memory_order_relaxed);
+    slots[1].store(static_cast<int64_t>(p.bytesTotal), std::memory_order_relaxed);
+    slots[2].store(static_cast<int64_t>(p.dataBytes), std::memory_order_relaxed);
+    slots[3].store(p.verifying ? 1 : 0, std::memory_order_release);
+  };
+  try {
+    ConvertResult result = convertImageChecked(req, publish, cancel);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ok", true);
+    o.Set("value", resultToJs(env, req, result));
+    return o;
+  } catch (const std::exception& e) {
+    return errorOutcome(env, CapturedError::from(e));
+  }
+}
+
 Napi::Value ConvertJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -143,6 +207,7 @@ Napi::Value ConvertJs(const Napi::CallbackInfo& info) {
 
 void InitConvert(Napi::Env env, Napi::Object exports) {
   exports.Set("convert", Napi::Function::New(env, ConvertJs, "convert"));
+  exports.Set("convertSync", Napi::Function::New(env, ConvertSyncJs, "convertSync"));
   Napi::Array notAboutSource = Napi::Array::New(env);
   for (const char* code : codes::kNotAboutTheSource) notAboutSource.Set(notAboutSource.Length(), code);
   exports.Set("codesNotAboutTheSource", notAboutSource);

@@ -93,4 +93,10 @@ inline bool optionalBool(const Napi::Object& o, const char* key, bool dflt) {
   return v.ToBoolean().Value();
 }
 
+// Argument `i` as a string, or E_INVALID_ARGUMENT naming `what`.
+inline std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString()) throw Error(codes::kInvalidArgument, std::string(what) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
 }  // namespace h2k::binding

@@ -10,11 +10,6 @@
 namespace h2k::binding {
 namespace {
 
-std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString()) throw Error(codes::kInvalidArgument, std::string(what) + " must be a string");
-  return info[i].As<Napi::String>().Utf8Value();
-}
-
 Napi::Value OpenBeneathJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return callOrThrowJs(env, [&]() -> Napi::Value {

@@ -19,9 +19,7 @@
 #include "engine/observer_thread.hpp"
 #include "engine/partial_output.hpp"
 #include "engine/pipeline.hpp"
-#include "formats/extra_writers.hpp"
-#include "formats/qcow2/qcow2_writer.hpp"
-#include "formats/raw/raw_writer.hpp"
+#include "formats/format_registry.hpp"
 #include "hash/hasher.hpp"
 
 namespace h2k {
@@ -155,14 +153,12 @@ void writeChunk(const Chunk& c, ImageWriter& w, uint64_t virtualSize, Totals& t)
 void validateRequest(const ConvertRequest& r, Compression comp) {
   if (r.source.empty() || r.output.empty())
     throw Error(codes::kInvalidArgument, "source and output paths are required", {}, -1, "pass both paths");
-  if (r.outputFormat != "qcow2" && r.outputFormat != "raw" && !isExtraOutputFormat(r.outputFormat))
+  const Format* format = findFormat(r.outputFormat);
+  if (!format || !format->makeWriter || format->name != r.outputFormat)
     throw Error(codes::kInvalidArgument, "unsupported output format '" + r.outputFormat + "'", r.output, -1,
-                "use qcow2, raw, vdi or vmdk (streamOptimized)");
-  if (isExtraOutputFormat(r.outputFormat) && comp != Compression::None)
-    throw Error(codes::kInvalidArgument, r.outputFormat + " output takes no --compression (a VMDK stream always deflates its grains)",
-                r.output, -1, "drop the compression option, or use qcow2 output");
-  if (r.outputFormat == "raw" && comp != Compression::None)
-    throw Error(codes::kInvalidArgument, "raw output cannot be compressed", r.output, -1,
+                "use " + formatNames(isWritable));
+  if (!format->compressible && comp != Compression::None)
+    throw Error(codes::kInvalidArgument, r.outputFormat + " output cannot be compressed", r.output, -1,
                 "use --compression none, or qcow2 output");
   uint32_t cs = r.clusterSize;
   if (r.outputFormat == "qcow2" && (cs < 512 || cs > (2u << 20) || (cs & (cs - 1)) != 0))
@@ -247,13 +243,8 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
   throwIfCancelled();
 
   PartialOutput out(request.output);
-  std::unique_ptr<ImageWriter> writer;
-  if (request.outputFormat == "raw")
-    writer = std::make_unique<RawWriter>(out.file(), size);
-  else if (isExtraOutputFormat(request.outputFormat))
-    writer = makeExtraWriter(request.outputFormat, out.file(), size, request.output);
-  else
-    writer = std::make_unique<Qcow2Writer>(out.file(), size, request.clusterSize, comp);
+  std::unique_ptr<ImageWriter> writer =
+      findFormat(request.outputFormat)->makeWriter(out.file(), size, {request.clusterSize, comp, request.output});
 
   int hw = static_cast<int>(std::thread::hardware_concurrency());
   int threads = request.threads > 0 ? request.threads : std::max(1, hw);

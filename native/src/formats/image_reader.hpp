@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.hpp"
 #include "io/file.hpp"
 #include "io/read_tap.hpp"
 
@@ -77,6 +78,17 @@ struct OpenOptions {
   // drop): it must lie beneath this directory and is opened through io/open_beneath.hpp.
   std::string sourceRoot;
 };
+
+// The callers' side of blockStatus / read (offset inside the disk, a non-empty status query, a
+// read that ends inside): each reader checks it first, E_INVALID_ARGUMENT naming `name`.
+inline void requireStatusRange(const std::string& name, uint64_t size, uint64_t offset, uint64_t maxLen) {
+  if (offset >= size || maxLen == 0)
+    throw Error(codes::kInvalidArgument, "block status past the end of " + name, name, static_cast<int64_t>(offset));
+}
+inline void requireReadRange(const std::string& name, uint64_t size, uint64_t offset, uint64_t len) {
+  if (offset > size || len > size - offset)
+    throw Error(codes::kInvalidArgument, "read past the end of " + name, name, static_cast<int64_t>(offset));
+}
 
 inline std::shared_ptr<ReadTap> sourceTapFor(const OpenOptions& options, const File& file) {
   return options.sourceFileTaps ? options.sourceFileTaps(file) : nullptr;

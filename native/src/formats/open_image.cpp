@@ -1,15 +1,10 @@
-// Format detection by content and the factory that opens any supported image.
-#include <unistd.h>
-
-#include <cstring>
-
+// Format detection by content and the one path that opens any supported image (both through
+// the format table, format_registry.hpp).
 #include "common/error.hpp"
 #include "formats/format_mismatch.hpp"
+#include "formats/format_registry.hpp"
 #include "formats/image_reader.hpp"
 #include "formats/ova/ova_open.hpp"
-#include "formats/raw/raw_reader.hpp"
-#include "formats/view_formats.hpp"
-#include "formats/vmdk/vmdk_open.hpp"
 #include "io/file.hpp"
 #include "io/open_beneath.hpp"
 
@@ -30,15 +25,11 @@ File openUnderRoot(const std::string& path, const std::string& root) {
 
 std::string detectFormat(const File& f) {
   const std::string& path = f.path();
-  uint64_t size = f.size();
-  uint8_t head[4096] = {0};
-  size_t n = f.readSome(head, sizeof head, 0);
-  if (n == 0 && size == 0)
+  if (f.size() == 0)
     throw Error(codes::kUnknownFormat, "empty file: " + path, path, 0,
                 "the file has zero length; the copy or export did not complete");
-  std::string content = "raw";
-  if (probeVmdk(head, n)) content = "vmdk";
-  else if (std::string fmt = probeViewFormat(FileView(f.reopen()), head, n); !fmt.empty()) content = fmt;
+  const Format* found = probeFormat(FileView(f.reopen()));
+  std::string content = found ? found->name : "raw";
   requireContentMatchesName(path, content);  // a .vmdk/.vhd/... that is not one is refused, not read as raw
   return content;
 }
@@ -58,15 +49,14 @@ std::string detectSourceFormat(const std::string& path, const OpenOptions& optio
 }
 
 std::unique_ptr<ImageReader> openImage(File file, const OpenOptions& options) {
-  std::string format = options.format.empty() ? detectFormat(file) : options.format;
-  const std::string path = file.path();
-  if (format == "ova") return openOvaDisk(std::move(file), "", options);
-  if (format == "vmdk") return openVmdk(std::move(file), options);
-  if (format == "raw") return std::make_unique<RawReader>(std::move(file));
+  std::string name = options.format.empty() ? detectFormat(file) : options.format;
+  const Format* format = findFormat(name);
+  if (!format || !format->readable())
+    throw Error(codes::kUnknownFormat, "unsupported source format '" + name + "' for " + file.path(), file.path(), -1,
+                "supported formats: " + formatNames(isReadable));
+  if (format->openFile) return format->openFile(std::move(file), options);
   auto tap = sourceTapFor(options, file);
-  if (auto r = openViewImage(std::make_shared<FileView>(std::move(file), std::move(tap)), format, options)) return r;
-  throw Error(codes::kUnknownFormat, "unsupported source format '" + format + "' for " + path, path, -1,
-              "supported formats: vmdk, raw, qcow2, vhd, vhdx, vdi, ova");
+  return format->openView(std::make_shared<FileView>(std::move(file), std::move(tap)), options);
 }
 
 std::unique_ptr<ImageReader> openImage(const std::string& path, const OpenOptions& options) {

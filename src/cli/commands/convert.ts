@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import { convertImage } from '../../convert/convert-image.js';
-import type { Compression, ConvertResult, HashAlgorithm, OutputFormat } from '../../convert/types.js';
+import type { Compression, ConvertResult, OutputFormat } from '../../convert/types.js';
+import type { HashAlgorithm } from '../../hash/algorithms.js';
 import { configurePool } from '../../pool/pool.js';
 import { H2kError, toH2kError } from '../../util/errors.js';
 import { formatBytes, formatDuration, parseSize } from '../../util/format.js';
@@ -13,6 +14,7 @@ import { createProgress } from '../progress.js';
 import { formatError } from '../report-error.js';
 import { describePlan, formatDryRun, type DryRunEntry } from './convert-dry-run.js';
 import { planConversions } from './convert-plan.js';
+import { listed, outputFormats } from '../../native/formats.js';
 import { applyQemuImgHabits } from './qemu-img-habits.js';
 
 interface ConvertFlags {
@@ -39,8 +41,6 @@ function parseIntOption(value: string | undefined, name: string, min: number, ma
     throw new H2kError(`${name} must be an integer between ${min} and ${max}, got '${value}'`, { code: 'E_INVALID_ARGUMENT' });
   return n;
 }
-
-const OUTPUT_FORMATS = new Set<string>(['qcow2', 'raw', 'vdi', 'vmdk']);
 
 /** --dry-run: every plan described (or why it could not be), nothing written; exit as the real run would fail to start. */
 async function dryRun(plans: Awaited<ReturnType<typeof planConversions>>, options: Parameters<typeof describePlan>[1], json: boolean): Promise<number> {
@@ -88,7 +88,7 @@ export function registerConvert(program: Command): void {
     .command('convert')
     .description('convert VM disk images (VMDK, VHD, VHDX, VDI, qcow2, OVA, raw) to qcow2, raw, vdi or vmdk')
     .argument('[sources...]', 'source images (any supported format, detected by content; <vm.ova>/<member> names a disk inside an OVA)')
-    .option('-O, --output-format <format>', 'qcow2 | raw | vdi | vmdk (streamOptimized, for VMware/OVA)', 'qcow2')
+    .option('-O, --output-format <format>', `${outputFormats().join(' | ')} (vmdk: streamOptimized, for VMware/OVA)`, 'qcow2')
     .option('-o, --output <path>', 'output file (one source, one disk) or existing directory (several sources, or an OVA of several disks); key=value[,...] are qemu-img format options')
     .option('-c, --compress [algo]', 'compress qcow2 clusters: zlib (default with -c) | zstd; as in qemu-img, -c followed by a file name just turns compression on')
     .option('--threads <n>', 'compression threads per job (default: cores)')
@@ -123,8 +123,8 @@ async function runConvert(given: string[], flags: ConvertFlags): Promise<number>
     const clusterSize = args.clusterSize !== undefined ? parseSize(args.clusterSize) : undefined;
     if (clusterSize !== undefined && Number.isNaN(clusterSize))
       throw new H2kError(`cannot parse cluster size '${args.clusterSize}'`, { code: 'E_INVALID_ARGUMENT', hint: 'e.g. 64K or 2M' });
-    if (!OUTPUT_FORMATS.has(outputFormat))
-      throw new H2kError(`-O ${flags.outputFormat}: h2k writes qcow2, raw, vdi or vmdk`, { code: 'E_INVALID_ARGUMENT' });
+    if (!outputFormats().includes(outputFormat))
+      throw new H2kError(`-O ${flags.outputFormat}: h2k writes ${listed(outputFormats())}`, { code: 'E_INVALID_ARGUMENT' });
     const threads = parseIntOption(flags.threads, '--threads', 1, 256);
     const jobsFlag = parseIntOption(flags.jobs, '--jobs', 1, 64);
     const plans = await planConversions(sources, outputFormat, args.output, flags.allowExternalPaths ?? false, flags.sourceFormat);

@@ -1,12 +1,13 @@
-// h2k ctl: talks to a running daemon over its control socket. Exit 2 when no daemon answers.
+// h2k ctl: talks to a running daemon over its control socket. Exit 69 when no daemon answers.
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { readConfigFile } from '../../config/load-config.js';
-import { sendControlCommand } from '../../daemon/control-client.js';
-import { CONTROL_COMMANDS, isControlCommand, type ControlReply } from '../../daemon/control-protocol.js';
-import { formatStats, type StatsSnapshot } from '../../daemon/stats.js';
+import { sendControlCommand } from '../../service/control-client.js';
+import { CONTROL_COMMANDS, isControlCommand, type ControlReply } from '../../service/control-protocol.js';
+import { formatStats, type StatsSnapshot } from '../../service/stats.js';
 import { H2kError } from '../../util/errors.js';
+import { formatBytes, formatDuration } from '../../util/format.js';
 import { EXIT } from '../exit-codes.js';
 import { reportError } from '../report-error.js';
 
@@ -36,6 +37,15 @@ export function socketPathFor(flags: CtlFlags): string {
   return fallback;
 }
 
+type JobLine = { filename: string; percent?: number; bytes_done?: number; bytes_total?: number; rate_bytes_per_second?: number; eta_seconds?: number | null };
+
+/** "vm.vmdk 45.0% (1.2 GiB of 2.6 GiB, 98.0 MiB/s, ETA 14s)", or just the name before the first progress. */
+function jobLine(j: JobLine): string {
+  if (j.percent === undefined) return basename(j.filename);
+  const eta = j.eta_seconds === null || j.eta_seconds === undefined ? '' : `, ETA ${formatDuration(j.eta_seconds)}`;
+  return `${basename(j.filename)} ${j.percent.toFixed(1)}% (${formatBytes(j.bytes_done ?? 0)} of ${formatBytes(j.bytes_total ?? 0)}, ${formatBytes(j.rate_bytes_per_second ?? 0)}/s${eta})`;
+}
+
 function humanReply(r: ControlReply): string {
   const lines: string[] = [];
   if (r.message) lines.push(String(r.message));
@@ -53,6 +63,7 @@ function humanReply(r: ControlReply): string {
     if (m) lines.push(`  Manifests: ${m.queued} queued, ${m.processing.length} processing, ${m.processed} processed, ${m.failed} failed`);
     for (const vm of (r.running_vms as { manifest: string; vm: string; stage: string }[] | undefined) ?? [])
       lines.push(`  Running: ${vm.manifest}: ${vm.vm} (${vm.stage})`);
+    for (const j of (r.current_jobs as JobLine[] | undefined) ?? []) lines.push(`  Job: ${jobLine(j)}`);
   }
   return lines.join('\n');
 }

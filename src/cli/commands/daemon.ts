@@ -2,9 +2,10 @@
 // (hyper2kvm key names) with flags laid over it; SIGTERM drains, SIGUSR1 logs stats.
 import type { Command } from 'commander';
 import { asDiskDaemonConfig, loadWorkflowAwareConfig } from '../../workflow/workflow-config.js';
-import { runManifestWorkflowDaemon } from '../../workflow/workflow-daemon.js';
-import { Daemon } from '../../daemon/daemon.js';
-import { createLogger } from '../../daemon/logger.js';
+import { manifestWorkflowService } from '../../workflow/manifest-source.js';
+import { watchFolderService } from '../../daemon/watch-source.js';
+import { outputFormats } from '../../native/formats.js';
+import { configSecrets, createLogger } from '../../service/logger.js';
 import { reportError } from '../report-error.js';
 
 interface DaemonFlags {
@@ -59,7 +60,7 @@ export function flagsToConfig(f: DaemonFlags): Record<string, unknown> {
 }
 
 export function registerDaemon(program: Command): void {
-  program
+  const daemon = program
     .command('daemon')
     .description('watch a folder and convert every VM disk dropped into it (runs until drained or stopped)')
     .option('--config <file>', 'daemon YAML/JSON config: hyper2kvm daemon keys load unchanged (those h2k does not act on are warned about); an unknown key is refused')
@@ -67,7 +68,7 @@ export function registerDaemon(program: Command): void {
     .option('--output-dir <dir>', 'where converted disks go: <dir>/YYYY-MM-DD/<vm>/ (output_dir)')
     .option('--max-concurrent-jobs <n>', 'conversions at once (default 3)')
     .option('--file-stable-timeout <seconds>', 'size+mtime must hold still this long before a file is queued (default 30)')
-    .option('-O, --out-format <format>', 'qcow2 | raw (out_format)')
+    .option('-O, --out-format <format>', `${outputFormats().join(' | ')} (out_format)`)
     .option('--compression <algo>', 'qcow2 compression: none | zlib | zstd')
     .option('--threads <n>', 'compression threads per job')
     .option('--verify', 'read every output back and compare it with the source (verify_output: true)')
@@ -85,34 +86,51 @@ export function registerDaemon(program: Command): void {
     .action(async (flags: DaemonFlags) => {
       process.exitCode = await runDaemonCommand(flags);
     });
+  daemon
+    .command('install-unit')
+    .description('install the systemd unit (Type=notify, hardened) and the sysusers.d entry for the h2k user; prints the commands to run next')
+    .option('--template', 'install h2k@.service: one instance per /etc/h2k/NAME.yaml')
+    .option('--prefix <dir>', 'install beneath this root instead of / (DIR/etc/systemd/system, DIR/etc/sysusers.d)')
+    .option('-f, --force', 'replace an installed unit file')
+    .action(async (flags: { template?: boolean; prefix?: string; force?: boolean }) => {
+      try {
+        const { installUnit } = await import('../../service/install-unit.js');
+        const r = await installUnit(flags);
+        for (const w of r.warnings) process.stderr.write(`h2k: warning: ${w}\n`);
+        process.stdout.write(`Installed ${r.unit}\nInstalled ${r.sysusers}\nNext:\n${r.next.map((l) => `  ${l}\n`).join('')}`);
+      } catch (err) {
+        process.exitCode = reportError(err);
+      }
+    });
 }
 
 async function runDaemonCommand(flags: DaemonFlags): Promise<number> {
+  const load = () => loadWorkflowAwareConfig(flags.config, flagsToConfig(flags));
   let loaded;
   try {
-    loaded = loadWorkflowAwareConfig(flags.config, flagsToConfig(flags));
+    loaded = load();
   } catch (err) {
     return reportError(err);
   }
   const cfg = loaded.config;
-  const n = cfg.notifications;
-  const log = createLogger({
-    format: cfg.log_format,
-    verbose: cfg.verbose,
-    file: cfg.log_file,
-    secrets: [n.email_password, n.webhook_url, n.webhook_url ? new URL(n.webhook_url).pathname : undefined].filter(
-      (s): s is string => typeof s === 'string' && s.length > 1,
-    ),
-  });
-  for (const w of loaded.warnings) log.warn('config_warning', `${loaded.file ?? 'config'}: ${w}`);
-  if (cfg.manifest_workflow_mode && cfg.manifest_workflow_dir) {
-    try {
-      return await runManifestWorkflowDaemon({ ...cfg, manifest_workflow_dir: cfg.manifest_workflow_dir }, log);
-    } catch (err) {
-      return reportError(err);
-    }
+  let log;
+  try {
+    log = createLogger({ format: cfg.log_format, verbose: cfg.verbose, file: cfg.log_file, secrets: configSecrets(cfg) });
+  } catch (err) {
+    return reportError(err);
   }
-  const daemon = new Daemon(asDiskDaemonConfig(cfg), log, { handleSignals: true });
+  for (const w of loaded.warnings) log.warn('config_warning', `${loaded.file ?? 'config'}: ${w}`);
+  const opts = {
+    handleSignals: true,
+    loadConfig: () => {
+      const again = load();
+      return { config: again.config, warnings: again.warnings.map((w) => `${again.file ?? 'config'}: ${w}`) };
+    },
+  };
+  const daemon =
+    cfg.manifest_workflow_mode && cfg.manifest_workflow_dir
+      ? manifestWorkflowService({ ...cfg, manifest_workflow_dir: cfg.manifest_workflow_dir }, log, opts)
+      : watchFolderService(asDiskDaemonConfig(cfg), log, opts);
   try {
     await daemon.start();
   } catch (err) {

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { measureImage, type MeasureResult } from '../../convert/measure.js';
+import { listed, outputFormats } from '../../native/formats.js';
 import type { Compression, OutputFormat } from '../../convert/types.js';
 import { H2kError } from '../../util/errors.js';
 import { parseSize } from '../../util/format.js';
@@ -18,8 +19,6 @@ interface MeasureFlags {
   sourceFormat?: string;
   allowExternalPaths?: boolean;
 }
-
-const FORMATS = new Set(['qcow2', 'raw', 'vdi', 'vmdk']);
 
 /** qemu-img's lines, plus a note when the figure is a bound (compressed outputs). */
 export function formatMeasure(m: MeasureResult): string {
@@ -42,7 +41,7 @@ export function registerMeasure(program: Command): void {
     .command('measure')
     .description('size an output before converting: required and fully allocated bytes, as qemu-img measure prints them')
     .argument('[source]', 'source image (any supported format; <vm.ova>/<member> names a disk inside an OVA)')
-    .option('-O, --output-format <format>', 'qcow2 | raw | vdi | vmdk', 'qcow2')
+    .option('-O, --output-format <format>', outputFormats().join(' | '), 'qcow2')
     .option('-c, --compress [algo]', 'compressed qcow2 (zlib | zstd): required size becomes an upper bound')
     .option('--cluster-size <size>', 'qcow2 cluster size, 512..2M (default 64K)')
     .option('-f, --source-format <format>', 'skip detection and read the source as this format')
@@ -54,8 +53,8 @@ export function registerMeasure(program: Command): void {
       try {
         if (flags.output !== undefined && flags.output !== 'json' && flags.output !== 'human')
           throw new H2kError(`--output ${flags.output}: use --output=json or --output=human`, { code: 'E_INVALID_ARGUMENT' });
-        if (!FORMATS.has(flags.outputFormat))
-          throw new H2kError(`-O ${flags.outputFormat}: h2k writes qcow2, raw, vdi or vmdk`, { code: 'E_INVALID_ARGUMENT' });
+        if (!outputFormats().includes(flags.outputFormat))
+          throw new H2kError(`-O ${flags.outputFormat}: h2k writes ${listed(outputFormats())}`, { code: 'E_INVALID_ARGUMENT' });
         let compress = flags.compress;
         let source = given;
         // As in convert (qemu-img's habit): `-c disk.vmdk` is -c, then the source.

@@ -2,7 +2,8 @@
 // and optionally write a libvirt domain XML beside them.
 import type { Command } from 'commander';
 import { formatBytes, formatDuration } from '../../util/format.js';
-import { importOvf } from '../../ovf/import-ovf.js';
+import { importOvf } from '../../workflow/ovf-import.js';
+import { outputFormats } from '../../native/formats.js';
 import type { Compression, OutputFormat } from '../../convert/types.js';
 import { EXIT } from '../exit-codes.js';
 import { interruptOnSignals } from '../interrupt.js';
@@ -28,7 +29,7 @@ export function registerOvf(program: Command): void {
     .description('convert every disk of an OVA/OVF virtual machine, optionally with a libvirt domain XML')
     .argument('<source>', '.ova archive (read in place) or .ovf descriptor')
     .requiredOption('-o, --output-dir <dir>', 'directory for the converted disks (and the XML)')
-    .option('-O, --output-format <format>', 'qcow2 | raw', 'qcow2')
+    .option('-O, --output-format <format>', outputFormats().join(' | '), 'qcow2')
     .option('-c, --compress [algo]', 'compress qcow2 clusters: zlib (default with -c) | zstd')
     .option('--threads <n>', 'compression threads per disk')
     .option('--libvirt-xml', 'write <vm>.xml (virtio disks and NICs) beside the disks')

@@ -3,7 +3,7 @@
 // URL path, SMTP password) never reach the log.
 import type { Transporter } from 'nodemailer';
 import type { NotificationsConfig } from '../../config/daemon-schema.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../service/logger.js';
 import type { DaemonEvent } from './events.js';
 import { createMailTransport, mailFor } from './email.js';
 import { postWebhook, webhookHost } from './webhook.js';
@@ -14,8 +14,15 @@ export class Notifier {
   private readonly pending = new Set<Promise<void>>();
   private mail?: Transporter;
 
-  constructor(private readonly cfg: NotificationsConfig, private readonly log: Logger) {
-    if (cfg.enabled && cfg.email_enabled) this.mail = createMailTransport(cfg);
+  constructor(private cfg: NotificationsConfig, private readonly log: Logger) {
+    this.reconfigure(cfg);
+  }
+
+  /** New settings for the next events (config reload); deliveries in flight finish on the old ones. */
+  reconfigure(cfg: NotificationsConfig): void {
+    this.mail?.close();
+    this.cfg = cfg;
+    this.mail = cfg.enabled && cfg.email_enabled ? createMailTransport(cfg) : undefined;
   }
 
   wants(event: DaemonEvent['event']): boolean {

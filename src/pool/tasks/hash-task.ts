@@ -1,7 +1,8 @@
-// Worker side of a hash job: calls the addon directly, forwards progress, honours cancel.
+// Worker side of a hash job: calls the addon, progress and cancel through the task's shared memory.
 import { nativeHashContent, nativeHashFile, type NativeHashOptions } from '../../native/hash-api.js';
 import type { HashAlgorithm } from '../../hash/algorithms.js';
-import type { PoolTask } from '../task-types.js';
+import { awaitNativeJob, SharedProgress } from '../shared-progress.js';
+import type { PoolTask, TaskOutcome } from '../task-types.js';
 
 export interface HashTaskPayload {
   mode: 'file' | 'content';
@@ -11,29 +12,14 @@ export interface HashTaskPayload {
   options?: NativeHashOptions;
 }
 
-export async function runHashTask(task: PoolTask): Promise<unknown> {
+export async function runHashTask(task: PoolTask): Promise<TaskOutcome<unknown>> {
   const { mode, path, algorithms, options } = task as unknown as HashTaskPayload & PoolTask;
-  const port = task.port;
-  let lastPost = 0;
-  const onProgress = port
-    ? (p: { bytesDone: number; bytesTotal: number }) => {
-        const now = Date.now();
-        if (now - lastPost >= 100 || p.bytesDone === p.bytesTotal) {
-          lastPost = now;
-          port.postMessage({ type: 'progress', progress: p });
-        }
-      }
-    : undefined;
-  const handle =
-    mode === 'content'
-      ? nativeHashContent(Array.isArray(path) ? path[0] : path, algorithms, options ?? {}, onProgress)
-      : nativeHashFile(path, algorithms, options ?? {}, onProgress);
-  port?.on('message', (m: { type?: string }) => {
-    if (m?.type === 'cancel') handle.cancel();
-  });
-  try {
-    return await handle.promise;
-  } finally {
-    port?.close();
-  }
+  const value = await awaitNativeJob(
+    (onProgress) =>
+      mode === 'content'
+        ? nativeHashContent(Array.isArray(path) ? path[0] : path, algorithms, options ?? {}, onProgress)
+        : nativeHashFile(path, algorithms, options ?? {}, onProgress),
+    new SharedProgress(task.shared),
+  );
+  return { ok: true, value };
 }

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "formats/ova/byte_view.hpp"
+#include "io/byte_view.hpp"
 
 struct z_stream_s;
 

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <memory>
 
 namespace h2k {
@@ -16,20 +17,26 @@ std::map<std::string, ManifestEntry> parseManifest(const std::string& text, cons
     std::string line = text.substr(pos, end - pos);
     pos = end + 1;
     ++lineNo;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    line.erase(0, line.find_first_not_of(" \t"));
     if (line.empty()) continue;
-    size_t open = line.find('('), close = line.rfind(")=");
+    size_t open = line.find('('), close = line.rfind(')');
+    size_t eq = close == std::string::npos ? close : line.find_first_not_of(" \t", close + 1);
     auto bad = [&]() {
       return Error(ova::kBadManifest, "manifest " + source + " line " + std::to_string(lineNo) + " is not 'ALGO(name)= hex'",
                    source, -1, "the manifest is damaged; re-download the OVA");
     };
-    if (open == std::string::npos || close == std::string::npos || close < open) throw bad();
+    if (open == std::string::npos || close == std::string::npos || close < open || eq == std::string::npos ||
+        line[eq] != '=')
+      throw bad();
     ManifestEntry e;
+    // VirtualBox writes "SHA256 (name) = hex" (BSD style), ovftool "SHA256(name)= hex": both are OVF manifests.
     e.algorithm = line.substr(0, open);
+    while (!e.algorithm.empty() && (e.algorithm.back() == ' ' || e.algorithm.back() == '\t')) e.algorithm.pop_back();
     std::transform(e.algorithm.begin(), e.algorithm.end(), e.algorithm.begin(), ::toupper);
     std::string name = line.substr(open + 1, close - open - 1);
-    e.hex = line.substr(close + 2);
-    e.hex.erase(0, e.hex.find_first_not_of(' '));
+    e.hex = line.substr(eq + 1);
+    e.hex.erase(0, e.hex.find_first_not_of(" \t"));
     std::transform(e.hex.begin(), e.hex.end(), e.hex.begin(), ::tolower);
     if (e.algorithm != "SHA1" && e.algorithm != "SHA256" && e.algorithm != "SHA512")
       throw Error(ova::kBadManifest, "manifest " + source + " uses unsupported digest " + e.algorithm, source, -1,

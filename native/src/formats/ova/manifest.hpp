@@ -1,12 +1,13 @@
-// The OVA manifest (.mf): lines "SHA256(name)= hex" (also SHA1, SHA512). Each listed
-// member that is used is hashed through OpenSSL's EVP and compared; a mismatch is an error.
+// The OVF manifest (.mf, in an OVA or beside a loose .ovf): lines "SHA256(name)= hex" (also
+// SHA1, SHA512; blanks around the '=' allowed). Each listed member that is used is hashed
+// through OpenSSL's EVP and compared; a mismatch is an error.
 #pragma once
 #include <map>
 #include <string>
 #include <vector>
 
-#include "formats/ova/byte_view.hpp"
 #include "formats/ova/tar_index.hpp"
+#include "io/byte_view.hpp"
 
 namespace h2k {
 

@@ -6,56 +6,17 @@
 #include <atomic>
 #include <cstring>
 
-#include "formats/ova/byte_view.hpp"
+#include "formats/format_registry.hpp"
 #include "formats/ova/gzip_view.hpp"
 #include "formats/ova/manifest.hpp"
 #include "formats/ova/ovf_guard.hpp"
-#include "formats/view_formats.hpp"
-#include "formats/vmdk/descriptor.hpp"
-#include "formats/vmdk/extent.hpp"
-#include "formats/vmdk/sparse_extent.hpp"
-#include "formats/vmdk/vmdk_image.hpp"
-#include "formats/vmdk/vmdk_open.hpp"
 #include "hash/hasher.hpp"
 #include "hash/source_file_hasher.hpp"
+#include "io/byte_view.hpp"
 
 namespace h2k {
 
 namespace {
-
-// The VMDK driver reads through vmdk::ByteSource; this adapts a ByteView (member or gzip).
-class ViewByteSource : public vmdk::ByteSource {
- public:
-  explicit ViewByteSource(std::shared_ptr<const ByteView> view) : view_(std::move(view)) {}
-  const std::string& name() const override { return view_->name(); }
-  uint64_t size() const override { return view_->size(); }
-  void readExact(void* buf, size_t len, uint64_t offset) const override { view_->readExact(buf, len, offset); }
-
- private:
-  std::shared_ptr<const ByteView> view_;
-};
-
-// A raw disk stored as a member (.img/.raw inside an OVA).
-class RawViewReader : public ImageReader {
- public:
-  explicit RawViewReader(std::shared_ptr<const ByteView> view) : view_(std::move(view)) {}
-  uint64_t virtualSize() const override { return view_->size(); }
-  BlockStatus blockStatus(uint64_t offset, uint64_t maxLen) override {
-    return {offset, std::min(maxLen, view_->size() - offset), BlockKind::Data};
-  }
-  void read(uint64_t offset, uint8_t* buf, size_t len) override { view_->readExact(buf, len, offset); }
-  ImageInfo info() override {
-    ImageInfo i;
-    i.format = "raw";
-    i.virtualSize = i.fileBytes = i.allocatedBytes = view_->size();
-    i.compression = "none";
-    i.files.push_back(view_->name());
-    return i;
-  }
-
- private:
-  std::shared_ptr<const ByteView> view_;
-};
 
 // Adds the archive context (member, digest check) to info() of the disk inside.
 // The disk member's .mf digest computed from the conversion's own reads of the member (a tap
@@ -157,36 +118,8 @@ bool rawByName(const std::string& name) {
 }
 
 std::string contentFormat(const ByteView& v) {
-  uint8_t head[4096] = {0};
-  size_t n = static_cast<size_t>(std::min<uint64_t>(sizeof head, v.size()));
-  if (n == 0) return "raw";
-  v.readExact(head, n, 0);
-  if (probeVmdk(head, n)) return "vmdk";
-  std::string f = probeViewFormat(v, head, n);
-  return f.empty() ? "raw" : f;
-}
-
-std::unique_ptr<ImageReader> openVmdkStreamView(std::shared_ptr<const ByteView> view) {
-  auto sparse = std::make_unique<vmdk::SparseExtent>(std::make_unique<ViewByteSource>(view));
-  std::vector<std::string> warnings = sparse->warnings();
-  vmdk::Descriptor d;
-  std::string text = sparse->embeddedDescriptor();
-  if (!text.empty()) {
-    d = vmdk::parseDescriptor(text.data(), text.size(), view->name(), sparse->header().descriptorOffset << 9);
-    if (d.isDelta())
-      throw Error(codes::kUnsupported, view->name() + " is a VMDK delta disk; an OVA must hold whole disks", view->name(),
-                  -1, "re-export the VM with its snapshots consolidated");
-  } else {
-    d.version = 1;
-    d.createType = sparse->header().compressed() ? "streamOptimized" : "monolithicSparse";
-  }
-  for (auto& w : d.warnings) warnings.push_back(w);
-  std::vector<vmdk::PlacedExtent> extents(1);
-  uint64_t size = sparse->capacityBytes();
-  extents[0].info = {d.extents.empty() ? "RW" : d.extents[0].access, "SPARSE", view->name(), size, 0};
-  extents[0].extent = std::make_unique<vmdk::SparseSlot>(size, std::move(sparse));
-  return std::make_unique<vmdk::VmdkImage>(std::move(d), std::vector<std::string>{view->name()}, std::move(extents),
-                                           std::move(warnings));
+  const Format* f = probeFormat(v);
+  return f ? f->name : "raw";
 }
 
 struct Archive {
@@ -305,13 +238,11 @@ std::unique_ptr<ImageReader> openOvaDisk(File archive, const std::string& member
                 archivePath, static_cast<int64_t>(disk.offset),
                 "the archive's disk is damaged or is not a disk; re-export the VM (VMDK, VHD, VHDX, VDI, qcow2, or raw "
                 "named .img/.raw) — or, if you know the member is a raw disk, `h2k convert <ova>/<member> -f raw`");
-  std::unique_ptr<ImageReader> inner;
-  if (format == "vmdk") inner = openVmdkStreamView(view);
-  else if (format == "raw") inner = std::make_unique<RawViewReader>(view);
-  else inner = openViewImage(view, format, options);
-  if (!inner)
+  const Format* reader = findFormat(format);
+  if (!reader || !reader->openView)
     throw Error(codes::kUnknownFormat, "unsupported disk format '" + format + "' for " + view->name(), archivePath, -1,
-                "supported formats inside an OVA: vmdk, vhd, vhdx, vdi, qcow2, raw");
+                "supported formats inside an OVA: " + formatNames(isMemberReadable));
+  std::unique_ptr<ImageReader> inner = reader->openView(view, options);
   return std::make_unique<OvaDiskReader>(std::move(inner), std::move(props), std::move(warnings), a.view->size(),
                                          archivePath, std::move(deferred));
 }

@@ -4,8 +4,8 @@
 #pragma once
 #include <string>
 
-#include "formats/ova/byte_view.hpp"
 #include "formats/ova/tar_index.hpp"
+#include "io/byte_view.hpp"
 
 namespace h2k {
 

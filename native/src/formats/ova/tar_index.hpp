@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "formats/ova/byte_view.hpp"
+#include "io/byte_view.hpp"
 
 namespace h2k {
 

@@ -311,9 +311,7 @@ void Qcow2Reader::readBacking(uint64_t offset, uint8_t* buf, uint64_t len) {
 }
 
 BlockStatus Qcow2Reader::blockStatus(uint64_t offset, uint64_t maxLen) {
-  if (offset >= size_ || maxLen == 0)
-    throw Error(codes::kInvalidArgument, "block status past the end of " + view_->name(), view_->name(),
-                static_cast<int64_t>(offset));
+  requireStatusRange(view_->name(), size_, offset, maxLen);
   uint64_t end = offset + std::min(maxLen, size_ - offset);
   RunMerger runs(offset);
   uint64_t pos = offset;
@@ -345,9 +343,7 @@ BlockStatus Qcow2Reader::blockStatus(uint64_t offset, uint64_t maxLen) {
 }
 
 void Qcow2Reader::read(uint64_t offset, uint8_t* buf, size_t len) {
-  if (offset > size_ || len > size_ - offset)
-    throw Error(codes::kInvalidArgument, "read past the end of " + view_->name(), view_->name(),
-                static_cast<int64_t>(offset));
+  requireReadRange(view_->name(), size_, offset, len);
   while (len > 0) {
     uint64_t cluster = offset / clusterSize_;
     uint64_t within = offset % clusterSize_;

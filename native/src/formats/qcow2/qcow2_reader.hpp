@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "formats/image_reader.hpp"
-#include "formats/ova/byte_view.hpp"
 #include "formats/span_overlap.hpp"
+#include "io/byte_view.hpp"
 
 struct libdeflate_decompressor;
 struct ZSTD_DCtx_s;

@@ -97,9 +97,7 @@ BlockKind VdiReader::kindOf(uint32_t e) const {
 }
 
 BlockStatus VdiReader::blockStatus(uint64_t offset, uint64_t maxLen) {
-  if (offset >= diskSize_ || maxLen == 0)
-    throw Error(codes::kInvalidArgument, "block status past the end of " + view_->name(), view_->name(),
-                static_cast<int64_t>(offset));
+  requireStatusRange(view_->name(), diskSize_, offset, maxLen);
   uint64_t end = std::min(diskSize_, offset + std::min(maxLen, diskSize_ - offset));
   uint64_t b = offset / blockSize_;
   BlockKind kind = kindOf(map_[b]);
@@ -109,9 +107,7 @@ BlockStatus VdiReader::blockStatus(uint64_t offset, uint64_t maxLen) {
 }
 
 void VdiReader::read(uint64_t offset, uint8_t* buf, size_t len) {
-  if (offset > diskSize_ || len > diskSize_ - offset)
-    throw Error(codes::kInvalidArgument, "read past the end of " + view_->name(), view_->name(),
-                static_cast<int64_t>(offset));
+  requireReadRange(view_->name(), diskSize_, offset, len);
   while (len > 0) {
     uint64_t b = offset / blockSize_;
     uint64_t n = std::min<uint64_t>(len, blockSize_ - offset % blockSize_);

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "formats/image_reader.hpp"
-#include "formats/ova/byte_view.hpp"
+#include "io/byte_view.hpp"
 
 namespace h2k {
 

@@ -334,9 +334,7 @@ uint64_t VhdReader::bitmapRun(uint32_t block, uint64_t offset, uint64_t maxLen, 
 }
 
 BlockStatus VhdReader::blockStatus(uint64_t offset, uint64_t maxLen) {
-  if (offset >= virtualSize_ || maxLen == 0)
-    throw Error(codes::kInvalidArgument, "block status past the end of " + view_->name(), view_->name(),
-                static_cast<int64_t>(offset));
+  requireStatusRange(view_->name(), virtualSize_, offset, maxLen);
   maxLen = std::min(maxLen, virtualSize_ - offset);
   if (type_ == kFixed) return {offset, maxLen, BlockKind::Data};
   // Classify one piece at a time and merge while the kind stays the same.
@@ -362,9 +360,7 @@ BlockStatus VhdReader::blockStatus(uint64_t offset, uint64_t maxLen) {
 }
 
 void VhdReader::read(uint64_t offset, uint8_t* buf, size_t len) {
-  if (offset > virtualSize_ || len > virtualSize_ - offset)
-    throw Error(codes::kInvalidArgument, "read past the end of " + view_->name(), view_->name(),
-                static_cast<int64_t>(offset));
+  requireReadRange(view_->name(), virtualSize_, offset, len);
   if (type_ == kFixed) return view_->readExact(buf, len, offset);
   while (len > 0) {
     uint32_t block = static_cast<uint32_t>(offset / blockSize_);

@@ -432,9 +432,7 @@ int VhdxReader::classify(uint64_t offset, uint64_t* len, uint64_t* host, BlockKi
 }
 
 BlockStatus VhdxReader::blockStatus(uint64_t offset, uint64_t maxLen) {
-  if (offset >= virtualSize_ || maxLen == 0)
-    throw Error(codes::kInvalidArgument, "block status past the end of " + view_->name(), view_->name(),
-                static_cast<int64_t>(offset));
+  requireStatusRange(view_->name(), virtualSize_, offset, maxLen);
   uint64_t end = offset + std::min(maxLen, virtualSize_ - offset);
   RunMerger runs(offset);
   uint64_t pos = offset;
@@ -453,9 +451,7 @@ BlockStatus VhdxReader::blockStatus(uint64_t offset, uint64_t maxLen) {
 }
 
 void VhdxReader::read(uint64_t offset, uint8_t* buf, size_t len) {
-  if (offset > virtualSize_ || len > virtualSize_ - offset)
-    throw Error(codes::kInvalidArgument, "read past the end of " + view_->name(), view_->name(),
-                static_cast<int64_t>(offset));
+  requireReadRange(view_->name(), virtualSize_, offset, len);
   while (len > 0) {
     uint64_t n = len, host = 0;
     BlockKind kind;

@@ -28,7 +28,7 @@ CowdHeader decodeCowdHeader(const uint8_t* h) {
 }
 }  // namespace
 
-CowdExtent::CowdExtent(std::unique_ptr<ByteSource> source, uint64_t descriptorSectors)
+CowdExtent::CowdExtent(std::shared_ptr<const ByteView> source, uint64_t descriptorSectors)
     // A capacity other than the descriptor's is refused below, so the line's size is the extent's.
     : GrainMapExtent(descriptorSectors << 9, std::move(source)) {
   const std::string& name = source_->name();

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "formats/vmdk/gt_cache.hpp"
 #include "formats/vmdk/grain_map_extent.hpp"
+#include "formats/vmdk/gt_cache.hpp"
 
 namespace h2k::vmdk {
 
@@ -31,7 +31,7 @@ class CowdExtent : public GrainMapExtent {
   // Validates the header against the file and the descriptor line's sector count, loads the
   // GD. Throws E_VMDK_BAD_MAGIC, E_UNSUPPORTED, E_VMDK_BAD_GRAIN_SIZE, E_VMDK_BAD_CAPACITY,
   // E_VMDK_BAD_GD or E_TRUNCATED.
-  CowdExtent(std::unique_ptr<ByteSource> source, uint64_t descriptorSectors);
+  CowdExtent(std::shared_ptr<const ByteView> source, uint64_t descriptorSectors);
   const CowdHeader& header() const { return header_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
 

@@ -13,7 +13,7 @@ BlockStatus EmptyExtent::blockStatus(uint64_t offset, uint64_t maxLen) {
 
 void EmptyExtent::read(uint64_t, uint8_t* buf, size_t len) { std::memset(buf, 0, len); }
 
-FlatExtent::FlatExtent(uint64_t sizeBytes, std::unique_ptr<ByteSource> source, uint64_t fileOffset)
+FlatExtent::FlatExtent(uint64_t sizeBytes, std::shared_ptr<const ByteView> source, uint64_t fileOffset)
     : Extent(sizeBytes), source_(std::move(source)), fileOffset_(fileOffset) {
   const uint64_t fileSize = source_->size();
   if (fileOffset_ > fileSize || sizeBytes > fileSize - fileOffset_)
@@ -28,7 +28,7 @@ FlatExtent::FlatExtent(uint64_t sizeBytes, std::unique_ptr<ByteSource> source, u
 BlockStatus FlatExtent::blockStatus(uint64_t offset, uint64_t maxLen) {
   uint64_t len = std::min(maxLen, sizeBytes() - offset);
   uint64_t run = len;
-  BlockKind kind = source_->dataRun(fileOffset_ + offset, len, &run);
+  BlockKind kind = source_->dataRun(fileOffset_ + offset, len, &run) ? BlockKind::Data : BlockKind::Hole;
   return {offset, std::max<uint64_t>(1, std::min(run, len)), kind};
 }
 

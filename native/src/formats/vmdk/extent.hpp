@@ -7,8 +7,8 @@
 #include <string>
 
 #include "formats/image_reader.hpp"
-#include "formats/vmdk/byte_source.hpp"
 #include "formats/vmdk/sparse_extent.hpp"
+#include "io/byte_view.hpp"
 
 namespace h2k::vmdk {
 
@@ -39,12 +39,12 @@ class EmptyExtent : public Extent {
 // file are reported as holes so they are not read.
 class FlatExtent : public Extent {
  public:
-  FlatExtent(uint64_t sizeBytes, std::unique_ptr<ByteSource> source, uint64_t fileOffset);
+  FlatExtent(uint64_t sizeBytes, std::shared_ptr<const ByteView> source, uint64_t fileOffset);
   BlockStatus blockStatus(uint64_t offset, uint64_t maxLen) override;
   void read(uint64_t offset, uint8_t* buf, size_t len) override;
 
  private:
-  std::unique_ptr<ByteSource> source_;
+  std::shared_ptr<const ByteView> source_;
   uint64_t fileOffset_;
 };
 

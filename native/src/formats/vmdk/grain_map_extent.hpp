@@ -7,16 +7,16 @@
 #include <memory>
 
 #include "formats/image_reader.hpp"
-#include "formats/vmdk/byte_source.hpp"
 #include "formats/vmdk/extent.hpp"
+#include "io/byte_view.hpp"
 
 namespace h2k::vmdk {
 
 class GrainMapExtent : public Extent {
  public:
-  GrainMapExtent(uint64_t sizeBytes, std::unique_ptr<ByteSource> source)
+  GrainMapExtent(uint64_t sizeBytes, std::shared_ptr<const ByteView> source)
       : Extent(sizeBytes), source_(std::move(source)) {}
-  const ByteSource& source() const { return *source_; }
+  const ByteView& source() const { return *source_; }
   BlockStatus blockStatus(uint64_t offset, uint64_t maxLen) override;
   void read(uint64_t offset, uint8_t* buf, size_t len) override;
 
@@ -38,7 +38,7 @@ class GrainMapExtent : public Extent {
   // Guest bytes of a grain inside the extent (the last one may be partial).
   uint64_t visibleBytes(uint64_t grainIndex) const;
 
-  std::unique_ptr<ByteSource> source_;
+  std::shared_ptr<const ByteView> source_;
 
  private:
   BlockKind kindOf(uint64_t grainIndex, bool* wholeTable);

@@ -33,7 +33,7 @@ bool sectorsInFile(uint64_t sector, uint64_t count, uint64_t fileSize) {
 }
 }  // namespace
 
-SesparseExtent::SesparseExtent(std::unique_ptr<ByteSource> source, uint64_t descriptorSectors)
+SesparseExtent::SesparseExtent(std::shared_ptr<const ByteView> source, uint64_t descriptorSectors)
     // A capacity other than the descriptor's is refused below, so the line's size is the extent's.
     : GrainMapExtent(descriptorSectors << 9, std::move(source)) {
   const std::string& name = source_->name();

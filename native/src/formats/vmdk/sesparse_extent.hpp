@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "formats/vmdk/gt_cache.hpp"
 #include "formats/vmdk/grain_map_extent.hpp"
+#include "formats/vmdk/gt_cache.hpp"
 
 namespace h2k::vmdk {
 
@@ -39,7 +39,7 @@ class SesparseExtent : public GrainMapExtent {
   // Validates both headers against the file and the descriptor line's sector count, loads the
   // GD. Throws E_VMDK_BAD_MAGIC, E_UNSUPPORTED, E_VMDK_JOURNAL_DIRTY, E_VMDK_BAD_HEADER,
   // E_VMDK_BAD_CAPACITY, E_VMDK_BAD_GD or E_TRUNCATED.
-  SesparseExtent(std::unique_ptr<ByteSource> source, uint64_t descriptorSectors);
+  SesparseExtent(std::shared_ptr<const ByteView> source, uint64_t descriptorSectors);
   const SesparseHeader& header() const { return header_; }
 
  protected:

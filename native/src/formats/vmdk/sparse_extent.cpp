@@ -16,7 +16,7 @@ constexpr uint32_t kMarkerFooter = 3;
 const char* const kReexport = "the VMDK is damaged or truncated; re-copy or re-export the disk";
 }  // namespace
 
-SparseExtent::SparseExtent(std::unique_ptr<ByteSource> source)
+SparseExtent::SparseExtent(std::shared_ptr<const ByteView> source)
     : source_(std::move(source)), inflater_(nullptr, libdeflate_free_decompressor) {
   const std::string& name = source_->name();
   const uint64_t fileSize = source_->size();

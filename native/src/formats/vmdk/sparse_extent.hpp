@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "formats/image_reader.hpp"
-#include "formats/vmdk/byte_source.hpp"
 #include "formats/vmdk/gt_cache.hpp"
 #include "formats/vmdk/sparse_header.hpp"
+#include "io/byte_view.hpp"
 
 struct libdeflate_decompressor;
 
@@ -20,7 +20,7 @@ namespace h2k::vmdk {
 class SparseExtent {
  public:
   // Parses and validates the header (and footer), loads the GD. Throws on any inconsistency.
-  explicit SparseExtent(std::unique_ptr<ByteSource> source);
+  explicit SparseExtent(std::shared_ptr<const ByteView> source);
   ~SparseExtent();
   SparseExtent(const SparseExtent&) = delete;
   SparseExtent& operator=(const SparseExtent&) = delete;
@@ -28,7 +28,7 @@ class SparseExtent {
   const SparseHeader& header() const { return header_; }  // the footer's fields for GD_AT_END streams
   bool gdAtEnd() const { return gdAtEnd_; }
   uint64_t capacityBytes() const { return header_.capacityBytes(); }
-  const ByteSource& source() const { return *source_; }
+  const ByteView& source() const { return *source_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
   // The embedded descriptor text (NULs trimmed), empty when there is none.
   std::string embeddedDescriptor() const;
@@ -55,7 +55,7 @@ class SparseExtent {
   uint64_t visibleBytes(uint64_t grainIndex) const;
   const std::vector<uint8_t>& inflateGrain(uint64_t grainIndex, uint64_t sector);
 
-  std::unique_ptr<ByteSource> source_;
+  std::shared_ptr<const ByteView> source_;
   SparseHeader header_;
   bool gdAtEnd_ = false;
   std::vector<uint32_t> gd_;

@@ -1,4 +1,4 @@
-// probeVmdk / openVmdk: decide whether a file is a sparse extent or a text descriptor,
+// probeVmdk / openVmdk / openVmdkView: decide whether a file is a sparse extent or a text descriptor,
 // resolve and open every extent (through the path guard), and build the image.
 #include "formats/vmdk/vmdk_open.hpp"
 
@@ -36,13 +36,13 @@ std::unique_ptr<ImageReader> withParent(std::unique_ptr<ImageReader> image, cons
   return withVmdkParent(std::move(image), d.isDelta(), d.parentFileNameHint, d.parentCid, path, options);
 }
 
-std::unique_ptr<ByteSource> openExtentFile(const std::string& baseDir, const std::string& name, const std::string& descriptorPath,
+std::shared_ptr<const ByteView> openExtentFile(const std::string& baseDir, const std::string& name, const std::string& descriptorPath,
                                            const OpenOptions& options) {
   const std::string resolved = referencedPath(baseDir, name);
   try {
     File file = openReferencedFile(baseDir, name, options.allowExternalPaths, descriptorPath);
     file.setReadTap(sourceTapFor(options, file));
-    return std::make_unique<FileSource>(std::move(file));
+    return std::make_unique<FileView>(std::move(file));
   } catch (const Error& e) {
     if (e.code() != codes::kNotFound) throw;
     throw Error(kMissingExtent, "extent file '" + name + "' named by " + descriptorPath + " does not exist (" + resolved + ")",
@@ -50,22 +50,26 @@ std::unique_ptr<ByteSource> openExtentFile(const std::string& baseDir, const std
   }
 }
 
-bool hasCowdMagic(const ByteSource& source) {
+bool hasCowdMagic(const ByteView& source) {
   uint8_t head[4];
   if (source.size() < sizeof head) return false;
   source.readExact(head, sizeof head, 0);
   return readLe32(head) == kCowdMagic;
 }
 
-std::string fileOf(const SparseExtent& s) { return s.source().name(); }
-
-std::unique_ptr<ImageReader> openSparseFile(File file, const std::string& path, const OpenOptions& options) {
-  auto sparse = std::make_unique<SparseExtent>(std::make_unique<FileSource>(std::move(file)));
+// One hosted sparse file (monolithicSparse, streamOptimized, or an extent opened alone) as a whole
+// image: a loose file (`options` given: a delta reads through its parent) or an OVA member
+// (nullptr: an archive holds whole disks, so a delta is refused).
+std::unique_ptr<ImageReader> openSparse(std::shared_ptr<const ByteView> view, const std::string& path, const OpenOptions* options) {
+  auto sparse = std::make_unique<SparseExtent>(view);
   std::vector<std::string> warnings;
   Descriptor d;
   std::string text = sparse->embeddedDescriptor();
   if (!text.empty()) {
     d = parseDescriptor(text.data(), text.size(), path, sparse->header().descriptorOffset << 9);
+    if (!options && d.isDelta())
+      throw Error(codes::kUnsupported, path + " is a VMDK delta disk; an OVA must hold whole disks", path, -1,
+                  "re-export the VM with its snapshots consolidated");
     if (d.extents.size() != 1 || d.extents[0].type != "SPARSE")
       warnings.push_back("embedded descriptor of " + path + " lists other extents; only this file's own content is read");
     else if (d.extents[0].sectors != sparse->header().capacity)
@@ -74,16 +78,17 @@ std::unique_ptr<ImageReader> openSparseFile(File file, const std::string& path, 
   } else {
     d.version = 1;
     d.createType = sparse->header().compressed() ? "streamOptimized" : "monolithicSparse";
-    warnings.push_back(path + " has no embedded descriptor (a single extent of a split disk?); reading it alone");
+    if (options) warnings.push_back(path + " has no embedded descriptor (a single extent of a split disk?); reading it alone");
   }
   for (auto& w : d.warnings) warnings.push_back(w);
   std::vector<PlacedExtent> extents(1);
   uint64_t size = sparse->capacityBytes();
-  extents[0].info = {d.extents.empty() ? "RW" : d.extents[0].access, "SPARSE", fileOf(*sparse), size, 0};
+  extents[0].info = {d.extents.empty() ? "RW" : d.extents[0].access, "SPARSE", view->name(), size, 0};
   extents[0].extent = std::make_unique<SparseSlot>(size, std::move(sparse));
   Descriptor meta = d;
-  return withParent(std::make_unique<VmdkImage>(std::move(d), std::vector<std::string>{path}, std::move(extents), std::move(warnings)),
-                    meta, path, options);
+  std::unique_ptr<ImageReader> image =
+      std::make_unique<VmdkImage>(std::move(d), std::vector<std::string>{path}, std::move(extents), std::move(warnings));
+  return options ? withParent(std::move(image), meta, path, *options) : std::move(image);
 }
 
 std::unique_ptr<ImageReader> openDescriptorFile(const File& file, const std::string& path, const OpenOptions& options) {
@@ -169,8 +174,13 @@ std::unique_ptr<ImageReader> openVmdk(File file, const OpenOptions& options) {
   if (n == 4 && readLe32(head) == kCowdMagic)
     throw Error(codes::kUnsupported, path + " is an ESX vmfsSparse delta (COWD) opened without its descriptor", path, 0,
                 "open the descriptor .vmdk that names this -delta.vmdk: it carries the disk's parent and CID");
-  if (n == 4 && readLe32(head) == kSparseMagic) return openSparseFile(std::move(file), path, options);
+  if (n == 4 && readLe32(head) == kSparseMagic) return openSparse(std::make_shared<FileView>(std::move(file)), path, &options);
   return openDescriptorFile(file, path, options);
+}
+
+std::unique_ptr<ImageReader> openVmdkView(std::shared_ptr<const ByteView> view, const OpenOptions&) {
+  const std::string name = view->name();
+  return openSparse(std::move(view), name, nullptr);
 }
 
 }  // namespace h2k

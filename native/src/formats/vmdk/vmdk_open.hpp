@@ -6,6 +6,7 @@
 #include <string>
 
 #include "formats/image_reader.hpp"
+#include "io/byte_view.hpp"
 #include "io/file.hpp"
 
 namespace h2k {
@@ -18,5 +19,8 @@ bool probeVmdk(const uint8_t* head, size_t len);
 // `file` is the .vmdk opened (a descriptor, a sparse extent or an ESX delta); extents it names are
 // opened beneath its directory.
 std::unique_ptr<ImageReader> openVmdk(File file, const OpenOptions& options);
+
+// A single-file sparse or streamOptimized VMDK in a view (an OVA member); a delta is refused.
+std::unique_ptr<ImageReader> openVmdkView(std::shared_ptr<const ByteView> view, const OpenOptions& options);
 
 }  // namespace h2k

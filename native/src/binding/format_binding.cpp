@@ -1,0 +1,91 @@
+// formats() -> the format table (formats/format_registry.hpp), from which every TypeScript list
+// of formats derives (src/native/formats.ts); contentFormat(path) -> the format a file's bytes
+// are (no name check); and the container operations TypeScript needs, so it parses no format
+// itself: ovaMembers(path) (formats/ova/tar_index.hpp), parseManifest(text, source) (.mf lines,
+// formats/ova/manifest.hpp).
+#include <napi.h>
+
+#include "binding/js_error.hpp"
+#include "binding/registry.hpp"
+#include "formats/format_registry.hpp"
+#include "formats/ova/manifest.hpp"
+#include "formats/ova/tar_index.hpp"
+
+namespace h2k::binding {
+namespace {
+
+// An array of one JS value per item of `items`.
+template <class Items, class ToJs>
+Napi::Array arrayOf(Napi::Env env, const Items& items, ToJs toJs) {
+  Napi::Array a = Napi::Array::New(env, items.size());
+  uint32_t i = 0;
+  for (const auto& item : items) a.Set(i++, toJs(item));
+  return a;
+}
+
+Napi::Value FormatsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto strings = [env](const std::vector<std::string>& v) {
+    return arrayOf(env, v, [env](const std::string& s) { return Napi::String::New(env, s); });
+  };
+  return arrayOf(env, formats(), [&](const Format& f) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", f.name);
+    o.Set("label", f.label);
+    o.Set("extensions", strings(f.extensions));
+    o.Set("snapshotExtensions", strings(f.snapshotExtensions));
+    o.Set("aliases", strings(f.aliases));
+    o.Set("roles", strings(f.roles));
+    o.Set("probed", f.probe != nullptr);
+    o.Set("readable", f.readable());
+    o.Set("writable", f.makeWriter != nullptr);
+    o.Set("compressible", f.compressible);
+    return o;
+  });
+}
+
+Napi::Value ContentFormatJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return callOrThrowJs(env, [&]() -> Napi::Value {
+    const Format* f = probeFormat(FileView(stringArg(info, 0, "path")));
+    return Napi::String::New(env, f ? f->name : "raw");
+  });
+}
+
+Napi::Value OvaMembersJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return callOrThrowJs(env, [&]() -> Napi::Value {
+    return arrayOf(env, listTarMembers(FileView(stringArg(info, 0, "path"))), [env](const TarMember& m) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", m.name);
+      o.Set("offset", static_cast<double>(m.offset));
+      o.Set("size", static_cast<double>(m.size));
+      return o;
+    });
+  });
+}
+
+Napi::Value ParseManifestJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return callOrThrowJs(env, [&]() -> Napi::Value {
+    auto lines = parseManifest(stringArg(info, 0, "text"), stringArg(info, 1, "source"));
+    return arrayOf(env, lines, [env](const auto& line) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", line.first);
+      o.Set("algorithm", line.second.algorithm);
+      o.Set("hex", line.second.hex);
+      return o;
+    });
+  });
+}
+
+}  // namespace
+
+void InitFormats(Napi::Env env, Napi::Object exports) {
+  using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
+  const std::pair<const char*, Fn> fns[] = {
+      {"formats", FormatsJs}, {"contentFormat", ContentFormatJs}, {"ovaMembers", OvaMembersJs}, {"parseManifest", ParseManifestJs}};
+  for (const auto& [name, fn] : fns) exports.Set(name, Napi::Function::New(env, fn, name));
+}
+
+}  // namespace h2k::binding

@@ -1,0 +1,220 @@
+// The watch-folder job source of `h2k daemon`: the watcher, queue, scheduler, job runner,
+// notifications and dedup store, start-up recovery and their shutdown. The service shell
+// (src/service/service.ts) gives it the control socket, signals, stats and metrics.
+import { mkdir, realpath } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { convertImage } from '../convert/convert-image.js';
+import type { DaemonConfig } from '../config/daemon-schema.js';
+import { guestFixRequest } from '../config/guest-output-schema.js';
+import { loadAddon } from '../native/addon.js';
+import { configurePool, warmPool } from '../pool/pool.js';
+import type { Logger } from '../service/logger.js';
+import { assertApart } from '../service/paths.js';
+import type { JobSource, ServiceConfig, ServiceContext } from '../service/job-source.js';
+import { Service, type ServiceOptions } from '../service/service.js';
+import { Deduplicator } from './dedup.js';
+import { assertGuestToolsForFixes } from './guest-stage.js';
+import { JobRunner, type ConvertFn } from './job-runner.js';
+import { Notifier } from './notify/notifier.js';
+import { MemoryJobQueue } from './queue/memory-queue.js';
+import type { JobQueue, JobSpec } from './queue/job-queue.js';
+import { removeStalePartials } from './recovery.js';
+import { Scheduler } from './scheduler.js';
+import { StallMonitor } from './stall-monitor.js';
+import { WatchFolder } from './watcher.js';
+
+export interface WatchSourceOptions {
+  /** replaces convertImage (tests inject failures); production leaves it unset */
+  convert?: ConvertFn;
+  queue?: JobQueue;
+}
+
+export class WatchFolderSource implements JobSource {
+  readonly cfg: DaemonConfig;
+  readonly fileTypes: string[];
+  private readonly queue: JobQueue;
+  private scheduler?: Scheduler;
+  private watcher?: WatchFolder;
+  private notifier?: Notifier;
+  private dedup?: Deduplicator;
+  private stall?: StallMonitor;
+  private runner?: JobRunner;
+  private ctx?: ServiceContext;
+  readonly words = {
+    name: 'Daemon',
+    route: () => `watching ${this.cfg.watch_dir} -> ${this.cfg.output_dir}`,
+    drain: ['no new files accepted; finishing the queue', 'Draining queue; the daemon exits when it is empty'] as [string, string],
+    stop: ['cancelling running jobs; their sources stay in the watch folder', 'Stopping daemon'] as [string, string],
+  };
+
+  constructor(cfg: DaemonConfig, private readonly log: Logger, private readonly opts: WatchSourceOptions = {}) {
+    this.cfg = { ...cfg, watch_dir: resolve(cfg.watch_dir), output_dir: resolve(cfg.output_dir) };
+    this.fileTypes = cfg.file_extensions;
+    this.queue = opts.queue ?? new MemoryJobQueue();
+  }
+
+  get runState() {
+    return this.scheduler?.runState ?? 'running';
+  }
+
+  get inFlight(): number {
+    return this.scheduler?.inFlightCount ?? 0;
+  }
+
+  async queued() {
+    return this.queue.counts(Date.now());
+  }
+
+  status() {
+    return { watch_dir: this.cfg.watch_dir, output_dir: this.cfg.output_dir };
+  }
+
+  async prepare(): Promise<void> {
+    const cfg = this.cfg;
+    assertApart('watch_dir', cfg.watch_dir, cfg.output_dir);
+    assertGuestToolsForFixes(cfg);
+    for (const d of [cfg.watch_dir, cfg.output_dir, join(cfg.watch_dir, '.processed'), join(cfg.watch_dir, '.errors')])
+      await mkdir(d, { recursive: true });
+    // The watcher never follows links (drop-guard.ts), so it must be given the real directories:
+    // a configured watch_dir that is itself a symlink (trusted, the operator's) is resolved here.
+    cfg.watch_dir = await realpath(cfg.watch_dir);
+    cfg.output_dir = await realpath(cfg.output_dir);
+    assertApart('watch_dir', cfg.watch_dir, cfg.output_dir, ' (after resolving symlinks)');
+  }
+
+  async start(ctx: ServiceContext): Promise<void> {
+    const { cfg, log } = this;
+    this.ctx = ctx;
+    this.scheduler = new Scheduler({
+      queue: this.queue,
+      maxConcurrent: cfg.max_concurrent_jobs,
+      run: (job, signal) => this.runner!.run(job, signal),
+      log,
+      onChange: () => ctx.changed(),
+      onReleased: (job) => this.watcher?.release(job.files),
+      onSettled: (job) => this.watcher?.release(job.files),
+    });
+    for (const p of await removeStalePartials(cfg.output_dir))
+      log.warn('partial_removed', `Removed stale partial output: ${p}`, { file: p });
+    if (cfg.enable_deduplication)
+      this.dedup = await Deduplicator.open({ dbPath: ctx.paths.dedupDb, useHash: cfg.deduplication_use_md5, hash: cfg.deduplication_hash, log });
+    const notifier = (this.notifier = new Notifier(cfg.notifications, log));
+    // The converter's and hasher's own opens follow the drop rules too (O_NOFOLLOW, one name,
+    // regular): nothing swapped in after the daemon's lstat checks is read.
+    loadAddon().setPlainFilesOnly(true);
+    configurePool(cfg.max_concurrent_jobs);
+    // hyper2kvm users get fixes from its defaults; here only when asked for: say which way it is
+    const fixKeys = guestFixRequest(cfg);
+    if (fixKeys.length > 0)
+      log.info('guest_fixes_on', `Guest fixes on (asked for by ${fixKeys.join(', ')}): each job's boot disk is fixed after conversion`, { keys: fixKeys });
+    if (cfg.emit_domain_xml) log.info('domain_xml_on', 'emit_domain_xml: each job writes <vm>.xml beside its disks');
+    this.runner = new JobRunner({
+      cfg,
+      log,
+      stats: ctx.stats,
+      notifier,
+      dedup: this.dedup,
+      convert: this.opts.convert ?? convertImage,
+      version: ctx.version,
+      progressed: ctx.progressed,
+      observeDuration: (type, s, bytes) => ctx.metrics?.observeJob(type, s, bytes),
+    });
+    if (cfg.notifications.enabled && cfg.notifications.on_stalled) {
+      this.stall = new StallMonitor({
+        thresholdMs: cfg.notifications.stall_threshold_minutes * 60_000,
+        lastActivity: () => ctx.stats.lastActivity,
+        queueDepth: async () => (await this.queue.counts(Date.now())).waiting,
+        onStalled: ({ queueDepth, idleMinutes, lastActivity }) => {
+          log.warn('daemon_stalled', `Daemon stalled: ${queueDepth} job(s) waiting, idle for ${idleMinutes} min`, { queue_depth: queueDepth });
+          notifier.notify({
+            event: 'daemon_stalled',
+            queue_depth: queueDepth,
+            idle_minutes: idleMinutes,
+            last_activity: lastActivity.toISOString(),
+            timestamp: new Date().toISOString(),
+          });
+        },
+      });
+      this.stall.start();
+    }
+    this.watcher = new WatchFolder({
+      watchDir: cfg.watch_dir,
+      extensions: cfg.file_extensions,
+      stableMs: cfg.file_stable_timeout * 1000,
+      extentWaitMs: cfg.extent_wait_timeout * 1000,
+      log,
+      onJob: (spec) => void this.enqueue(spec),
+      // the pool's threads start (~0.3 s each) while the file settles, not when its job does
+      onSeen: this.opts.convert ? undefined : warmPool,
+      onRefuse: ({ files, error, phase }) =>
+        void this.runner!.refuse(files, error, phase).finally(() => {
+          ctx.changed();
+          this.watcher?.release(files);
+        }),
+    });
+    await this.watcher.start();
+  }
+
+  private async enqueue(spec: JobSpec): Promise<void> {
+    if (!this.scheduler!.accepting) return;
+    if (await this.queue.enqueue(spec)) {
+      this.ctx!.stats.touch();
+      this.log.info('job_queued', `New file queued: ${spec.files.map((f) => f.slice(this.cfg.watch_dir.length + 1)).join(' + ')}`, {
+        file: spec.primary,
+        files: spec.files,
+        size: spec.sizeBytes,
+      });
+      this.ctx!.changed();
+      this.scheduler!.kick();
+    }
+  }
+
+  reconfigure(next: ServiceConfig): void {
+    const n = next as unknown as DaemonConfig;
+    // The job runner reads retry_policy when a job fails: the next failure uses the new one.
+    this.cfg.retry_policy = n.retry_policy;
+    this.cfg.notifications = n.notifications;
+    this.notifier?.reconfigure(n.notifications);
+    this.cfg.max_concurrent_jobs = n.max_concurrent_jobs;
+    configurePool(n.max_concurrent_jobs);
+    this.scheduler?.setMaxConcurrent(n.max_concurrent_jobs);
+  }
+
+  pause = () => this.scheduler?.pause();
+  resume = () => this.scheduler?.resume();
+  drain = () => this.end((s) => s.drain());
+  stop = () => this.end((s) => s.stop());
+  shutdown = (graceMs: number) => this.end((s) => s.shutdown(graceMs));
+
+  /** The watcher stops taking files; the scheduler winds down as told. */
+  private async end(how: (s: Scheduler) => void): Promise<boolean> {
+    void this.watcher?.stop();
+    if (!this.scheduler) return true;
+    how(this.scheduler);
+    await this.scheduler.done;
+    return true;
+  }
+
+  async close(): Promise<void> {
+    await this.watcher?.stop();
+    this.stall?.stop();
+    await this.notifier?.flush();
+    this.notifier?.close();
+    if (this.dedup) {
+      try {
+        const n = this.dedup.purge(this.cfg.deduplication_retention_days);
+        if (n > 0) this.log.info('dedup_purged', `Removed ${n} dedup record(s) older than ${this.cfg.deduplication_retention_days} days`);
+      } catch (err) {
+        this.log.warn('dedup_purge_failed', `Dedup purge failed: ${(err as Error).message}`);
+      }
+      this.dedup.close();
+      this.dedup = undefined;
+    }
+    if (this.runner) loadAddon().setPlainFilesOnly(false);
+  }
+}
+
+/** `h2k daemon` watching a folder: the shell around a WatchFolderSource. */
+export function watchFolderService(cfg: DaemonConfig, log: Logger, opts: WatchSourceOptions & ServiceOptions = {}): Service {
+  return new Service(new WatchFolderSource(cfg, log, opts), { ...cfg }, log, opts);
+}

@@ -1,0 +1,116 @@
+// The image formats h2k knows, as the native format table has them (native/src/formats/
+// format_registry.cpp, exported by the addon's formats()). Every list of formats in TypeScript —
+// CLI choices, config and manifest schemas, watch-folder extensions, the format a file name
+// promises — derives from here, so a format added natively appears everywhere at once. Also the
+// container operations the native side owns (binding/format_binding.cpp), so TypeScript parses
+// no format itself: a file's content format, an OVA's members, a .mf manifest's lines.
+import { extname } from 'node:path';
+import { toH2kError } from '../util/errors.js';
+import { loadAddon } from './addon.js';
+
+export interface NativeFormat {
+  name: string;
+  label: string;
+  /** Lower case, with the dot: file names that promise the format. */
+  extensions: string[];
+  /** The same format for snapshot files (Hyper-V .avhd/.avhdx): promised, never watch-folder jobs. */
+  snapshotExtensions: string[];
+  /** Other names accepted for the source format (vpc = vhd). */
+  aliases: string[];
+  /** 'disk' (one disk image), 'container' (holds disk files), 'vm' (describes a VM). */
+  roles: string[];
+  /** Recognised by content (a name that promises it is checked against the bytes). */
+  probed: boolean;
+  readable: boolean;
+  writable: boolean;
+  /** As output, takes a compression codec. */
+  compressible: boolean;
+}
+
+export interface TarMember {
+  name: string;
+  /** Of the member's data, in the archive. */
+  offset: number;
+  size: number;
+}
+
+export interface ManifestLine {
+  name: string;
+  algorithm: 'SHA1' | 'SHA256' | 'SHA512';
+  /** Lower case. */
+  hex: string;
+}
+
+interface FormatsAddon {
+  formats(): NativeFormat[];
+  contentFormat(path: string): string;
+  ovaMembers(path: string): TarMember[];
+  parseManifest(text: string, source: string): ManifestLine[];
+}
+
+const native = (): FormatsAddon => loadAddon() as unknown as FormatsAddon;
+
+/** A native call whose errors come back as H2kError (code, file, offset, hint kept). */
+function call<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw toH2kError(err);
+  }
+}
+
+type NonEmpty = [string, ...string[]];
+
+let table: NativeFormat[] | undefined;
+
+export function formats(): NativeFormat[] {
+  table ??= native().formats();
+  return table;
+}
+
+/** The format a file's bytes are ('raw' when no probe matches); its name is not checked. */
+export function contentFormat(path: string): string {
+  return call(() => native().contentFormat(path));
+}
+
+/** Regular-file members of a tar (OVA) in archive order; E_OVA_BAD_TAR for a damaged or truncated one. */
+export function ovaMembers(path: string): TarMember[] {
+  return call(() => native().ovaMembers(path));
+}
+
+/** The lines of an OVF manifest (.mf); E_OVA_BAD_MANIFEST names `source` for an unusable line. */
+export function parseManifest(text: string, source: string): ManifestLine[] {
+  return call(() => native().parseManifest(text, source));
+}
+
+function names(pick: (f: NativeFormat) => boolean): NonEmpty {
+  return formats().filter(pick).map((f) => f.name) as NonEmpty;
+}
+
+/** Formats h2k writes (-O, out_format, output_format), qcow2 first (the default). */
+export function outputFormats(): NonEmpty {
+  return names((f) => f.writable).sort((a, b) => Number(b === 'qcow2') - Number(a === 'qcow2')) as NonEmpty;
+}
+
+/** A manifest's source_type: every readable format and every VM description, plus 'ami' (an AWS
+ * export: raw or VMDK, the content decides). */
+export function sourceTypes(): NonEmpty {
+  return [...names((f) => f.readable || f.roles.includes('vm')), 'ami'];
+}
+
+/** The extensions a watch folder picks up by default: every image and VM description, no snapshots. */
+export function watchedExtensions(): string[] {
+  return formats().flatMap((f) => f.extensions);
+}
+
+/** "qcow2, raw, vdi or vmdk" */
+export function listed(items: readonly string[]): string {
+  return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
+}
+
+/** The format a file's name promises ('' = none: detect by content, e.g. .img/.raw). */
+export function formatNamedBy(path: string): string {
+  const ext = extname(path).toLowerCase();
+  if (!ext) return '';
+  return formats().find((f) => f.probed && (f.extensions.includes(ext) || f.snapshotExtensions.includes(ext)))?.name ?? '';
+}

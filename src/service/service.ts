@@ -1,0 +1,249 @@
+// The service shell both daemon modes run in: state directory, control socket and its commands,
+// signals, stats.json, the Prometheus endpoint, the run state and sd_notify. What the
+// service works on comes from a JobSource (src/daemon/watch-source.ts: the watch folder;
+// src/workflow/manifest-source.ts: the manifest directory). A new daemon feature that both
+// modes share goes here; one that is about where jobs come from goes in a source.
+import type { Server } from 'node:http';
+import { chmod, mkdir } from 'node:fs/promises';
+import { ControlServer } from './control-server.js';
+import type { ControlCommand, ControlReply } from './control-protocol.js';
+import { configSecrets, type Logger } from './logger.js';
+import { DaemonMetrics, startMetricsServer } from './metrics.js';
+import { daemonPaths, h2kVersion, type DaemonPaths } from './paths.js';
+import { logStats, StatsFile } from './stats-file.js';
+import { DaemonStats, type StatsSnapshot } from './stats.js';
+import { changedKeys, RELOADABLE_KEYS } from './reload.js';
+import { systemdNotify, type SystemdNotify } from './systemd-notify.js';
+import { toH2kError } from '../util/errors.js';
+import type { JobSource, ServiceConfig } from './job-source.js';
+
+export interface ServiceOptions {
+  /** install SIGTERM/SIGINT/SIGUSR1/SIGHUP handlers (the CLI does; in-process tests don't) */
+  handleSignals?: boolean;
+  /** reads the config file again (SIGHUP, `reload`); throws when it is invalid */
+  loadConfig?: () => { config: ServiceConfig; warnings: string[] };
+}
+
+export class Service {
+  readonly paths: DaemonPaths;
+  readonly stats = new DaemonStats();
+  private readonly statsFile: StatsFile;
+  private control?: ControlServer;
+  private metrics?: DaemonMetrics;
+  private metricsServer?: Server;
+  private version = '0.0.0';
+  private ending?: 'drain' | 'shutdown' | 'stop';
+  private finish!: (clean: boolean) => void;
+  private readonly finished = new Promise<boolean>((r) => (this.finish = r));
+  private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
+  /** sd_notify: READY, STATUS, STOPPING, RELOADING, WATCHDOG (no-op outside systemd) */
+  private readonly systemd: SystemdNotify;
+  metricsAddress?: string;
+
+  constructor(readonly source: JobSource, private cfg: ServiceConfig, private readonly log: Logger, private readonly opts: ServiceOptions = {}) {
+    this.paths = daemonPaths(cfg);
+    this.systemd = systemdNotify(log);
+    // Each stats.json write also tells systemd the queue (sent only when the line changes).
+    this.statsFile = new StatsFile(this.paths.statsFile, async () => {
+      const s = await this.snapshot();
+      this.systemd.status(s);
+      return s;
+    }, log);
+  }
+
+  /** Starts everything; on failure nothing stays open. */
+  async start(): Promise<void> {
+    try {
+      await this.startParts();
+    } catch (err) {
+      await this.source.close().catch(() => undefined);
+      this.statsFile.stop();
+      await this.closeServers();
+      this.removeSignals();
+      this.systemd.close();
+      throw err;
+    }
+    this.systemd.ready();
+  }
+
+  private async startParts(): Promise<void> {
+    await this.source.prepare();
+    this.version = await h2kVersion();
+    await mkdir(this.paths.stateDir, { recursive: true, mode: 0o700 });
+    await chmod(this.paths.stateDir, 0o700);
+    // The control socket first: it refuses to start when another daemon owns this output_dir,
+    // before a source's recovery could touch that daemon's files.
+    this.control = new ControlServer(this.paths.socket, (c) => this.onControl(c));
+    await this.control.start();
+    const legacy = this.source.legacyStatsFile;
+    for (const file of [this.paths.statsFile, ...(legacy ? [legacy] : [])])
+      if (await this.stats.load(file)) {
+        this.log.info('stats_loaded', `Loaded stats from ${file}: ${this.stats.snapshot(this.live(0, 0)).total_processed} processed before`);
+        break;
+      }
+    if (this.cfg.metrics_listen) {
+      this.metrics = new DaemonMetrics({ fileTypes: this.source.fileTypes, version: this.version });
+      const { server, address } = await startMetricsServer(this.cfg.metrics_listen, this.metrics, () => this.snapshot());
+      this.metricsServer = server;
+      this.metricsAddress = address;
+      this.log.info('metrics_listening', `Metrics: http://${address}/metrics`, { address });
+    }
+    if (this.opts.handleSignals) this.installSignals();
+    await this.source.start({
+      log: this.log, stats: this.stats, metrics: this.metrics, version: this.version, paths: this.paths, changed: () => this.statsFile.schedule(), progressed: () => this.statsFile.schedule(1000),
+    });
+    this.statsFile.startInterval(this.cfg.stats_interval ?? 60);
+    await this.statsFile.write();
+    const { name, route } = this.source.words;
+    this.log.info('daemon_started', `${name} started: ${route()} (${this.cfg.max_concurrent_jobs} concurrent jobs, control socket ${this.paths.socket})`, {
+      pid: process.pid, version: this.version, ...(this.source.mode ? { mode: this.source.mode } : {}),
+    });
+  }
+
+  private live(queueDepth: number, retryWaiting: number) {
+    return { state: this.source.runState, queueDepth, retryWaiting, inFlight: this.source.inFlight };
+  }
+
+  async snapshot(): Promise<StatsSnapshot> {
+    const q = await this.source.queued();
+    return this.stats.snapshot(this.live(q.waiting, q.retryWaiting));
+  }
+
+  private async onControl(command: ControlCommand): Promise<ControlReply> {
+    const state = this.source.runState;
+    switch (command) {
+      case 'status': {
+        const s = await this.snapshot();
+        return {
+          status: 'ok',
+          ...(this.source.mode ? { mode: this.source.mode } : {}),
+          state,
+          paused: state === 'paused',
+          draining: state === 'draining',
+          pid: process.pid,
+          version: this.version,
+          uptime_seconds: s.uptime_seconds,
+          queue_depth: s.current_queue_depth,
+          in_flight: s.in_flight,
+          current_jobs: s.current_jobs.map(({ filename, progress }) => ({ filename, ...progress })),
+          ...this.source.status(s),
+        };
+      }
+      case 'stats':
+        return { status: 'ok', stats: await this.snapshot() };
+      case 'pause':
+      case 'resume': {
+        const [from, to, note] = command === 'pause' ? (['running', 'paused', ' (running jobs finish; no new ones start)'] as const) : (['paused', 'resumed', ''] as const);
+        if (state === from) this.log.info(`daemon_${to}`, `Daemon ${to}${note}`);
+        this.source[command]();
+        this.changed();
+        return { status: 'ok', message: `Daemon ${to}` };
+      }
+      case 'drain':
+        this.drain('control socket');
+        return { status: 'ok', message: this.source.words.drain[1] };
+      case 'stop':
+        this.stop('control socket');
+        return { status: 'ok', message: this.source.words.stop[1] };
+      case 'reload':
+        return this.reload('control socket');
+    }
+  }
+
+  /** Reads the config again and applies what can change live; an invalid one is refused. */
+  reload(why: string): ControlReply {
+    if (!this.opts.loadConfig) return { status: 'error', message: 'this daemon has no config to reload' };
+    this.systemd.reloading();
+    try {
+      const { config: next, warnings } = this.opts.loadConfig();
+      const { live, restart } = changedKeys({ ...this.cfg }, { ...next });
+      for (const w of warnings) this.log.warn('config_warning', w);
+      this.log.reconfigure?.({ verbose: next.verbose, secrets: configSecrets(next) });
+      this.source.reconfigure(next);
+      // Keys that need a restart keep their running values until then.
+      this.cfg = { ...this.cfg, ...Object.fromEntries(RELOADABLE_KEYS.map((k) => [k, (next as unknown as Record<string, unknown>)[k]])) };
+      if (restart.length > 0)
+        this.log.warn('config_restart_needed', `Config reload (${why}): ${restart.join(', ')} changed; restart needed for ${restart.length > 1 ? 'those' : 'that'} to apply`, { keys: restart });
+      const message = `Config reloaded (${why}): ${live.length > 0 ? `applied ${live.join(', ')}` : 'no live setting changed'}`;
+      this.log.info('config_reloaded', message, { applied: live, restart_needed: restart });
+      return { status: 'ok', message, applied: live, restart_needed: restart };
+    } catch (err) {
+      const e = toH2kError(err);
+      const message = `${e.message}${e.hint ? ` (${e.hint})` : ''}`;
+      this.log.error('config_reload_refused', `Config reload refused (${why}): ${message}; the running config stays`, { code: e.code });
+      return { status: 'error', message: `config refused, the running config stays: ${message}` };
+    } finally {
+      this.systemd.ready();
+    }
+  }
+
+  private changed(): void {
+    this.statsFile.schedule();
+  }
+
+  /** Take nothing new, finish everything queued, exit. */
+  drain(why: string): void {
+    if (!this.ending) this.end('drain', why, 'daemon_draining', `Draining (${why}): ${this.source.words.drain[0]}`, () => this.source.drain());
+  }
+
+  /** Cancel running jobs now (requeued), exit. */
+  stop(why: string): void {
+    if (this.ending !== 'stop') this.end('stop', why, 'daemon_stopping', `Stopping (${why}): ${this.source.words.stop[0]}`, () => this.source.stop());
+  }
+
+  /** SIGTERM, a service manager's stop: queued jobs are not held up; running ones get the grace time. */
+  shutdown(why: string): void {
+    if (this.ending) return;
+    const grace = this.cfg.shutdown_grace_seconds ?? 120;
+    const msg = `Stopping (${why}): nothing new starts (queued jobs wait for the next start); running jobs get ${grace}s to finish, then are cancelled and requeued`;
+    this.end('shutdown', why, 'daemon_stopping', msg, () => this.source.shutdown(grace * 1000), { grace_seconds: grace });
+  }
+
+  private end(kind: 'drain' | 'shutdown' | 'stop', why: string, event: string, msg: string, act: () => Promise<boolean>, fields?: Record<string, unknown>): void {
+    this.ending = kind;
+    this.log.info(event, msg, fields);
+    this.systemd.stopping(why);
+    void act().then(this.finish);
+    this.statsFile.schedule();
+  }
+
+  private installSignals(): void {
+    let interrupts = 0;
+    const on = (sig: NodeJS.Signals, fn: () => void) => {
+      process.on(sig, fn);
+      this.signalHandlers.push([sig, fn]);
+    };
+    on('SIGTERM', () => (this.ending ? this.stop('second SIGTERM') : this.shutdown('SIGTERM')));
+    on('SIGINT', () => (++interrupts === 1 ? this.drain('SIGINT; press Ctrl-C again to stop now') : this.stop('SIGINT')));
+    on('SIGUSR1', () => void this.snapshot().then((s) => logStats(this.log, s)));
+    on('SIGHUP', () => void this.reload('SIGHUP'));
+  }
+
+  private removeSignals(): void {
+    for (const [sig, fn] of this.signalHandlers.splice(0)) process.off(sig, fn);
+  }
+
+  private async closeServers(): Promise<void> {
+    const m = this.metricsServer;
+    this.metricsServer = undefined;
+    if (m) {
+      m.closeAllConnections();
+      await new Promise<void>((r) => m.close(() => r()));
+    }
+    await this.control?.close();
+  }
+
+  /** Resolves with the exit code once drained or stopped and everything is closed. */
+  async run(): Promise<number> {
+    const clean = await this.finished;
+    await this.source.close();
+    this.statsFile.stop();
+    await this.statsFile.write();
+    await this.closeServers();
+    this.removeSignals();
+    this.systemd.close();
+    const s = await this.snapshot();
+    this.log.info('daemon_stopped', `${this.source.words.name} stopped: ${s.total_processed} processed, ${s.total_failed} failed, ${s.total_retried} retried`);
+    return clean ? 0 : 1;
+  }
+}

@@ -1,0 +1,75 @@
+// The state one VM's pipeline run carries from stage to stage (stages/*.ts), and what the stages
+// share: which stages the manifest includes, the boot disk, the content hash the report gives.
+import type { ConvertProgress, ConvertResult } from '../../convert/types.js';
+import type { HashAlgorithm } from '../../hash/algorithms.js';
+import type { JobJournal } from '../job-journal.js';
+import type { ManifestVm } from '../manifest-loader.js';
+import type { Pipeline, StageName } from '../manifest-schema.js';
+import type { DiskArtifacts, StageReport, VmArtifacts } from '../report.js';
+import type { SourceDisk, SourceProbe } from '../source-probe.js';
+
+/** Hash the report gives for source and output content: fast, 128-bit. */
+export const CONTENT_HASH: HashAlgorithm = 'xxh128';
+export const BOOT_DISK_NOTE = 'boot disk: disk 1 in controller order';
+
+export interface VmRunContext {
+  manifestFile: string;
+  outputDir: string;
+  /** manifest_source_root: the VM's source must lie beneath it and is opened beneath it. */
+  sourceRoot?: string;
+  signal?: AbortSignal;
+  /** Compression threads for this VM's conversion. */
+  threads?: number;
+  journal?: JobJournal;
+  onProgress?: (vm: string, progress: ConvertProgress) => void;
+  onStage?: (vm: string, stage: StageName) => void;
+}
+
+export interface ValidationCheck {
+  name: string;
+  passed: boolean | null;
+  detail: string;
+}
+
+export interface DiskJob {
+  disk: SourceDisk;
+  output: string;
+  result?: ConvertResult;
+  hashes: DiskArtifacts['hashes'];
+}
+
+export interface VmRun {
+  vm: ManifestVm;
+  ctx: VmRunContext;
+  pipeline: Pipeline;
+  /** source_type ova/ovf: every disk converts; inspect, fix and boot test work on disk 1. */
+  multiDisk: boolean;
+  stages: Record<StageName, StageReport>;
+  artifacts: VmArtifacts;
+  checks: ValidationCheck[];
+  probe?: SourceProbe;
+  jobs: DiskJob[];
+  libvirtXml?: string;
+  /** The validate stage's time: the read-back during convert plus its own checks, never the fix's. */
+  validateMs: number;
+  /** Marks the stage running now (the one a failure is reported against). */
+  enter(stage: StageName): void;
+  /** Files this run is about to create: journalled first, so a crash or a failure removes them. */
+  willCreate(path: string): Promise<void>;
+}
+
+export function included(p: Pipeline, stage: StageName): boolean | 'absent' {
+  switch (stage) {
+    case 'load': return true;
+    case 'convert': return p.convert ? true : 'absent';
+    default: {
+      const s = p[stage];
+      return s ? s.enabled : 'absent';
+    }
+  }
+}
+
+export const secondsSince = (t: number) => Math.round((Date.now() - t) / 10) / 100;
+
+/** Stage report fields that name the boot disk of a multi-disk VM. */
+export const bootNote = (run: VmRun) => (run.multiDisk ? { disk: 1, applies_to: BOOT_DISK_NOTE } : {});
