@@ -13,6 +13,7 @@ PACKAGES=(
   time                                       # /usr/bin/time -v: peak RSS in benchmarks
   zsh                                        # `zsh -n` on the generated completion script (tests)
   libguestfs-tools                           # guestfish/virt-make-fs: guest inspection and fixes (src/guest)
+  libhivex-bin ntfs-3g xorriso               # Windows guests: hivexget/hivexregedit edit the hives; NTFS fixtures; a virtio-win ISO in tests
   qemu-system-x86                            # boot test of fixed guests (h2k validate --boot)
   linux-image-amd64                          # a kernel for guest fixtures and the libguestfs appliance
   busybox-static debootstrap                 # building small guest root filesystems in tests

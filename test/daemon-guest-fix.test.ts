@@ -172,10 +172,11 @@ describe('watch folder: guest fixes and domain XML', () => {
     expect(existsSync(join(day, 'badgrub')) ? readdirSync(join(day, 'badgrub')) : []).toEqual([]);
 
     const failed = h.events.find((e) => e.event === 'job_failed' && String(e.file).endsWith('win.img'))!;
-    expect(failed).toMatchObject({ code: 'E_GUEST_WINDOWS_UNSUPPORTED', phase: 'guest_fix', retry_count: 0 });
-    expect(failed.msg).toMatch(/Windows guests are not supported yet: the guest fixes this config asks for \(win_virtio\) cannot be applied to win\.qcow2/);
+    // the look-alike has the Windows tree but no registry: nothing h2k can fix
+    expect(failed).toMatchObject({ code: 'E_GUEST_WINDOWS_HIVE', phase: 'guest_fix', retry_count: 0 });
+    expect(failed.msg).toMatch(/guest fix of win\.qcow2 failed: Windows guest \(.*\) cannot be fixed: no SYSTEM registry hive found/);
     const record = JSON.parse(readFileSync(join(h.watchDir, '.errors', 'win.img.error.json'), 'utf8'));
-    expect(record).toMatchObject({ code: 'E_GUEST_WINDOWS_UNSUPPORTED', phase: 'guest_fix', suggestion: expect.stringMatching(/^Windows guests are not supported yet/) });
+    expect(record).toMatchObject({ code: 'E_GUEST_WINDOWS_HIVE', phase: 'guest_fix', suggestion: expect.stringMatching(/^The Windows volume cannot be changed safely offline/) });
     expect(existsSync(join(day, 'win')) ? readdirSync(join(day, 'win')) : []).toEqual([]);
 
     const r = report(join(day, 'blank'));

@@ -47,16 +47,16 @@ describe('h2k inspect / fix refusals', () => {
     expect(md5(image)).toBe(before); // inspection is read-only
   }, APPLIANCE_MS);
 
-  it('a Windows guest is detected: inspect says not fixable, fix refuses with E_GUEST_WINDOWS_UNSUPPORTED and writes nothing', async () => {
+  it('a Windows tree without registry hives is detected: inspect says not fixable, fix refuses with E_GUEST_WINDOWS_HIVE and writes nothing', async () => {
     const image = qcow2Copy(windowsLookalikeDisk(), join(dir, 'windows.qcow2'));
     const before = md5(image);
     const inspect = await runH2k(['inspect', image, '--json'], { timeout: APPLIANCE_MS });
     expect(inspect.code, inspect.stderr).toBe(0);
-    expect(JSON.parse(inspect.stdout)).toMatchObject({ type: 'windows', fixable: false, notFixableReason: expect.stringMatching(/Windows/) });
+    expect(JSON.parse(inspect.stdout)).toMatchObject({ type: 'windows', fixable: false, notFixableReason: expect.stringMatching(/no SYSTEM registry hive/) });
 
     const fix = await runH2k(['fix', image], { timeout: APPLIANCE_MS });
     expect(fix.code).not.toBe(0);
-    expect(fix.stderr).toMatch(/h2k: error \[E_GUEST_WINDOWS_UNSUPPORTED\]: Windows guest detected/);
+    expect(fix.stderr).toMatch(/h2k: error \[E_GUEST_WINDOWS_HIVE\]: Windows guest \(.*\) cannot be fixed/);
     expect(fix.stderr).toMatch(/hint: /);
     expect(md5(image)).toBe(before);
   }, APPLIANCE_MS * 2);

@@ -59,23 +59,22 @@ describe('the hyper2kvm key table', () => {
     }
     const uncommented = text.replace(/^# ?([a-z_]+): /gm, (line, key: string) => (KEY_ROWS.has(key) ? `${key}: ` : line));
     const { warnings } = loadWorkflowAwareConfig(write('example-all.yaml', uncommented));
-    // the guest-fix and VM-output keys are applied now: only Windows and the truly ignored keys warn
-    expect(warnedKeys(warnings).sort()).toEqual(['compress_level', 'virtio_drivers_dir', 'win_hyperv', 'workdir']);
+    // the guest-fix, Windows and VM-output keys are applied now: only the truly ignored keys warn
+    expect(warnedKeys(warnings).sort()).toEqual(['compress_level', 'win_hyperv', 'workdir']);
   });
 
   it('renders the README table', () => {
     const md = keyTableMarkdown().split('\n');
     expect(md).toHaveLength(KEY_TABLE.length + 2);
-    expect(md).toContain('| `win_hyperv` | accepted, ignored (warning) | not supported: Hyper-V enlightenments are for Windows domains, and Windows guests are not supported yet |');
+    expect(md).toContain('| `win_hyperv` | accepted, ignored (warning) | not supported: h2k writes no Hyper-V enlightenments into the domain XML (Windows guests boot without them) |');
   });
 });
 
 describe('hyper2kvm daemon configs', () => {
   it('loads hyper2kvm\'s example with exactly the documented warnings', () => {
     const { config, warnings } = loadDaemonConfig(write('upstream.yaml', hyper2kvmExample(tmp.dir)));
-    expect(warnedKeys(warnings)).toEqual(['workdir', 'compress_level', 'win_virtio', 'win_hyperv']);
-    expect(warnings).toContain('ignored: win_hyperv: true (not supported: Hyper-V enlightenments are for Windows domains, and Windows guests are not supported yet)');
-    expect(warnings).toContain('refused per job: win_virtio: true (Windows guests are not supported yet: no drivers are injected)');
+    expect(warnedKeys(warnings)).toEqual(['workdir', 'compress_level', 'win_hyperv']);
+    expect(warnings).toContain('ignored: win_hyperv: true (not supported: h2k writes no Hyper-V enlightenments into the domain XML (Windows guests boot without them))');
     // every warning comes from the table, and every warned key is one the file sets
     for (const k of warnedKeys(warnings)) expect(KEY_ROWS.has(k!)).toBe(true);
     expect(config.compress).toBe(true);
@@ -102,6 +101,10 @@ describe('hyper2kvm daemon configs', () => {
     expect(domainXmlSettings(c)).toEqual({ memoryMiB: 4096, vcpus: 2, firmware: 'bios' });
     const { config: off } = loadDaemonConfig(write('off.yaml', 'watch_dir: /w\noutput_dir: /o\nfix_network: false\nupdate_grub: false\nfstab_mode: noop\n'));
     expect(guestFixOptions(off)).toMatchObject({ fstab: 'noop', grub: false, network: 'none' });
+    // hyper2kvm's Windows key: the virtio-win ISO or directory handed to the Windows fix
+    const { config: win } = loadDaemonConfig(write('win.yaml', 'watch_dir: /w\noutput_dir: /o\nvirtio_drivers_dir: /srv/virtio-win.iso\n'));
+    expect(guestFixRequest(win)).toEqual(['virtio_drivers_dir']);
+    expect(guestFixOptions(win)).toMatchObject({ virtioWin: '/srv/virtio-win.iso' });
     expect(() => loadDaemonConfig(write('fst.yaml', 'watch_dir: /w\noutput_dir: /o\nfstab_mode: stabilise\n'))).toThrowError(/fst\.yaml:3:\d+: fstab_mode/);
   });
 

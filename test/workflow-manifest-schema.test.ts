@@ -125,6 +125,14 @@ describe('malformed manifests', () => {
 });
 
 describe('path resolution', () => {
+  it('fix.virtio_win resolves against the manifest directory; fix.windows can be turned off', async () => {
+    const f = join(tmp.dir, 'win.yaml');
+    writeFileSync(f, 'version: "1.0"\npipeline:\n  load: {source_type: vmdk, source_path: w.vmdk}\n  convert: {}\n  fix: {virtio_win: iso/virtio-win.iso, windows: {enabled: false}}\n');
+    const m = await loadManifest(f, { outputDir });
+    expect(m.vms[0].virtioWin).toBe(join(tmp.dir, 'iso', 'virtio-win.iso'));
+    expect(m.vms[0].pipeline.fix!.windows).toEqual({ enabled: false });
+  });
+
   it('relative source_path resolves against the manifest directory; defaults fill the stages', async () => {
     const sub = join(tmp.dir, 'sub');
     mkdirSync(sub);
@@ -141,7 +149,9 @@ describe('path resolution', () => {
       initramfs: { enabled: true, regenerate: true },
       network: { enabled: true, fix_level: 'basic' },
       remove_vmware_tools: false,
+      windows: { enabled: true },
     });
+    expect(m.vms[0].virtioWin).toBeUndefined();
     const other = await loadManifest(f, { outputDir, baseDir: '/srv/queue' });
     expect(other.vms[0].sourcePath).toBe('/srv/disks/a.vmdk');
   });

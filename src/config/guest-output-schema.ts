@@ -22,7 +22,7 @@ export const guestOutputShape = {
   /** false: leave the guest's network configuration alone */
   fix_network: z.boolean().default(true),
   network_fix_level: z.enum(NETWORK_FIX_LEVELS).default('moderate'),
-  /** Windows virtio driver injection (Windows guests are refused per job for now) */
+  /** Windows virtio driver injection: the virtio-win ISO or directory (win_virtio: true asks for the fixes) */
   win_virtio: z.boolean().default(false),
   virtio_drivers_dir: z.string().min(1).optional(),
   // VM output
@@ -76,13 +76,14 @@ export function networkLevel(c: Pick<GuestOutputKeys, 'fix_network' | 'network_f
 }
 
 /** The guest fixes a daemon config asks for, as h2k fix options (fixImage). */
-export function guestFixOptions(c: GuestOutputKeys): FixImageOptions {
+export function guestFixOptions(c: Pick<GuestOutputKeys, 'fstab_mode' | 'update_grub' | 'no_grub' | 'regen_initramfs' | 'fix_network' | 'network_fix_level' | 'remove_vmware_tools'> & { virtio_drivers_dir?: string }): FixImageOptions {
   return {
     fstab: c.fstab_mode,
     grub: c.update_grub && c.no_grub !== true,
     initramfs: c.regen_initramfs,
     network: networkLevel(c),
     removeVmwareTools: c.remove_vmware_tools,
+    virtioWin: c.virtio_drivers_dir,
   };
 }
 

@@ -46,8 +46,7 @@ const isFalse = (v: unknown) => v === false;
 // (guestFixRequest): many dropped disks are data disks, and configs without them keep converting plainly.
 const GUEST_FIX = 'setting it turns on the guest fixes of each job\'s boot disk, unset fix keys taking hyper2kvm\'s defaults (hyper2kvm: fixes on unless turned off; see "Guest fixes in the daemon")';
 const DOMAIN_XML = 'with emit_domain_xml: true';
-const WINDOWS_WHY = 'Windows guests are not supported yet: no drivers are injected';
-const WINDOWS = `accepted; ${WINDOWS_WHY}; win_virtio: true or virtio_drivers_dir turns the guest fixes on, and a job whose guest is Windows then fails (E_GUEST_WINDOWS_UNSUPPORTED, outputs removed)`;
+const WINDOWS = 'Windows guests get the virtio-win drivers of virtio_drivers_dir (the ISO or its extracted directory) as boot-start services plus a first-boot pnputil install (see "Windows guests"); win_virtio: true or virtio_drivers_dir turns the guest fixes on; a Windows job without virtio_drivers_dir fails (E_GUEST_WINDOWS_VIRTIO_WIN, outputs removed)';
 
 const notify = (key: string, note = 'as in hyper2kvm'): KeyRow => ({ key: `notifications.${key}`, status: 'honoured', origin: 'example', note });
 const h2kNotify = (key: string, note: string): KeyRow => ({ key: `notifications.${key}`, status: 'h2k', origin: 'h2k', note });
@@ -91,8 +90,8 @@ export const KEY_TABLE: readonly KeyRow[] = [
   { key: 'fstab_mode', status: 'differs', origin: 'example', note: `stabilize-all (default) | bypath-only | noop: fstab/crypttab to UUID=; ${GUEST_FIX}` },
   { key: 'regen_initramfs', status: 'differs', origin: 'example', note: `default true: virtio drivers into the initramfs, regenerated in the guest; ${GUEST_FIX}` },
   { key: 'update_grub', status: 'differs', origin: 'example', note: `default true: root=/resume= to UUID= in the GRUB config, regenerated when the guest has the tool; ${GUEST_FIX}` },
-  { key: 'win_virtio', status: 'refused', origin: 'example', note: WINDOWS, why: WINDOWS_WHY, warnIf: isTrue },
-  { key: 'win_hyperv', status: 'ignored', origin: 'example', note: 'not supported: Hyper-V enlightenments are for Windows domains, and Windows guests are not supported yet' },
+  { key: 'win_virtio', status: 'differs', origin: 'example', note: WINDOWS },
+  { key: 'win_hyperv', status: 'ignored', origin: 'example', note: 'not supported: h2k writes no Hyper-V enlightenments into the domain XML (Windows guests boot without them)' },
   { key: 'log_file', status: 'honoured', origin: 'example', note: 'lines are appended; stderr always gets them too' },
   { key: 'verbose', status: 'differs', origin: 'example', note: '0 errors+warnings, 1 info, 2 debug; 3 (trace) logs as 2' },
   { key: 'emit_domain_xml', status: 'honoured', origin: 'example', note: 'default false; true writes {output_dir}/YYYY-MM-DD/<vm>/<vm>.xml: every disk of the job (virtio, boot disk first), a virtio NIC on network default, the builder of `h2k ovf --libvirt-xml`; an OVA: its OVF\'s VM (name, CPUs, memory, firmware, NICs)' },
@@ -110,7 +109,7 @@ export const KEY_TABLE: readonly KeyRow[] = [
   { key: 'remove_vmware_tools', status: 'differs', origin: 'code', note: `default false: VMware tools packages and files removed in the guest; ${GUEST_FIX}` },
   { key: 'fix_network', status: 'differs', origin: 'code', note: `default true; false leaves the guest's network alone; ${GUEST_FIX}` },
   { key: 'network_fix_level', status: 'differs', origin: 'code', note: `conservative | moderate (default) | aggressive, or h2k's none | basic | full (conservative and moderate are h2k's basic: MAC pinning removed; aggressive its full: NICs renamed to ethN too); ${GUEST_FIX}` },
-  { key: 'virtio_drivers_dir', status: 'refused', origin: 'code', note: WINDOWS, why: WINDOWS_WHY, warnIf: (v) => typeof v === 'string' },
+  { key: 'virtio_drivers_dir', status: 'honoured', origin: 'code', note: WINDOWS },
   { key: 'flatten_format', status: 'ignored', origin: 'code', note: 'h2k writes no intermediate flattened image' },
   { key: 'to_output', status: 'ignored', origin: 'code', note: 'daemon outputs are named {output_dir}/YYYY-MM-DD/<vm>/<vm>.<format>' },
   { key: 'checksum', status: 'ignored', origin: 'code', note: 'report.json lists the output\'s content hashes; `h2k hash` computes SHA-256' },

@@ -9,6 +9,7 @@ import { guestFixOptions, guestFixRequest } from '../config/guest-output-schema.
 import { fixImage } from '../guest/fix-image.js';
 import { normalizeFixOptions } from '../guest/fix-options.js';
 import type { FixResult, GuestChange } from '../guest/types.js';
+import type { RegistryChange } from '../guest/windows/registry.js';
 import { H2kError, toH2kError } from '../util/errors.js';
 import type { Logger } from '../service/logger.js';
 
@@ -22,6 +23,8 @@ export interface GuestFixReport {
   os: FixResult['os'] | null;
   /** every change as fixImage records it: file, before, after, kind */
   changes: GuestChange[];
+  /** Windows guests: every registry value set (hive, key, value, before, after) */
+  registry_changes?: RegistryChange[];
   warnings: string[];
   accel?: string;
   duration_seconds: number;
@@ -59,7 +62,7 @@ export async function fixBootDisk(cfg: DaemonConfig, image: string, signal: Abor
     image, requested_by: keys, os: null, changes: [], warnings: [], duration_seconds: Math.round((Date.now() - started) / 10) / 100, ...r,
   });
   const o = normalizeFixOptions(options);
-  // win_virtio still needs the guest opened: a Windows guest must fail, not pass unfixed
+  // win_virtio still needs the guest opened: a Windows guest without drivers must fail, not pass unfixed
   const anything = o.fstab !== 'noop' || o.grub || o.initramfs || o.network !== 'none' || o.removeVmwareTools || keys.some((k) => k.startsWith('win_') || k.startsWith('virtio_'));
   if (!anything) return report({ warnings: [ALL_OFF_WARNING] });
 
@@ -80,7 +83,7 @@ export async function fixBootDisk(cfg: DaemonConfig, image: string, signal: Abor
       code: 'E_GUEST_FIX_FAILED', file: image,
       hint: 'the converted output was removed; convert with h2k convert and run h2k fix on it to see every step, or drop it into a daemon whose config sets no guest-fix keys',
     });
-  return report({ os: result.os, changes: result.changes, warnings: result.warnings, accel: result.accel });
+  return report({ os: result.os, changes: result.changes, ...(result.registry ? { registry_changes: result.registry } : {}), warnings: result.warnings, accel: result.accel });
 }
 
 function explain(e: H2kError, image: string, keys: string[]): H2kError {

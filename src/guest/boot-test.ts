@@ -12,6 +12,8 @@ import { withGuestSession, type GuestfishSession } from './guestfish-session.js'
 import { detectImageFormat } from './image-format.js';
 import { firstFileOf, inspectSession } from './inspect.js';
 import type { BootTestResult, GuestInspection } from './types.js';
+import { qmpPciDevices, VIRTIO_BLK, VIRTIO_NET } from './windows/boot-devices.js';
+import { FIRSTBOOT_MARKER } from './windows/firstboot.js';
 
 export interface BootTestOptions {
   timeoutSeconds?: number;
@@ -44,7 +46,7 @@ interface BootFiles {
 }
 
 /** How qemu starts the guest: from the disk's own bootloader, or with -kernel/-initrd/-append. */
-type BootPlan = { mode: 'bootloader'; grubCfg: string } | ({ mode: 'direct-kernel' } & BootFiles);
+type BootPlan = { mode: 'bootloader'; grubCfg: string } | ({ mode: 'direct-kernel' } & BootFiles) | { mode: 'windows' };
 
 export async function bootTest(path: string, options: BootTestOptions = {}): Promise<BootTestResult> {
   const image = resolvePath(path);
@@ -59,13 +61,14 @@ export async function bootTest(path: string, options: BootTestOptions = {}): Pro
     const plan = await withGuestSession(overlay, { readonly: false, format: 'qcow2', signal: options.signal, log }, (s) => prepareBoot(s, scratch, options.mode ?? 'auto', image));
     const accel = await detectAccel();
     const started = Date.now();
-    log(`boot mode: ${plan.mode === 'bootloader' ? `the guest's own bootloader (SeaBIOS -> MBR -> ${plan.grubCfg})` : 'direct kernel boot'}`);
-    const outcome = await runQemu(overlay, plan, accel, timeoutSeconds, { ...options, log });
+    log(`boot mode: ${plan.mode === 'bootloader' ? `the guest's own bootloader (SeaBIOS -> MBR -> ${plan.grubCfg})` : plan.mode === 'windows' ? `Windows from its disk, waiting for ${FIRSTBOOT_MARKER} on COM1` : 'direct kernel boot'}`);
+    const outcome = await runQemu(overlay, plan, accel, timeoutSeconds, { ...options, log }, join(scratch, 'qmp.sock'));
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     await mkdir(dirname(consoleLogPath), { recursive: true });
     await writeFile(consoleLogPath, outcome.console);
     return {
       passed: outcome.marker !== null, marker: outcome.marker, seconds, consoleLog: consoleLogPath, accel, reason: outcome.reason, mode: plan.mode,
+      ...(outcome.devices ? { devices: outcome.devices } : {}),
     };
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -101,8 +104,16 @@ export function serialConsoleGrubCfg(text: string): string {
 /** Inspects the guest (on the overlay) and decides how to boot it. */
 async function prepareBoot(s: GuestfishSession, scratch: string, mode: BootMode | 'auto', image: string): Promise<BootPlan> {
   const info = await inspectSession(s, false);
+  if (info.type === 'windows' && info.windows) {
+    // booting on virtio-blk needs viostor as a boot-start service: h2k fix --virtio-win sets it
+    if (!info.windows.drivers.some((d) => d.name === 'viostor' && d.start === 0))
+      throw new H2kError('this Windows guest has no viostor boot-start service: it would stop with INACCESSIBLE_BOOT_DEVICE on virtio', {
+        code: 'E_GUEST_WINDOWS_NO_DRIVER', file: image, hint: 'run h2k fix --virtio-win <virtio-win.iso> on the image first',
+      });
+    return { mode: 'windows' };
+  }
   if (info.type === 'windows')
-    throw new H2kError('the boot test cannot boot Windows guests yet', { code: 'E_GUEST_WINDOWS_UNSUPPORTED', file: image });
+    throw new H2kError(`Windows guest cannot be boot-tested: ${info.notFixableReason}`, { code: info.notFixableCode ?? 'E_GUEST_WINDOWS_UNSUPPORTED', file: image });
   if (!info.fixable) throw new H2kError(info.notFixableReason ?? 'unsupported guest', { code: 'E_GUEST_UNSUPPORTED', file: image });
   const grubCfg = info.bootloader.configs.find((c) => c.endsWith('grub.cfg')) ?? null;
   if (mode !== 'direct-kernel') {
@@ -156,8 +167,8 @@ async function defaultGrubEntry(s: GuestfishSession, info: GuestInspection): Pro
 }
 
 function runQemu(
-  overlay: string, plan: BootPlan, accel: string, timeoutSeconds: number, options: BootTestOptions,
-): Promise<{ marker: string | null; console: string; reason: string }> {
+  overlay: string, plan: BootPlan, accel: string, timeoutSeconds: number, options: BootTestOptions, qmpSocket: string,
+): Promise<{ marker: string | null; console: string; reason: string; devices?: string[] }> {
   const args = [
     '-accel', accel, '-m', String(options.memoryMiB ?? 1024), '-smp', '1',
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-serial', 'stdio',
@@ -169,6 +180,9 @@ function runQemu(
     args.push('-kernel', plan.kernel, '-append', plan.cmdline);
     if (plan.initrd) args.push('-initrd', plan.initrd);
   }
+  if (plan.mode === 'windows') args.push('-qmp', `unix:${qmpSocket},server=on,wait=off`);
+  const markers = plan.mode === 'windows' ? [new RegExp(`${FIRSTBOOT_MARKER}[^\n]*`)] : USERSPACE_MARKERS;
+  let devices: string[] | undefined;
   options.log?.(`booting under qemu (${accel}), timeout ${timeoutSeconds}s`);
   return new Promise((resolve, reject) => {
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -180,13 +194,15 @@ function runQemu(
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       child.kill('SIGKILL');
-      resolve({ marker, console, reason });
+      resolve({ marker, console, reason, ...(devices ? { devices } : {}) });
     };
     const onAbort = () => finish(null, 'cancelled');
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => finish(null, `no userspace marker within ${timeoutSeconds}s`), timeoutSeconds * 1000);
+    const timer = setTimeout(() => finish(null, `no ${plan.mode === 'windows' ? FIRSTBOOT_MARKER : 'userspace marker'} within ${timeoutSeconds}s${devices ? ` (qemu ran the disk on ${devices.includes(VIRTIO_BLK) ? 'virtio-blk' : 'NO virtio-blk'}${devices.includes(VIRTIO_NET) ? ' with virtio-net' : ''})` : ''}`), timeoutSeconds * 1000);
+    if (plan.mode === 'windows')
+      qmpPciDevices(qmpSocket).then((d) => { devices = d; options.log?.(`qemu PCI devices: ${d.join(' ')}`); }, (e: Error) => options.log?.(`QMP query-pci failed: ${e.message}`));
     const scan = () => {
-      for (const re of USERSPACE_MARKERS) {
+      for (const re of markers) {
         const m = re.exec(console);
         if (m) return finish(m[0].replace(/\x1b\[[0-9;]*m/g, '').trim(), 'userspace reached'); // systemd colours its status lines
       }

@@ -15,6 +15,7 @@ import { normalizeFixOptions, type FixImageOptions } from './fix-options.js';
 import type { FixResult, GuestInspection } from './types.js';
 import { removeVmwareTools } from './vmware-tools.js';
 import { ChangeSet } from './change-set.js';
+import { fixWindows } from './windows/index.js';
 
 async function readIfFile(s: GuestfishSession, file: string): Promise<string | null> {
   return (await s.isFile(file)) ? s.readText(file) : null;
@@ -33,10 +34,16 @@ export async function fixImage(path: string, options: FixImageOptions = {}): Pro
   return withGuestSession(path, { readonly: o.dryRun, signal: o.signal, log: o.log }, async (s) => {
     const cs = new ChangeSet(s, o.dryRun);
     const info = await inspectSession(s, o.dryRun, cs.warnings);
+    if (info.type === 'windows' && info.windows) {
+      const registry = await fixWindows(s, cs, info.root, info.windows, o);
+      return {
+        changes: cs.changes, registry, warnings: cs.warnings, failed: cs.failed, dryRun: o.dryRun, accel: s.accel,
+        os: { type: info.type, distro: info.distro, version: info.version, root: info.root },
+      };
+    }
     if (info.type === 'windows')
-      throw new H2kError(`Windows guest detected (${info.productName ?? 'unknown version'}): h2k cannot fix Windows guests yet`, {
-        code: 'E_GUEST_WINDOWS_UNSUPPORTED', file: path,
-        hint: 'inject virtio drivers with virt-v2v or install them in the VM before converting; the disk itself was converted fine',
+      throw new H2kError(`Windows guest (${info.productName ?? 'unknown version'}) cannot be fixed: ${info.notFixableReason}`, {
+        code: info.notFixableCode ?? 'E_GUEST_WINDOWS_UNSUPPORTED', file: path, hint: 'the disk itself was converted fine; repair the guest in its hypervisor and convert again',
       });
     if (!info.fixable)
       throw new H2kError(info.notFixableReason ?? 'guest not fixable', { code: 'E_GUEST_UNSUPPORTED', file: path });

@@ -10,6 +10,8 @@ export interface FixImageOptions {
   initramfs?: boolean | { enabled?: boolean; regenerate?: boolean };
   network?: NetworkLevel | { enabled?: boolean; fixLevel?: string };
   removeVmwareTools?: boolean;
+  /** Windows guests: the virtio-win ISO or a directory laid out like it. */
+  virtioWin?: string;
   dryRun?: boolean;
   signal?: AbortSignal;
   log?: (line: string) => void;
@@ -22,6 +24,7 @@ export interface NormalizedFixOptions {
   regenerateInitramfs: boolean;
   network: NetworkLevel;
   removeVmwareTools: boolean;
+  virtioWin?: string;
   dryRun: boolean;
   signal?: AbortSignal;
   log?: (line: string) => void;
@@ -52,6 +55,7 @@ export function normalizeFixOptions(o: FixImageOptions): NormalizedFixOptions {
     regenerateInitramfs: typeof o.initramfs === 'object' ? o.initramfs.regenerate !== false : true,
     network,
     removeVmwareTools: o.removeVmwareTools ?? false,
+    virtioWin: o.virtioWin,
     dryRun: o.dryRun ?? false,
     signal: o.signal,
     log: o.log,

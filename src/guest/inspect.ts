@@ -4,6 +4,7 @@ import type { GuestfishSession } from './guestfish-session.js';
 import { GRUB_CONFIGS } from './grub.js';
 import type { InitramfsTool } from './initramfs.js';
 import type { GuestFilesystem, GuestInspection, GuestNetworkConfig } from './types.js';
+import { inspectWindowsGuest } from './windows/index.js';
 
 export const VMWARE_TOOLS_PATHS = [
   '/etc/vmware-tools',
@@ -50,7 +51,14 @@ export async function firstFileOf(s: GuestfishSession, paths: string[]): Promise
 
 /** The OS root libguestfs found; E_GUEST_NO_OS when there is none. */
 export async function findRoot(s: GuestfishSession): Promise<string> {
-  const roots = await s.lines('inspect-os');
+  const roots = await s.lines('inspect-os').catch((err: Error) => {
+    // libguestfs reads a Windows guest's hives while inspecting: a corrupt one fails the whole call
+    if (/Hivex/.test(err.message))
+      throw new H2kError(`a Windows registry hive in the image cannot be read: ${err.message}`, {
+        code: 'E_GUEST_WINDOWS_HIVE', file: s.image, hint: 'the SYSTEM or SOFTWARE hive is truncated or corrupt; repair the guest in its hypervisor (clean shutdown, chkdsk) and convert again',
+      });
+    throw err;
+  });
   if (!roots.length)
     throw new H2kError('no operating system found in the image', {
       code: 'E_GUEST_NO_OS', file: s.image, hint: 'is this a data disk, or an encrypted/unsupported root filesystem?',
@@ -129,8 +137,7 @@ export async function inspectSession(s: GuestfishSession, readonly: boolean, war
     mountpoints: {}, fstab: null, bootloader: { kind: 'none' as const, configs: [], regenerateTool: null },
     kernels: [], initramfsTools: [], network: [], vmwareTools: { present: false, files: [], packages: [] },
   };
-  if (type === 'windows')
-    return { ...base, ...empty, fixable: false, notFixableReason: 'Windows guests are detected but not fixable yet (no virtio driver injection)' };
+  if (type === 'windows') return { ...base, ...empty, ...(await inspectWindowsGuest(s, root, base)) };
   if (type !== 'linux')
     return { ...base, ...empty, fixable: false, notFixableReason: `guest type ${type} is not supported by h2k fix` };
 

@@ -1,5 +1,7 @@
 // Shapes of what the guest module returns: inspection, fix results, boot test results.
 import type { Accel } from './accel.js';
+import type { WindowsInspection } from './windows/inspect-windows.js';
+import type { RegistryChange } from './windows/registry.js';
 
 export interface GuestFilesystem {
   device: string;
@@ -33,6 +35,8 @@ export interface GuestInspection {
   fixable: boolean;
   notFixableReason: string | null;
   accel: Accel;
+  notFixableCode?: string;      // the error code fix refuses with (Windows guests)
+  windows?: WindowsInspection;  // Windows guests only
 }
 
 export type FstabMode = 'stabilize-all' | 'bypath-only' | 'noop';
@@ -42,11 +46,12 @@ export interface GuestChange {
   file: string;
   before: string | null;        // null: the file did not exist
   after: string | null;         // null: the file was removed
-  kind: 'fstab' | 'crypttab' | 'grub' | 'initramfs' | 'network' | 'vmware-tools';
+  kind: 'fstab' | 'crypttab' | 'grub' | 'initramfs' | 'network' | 'vmware-tools' | 'windows-driver' | 'windows-firstboot';
 }
 
 export interface FixResult {
   changes: GuestChange[];
+  registry?: RegistryChange[];  // Windows guests: hive, key, value, before, after
   warnings: string[];
   failed: string[];             // requested fixes that could not be applied (also in warnings)
   os: { type: string; distro: string | null; version: string | null; root: string };
@@ -61,5 +66,6 @@ export interface BootTestResult {
   consoleLog: string;
   accel: Accel;
   reason: string;
-  mode: 'bootloader' | 'direct-kernel';   // through the guest's own bootloader, or -kernel/-initrd
+  mode: 'bootloader' | 'direct-kernel' | 'windows';   // through the guest's own bootloader, or -kernel/-initrd; Windows: its disk, first-boot marker on COM1
+  devices?: string[];           // Windows: vendor:device of qemu's PCI devices (QMP query-pci)
 }

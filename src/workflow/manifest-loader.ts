@@ -19,6 +19,8 @@ export interface ManifestVm {
   fieldPrefix: string;
   pipeline: Pipeline;
   sourcePath: string;
+  /** Absolute fix.virtio_win (Windows guests). */
+  virtioWin?: string;
   /** Absolute output file; undefined when the pipeline has no convert stage. */
   outputPath?: string;
 }
@@ -114,6 +116,7 @@ export function resolveManifest(manifest: Manifest, file: string, options: Resol
   const vms: ManifestVm[] = [];
   for (const e of entries) {
     const vm: ManifestVm = { ...e, sourcePath: resolve(baseDir, e.pipeline.load.source_path) };
+    if (e.pipeline.fix?.virtio_win) vm.virtioWin = resolve(baseDir, e.pipeline.fix.virtio_win);
     const convert = e.pipeline.convert;
     if (convert) {
       const field = `${e.fieldPrefix}.convert.output_path`;

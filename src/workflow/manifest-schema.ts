@@ -43,6 +43,10 @@ const fixStage = z.strictObject({
     .strictObject({ enabled, fix_level: z.enum(NETWORK_FIX_LEVELS).default('basic') })
     .default({ enabled: true, fix_level: 'basic' }),
   remove_vmware_tools: z.boolean().default(false),
+  /** Windows guests: virtio drivers from virtio_win injected (false: a Windows guest fails the fix) */
+  windows: z.strictObject({ enabled }).default({ enabled: true }),
+  /** the virtio-win ISO or its extracted directory (relative paths: from the manifest's directory) */
+  virtio_win: z.string().min(1, 'expected a non-empty path').optional(),
 });
 
 const convertStage = z.strictObject({

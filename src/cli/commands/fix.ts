@@ -12,6 +12,7 @@ interface FixFlags {
   initramfs?: boolean;
   network: string;
   removeVmwareTools?: boolean;
+  virtioWin?: string;
   dryRun?: boolean;
   json?: boolean;
 }
@@ -26,6 +27,8 @@ export function formatFixResult(r: FixResult): string {
     for (const l of before) if (l.trim() && !after.includes(l)) lines.push(`    - ${l}`);
     for (const l of after) if (l.trim() && !before.includes(l)) lines.push(`    + ${l}`);
   }
+  if (r.registry?.length) lines.push(`${r.dryRun ? 'would change' : 'changed'} ${r.registry.length} registry value${r.registry.length === 1 ? '' : 's'}:`);
+  for (const c of r.registry ?? []) lines.push(`  [${c.hive}] ${c.key}\\${c.value}: ${c.before === null ? '(none)' : JSON.stringify(c.before)} -> ${JSON.stringify(c.after)}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n');
 }
@@ -40,6 +43,7 @@ export function registerFix(program: Command): void {
     .option('--initramfs', 'add virtio drivers to the initramfs config and regenerate it for every kernel')
     .option('--network <level>', 'full | basic | none', 'basic')
     .option('--remove-vmware-tools', 'remove VMware tools (packages, services, config)')
+    .option('--virtio-win <iso|dir>', 'Windows guests: the virtio-win ISO or a directory laid out like it (drivers injected, first boot staged)')
     .option('--dry-run', 'list the changes without writing anything')
     .option('--json', 'print the JSON result')
     .action(async (image: string, flags: FixFlags) => {
@@ -50,6 +54,7 @@ export function registerFix(program: Command): void {
           initramfs: flags.initramfs ?? false,
           network: flags.network as never,
           removeVmwareTools: flags.removeVmwareTools ?? false,
+          virtioWin: flags.virtioWin === undefined ? undefined : resolve(flags.virtioWin),
           dryRun: flags.dryRun ?? false,
         });
         process.stdout.write((flags.json ? JSON.stringify({ image: resolve(image), ...result }, null, 2) : formatFixResult(result)) + '\n');

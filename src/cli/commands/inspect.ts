@@ -15,7 +15,18 @@ export function formatInspection(i: GuestInspection): string {
     'filesystems:',
     ...i.filesystems.map((f) => `  ${f.device.padEnd(12)} ${f.type.padEnd(8)} ${f.uuid ? `UUID=${f.uuid}` : ''}${f.label ? ` LABEL=${f.label}` : ''}${f.partuuid ? ` PARTUUID=${f.partuuid}` : ''}`),
   ];
-  if (!i.fixable) {
+  const w = i.windows;
+  if (w)
+    lines.push(
+      `windows:       ${w.productName ?? '-'} ${w.major}.${w.minor}${w.build ? ` build ${w.build}` : ''}, edition ${w.edition ?? '-'} (${w.variant ?? '-'})`,
+      `system root:   ${w.systemRoot}, control set ${w.currentControlSet} (of ${w.controlSets.join(', ')})`,
+      `drivers:       ${w.drivers.map((d) => `${d.name} (start ${d.start ?? '-'})`).join(', ') || '-'}`,
+      `vmware tools:  ${w.vmwareTools.present ? `present${w.vmwareTools.version ? ` ${w.vmwareTools.version}` : ''}` : 'not present'}`,
+      `hibernation:   hiberfil.sys ${w.hibernation.hiberfil}, fast startup ${w.hibernation.hiberbootEnabled === null ? 'not set' : w.hibernation.hiberbootEnabled ? 'on' : 'off'}`,
+      `static IPs:    ${w.staticIps.map((s) => s.addresses.join(',')).join('; ') || '-'}`,
+    );
+  if (!i.fixable || w) {
+    if (w) return lines.join('\n');
     lines.push(`fixable:       no: ${i.notFixableReason}`);
     return lines.join('\n');
   }

@@ -16,6 +16,7 @@ export async function fixStage(run: VmRun): Promise<void> {
     initramfs: { enabled: fix.initramfs.enabled, regenerate: fix.initramfs.regenerate },
     network: { enabled: fix.network.enabled, fixLevel: fix.network.fix_level },
     removeVmwareTools: fix.remove_vmware_tools,
+    virtioWin: fix.windows.enabled ? run.vm.virtioWin : undefined,
     dryRun: false,
     signal,
   });
@@ -23,7 +24,7 @@ export async function fixStage(run: VmRun): Promise<void> {
     throw new H2kError(`fixes could not be applied: ${fixed.failed.join('; ')}`, {
       code: 'E_GUEST_FIX_FAILED', file: output, hint: fixed.warnings.join('; ') || undefined,
     });
-  run.stages.fix = { status: 'success', duration_seconds: secondsSince(t), image: output, ...bootNote(run), fixes_applied: fixed.changes, warnings: fixed.warnings };
+  run.stages.fix = { status: 'success', duration_seconds: secondsSince(t), image: output, ...bootNote(run), fixes_applied: fixed.changes, ...(fixed.registry ? { registry_changes: fixed.registry } : {}), warnings: fixed.warnings };
   const boot = run.jobs[0];
   if (boot?.hashes.output_content) {
     boot.hashes.converted_content = boot.hashes.output_content;
