@@ -10,7 +10,7 @@ import { qemuImg } from './helpers/fixtures.js';
 import { daemonTestScope } from './helpers/daemon-harness.js';
 import { virtioWinTree, windowsGuestDisk } from './helpers/windows-fixtures.js';
 import { hivexget, readWindowsImages } from './helpers/windows-readback.js';
-import { localDate } from '../src/daemon/local-date.js';
+import { localDate } from '../src/util/local-date.js';
 
 const APPLIANCE_MS = 600_000;
 const { fx, start } = daemonTestScope('daemon-windows-fx');

@@ -76,7 +76,7 @@ export async function fixBootDisk(cfg: DaemonConfig, image: string, signal: Abor
       log.warn('guest_no_os', `${basename(image)}: ${NO_OS_WARNING} (a data disk, or an encrypted or unsupported root filesystem); converted as is`, { file: image });
       return report({ warnings: [NO_OS_WARNING] });
     }
-    throw explain(e, image, keys);
+    throw explain(e, image);
   }
   if (result.failed.length > 0)
     throw new H2kError(`guest fixes of ${basename(image)} failed: ${result.failed.join('; ')}`, {
@@ -86,13 +86,8 @@ export async function fixBootDisk(cfg: DaemonConfig, image: string, signal: Abor
   return report({ os: result.os, changes: result.changes, ...(result.registry ? { registry_changes: result.registry } : {}), warnings: result.warnings, accel: result.accel });
 }
 
-function explain(e: H2kError, image: string, keys: string[]): H2kError {
+function explain(e: H2kError, image: string): H2kError {
   if (e.code === 'E_CANCELLED') return e;
-  if (e.code === 'E_GUEST_WINDOWS_UNSUPPORTED')
-    return new H2kError(`Windows guests are not supported yet: the guest fixes this config asks for (${keys.join(', ')}) cannot be applied to ${basename(image)} (${e.message})`, {
-      code: e.code, file: image, cause: e,
-      hint: 'the converted output was removed; convert Windows disks with h2k convert (or a daemon whose config sets no guest-fix keys and no win_virtio) and install the virtio drivers in the VM (or inject them with virt-v2v)',
-    });
   return new H2kError(`guest fix of ${basename(image)} failed: ${e.message}`, {
     code: e.code, file: e.file ?? image, cause: e,
     hint: e.hint ?? 'the converted output was removed; run h2k fix on a converted copy to see every step',
