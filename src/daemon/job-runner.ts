@@ -23,9 +23,10 @@ import type { Job, JobSpec } from './queue/job-queue.js';
 import { retryDelayMs, shouldRetry } from './retry-policy.js';
 import type { DaemonStats } from '../service/stats.js';
 import { planVmDisks } from './vm-disks.js';
+import { convertDisks, type ConvertFn } from '../workflow/stages/convert.js';
 import { localDate } from '../util/local-date.js';
 
-export type ConvertFn = (req: ConvertRequest, opts: ConvertOptions) => Promise<ConvertResult>;
+export type { ConvertFn };
 
 export interface JobRunnerDeps {
   cfg: DaemonConfig;
@@ -184,44 +185,24 @@ export class JobRunner {
       await mkdir(dir, { recursive: true });
       return dir;
     });
-    const format = sourceFormatFor(job.primary);
     // The OVF is loaded (and a loose one's .mf checked) once, here; the domain XML reuses its VM.
-    const planned = await inPhase('argument_preparation', () => planVmDisks(job.primary, format, outDir, vm, cfg.out_format));
-    const requests: ConvertRequest[] = planned.disks.map((d) => ({
-      source: d.source,
-      output: d.output,
-      outputFormat: cfg.out_format,
-      compression: this.compression,
-      threads: this.threads,
-      verify: cfg.verify_output,
-      // an OVA's member is probed inside the archive; anything else as its name promises
-      sourceFormat: format === 'ova' ? undefined : format || undefined,
-      ...(d.sourceRoot ? { sourceRoot: d.sourceRoot } : {}), // a loose .ovf's disk: opened beneath its directory
-      // A redo after a crash may find its own earlier output; the dir choice above protects others'.
-      force: true,
-    }));
-
-    // Every disk of the VM, one after another; a VM missing a disk is a failure, not a success.
-    const results = await inPhase('conversion', async () => {
-      const done: ConvertResult[] = [];
-      try {
-        // progress counts every disk's bytes so far: stats.json current_jobs, `h2k ctl status`
-        let before = 0;
-        for (const request of requests) {
-          const onProgress = (p: ConvertProgress) => {
-            if (p.phase === 'verify') return;
-            stats.jobProgress(job.id, before + p.bytesDone, before + p.bytesTotal);
-            this.deps.progressed?.();
-          };
-          done.push(await this.convertWithTimeout(request, signal, onProgress));
-          before += done[done.length - 1].virtualSize;
-        }
-      } catch (err) {
-        await Promise.all(done.map((r) => rm(r.output, { force: true })));
+    const planned = await inPhase('argument_preparation', () => planVmDisks(job.primary, sourceFormatFor(job.primary), outDir, vm, cfg.out_format));
+    // Every disk of the VM, one after another (the pipeline's loop); a VM missing a disk is a
+    // failure, not a success. Progress counts every disk's bytes so far (stats.json, `h2k ctl status`).
+    const written: string[] = [];
+    const onProgress = (p: ConvertProgress) => {
+      if (p.phase === 'verify') return;
+      stats.jobProgress(job.id, p.bytesDone, p.bytesTotal);
+      this.deps.progressed?.();
+    };
+    const base = { outputFormat: cfg.out_format, compression: this.compression, threads: this.threads, verify: cfg.verify_output, force: true };
+    // force: a redo after a crash may find its own earlier output; the dir choice above protects others'.
+    const results = await inPhase('conversion', () =>
+      convertDisks(planned.disks, planned.outputs, base, { signal, onProgress }, async (o) => void written.push(o), (r, o) => this.convertWithTimeout(r, o)).catch(async (err: unknown) => {
+        await Promise.all(written.map((o) => rm(o, { force: true })));
         throw err;
-      }
-      return done;
-    });
+      }),
+    );
     const result = results[0];
 
     // Guest fixes (boot disk) and domain XML, when the config asks for them. A failure removes
@@ -307,12 +288,12 @@ export class JobRunner {
   }
 
   /** job_timeout > 0 cancels a conversion that runs too long and reports E_TIMEOUT (transient). */
-  private async convertWithTimeout(request: ConvertRequest, signal: AbortSignal, onProgress: (p: ConvertProgress) => void): Promise<ConvertResult> {
+  private async convertWithTimeout(request: ConvertRequest, { signal, onProgress }: ConvertOptions): Promise<ConvertResult> {
     const limit = this.deps.cfg.job_timeout;
     if (limit <= 0) return this.deps.convert(request, { signal, onProgress });
     const ac = new AbortController();
     const onAbort = () => ac.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -321,12 +302,12 @@ export class JobRunner {
     try {
       return await this.deps.convert(request, { signal: ac.signal, onProgress });
     } catch (err) {
-      if (timedOut && !signal.aborted)
+      if (timedOut && !signal?.aborted)
         throw new H2kError(`conversion took longer than job_timeout (${limit}s)`, { code: 'E_TIMEOUT', file: request.source, cause: err });
       throw err;
     } finally {
       clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
