@@ -12,10 +12,10 @@ import { formatBytes } from '../util/format.js';
 import { writeJsonAtomic } from '../util/atomic-write.js';
 import type { Deduplicator } from './dedup.js';
 import { checkJobFiles } from './drop-guard.js';
-import { domainVm, writeDomainXml, type DomainXmlReport } from './domain-xml.js';
+import { domainVm, writeDomainXml } from './domain-xml.js';
 import { buildErrorContext, type Phase } from './error-context.js';
 import { moveInto, processedDir } from './file-moves.js';
-import { fixBootDisk, type GuestFixReport } from './guest-stage.js';
+import { fixBootDisk } from './guest-stage.js';
 import { fileTypeOf, sourceFormatFor } from './image-files.js';
 import type { Logger } from '../service/logger.js';
 import type { Notifier } from './notify/notifier.js';
@@ -124,7 +124,7 @@ export class JobRunner {
   }
 
   async run(job: Job, signal: AbortSignal): Promise<JobOutcome> {
-    const { cfg, log, stats } = this.deps;
+    const { log, stats } = this.deps;
     const name = basename(job.primary);
     const started = Date.now();
     stats.jobStarted(job.id, name, job.fileType, job.retryCount, job.sizeBytes);
@@ -197,29 +197,25 @@ export class JobRunner {
     };
     const base = { outputFormat: cfg.out_format, compression: this.compression, threads: this.threads, verify: cfg.verify_output, force: true };
     // force: a redo after a crash may find its own earlier output; the dir choice above protects others'.
-    const results = await inPhase('conversion', () =>
-      convertDisks(planned.disks, planned.outputs, base, { signal, onProgress }, async (o) => void written.push(o), (r, o) => this.convertWithTimeout(r, o)).catch(async (err: unknown) => {
-        await Promise.all(written.map((o) => rm(o, { force: true })));
-        throw err;
-      }),
-    );
-    const result = results[0];
-
-    // Guest fixes (boot disk) and domain XML, when the config asks for them. A failure removes
-    // every output of the job: a half-fixed VM is never archived as a success.
-    let guestFix: GuestFixReport | undefined;
-    let domainXml: DomainXmlReport | undefined;
-    try {
-      guestFix = await inPhase('guest_fix', () => fixBootDisk(cfg, result.output, signal, log));
-      domainXml = await inPhase('domain_xml', async () => {
+    // Then guest fixes (boot disk) and the domain XML, when the config asks for them. A failure
+    // removes every file of the job: a half-fixed VM is never archived as a success.
+    const xmlPath = join(outDir, `${vm}.xml`);
+    const { results, guestFix, domainXml } = await (async () => {
+      const results = await inPhase('conversion', () =>
+        convertDisks(planned.disks, planned.outputs, base, { signal, onProgress }, async (o) => void written.push(o), (r, o) => this.convertWithTimeout(r, o)),
+      );
+      const guestFix = await inPhase('guest_fix', () => fixBootDisk(cfg, results[0].output, signal, log));
+      const domainXml = await inPhase('domain_xml', async () => {
         const domain = domainVm(cfg, vm, planned.ovfVm);
-        return domain && writeDomainXml(outDir, vm, domain, results.map((r) => r.output), cfg.out_format);
+        written.push(xmlPath);
+        return domain && writeDomainXml(xmlPath, domain, results.map((r) => r.output), cfg.out_format);
       });
-    } catch (err) {
-      await Promise.all(results.map((r) => rm(r.output, { force: true })));
-      await rm(join(outDir, `${vm}.xml`), { force: true });
+      return { results, guestFix, domainXml };
+    })().catch(async (err: unknown) => {
+      await Promise.all(written.map((o) => rm(o, { force: true })));
       throw err;
-    }
+    });
+    const result = results[0];
     for (const w of domainXml?.warnings ?? []) log.warn('domain_xml_warning', `${name}: ${w}`, { file: job.primary });
     // fixes change the outputs: sizes reported are the final files'
     const sizes = guestFix
