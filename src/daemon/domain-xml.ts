@@ -4,7 +4,7 @@
 // (or OVF) brings its VM (name, CPUs, memory, firmware, NICs), and only the vm_* keys the config
 // sets itself override it — except that vm_uefi: false never turns an EFI VM into a BIOS one,
 // which could not boot.
-import { resolve, join } from 'node:path';
+import { resolve } from 'node:path';
 import type { DaemonConfig } from '../config/daemon-schema.js';
 import { domainXmlSettings } from '../config/guest-output-schema.js';
 import type { OvfVm } from '../ovf/ovf-types.js';
@@ -49,9 +49,9 @@ export function domainVm(cfg: DaemonConfig, vmName: string, ovfVm: OvfVm | undef
   return { vm: out, warnings };
 }
 
-/** Writes <outDir>/<vm>.xml over the job's disks (boot disk first). */
-export async function writeDomainXml(outDir: string, vmName: string, domain: { vm: OvfVm; warnings: string[] }, outputs: string[], format: string): Promise<DomainXmlReport> {
-  const path = resolve(join(outDir, `${vmName}.xml`));
+/** Writes the domain XML (<outDir>/<vm>.xml) over the job's disks (boot disk first). */
+export async function writeDomainXml(xmlPath: string, domain: { vm: OvfVm; warnings: string[] }, outputs: string[], format: string): Promise<DomainXmlReport> {
+  const path = resolve(xmlPath);
   // A redo after a crash may find its own earlier XML; the output dir choice protects others'.
   await writeLibvirtXml(path, domain.vm, outputs.map((o) => ({ path: resolve(o), format })), { overwrite: true });
   const v = domain.vm;

@@ -12,10 +12,10 @@ import { formatBytes } from '../util/format.js';
 import { writeJsonAtomic } from '../util/atomic-write.js';
 import type { Deduplicator } from './dedup.js';
 import { checkJobFiles } from './drop-guard.js';
-import { domainVm, writeDomainXml, type DomainXmlReport } from './domain-xml.js';
+import { domainVm, writeDomainXml } from './domain-xml.js';
 import { buildErrorContext, type Phase } from './error-context.js';
 import { moveInto, processedDir } from './file-moves.js';
-import { fixBootDisk, type GuestFixReport } from './guest-stage.js';
+import { fixBootDisk } from './guest-stage.js';
 import { fileTypeOf, sourceFormatFor } from './image-files.js';
 import type { Logger } from '../service/logger.js';
 import type { Notifier } from './notify/notifier.js';
@@ -23,9 +23,10 @@ import type { Job, JobSpec } from './queue/job-queue.js';
 import { retryDelayMs, shouldRetry } from './retry-policy.js';
 import type { DaemonStats } from '../service/stats.js';
 import { planVmDisks } from './vm-disks.js';
+import { convertDisks, type ConvertFn } from '../workflow/stages/convert.js';
 import { localDate } from '../util/local-date.js';
 
-export type ConvertFn = (req: ConvertRequest, opts: ConvertOptions) => Promise<ConvertResult>;
+export type { ConvertFn };
 
 export interface JobRunnerDeps {
   cfg: DaemonConfig;
@@ -123,7 +124,7 @@ export class JobRunner {
   }
 
   async run(job: Job, signal: AbortSignal): Promise<JobOutcome> {
-    const { cfg, log, stats } = this.deps;
+    const { log, stats } = this.deps;
     const name = basename(job.primary);
     const started = Date.now();
     stats.jobStarted(job.id, name, job.fileType, job.retryCount, job.sizeBytes);
@@ -184,61 +185,37 @@ export class JobRunner {
       await mkdir(dir, { recursive: true });
       return dir;
     });
-    const format = sourceFormatFor(job.primary);
     // The OVF is loaded (and a loose one's .mf checked) once, here; the domain XML reuses its VM.
-    const planned = await inPhase('argument_preparation', () => planVmDisks(job.primary, format, outDir, vm, cfg.out_format));
-    const requests: ConvertRequest[] = planned.disks.map((d) => ({
-      source: d.source,
-      output: d.output,
-      outputFormat: cfg.out_format,
-      compression: this.compression,
-      threads: this.threads,
-      verify: cfg.verify_output,
-      // an OVA's member is probed inside the archive; anything else as its name promises
-      sourceFormat: format === 'ova' ? undefined : format || undefined,
-      ...(d.sourceRoot ? { sourceRoot: d.sourceRoot } : {}), // a loose .ovf's disk: opened beneath its directory
-      // A redo after a crash may find its own earlier output; the dir choice above protects others'.
-      force: true,
-    }));
-
-    // Every disk of the VM, one after another; a VM missing a disk is a failure, not a success.
-    const results = await inPhase('conversion', async () => {
-      const done: ConvertResult[] = [];
-      try {
-        // progress counts every disk's bytes so far: stats.json current_jobs, `h2k ctl status`
-        let before = 0;
-        for (const request of requests) {
-          const onProgress = (p: ConvertProgress) => {
-            if (p.phase === 'verify') return;
-            stats.jobProgress(job.id, before + p.bytesDone, before + p.bytesTotal);
-            this.deps.progressed?.();
-          };
-          done.push(await this.convertWithTimeout(request, signal, onProgress));
-          before += done[done.length - 1].virtualSize;
-        }
-      } catch (err) {
-        await Promise.all(done.map((r) => rm(r.output, { force: true })));
-        throw err;
-      }
-      return done;
+    const planned = await inPhase('argument_preparation', () => planVmDisks(job.primary, sourceFormatFor(job.primary), outDir, vm, cfg.out_format));
+    // Every disk of the VM, one after another (the pipeline's loop); a VM missing a disk is a
+    // failure, not a success. Progress counts every disk's bytes so far (stats.json, `h2k ctl status`).
+    const written: string[] = [];
+    const onProgress = (p: ConvertProgress) => {
+      if (p.phase === 'verify') return;
+      stats.jobProgress(job.id, p.bytesDone, p.bytesTotal);
+      this.deps.progressed?.();
+    };
+    const base = { outputFormat: cfg.out_format, compression: this.compression, threads: this.threads, verify: cfg.verify_output, force: true };
+    // force: a redo after a crash may find its own earlier output; the dir choice above protects others'.
+    // Then guest fixes (boot disk) and the domain XML, when the config asks for them. A failure
+    // removes every file of the job: a half-fixed VM is never archived as a success.
+    const xmlPath = join(outDir, `${vm}.xml`);
+    const { results, guestFix, domainXml } = await (async () => {
+      const results = await inPhase('conversion', () =>
+        convertDisks(planned.disks, planned.outputs, base, { signal, onProgress }, async (o) => void written.push(o), (r, o) => this.convertWithTimeout(r, o)),
+      );
+      const guestFix = await inPhase('guest_fix', () => fixBootDisk(cfg, results[0].output, signal, log));
+      const domainXml = await inPhase('domain_xml', async () => {
+        const domain = domainVm(cfg, vm, planned.ovfVm);
+        written.push(xmlPath);
+        return domain && writeDomainXml(xmlPath, domain, results.map((r) => r.output), cfg.out_format);
+      });
+      return { results, guestFix, domainXml };
+    })().catch(async (err: unknown) => {
+      await Promise.all(written.map((o) => rm(o, { force: true })));
+      throw err;
     });
     const result = results[0];
-
-    // Guest fixes (boot disk) and domain XML, when the config asks for them. A failure removes
-    // every output of the job: a half-fixed VM is never archived as a success.
-    let guestFix: GuestFixReport | undefined;
-    let domainXml: DomainXmlReport | undefined;
-    try {
-      guestFix = await inPhase('guest_fix', () => fixBootDisk(cfg, result.output, signal, log));
-      domainXml = await inPhase('domain_xml', async () => {
-        const domain = domainVm(cfg, vm, planned.ovfVm);
-        return domain && writeDomainXml(outDir, vm, domain, results.map((r) => r.output), cfg.out_format);
-      });
-    } catch (err) {
-      await Promise.all(results.map((r) => rm(r.output, { force: true })));
-      await rm(join(outDir, `${vm}.xml`), { force: true });
-      throw err;
-    }
     for (const w of domainXml?.warnings ?? []) log.warn('domain_xml_warning', `${name}: ${w}`, { file: job.primary });
     // fixes change the outputs: sizes reported are the final files'
     const sizes = guestFix
@@ -307,12 +284,12 @@ export class JobRunner {
   }
 
   /** job_timeout > 0 cancels a conversion that runs too long and reports E_TIMEOUT (transient). */
-  private async convertWithTimeout(request: ConvertRequest, signal: AbortSignal, onProgress: (p: ConvertProgress) => void): Promise<ConvertResult> {
+  private async convertWithTimeout(request: ConvertRequest, { signal, onProgress }: ConvertOptions): Promise<ConvertResult> {
     const limit = this.deps.cfg.job_timeout;
     if (limit <= 0) return this.deps.convert(request, { signal, onProgress });
     const ac = new AbortController();
     const onAbort = () => ac.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -321,12 +298,12 @@ export class JobRunner {
     try {
       return await this.deps.convert(request, { signal: ac.signal, onProgress });
     } catch (err) {
-      if (timedOut && !signal.aborted)
+      if (timedOut && !signal?.aborted)
         throw new H2kError(`conversion took longer than job_timeout (${limit}s)`, { code: 'E_TIMEOUT', file: request.source, cause: err });
       throw err;
     } finally {
       clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 

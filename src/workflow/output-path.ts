@@ -69,8 +69,8 @@ export async function assertOutputInside(manifestFile: string, outputDir: string
  * path (output_path, or <vm>.<format>) names the stem: disk N (controller order, from 1) goes
  * to <stem>-diskN.<format> and the libvirt domain XML to <stem>.xml, in the same directory.
  */
-export function multiDiskOutputs(vmOutput: string, format: ManifestOutputFormat, diskCount: number): { disks: string[]; libvirtXml: string } {
-  const ext = outputExtension(format);
+export function multiDiskOutputs(vmOutput: string, format: string, diskCount: number): { disks: string[]; libvirtXml: string } {
+  const ext = `.${format}`;
   const stem = vmOutput.endsWith(ext) && vmOutput.length > ext.length ? vmOutput.slice(0, -ext.length) : vmOutput;
   return {
     disks: Array.from({ length: diskCount }, (_, i) => `${stem}-disk${i + 1}${ext}`),

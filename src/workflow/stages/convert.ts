@@ -18,17 +18,23 @@ function compressionOf(c: NonNullable<Pipeline['convert']>['compress']): Compres
   return c === true ? 'zlib' : c === false ? 'none' : c;
 }
 
+/** What convertDisks needs of a disk; virtualSize 0 when it was not probed (a watch-folder disk image). */
+export type ConvertibleDisk = Pick<SourceDisk, 'source' | 'root' | 'engineFormat' | 'virtualSize' | 'manifestDigest'>;
+
+export type ConvertFn = (req: ConvertRequest, opts: ConvertOptions) => Promise<ConvertResult>;
+
 /**
- * Converts a VM's disks one after another, each to its output; progress counts over the whole VM.
- * `willCreate` runs before each output is started. A loose OVF's disk has its .mf digest checked
- * from the conversion's own reads.
+ * Converts a VM's disks one after another, each to its output, by `convert` (the daemon's pool);
+ * progress counts over the whole VM. `willCreate` runs before each output is started. A loose
+ * OVF's disk with a deferred .mf digest has it checked from the conversion's own reads.
  */
 export async function convertDisks(
-  disks: SourceDisk[],
+  disks: ConvertibleDisk[],
   outputs: string[],
   base: Omit<ConvertRequest, 'source' | 'output' | 'sourceFormat' | 'sourceRoot'>,
   options: ConvertOptions,
   willCreate: (output: string) => Promise<void> = async () => undefined,
+  convert: ConvertFn = convertImage,
 ): Promise<ConvertResult[]> {
   const total = disks.reduce((a, d) => a + d.virtualSize, 0);
   const results: ConvertResult[] = [];
@@ -39,15 +45,16 @@ export async function convertDisks(
       ...base,
       source: disk.source,
       output: outputs[i],
-      sourceFormat: disk.engineFormat,
+      ...(disk.engineFormat ? { sourceFormat: disk.engineFormat } : {}),
       ...(disk.root ? { sourceRoot: disk.root } : {}),
     };
     const opts: ConvertOptions = {
       signal: options.signal,
-      onProgress: (pr: ConvertProgress) => options.onProgress?.({ ...pr, bytesDone: doneBefore + pr.bytesDone, bytesTotal: total }),
+      onProgress: (pr: ConvertProgress) =>
+        options.onProgress?.({ ...pr, bytesDone: doneBefore + pr.bytesDone, bytesTotal: Math.max(total, doneBefore + pr.bytesTotal) }),
     };
     const md = disk.manifestDigest;
-    const r = md ? await convertLooseDisk(request, opts, md.digest, md.mfName) : await convertImage(request, opts);
+    const r = md ? await convertLooseDisk(request, opts, md.digest, md.mfName) : await convert(request, opts);
     doneBefore += r.virtualSize;
     results.push(r);
   }
