@@ -1,7 +1,7 @@
 // The watch-folder job source of `h2k daemon`: the watcher, queue, scheduler, job runner,
 // notifications and dedup store, start-up recovery and their shutdown. The service shell
 // (src/service/service.ts) gives it the control socket, signals, stats and metrics.
-import { mkdir, realpath } from 'node:fs/promises';
+import { lstat, mkdir, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
@@ -14,10 +14,10 @@ import type { JobSource, ServiceConfig, ServiceContext } from '../service/job-so
 import { Service, type ServiceOptions } from '../service/service.js';
 import { Deduplicator } from './dedup.js';
 import { assertGuestToolsForFixes } from './guest-stage.js';
-import { JobRunner, type ConvertFn } from './job-runner.js';
+import { JobRunner, type ConvertFn, type JobOutcome } from './job-runner.js';
 import { Notifier } from './notify/notifier.js';
 import { MemoryJobQueue } from './queue/memory-queue.js';
-import type { JobQueue, JobSpec } from './queue/job-queue.js';
+import type { Job, JobQueue, JobSpec } from './queue/job-queue.js';
 import { removeStalePartials } from './recovery.js';
 import { Scheduler } from './scheduler.js';
 import { StallMonitor } from './stall-monitor.js';
@@ -100,7 +100,7 @@ export class WatchFolderSource implements JobSource {
     this.scheduler = new Scheduler({
       queue: this.queue,
       maxConcurrent: cfg.max_concurrent_jobs,
-      run: (job, signal) => this.runner!.run(job, signal),
+      run: (job, signal) => this.runClaimed(job, signal),
       log,
       onChange: () => ctx.changed(),
       onReleased: (job) => this.watcher?.release(job.files),
@@ -169,6 +169,16 @@ export class WatchFolderSource implements JobSource {
     await this.watcher.start();
     // Another host may enqueue, or die and leave its job to be claimed after its lease.
     if (this.cluster) (this.pollTimer = setInterval(() => this.scheduler?.kick(), CLUSTER_POLL_MS)).unref();
+  }
+
+  /** In a cluster a job can be enqueued again by a host whose watcher judged the file just as
+   * another host finished it and archived its files: a claimed job whose file is gone is done. */
+  private async runClaimed(job: Job, signal: AbortSignal): Promise<JobOutcome> {
+    if (this.cluster && !(await lstat(job.primary).then(() => true, () => false))) {
+      this.log.info('job_gone', `Skipped ${job.primary}: no longer in the watch folder (another host finished it)`, { file: job.primary });
+      return { kind: 'duplicate' };
+    }
+    return this.runner!.run(job, signal);
   }
 
   private async enqueue(spec: JobSpec): Promise<void> {
