@@ -142,6 +142,17 @@ describe('h2k daemon with queue_url', () => {
     // the dedup records of the whole cluster are in the database, each naming its host
     const recs = await sql<{ host_name: string }>(`SELECT host_name FROM h2k.processed_files WHERE status = 'success'`);
     expect(recs).toHaveLength(30);
+    // h2k ctl --queue-url: the cluster from its database; --host: one host's socket
+    const ctl = await runH2k(['ctl', '--queue-url', url, '--json', 'status'], { timeout: 30_000 });
+    expect(ctl.code, ctl.stderr).toBe(0);
+    expect(ctl.stdout).not.toContain(PG_PASSWORD);
+    const cl = JSON.parse(ctl.stdout).cluster as { hosts: { hostName: string; alive: boolean; done: number }[]; done: number; waiting: number };
+    expect(cl.hosts.map((h) => [h.hostName, h.alive])).toEqual([['a', true], ['b', true], ['c', true]]);
+    expect(cl.hosts.reduce((n, h) => n + h.done, 0)).toBe(30);
+    expect([cl.done, cl.waiting]).toEqual([30, 0]);
+    const one = await runH2k(['ctl', '--output-dir', outputDir, '--host', 'b', '--json', 'status'], { timeout: 30_000 });
+    expect(one.code, one.stderr).toBe(0);
+    expect(JSON.parse(one.stdout).pid).toBe(daemons.find((d) => d.host === 'b')!.proc.pid);
     // secrets: no log line of any host holds the password
     for (const d of daemons) expect(d.log.stderr()).not.toContain(PG_PASSWORD);
   }, 300_000);
