@@ -153,6 +153,9 @@ describe('h2k daemon with queue_url', () => {
     const one = await runH2k(['ctl', '--output-dir', outputDir, '--host', 'b', '--json', 'status'], { timeout: 30_000 });
     expect(one.code, one.stderr).toBe(0);
     expect(JSON.parse(one.stdout).pid).toBe(daemons.find((d) => d.host === 'b')!.proc.pid);
+    expect(JSON.parse(one.stdout).host_name).toBe('b');
+    expect(one.stdout).toContain('***');
+    expect(one.stdout).not.toContain(encodeURIComponent(PG_PASSWORD));
     // secrets: no log line of any host holds the password
     for (const d of daemons) expect(d.log.stderr()).not.toContain(PG_PASSWORD);
   }, 300_000);

@@ -70,7 +70,8 @@ export class WatchFolderSource implements JobSource {
   }
 
   status() {
-    return { watch_dir: this.cfg.watch_dir, output_dir: this.cfg.output_dir };
+    const c = this.cluster?.queue;
+    return { watch_dir: this.cfg.watch_dir, output_dir: this.cfg.output_dir, ...(c ? { host_name: c.hostName, queue_url: c.shownUrl } : {}) };
   }
 
   async prepare(): Promise<void> {
