@@ -93,6 +93,14 @@ export const daemonShape = {
     .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9477')
     .optional(),
   control_socket: z.string().min(1).optional(),
+  /** h2k: postgres://user:password@host/db; every daemon pointed at it is one cluster (issue 21) */
+  queue_url: z.string().regex(/^postgres(ql)?:\/\//, 'expected postgres://user:password@host[:port]/database').optional(),
+  /** h2k: this daemon's name in the cluster (default the machine's hostname) */
+  host_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, dot, dash, underscore (at most 63)').optional(),
+  /** h2k: seconds a cluster job's claim lives without a heartbeat */
+  lease_seconds: seconds(1).default(15),
+  /** h2k: jobs running at once in the whole cluster; 0 = no limit */
+  cluster_max_jobs: z.number().int().min(0).default(0),
   /** seconds between periodic stats.json writes (it is also written after every job) */
   stats_interval: seconds(0.1).default(60),
   log_format: z.enum(LOG_FORMATS).default('human'),

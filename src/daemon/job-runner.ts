@@ -247,7 +247,7 @@ export class JobRunner {
         duration_seconds: Math.round(seconds * 1000) / 1000,
         retry_count: job.retryCount,
       });
-      dedup?.record({
+      await dedup?.record({
         filename: name,
         filepath: job.primary,
         file_size: sizeBytes,
@@ -354,7 +354,7 @@ export class JobRunner {
       phase: pe.phase,
       retry_count: job.retryCount,
     });
-    this.deps.dedup?.record({
+    await this.deps.dedup?.record({
       filename: name,
       filepath: job.primary,
       file_size: job.sizeBytes,

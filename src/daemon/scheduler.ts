@@ -99,6 +99,11 @@ export class Scheduler {
     this.shutdown(0);
   }
 
+  /** Cancels one running job (its claim was lost to another host): it ends as cancelled. */
+  cancel(id: string): void {
+    this.inFlight.get(id)?.abort();
+  }
+
   /** Ask for a scheduling pass (new job queued, timer fired, job settled). */
   readonly kick = serialPass(
     () => this.pumpOnce(),

@@ -1,7 +1,7 @@
 // The watch-folder job source of `h2k daemon`: the watcher, queue, scheduler, job runner,
 // notifications and dedup store, start-up recovery and their shutdown. The service shell
 // (src/service/service.ts) gives it the control socket, signals, stats and metrics.
-import { mkdir, realpath } from 'node:fs/promises';
+import { lstat, mkdir, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { convertImage } from '../convert/convert-image.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
@@ -14,14 +14,15 @@ import type { JobSource, ServiceConfig, ServiceContext } from '../service/job-so
 import { Service, type ServiceOptions } from '../service/service.js';
 import { Deduplicator } from './dedup.js';
 import { assertGuestToolsForFixes } from './guest-stage.js';
-import { JobRunner, type ConvertFn } from './job-runner.js';
+import { JobRunner, type ConvertFn, type JobOutcome } from './job-runner.js';
 import { Notifier } from './notify/notifier.js';
 import { MemoryJobQueue } from './queue/memory-queue.js';
-import type { JobQueue, JobSpec } from './queue/job-queue.js';
+import type { Job, JobQueue, JobSpec } from './queue/job-queue.js';
 import { removeStalePartials } from './recovery.js';
 import { Scheduler } from './scheduler.js';
 import { StallMonitor } from './stall-monitor.js';
 import { WatchFolder } from './watcher.js';
+import { CLUSTER_POLL_MS, openClusterParts, type ClusterParts } from './cluster-parts.js';
 
 export interface WatchSourceOptions {
   /** replaces convertImage (tests inject failures); production leaves it unset */
@@ -32,7 +33,10 @@ export interface WatchSourceOptions {
 export class WatchFolderSource implements JobSource {
   readonly cfg: DaemonConfig;
   readonly fileTypes: string[];
-  private readonly queue: JobQueue;
+  private queue: JobQueue;
+  /** with queue_url: the shared queue and dedup store */
+  private cluster?: ClusterParts;
+  private pollTimer?: NodeJS.Timeout;
   private scheduler?: Scheduler;
   private watcher?: WatchFolder;
   private notifier?: Notifier;
@@ -66,7 +70,8 @@ export class WatchFolderSource implements JobSource {
   }
 
   status() {
-    return { watch_dir: this.cfg.watch_dir, output_dir: this.cfg.output_dir };
+    const c = this.cluster?.queue;
+    return { watch_dir: this.cfg.watch_dir, output_dir: this.cfg.output_dir, ...(c ? { host_name: c.hostName, queue_url: c.shownUrl } : {}) };
   }
 
   async prepare(): Promise<void> {
@@ -80,6 +85,14 @@ export class WatchFolderSource implements JobSource {
     cfg.watch_dir = await realpath(cfg.watch_dir);
     cfg.output_dir = await realpath(cfg.output_dir);
     assertApart('watch_dir', cfg.watch_dir, cfg.output_dir, ' (after resolving symlinks)');
+    if (cfg.queue_url && !this.opts.queue) {
+      // A job whose lease another host took over is cancelled here: its .partial is removed, never renamed.
+      this.cluster = await openClusterParts({ ...cfg, queue_url: cfg.queue_url }, this.log, (id) => {
+        this.log.warn('job_lease_lost', `Job ${id} was taken over by another host (this host's heartbeats did not reach the database); cancelling it here`, { file: id });
+        this.scheduler?.cancel(id);
+      });
+      this.queue = this.cluster.queue;
+    }
   }
 
   async start(ctx: ServiceContext): Promise<void> {
@@ -88,16 +101,18 @@ export class WatchFolderSource implements JobSource {
     this.scheduler = new Scheduler({
       queue: this.queue,
       maxConcurrent: cfg.max_concurrent_jobs,
-      run: (job, signal) => this.runner!.run(job, signal),
+      run: (job, signal) => this.runClaimed(job, signal),
       log,
       onChange: () => ctx.changed(),
       onReleased: (job) => this.watcher?.release(job.files),
       onSettled: (job) => this.watcher?.release(job.files),
     });
-    for (const p of await removeStalePartials(cfg.output_dir))
-      log.warn('partial_removed', `Removed stale partial output: ${p}`, { file: p });
+    // In a cluster the output_dir is shared: a .partial there may be another host's running job.
+    if (!this.cluster)
+      for (const p of await removeStalePartials(cfg.output_dir))
+        log.warn('partial_removed', `Removed stale partial output: ${p}`, { file: p });
     if (cfg.enable_deduplication)
-      this.dedup = await Deduplicator.open({ dbPath: ctx.paths.dedupDb, useHash: cfg.deduplication_use_md5, hash: cfg.deduplication_hash, log });
+      this.dedup = await Deduplicator.open({ dbPath: ctx.paths.dedupDb, backend: this.cluster?.dedup, useHash: cfg.deduplication_use_md5, hash: cfg.deduplication_hash, log });
     const notifier = (this.notifier = new Notifier(cfg.notifications, log));
     // The converter's and hasher's own opens follow the drop rules too (O_NOFOLLOW, one name,
     // regular): nothing swapped in after the daemon's lstat checks is read.
@@ -153,6 +168,18 @@ export class WatchFolderSource implements JobSource {
         }),
     });
     await this.watcher.start();
+    // Another host may enqueue, or die and leave its job to be claimed after its lease.
+    if (this.cluster) (this.pollTimer = setInterval(() => this.scheduler?.kick(), CLUSTER_POLL_MS)).unref();
+  }
+
+  /** In a cluster a job can be enqueued again by a host whose watcher judged the file just as
+   * another host finished it and archived its files: a claimed job whose file is gone is done. */
+  private async runClaimed(job: Job, signal: AbortSignal): Promise<JobOutcome> {
+    if (this.cluster && !(await lstat(job.primary).then(() => true, () => false))) {
+      this.log.info('job_gone', `Skipped ${job.primary}: no longer in the watch folder (another host finished it)`, { file: job.primary });
+      return { kind: 'duplicate' };
+    }
+    return this.runner!.run(job, signal);
   }
 
   private async enqueue(spec: JobSpec): Promise<void> {
@@ -196,20 +223,23 @@ export class WatchFolderSource implements JobSource {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.pollTimer);
     await this.watcher?.stop();
     this.stall?.stop();
     await this.notifier?.flush();
     this.notifier?.close();
     if (this.dedup) {
       try {
-        const n = this.dedup.purge(this.cfg.deduplication_retention_days);
+        const n = await this.dedup.purge(this.cfg.deduplication_retention_days);
         if (n > 0) this.log.info('dedup_purged', `Removed ${n} dedup record(s) older than ${this.cfg.deduplication_retention_days} days`);
       } catch (err) {
         this.log.warn('dedup_purge_failed', `Dedup purge failed: ${(err as Error).message}`);
       }
-      this.dedup.close();
+      await this.dedup.close();
       this.dedup = undefined;
     }
+    await this.cluster?.close().catch((err: Error) => this.log.warn('queue_close_failed', err.message));
+    this.cluster = undefined;
     if (this.runner) loadAddon().setPlainFilesOnly(false);
   }
 }

@@ -59,6 +59,8 @@ export interface JobSource {
 export interface ServiceConfig {
   output_dir: string;
   control_socket?: string;
+  queue_url?: string;
+  host_name?: string;
   metrics_listen?: string;
   stats_interval?: number;
   verbose?: number;

@@ -3,6 +3,7 @@
 // When stderr is the journal, each line there starts with its syslog priority (<3> ... <7>).
 import { fstatSync, openSync, writeSync } from 'node:fs';
 import { H2kError } from '../util/errors.js';
+import { urlSecrets } from '../util/redact.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'human' | 'json';
@@ -77,9 +78,9 @@ function openLogFile(file: string): number {
 }
 
 /** The strings of a daemon config that must never be logged: SMTP password, webhook URL and its path. */
-export function configSecrets(cfg: { notifications?: { email_password?: string; webhook_url?: string } }): string[] {
+export function configSecrets(cfg: { queue_url?: string; notifications?: { email_password?: string; webhook_url?: string } }): string[] {
   const n = cfg.notifications ?? {};
-  return [n.email_password, n.webhook_url, n.webhook_url ? new URL(n.webhook_url).pathname : undefined].filter(
+  return [n.email_password, n.webhook_url, n.webhook_url ? new URL(n.webhook_url).pathname : undefined, ...urlSecrets(cfg.queue_url)].filter(
     (s): s is string => typeof s === 'string' && s.length > 1,
   );
 }

@@ -1,6 +1,7 @@
 // Where a service keeps its state ({output_dir}/.daemon/), its version, and the directory rule
 // both job sources check (their input and output directories must be apart).
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { packageRoot } from '../native/addon.js';
 import { H2kError } from '../util/errors.js';
@@ -12,13 +13,16 @@ export interface DaemonPaths {
   dedupDb: string;
 }
 
-export function daemonPaths(cfg: { output_dir: string; control_socket?: string }): DaemonPaths {
-  const stateDir = join(resolve(cfg.output_dir), '.daemon');
+/** With queue_url several hosts share output_dir: each keeps its socket and stats.json in
+ * {output_dir}/.daemon/<host_name>/ (the default host name: the machine's). */
+export function daemonPaths(cfg: { output_dir: string; control_socket?: string; queue_url?: string; host_name?: string }): DaemonPaths {
+  const shared = join(resolve(cfg.output_dir), '.daemon');
+  const stateDir = cfg.queue_url ? join(shared, cfg.host_name || hostname()) : shared;
   return {
     stateDir,
     statsFile: join(stateDir, 'stats.json'),
     socket: cfg.control_socket ? resolve(cfg.control_socket) : join(stateDir, 'control.sock'),
-    dedupDb: join(stateDir, 'deduplication.db'),
+    dedupDb: join(shared, 'deduplication.db'),
   };
 }
 

@@ -5,6 +5,10 @@
 const MASK = '***';
 
 /** The URL's password in every spelling it may appear in: as written, percent-decoded, encoded. */
+export function urlSecrets(url: string | undefined): string[] {
+  return url ? secretsOf(url) : [];
+}
+
 function secretsOf(url: string): string[] {
   const found = new Set<string>();
   const add = (s: string | null | undefined) => {

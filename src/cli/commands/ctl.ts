@@ -17,6 +17,8 @@ interface CtlFlags {
   config?: string;
   json?: boolean;
   timeout?: string;
+  queueUrl?: string;
+  host?: string;
 }
 
 export const DEFAULT_OUTPUT_DIR = '/var/lib/h2k/output';
@@ -25,11 +27,13 @@ const HYPER2KVM_SOCKET = '/var/lib/hyper2kvm/output/.daemon/control.sock';
 
 export function socketPathFor(flags: CtlFlags): string {
   if (flags.socket) return resolve(flags.socket);
-  if (flags.outputDir) return join(resolve(flags.outputDir), '.daemon', 'control.sock');
+  // a cluster's daemons each have {output_dir}/.daemon/<host_name>/control.sock
+  const state = (dir: string) => join(resolve(dir), '.daemon', ...(flags.host ? [flags.host] : []), 'control.sock');
+  if (flags.outputDir) return state(flags.outputDir);
   if (flags.config) {
     const { values } = readConfigFile(flags.config);
     if (typeof values.control_socket === 'string') return resolve(values.control_socket);
-    if (typeof values.output_dir === 'string') return join(resolve(values.output_dir), '.daemon', 'control.sock');
+    if (typeof values.output_dir === 'string') return state(values.output_dir);
   }
   const fallback = join(process.env.H2K_OUTPUT_DIR ?? DEFAULT_OUTPUT_DIR, '.daemon', 'control.sock');
   // A drop-in for hyper2kvm may run on its default output_dir.
@@ -76,6 +80,8 @@ export function registerCtl(program: Command): void {
     .option('--output-dir <dir>', `the daemon's output_dir; socket is <dir>/.daemon/control.sock (default ${DEFAULT_OUTPUT_DIR} or $H2K_OUTPUT_DIR)`)
     .option('--socket <path>', 'control socket path')
     .option('--config <file>', "read output_dir from the daemon's config file")
+    .option('--queue-url <url>', 'status|stats of the whole cluster from its database (env H2K_QUEUE_URL)')
+    .option('--host <name>', "one host of a cluster: its socket is <output_dir>/.daemon/<name>/control.sock; with --queue-url, only its figures")
     .option('--json', 'print the raw JSON reply')
     .option('--timeout <seconds>', 'how long to wait for a reply', '5')
     .action(async (command: string, flags: CtlFlags) => {
@@ -89,6 +95,13 @@ async function runCtl(command: string, flags: CtlFlags): Promise<number> {
       throw new H2kError(`unknown command '${command}'`, { code: 'E_USAGE', hint: `use one of: ${CONTROL_COMMANDS.join(', ')}` });
     const timeout = Number(flags.timeout ?? '5');
     if (!Number.isFinite(timeout) || timeout <= 0) throw new H2kError(`bad --timeout '${flags.timeout}'`, { code: 'E_USAGE' });
+    const queueUrl = flags.queueUrl ?? (process.env.H2K_QUEUE_URL || undefined);
+    if (queueUrl && !flags.socket && !flags.outputDir && (command === 'status' || command === 'stats')) {
+      const { clusterStatus, humanCluster } = await import('./ctl-cluster.js');
+      const s = await clusterStatus(queueUrl, flags.host);
+      process.stdout.write((flags.json ? JSON.stringify({ status: 'ok', cluster: s }, null, 2) : humanCluster(s)) + '\n');
+      return EXIT.OK;
+    }
     const reply = await sendControlCommand(socketPathFor(flags), command, timeout * 1000);
     if (flags.json) process.stdout.write(JSON.stringify(reply, null, 2) + '\n');
     else if (reply.status === 'ok') process.stdout.write(humanReply(reply) + '\n');

@@ -29,6 +29,9 @@ interface DaemonFlags {
   verbose?: string;
   manifestWorkflowMode?: boolean;
   manifestWorkflowDir?: string;
+  queueUrl?: string;
+  hostName?: string;
+  leaseSeconds?: string;
 }
 
 const num = (v: string | undefined) => (v === undefined ? undefined : v.trim() === '' ? NaN : Number(v));
@@ -56,6 +59,10 @@ export function flagsToConfig(f: DaemonFlags): Record<string, unknown> {
     verbose: num(f.verbose),
     manifest_workflow_mode: f.manifestWorkflowMode ? true : undefined,
     manifest_workflow_dir: f.manifestWorkflowDir,
+    // the environment (systemd EnvironmentFile=) keeps the database password out of the config file
+    queue_url: f.queueUrl ?? (process.env.H2K_QUEUE_URL || undefined),
+    host_name: f.hostName ?? (process.env.H2K_HOST_NAME || undefined),
+    lease_seconds: num(f.leaseSeconds),
   };
 }
 
@@ -81,6 +88,9 @@ export function registerDaemon(program: Command): void {
     .option('--log-format <format>', 'human | json')
     .option('--log-file <file>', 'also append log lines to this file')
     .option('--verbose <level>', '0 errors/warnings, 1 info (default), 2 debug')
+    .option('--queue-url <url>', 'postgres://user:password@host/db: share one job queue with every daemon pointed at it (queue_url; env H2K_QUEUE_URL)')
+    .option('--host-name <name>', "this daemon's name in the cluster (host_name; env H2K_HOST_NAME; default the hostname)")
+    .option('--lease-seconds <n>', 'with --queue-url: a silent host loses its jobs after this long (lease_seconds, default 15)')
     .option('--manifest-workflow-mode', 'process manifests dropped into <manifest-workflow-dir>/to_be_processed/ instead of watching for disks')
     .option('--manifest-workflow-dir <dir>', 'manifest workflow root: to_be_processed/, processing/, processed/, failed/')
     .action(async (flags: DaemonFlags) => {

@@ -132,6 +132,11 @@ export class PgJobQueue implements JobQueue {
     return queue;
   }
 
+  /** Connects (schema migrated) to read the cluster (clusterStatus), without joining it as a host. */
+  static async observe(opts: PgConnectOptions): Promise<PgJobQueue> {
+    return new PgJobQueue(await connectCluster({ poolSize: 2, ...opts }), { ...opts, hostName: 'observer' });
+  }
+
   /** A query; named ones are prepared once per connection (the claim and settle statements). */
   private async sql<R extends pg.QueryResultRow>(text: string, values: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {
     try {

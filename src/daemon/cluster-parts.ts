@@ -1,0 +1,48 @@
+// With queue_url: what a daemon of a cluster uses instead of the single-host parts — the
+// PostgreSQL job queue (src/daemon/queue/pg-queue.ts) and the cluster's dedup store
+// (src/dedup/pg-store.ts), both on the database's schema made or migrated at start. An
+// unreachable database at start fails the start (E_QUEUE_UNREACHABLE, exit 69).
+import { PgJobQueue } from './queue/pg-queue.js';
+import { PgDedupStore } from '../dedup/pg-store.js';
+import type { Logger } from '../service/logger.js';
+
+export interface ClusterConfig {
+  queue_url: string;
+  host_name?: string;
+  lease_seconds?: number;
+  cluster_max_jobs?: number;
+  enable_deduplication?: boolean;
+}
+
+export interface ClusterParts {
+  queue: PgJobQueue;
+  dedup?: PgDedupStore;
+  close(): Promise<void>;
+}
+
+/** How often a cluster daemon looks for work another host enqueued or a dead host left. */
+export const CLUSTER_POLL_MS = 1000;
+
+export async function openClusterParts(cfg: ClusterConfig, log: Logger, onLeaseLost: (id: string) => void): Promise<ClusterParts> {
+  const common = { url: cfg.queue_url, hostName: cfg.host_name, onError: (err: Error) => log.warn('queue_connection_error', err.message) };
+  const queue = await PgJobQueue.open({ ...common, leaseSeconds: cfg.lease_seconds, clusterMaxJobs: cfg.cluster_max_jobs, onLeaseLost });
+  let dedup: PgDedupStore | undefined;
+  try {
+    if (cfg.enable_deduplication !== false) dedup = await PgDedupStore.open(common);
+  } catch (err) {
+    await queue.close().catch(() => undefined);
+    throw err;
+  }
+  log.info('cluster_joined', `Joined the cluster at ${queue.shownUrl} as host ${queue.hostName} (lease ${queue.leaseSeconds}s)`, {
+    host: queue.hostName,
+    queue_url: queue.shownUrl,
+  });
+  return {
+    queue,
+    dedup,
+    close: async () => {
+      await queue.close();
+      await dedup?.close().catch(() => undefined); // normally closed already by the Deduplicator
+    },
+  };
+}
