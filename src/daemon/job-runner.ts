@@ -219,7 +219,7 @@ export class JobRunner {
     try {
       guestFix = await inPhase('guest_fix', () => fixBootDisk(cfg, result.output, signal, log));
       domainXml = await inPhase('domain_xml', async () => {
-        const domain = domainVm(cfg, vm, planned.ovfVm);
+        const domain = domainVm(cfg, vm, planned.ovfVm, guestFix?.os?.firmware);
         return domain && writeDomainXml(outDir, vm, domain, results.map((r) => r.output), cfg.out_format);
       });
     } catch (err) {
