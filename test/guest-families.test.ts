@@ -67,9 +67,7 @@ async function boot(image: string, consoleLog: string) {
   return { code: r.code, result: JSON.parse(r.stdout || '{}'), log, stderr: r.stderr };
 }
 
-// Not yet run to the end under load (its fix spent >10 min in update-initramfs): runs when asked
-// for (H2K_TEST_UEFI=1) until it has passed once.
-describe.runIf(process.env.H2K_TEST_UEFI === '1')('UEFI guest: GPT + ESP, grub-efi only in EFI/debian (NVRAM stayed on ESX) -> OVMF with fresh NVRAM', () => {
+describe('UEFI guest: GPT + ESP, grub-efi only in EFI/debian (NVRAM stayed on ESX) -> OVMF with fresh NVRAM', () => {
   let g: Awaited<ReturnType<typeof prepare>>;
   beforeAll(async () => {
     g = await prepare('uefi', 'streamOptimized');
