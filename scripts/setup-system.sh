@@ -19,6 +19,8 @@ PACKAGES=(
   busybox-static debootstrap                 # building small guest root filesystems in tests
   initramfs-tools-core zstd                  # lsinitramfs (+ zstd for Debian 12 initrds): test/guest-debian.test.ts
   e2fsprogs fdisk dosfstools mtools          # guest fixture disks without an appliance (mkfs.ext4 -d, sfdisk, FAT)
+  ovmf                                       # UEFI firmware: h2k validate --boot of UEFI guests (test/guest-families.test.ts)
+  libguestfs-xfs lvm2 btrfs-progs            # XFS (appliance), LVM and btrfs for the RHEL-/SUSE-like guest fixtures
   libvirt-clients libxml2-utils              # virt-xml-validate (+ the xmllint it runs): checks the libvirt XML built from OVF
   openssl procps tar gzip                    # test fixtures: SMTP STARTTLS certificate, process checks, OVA archives
   strace                                     # test/daemon-hostile-drops.test.ts: which files the daemon opens

@@ -3,8 +3,9 @@
 // A disk image brings no VM description, so vm_memory / vm_vcpus / vm_uefi describe it; an OVA
 // (or OVF) brings its VM (name, CPUs, memory, firmware, NICs), and only the vm_* keys the config
 // sets itself override it — except that vm_uefi: false never turns an EFI VM into a BIOS one,
-// which could not boot.
-import { resolve } from 'node:path';
+// which could not boot, and a guest the fix stage found booting by UEFI gets EFI firmware whatever
+// the keys say.
+import { resolve, join } from 'node:path';
 import type { DaemonConfig } from '../config/daemon-schema.js';
 import { domainXmlSettings } from '../config/guest-output-schema.js';
 import type { OvfVm } from '../ovf/ovf-types.js';
@@ -27,7 +28,18 @@ const MIB = 1024 * 1024;
  * The VM the domain describes: the OVF's (an OVA or loose .ovf, as the job planned it), else one
  * built from the vm_* keys; undefined when emit_domain_xml is off.
  */
-export function domainVm(cfg: DaemonConfig, vmName: string, ovfVm: OvfVm | undefined): { vm: OvfVm; warnings: string[] } | undefined {
+export function domainVm(
+  cfg: DaemonConfig, vmName: string, ovfVm: OvfVm | undefined, guestFirmware?: 'bios' | 'uefi',
+): { vm: OvfVm; warnings: string[] } | undefined {
+  const d = domainFromKeys(cfg, vmName, ovfVm);
+  if (d && guestFirmware === 'uefi' && d.vm.firmware !== 'efi') {
+    d.vm = { ...d.vm, firmware: 'efi' };
+    d.warnings.push('firmware: EFI, because the guest boots by UEFI (its EFI system partition holds the loaders): BIOS could not boot it');
+  }
+  return d;
+}
+
+function domainFromKeys(cfg: DaemonConfig, vmName: string, ovfVm: OvfVm | undefined): { vm: OvfVm; warnings: string[] } | undefined {
   const s = domainXmlSettings(cfg);
   if (!s) return undefined;
   const set = new Set(cfg.keys_set ?? []);

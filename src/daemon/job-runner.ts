@@ -206,7 +206,7 @@ export class JobRunner {
       );
       const guestFix = await inPhase('guest_fix', () => fixBootDisk(cfg, results[0].output, signal, log));
       const domainXml = await inPhase('domain_xml', async () => {
-        const domain = domainVm(cfg, vm, planned.ovfVm);
+        const domain = domainVm(cfg, vm, planned.ovfVm, guestFix?.os?.firmware);
         written.push(xmlPath);
         return domain && writeDomainXml(xmlPath, domain, results.map((r) => r.output), cfg.out_format);
       });

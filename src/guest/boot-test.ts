@@ -1,9 +1,10 @@
 // Boot test under qemu-system-x86_64 with virtio disk and net; passes only when the serial console
 // shows userspace. Guests with a BIOS bootloader in the MBR (grub) boot through it (SeaBIOS ->
-// the guest's grub -> its kernel); others get a direct kernel boot of the guest's own kernel and
-// initramfs. Either way qemu runs on a scratch qcow2 overlay, so the judged image is never written.
+// the guest's grub -> its kernel); UEFI guests (an ESP with loaders) boot through OVMF with a
+// fresh NVRAM, as a new VM does, so only what the ESP holds can start them; others get a direct
+// kernel boot of the guest's own kernel and initramfs. Either way qemu runs on a scratch qcow2 overlay, so the judged image is never written.
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { H2kError } from '../util/errors.js';
@@ -37,7 +38,20 @@ export const USERSPACE_MARKERS: RegExp[] = [
   /H2K_BOOT_OK[^\n]*\n/, /^[\w.-]+ login: ?$/m, /Reached target[^\n]*(Multi-User System|Graphical Interface|Login Prompts)[^\n]*/,
 ];
 /** Lines that mean the boot will not get there: fail fast instead of waiting for the timeout. */
-const FAILURE_MARKERS: RegExp[] = [/Kernel panic - not syncing[^\n]*/, /Dropping to a shell[^\n]*/, /Gave up waiting for root[^\n]*/];
+// (OVMF: every boot option failed and it fell back to its built-in shell, or has nothing at all;
+// dracut: the root device never appeared)
+const FAILURE_MARKERS: RegExp[] = [
+  /Kernel panic - not syncing[^\n]*/, /Dropping to a shell[^\n]*/, /Gave up waiting for root[^\n]*/,
+  /UEFI Interactive Shell[^\n]*/, /No bootable option or device was found[^\n]*/,
+  /Timed out waiting for device[^\n]*/, /dracut[^\n]*Could not boot[^\n]*/, /Entering emergency mode[^\n]*/, // dracut / systemd
+];
+
+/** OVMF firmware (code, pristine NVRAM) pairs, as Debian's ovmf and Fedora's edk2-ovmf ship them. */
+const OVMF_PAIRS: [string, string][] = [
+  ['/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/OVMF_VARS_4M.fd'],
+  ['/usr/share/OVMF/OVMF_CODE.fd', '/usr/share/OVMF/OVMF_VARS.fd'],
+  ['/usr/share/edk2/ovmf/OVMF_CODE.fd', '/usr/share/edk2/ovmf/OVMF_VARS.fd'],
+];
 
 interface BootFiles {
   kernel: string;
@@ -46,7 +60,10 @@ interface BootFiles {
 }
 
 /** How qemu starts the guest: from the disk's own bootloader, or with -kernel/-initrd/-append. */
-type BootPlan = { mode: 'bootloader'; grubCfg: string } | ({ mode: 'direct-kernel' } & BootFiles) | { mode: 'windows' };
+type BootPlan =
+  | { mode: 'bootloader'; firmware: 'bios' | 'uefi'; grubCfg: string }
+  | ({ mode: 'direct-kernel'; firmware: 'bios' } & BootFiles)
+  | { mode: 'windows'; firmware: 'bios' };
 
 export async function bootTest(path: string, options: BootTestOptions = {}): Promise<BootTestResult> {
   const image = resolvePath(path);
@@ -61,14 +78,16 @@ export async function bootTest(path: string, options: BootTestOptions = {}): Pro
     const plan = await withGuestSession(overlay, { readonly: false, format: 'qcow2', signal: options.signal, log }, (s) => prepareBoot(s, scratch, options.mode ?? 'auto', image));
     const accel = await detectAccel();
     const started = Date.now();
-    log(`boot mode: ${plan.mode === 'bootloader' ? `the guest's own bootloader (SeaBIOS -> MBR -> ${plan.grubCfg})` : plan.mode === 'windows' ? `Windows from its disk, waiting for ${FIRSTBOOT_MARKER} on COM1` : 'direct kernel boot'}`);
-    const outcome = await runQemu(overlay, plan, accel, timeoutSeconds, { ...options, log }, join(scratch, 'qmp.sock'));
+    const firmwareArgs = plan.firmware === 'uefi' ? await ovmfArgs(scratch) : [];
+    log(`boot mode: ${plan.mode === 'bootloader' ? `the guest's own bootloader (${plan.firmware === 'uefi' ? 'OVMF, fresh NVRAM -> ESP' : 'SeaBIOS -> MBR'} -> ${plan.grubCfg})` : plan.mode === 'windows' ? `Windows from its disk, waiting for ${FIRSTBOOT_MARKER} on COM1` : 'direct kernel boot'}`);
+    const outcome = await runQemu(overlay, plan, accel, timeoutSeconds, firmwareArgs, { ...options, log }, join(scratch, 'qmp.sock'));
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     await mkdir(dirname(consoleLogPath), { recursive: true });
     await writeFile(consoleLogPath, outcome.console);
     return {
       passed: outcome.marker !== null, marker: outcome.marker, seconds, consoleLog: consoleLogPath, accel, reason: outcome.reason, mode: plan.mode,
       ...(outcome.devices ? { devices: outcome.devices } : {}),
+      firmware: plan.firmware,
     };
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -110,12 +129,18 @@ async function prepareBoot(s: GuestfishSession, scratch: string, mode: BootMode 
       throw new H2kError('this Windows guest has no viostor boot-start service: it would stop with INACCESSIBLE_BOOT_DEVICE on virtio', {
         code: 'E_GUEST_WINDOWS_NO_DRIVER', file: image, hint: 'run h2k fix --virtio-win <virtio-win.iso> on the image first',
       });
-    return { mode: 'windows' };
+    return { mode: 'windows', firmware: 'bios' };
   }
   if (info.type === 'windows')
     throw new H2kError(`Windows guest cannot be boot-tested: ${info.notFixableReason}`, { code: info.notFixableCode ?? 'E_GUEST_WINDOWS_UNSUPPORTED', file: image });
   if (!info.fixable) throw new H2kError(info.notFixableReason ?? 'unsupported guest', { code: 'E_GUEST_UNSUPPORTED', file: image });
   const grubCfg = info.bootloader.configs.find((c) => c.endsWith('grub.cfg')) ?? null;
+  if (mode !== 'direct-kernel' && info.firmware.kind === 'uefi') {
+    // a UEFI guest boots through the firmware, whatever it finds on the ESP, or not at all
+    if (grubCfg) await s.writeText(grubCfg, serialConsoleGrubCfg(await s.readText(grubCfg)));
+    await s.call('sync');
+    return { mode: 'bootloader', firmware: 'uefi', grubCfg: grubCfg ?? `${info.firmware.espMount}/EFI` };
+  }
   if (mode !== 'direct-kernel') {
     const mbr = join(scratch, 'mbr');
     const disk = (await s.lines('list-devices'))[0]!;
@@ -125,14 +150,14 @@ async function prepareBoot(s: GuestfishSession, scratch: string, mode: BootMode 
       // only the overlay's copy changes: the guest's own grub then boots with the console we read
       await s.writeText(grubCfg, serialConsoleGrubCfg(await s.readText(grubCfg)));
       await s.call('sync');
-      return { mode: 'bootloader', grubCfg };
+      return { mode: 'bootloader', firmware: 'bios', grubCfg };
     }
     if (mode === 'bootloader')
       throw new H2kError(bootCode ? 'the guest has boot code in its MBR but no grub.cfg to point at the serial console' : 'no bootloader in the MBR of the guest disk', {
         code: 'E_GUEST_UNSUPPORTED', file: image, hint: 'use the direct kernel boot (mode auto or direct-kernel)',
       });
   }
-  return { mode: 'direct-kernel', ...(await extractBootFiles(s, scratch, info, image)) };
+  return { mode: 'direct-kernel', firmware: 'bios', ...(await extractBootFiles(s, scratch, info, image)) };
 }
 
 /** Kernel, initramfs and command line of the guest's default boot entry, copied out of the image. */
@@ -166,15 +191,36 @@ async function defaultGrubEntry(s: GuestfishSession, info: GuestInspection): Pro
   return { kernel, initrd: initrdLine ? await inGuest(initrdLine[1]!) : null, args: linux[2]!.trim() };
 }
 
+/** qemu arguments for OVMF: its code read-only, a scratch copy of its pristine NVRAM (as a new VM has). */
+async function ovmfArgs(scratch: string): Promise<string[]> {
+  for (const [code, vars] of OVMF_PAIRS) {
+    try {
+      await copyFile(vars, join(scratch, 'OVMF_VARS.fd'));
+    } catch {
+      continue;
+    }
+    return [
+      '-drive', `if=pflash,format=raw,readonly=on,file=${code}`, '-drive', `if=pflash,format=raw,file=${join(scratch, 'OVMF_VARS.fd')}`,
+      // OVMF's own network boot (PXE over the virtio NIC) would only delay the disk, or the failure, by minutes
+      '-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n', '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n',
+    ];
+  }
+  throw new H2kError('the guest boots by UEFI and no OVMF firmware was found', {
+    code: 'E_GUEST_TOOLS_MISSING', hint: `install ovmf (looked for ${OVMF_PAIRS.map(([c]) => c).join(', ')})`,
+  });
+}
+
 function runQemu(
-  overlay: string, plan: BootPlan, accel: string, timeoutSeconds: number, options: BootTestOptions, qmpSocket: string,
+  overlay: string, plan: BootPlan, accel: string, timeoutSeconds: number, firmwareArgs: string[], options: BootTestOptions, qmpSocket: string,
 ): Promise<{ marker: string | null; console: string; reason: string; devices?: string[] }> {
   const args = [
     '-accel', accel, '-m', String(options.memoryMiB ?? 1024), '-smp', '1',
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-serial', 'stdio',
     // snapshot=on: the boot test never writes to the image it judges
-    '-drive', `file=${overlay},format=qcow2,if=virtio,snapshot=on`,
-    '-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0',
+    // bootindex: firmware tries the disk first (OVMF drops the boot options not in qemu's order)
+    '-drive', `if=none,id=disk0,file=${overlay},format=qcow2,snapshot=on`, '-device', 'virtio-blk-pci,drive=disk0,bootindex=1',
+    // no option ROM: firmware network boot would only delay the disk (or the failure) by minutes
+    '-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0,romfile=', ...firmwareArgs,
   ];
   if (plan.mode === 'direct-kernel') {
     args.push('-kernel', plan.kernel, '-append', plan.cmdline);

@@ -16,6 +16,9 @@ import type { FixResult, GuestInspection } from './types.js';
 import { removeVmwareTools } from './vmware-tools.js';
 import { ChangeSet } from './change-set.js';
 import { fixWindows } from './windows/index.js';
+import { ensureFallbackLoader } from './linux/firmware.js';
+import { scheduleRelabel } from './linux/selinux.js';
+import { keepCloudInitFromNetwork } from './linux/cloud-init.js';
 
 async function readIfFile(s: GuestfishSession, file: string): Promise<string | null> {
   return (await s.isFile(file)) ? s.readText(file) : null;
@@ -38,7 +41,7 @@ export async function fixImage(path: string, options: FixImageOptions = {}): Pro
       const registry = await fixWindows(s, cs, info.root, info.windows, o);
       return {
         changes: cs.changes, registry, warnings: cs.warnings, failed: cs.failed, dryRun: o.dryRun, accel: s.accel,
-        os: { type: info.type, distro: info.distro, version: info.version, root: info.root },
+        os: { type: info.type, distro: info.distro, version: info.version, root: info.root, firmware: info.firmware.kind },
       };
     }
     if (info.type === 'windows')
@@ -75,20 +78,23 @@ export async function fixImage(path: string, options: FixImageOptions = {}): Pro
         if (after === null) await cs.remove(cfg.file, before, 'network');
         else await cs.writeText(cfg.file, before, after, 'network');
       }
+      await keepCloudInitFromNetwork(s, cs);
       if (nicNames.size) cs.warnings.push(`network: NICs renamed ${[...nicNames].map(([a, b]) => `${a}->${b}`).join(', ')}; net.ifnames=0 added to the kernel command line`);
     }
 
     if (o.grub || nicNames.size) await fixGrub(s, cs, info, o.grub, nicNames.size > 0, resolve);
+    if (o.grub) await ensureFallbackLoader(s, cs, info.firmware);
     if (o.removeVmwareTools) await removeVmwareTools(s, cs, info);
     if (o.initramfs) await fixInitramfs(s, cs, info, o.regenerateInitramfs);
     if (o.grub && info.bootloader.regenerateTool) await regenerateGrub(s, cs, info);
     else if (o.grub && info.bootloader.kind !== 'none')
       cs.warnings.push('grub: no update-grub/grub2-mkconfig in the guest; grub.cfg was edited in place instead of regenerated');
 
+    if (!o.dryRun) await scheduleRelabel(s, cs);
     if (!o.dryRun) await s.call('sync');
     return {
       changes: cs.changes, warnings: cs.warnings, failed: cs.failed, dryRun: o.dryRun, accel: s.accel,
-      os: { type: info.type, distro: info.distro, version: info.version, root: info.root },
+      os: { type: info.type, distro: info.distro, version: info.version, root: info.root, firmware: info.firmware.kind },
     };
   });
 }
@@ -174,7 +180,7 @@ async function fixInitramfs(s: GuestfishSession, cs: ChangeSet, info: GuestInspe
         continue;
       }
       const target = k.initramfs ?? (tool === 'initramfs-tools' ? `/boot/initrd.img-${k.version}` : `/boot/initramfs-${k.version}.img`);
-      if (await cs.regenerate(target, regenerateCommand(tool, k.version, k.initramfs !== null), 'initramfs') && !cs.dryRun)
+      if (await cs.regenerate(target, regenerateCommand(tool, k.version, k.initramfs !== null, target), 'initramfs') && !cs.dryRun)
         await verifyVirtioInInitramfs(s, cs, tool, k.version, target);
     }
   }

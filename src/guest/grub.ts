@@ -11,6 +11,9 @@ export const GRUB_CONFIGS = [
   '/etc/default/grub',
 ];
 
+/** Globs of per-kernel boot entries and ESP-side grub configs (RHEL-family, UEFI) kept right with the others. */
+export const GRUB_CONFIG_GLOBS = ['/boot/loader/entries/*.conf', '/boot/efi/EFI/*/grub.cfg'];
+
 export const GRUB_DEVICE_MAPS = ['/boot/grub/device.map', '/boot/grub2/device.map'];
 
 const PARAM = /\b(root|resume)=(\/dev\/[^\s"']+)/g;
@@ -50,7 +53,9 @@ export function addKernelParams(text: string, params: string[], file: string): s
     });
     return found ? out : `${text}${text.endsWith('\n') || text === '' ? '' : '\n'}GRUB_CMDLINE_LINUX="${params.join(' ')}"\n`;
   }
-  return text.replace(/^(\s*(?:linux|linuxefi|linux16|kernel)\s+\S+)(.*)$/gm, (_w, head: string, rest: string) => {
+  // BootLoaderSpec entries (/boot/loader/entries/*.conf) carry the command line on their options line
+  const line = /\/loader\/entries\//.test(file) ? /^(\s*options)(.*)$/gm : /^(\s*(?:linux|linuxefi|linux16|kernel)\s+\S+)(.*)$/gm;
+  return text.replace(line, (_w, head: string, rest: string) => {
     const add = missing(rest);
     return add.length ? `${head}${rest} ${add.join(' ')}` : `${head}${rest}`;
   });

@@ -35,14 +35,16 @@ export function addMkinitcpioModules(text: string): string {
   return text.replace(re, `MODULES=(${[...m[1]!.trim().split(/\s+/).filter(Boolean), ...missing].join(' ')})`);
 }
 
-/** The guest command that rebuilds the initramfs of one kernel version. */
-export function regenerateCommand(tool: InitramfsTool, kernelVersion: string, initramfsExists: boolean): string {
+/** The guest command that rebuilds the initramfs of one kernel version (dracut: into `image` when given). */
+export function regenerateCommand(tool: InitramfsTool, kernelVersion: string, initramfsExists: boolean, image?: string): string {
   if (!/^[\w.+~-]+$/.test(kernelVersion)) throw new Error(`unsafe kernel version string: ${kernelVersion}`);
+  if (image !== undefined && !/^\/[\w.+~\/-]+$/.test(image)) throw new Error(`unsafe initramfs path: ${image}`);
   switch (tool) {
     case 'initramfs-tools':
       return `update-initramfs ${initramfsExists ? '-u' : '-c'} -k ${kernelVersion}`;
     case 'dracut':
-      return `dracut -f --kver ${kernelVersion}`;
+      // dracut's default output name differs between distributions: name the file the guest boots
+      return image ? `dracut -f ${image} ${kernelVersion}` : `dracut -f --kver ${kernelVersion}`;
     case 'mkinitcpio':
       return `mkinitcpio -k ${kernelVersion} -g /boot/initramfs-${kernelVersion}.img`;
   }

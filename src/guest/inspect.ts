@@ -1,8 +1,10 @@
 // What is inside an image: OS, filesystems, boot configuration, network backends, VMware tools.
 import { H2kError } from '../util/errors.js';
 import type { GuestfishSession } from './guestfish-session.js';
-import { GRUB_CONFIGS } from './grub.js';
+import { GRUB_CONFIG_GLOBS, GRUB_CONFIGS } from './grub.js';
 import type { InitramfsTool } from './initramfs.js';
+import { detectFirmware } from './linux/firmware.js';
+import { linuxProfile } from './linux/profile.js';
 import type { GuestFilesystem, GuestInspection, GuestNetworkConfig } from './types.js';
 import { inspectWindowsGuest } from './windows/index.js';
 
@@ -135,7 +137,8 @@ export async function inspectSession(s: GuestfishSession, readonly: boolean, war
   };
   const empty = {
     mountpoints: {}, fstab: null, bootloader: { kind: 'none' as const, configs: [], regenerateTool: null },
-    kernels: [], initramfsTools: [], network: [], vmwareTools: { present: false, files: [], packages: [] },
+    firmware: { kind: 'bios' as const, esp: null, espMount: null, loaders: [], fallback: false, shim: false },
+    kernels: [], initramfsTools: [], network: [], vmwareTools: { present: false, files: [], packages: [] }, profile: null,
   };
   if (type === 'windows') return { ...base, ...empty, ...(await inspectWindowsGuest(s, root, base)) };
   if (type !== 'linux')
@@ -144,6 +147,7 @@ export async function inspectSession(s: GuestfishSession, readonly: boolean, war
   const mountpoints = await mountGuest(s, root, readonly, warnings);
   const configs: string[] = [];
   for (const c of GRUB_CONFIGS) if (await s.isFile(c)) configs.push(c);
+  for (const g of GRUB_CONFIG_GLOBS) for (const c of await s.glob(g)) if (await s.isFile(c)) configs.push(c);
   const grub2 = configs.some((c) => c.endsWith('grub.cfg'));
   const legacy = configs.some((c) => c.endsWith('menu.lst') || c.endsWith('grub.conf'));
   const kernels: GuestInspection['kernels'] = [];
@@ -162,7 +166,7 @@ export async function inspectSession(s: GuestfishSession, readonly: boolean, war
   const packages: string[] = [];
   for (const p of VMWARE_TOOLS_PACKAGES) if (await s.exists(`/var/lib/dpkg/info/${p}.list`)) packages.push(p);
 
-  return {
+  const linux: Omit<GuestInspection, 'profile'> = {
     ...base,
     mountpoints,
     fstab: (await s.isFile('/etc/fstab')) ? await s.readText('/etc/fstab') : null,
@@ -171,6 +175,7 @@ export async function inspectSession(s: GuestfishSession, readonly: boolean, war
       configs,
       regenerateTool: await firstFileOf(s, ['/usr/sbin/update-grub', '/usr/sbin/grub2-mkconfig', '/usr/sbin/grub-mkconfig']),
     },
+    firmware: await detectFirmware(s, mountpoints, readonly),
     kernels,
     initramfsTools,
     network,
@@ -178,4 +183,5 @@ export async function inspectSession(s: GuestfishSession, readonly: boolean, war
     fixable: true,
     notFixableReason: null,
   };
+  return { ...linux, profile: await linuxProfile(s, linux) };
 }

@@ -16,6 +16,27 @@ export interface GuestNetworkConfig {
   backend: 'ifupdown' | 'netplan' | 'ifcfg-rh' | 'networkmanager' | 'systemd-networkd' | 'udev-persistent-net';
 }
 
+/** UEFI when an EFI system partition carries loaders (paths relative to the ESP, as stored). */
+export interface GuestFirmware {
+  kind: 'uefi' | 'bios';
+  esp: string | null;           // the ESP's partition device
+  espMount: string | null;      // where it is mounted in the guest (/boot/efi)
+  loaders: string[];            // EFI/debian/grubx64.efi, EFI/BOOT/BOOTX64.EFI...
+  fallback: boolean;            // EFI/BOOT/BOOTX64.EFI present: bootable with a fresh NVRAM
+  shim: boolean;
+}
+
+/** A Linux guest in the terms its fixes depend on (`h2k inspect` prints it). */
+export interface LinuxProfile {
+  family: 'rhel' | 'debian' | 'ubuntu' | 'suse' | 'arch' | 'photon' | 'other';
+  initSystem: 'systemd' | 'sysvinit' | 'openrc' | 'busybox' | 'unknown';
+  initramfsTool: 'initramfs-tools' | 'dracut' | 'mkinitcpio' | null;
+  bootloader: 'grub2-bls' | 'grub2' | 'grub-legacy' | 'none';
+  firmware: 'uefi' | 'bios';
+  rootDevice: 'partition' | 'lvm' | 'btrfs-subvolume' | 'md' | 'whole-disk';
+  networkStack: GuestNetworkConfig['backend'][];
+}
+
 export interface GuestInspection {
   type: string;                 // linux, windows, ...
   distro: string | null;
@@ -28,10 +49,12 @@ export interface GuestInspection {
   filesystems: GuestFilesystem[];
   fstab: string | null;
   bootloader: { kind: 'grub2' | 'grub-legacy' | 'none'; configs: string[]; regenerateTool: string | null };
+  firmware: GuestFirmware;
   kernels: { version: string; kernel: string; initramfs: string | null }[];
   initramfsTools: ('initramfs-tools' | 'dracut' | 'mkinitcpio')[];
   network: GuestNetworkConfig[];
   vmwareTools: { present: boolean; files: string[]; packages: string[] };
+  profile: LinuxProfile | null;  // null: not Linux
   fixable: boolean;
   notFixableReason: string | null;
   accel: Accel;
@@ -46,7 +69,7 @@ export interface GuestChange {
   file: string;
   before: string | null;        // null: the file did not exist
   after: string | null;         // null: the file was removed
-  kind: 'fstab' | 'crypttab' | 'grub' | 'initramfs' | 'network' | 'vmware-tools' | 'windows-driver' | 'windows-firstboot';
+  kind: 'fstab' | 'crypttab' | 'grub' | 'bootloader' | 'initramfs' | 'network' | 'vmware-tools' | 'selinux' | 'windows-driver' | 'windows-firstboot';
 }
 
 export interface FixResult {
@@ -54,7 +77,7 @@ export interface FixResult {
   registry?: RegistryChange[];  // Windows guests: hive, key, value, before, after
   warnings: string[];
   failed: string[];             // requested fixes that could not be applied (also in warnings)
-  os: { type: string; distro: string | null; version: string | null; root: string };
+  os: { type: string; distro: string | null; version: string | null; root: string; firmware: 'bios' | 'uefi' };
   dryRun: boolean;
   accel: Accel;
 }
@@ -68,4 +91,5 @@ export interface BootTestResult {
   reason: string;
   mode: 'bootloader' | 'direct-kernel' | 'windows';   // through the guest's own bootloader, or -kernel/-initrd; Windows: its disk, first-boot marker on COM1
   devices?: string[];           // Windows: vendor:device of qemu's PCI devices (QMP query-pci)
+  firmware: 'bios' | 'uefi';    // SeaBIOS, or OVMF with a fresh copy of its NVRAM
 }

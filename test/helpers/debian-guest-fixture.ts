@@ -33,3 +33,26 @@ export function debianGuestDisk(timeoutMs = 40 * 60_000): Promise<DebianGuestDis
     });
   });
 }
+
+export const MAKE_FAMILY_GUEST = join(repoRoot, 'scripts', 'make-family-guest.sh');
+export type GuestFamily = 'uefi' | 'rhel' | 'ubuntu';
+
+/** A constant of make-family-guest.sh (ROOT_UUID, VMWARE_MAC...) or of one family's file. */
+export function familyConstant(name: string, family?: GuestFamily): string {
+  const file = family ? join(repoRoot, 'scripts', 'guest-families', `${family}.sh`) : MAKE_FAMILY_GUEST;
+  const m = new RegExp(`^${name}=(\\S+)$`, 'm').exec(readFileSync(file, 'utf8'));
+  if (!m) throw new Error(`${name} not found in ${file}`);
+  return m[1]!;
+}
+
+/** Path of the cached raw disk of one family's guest (scripts/make-family-guest.sh), built when missing. */
+export function familyGuestDisk(family: GuestFamily, timeoutMs = 40 * 60_000): Promise<DebianGuestDisk> {
+  return new Promise((resolve, reject) => {
+    execFile('bash', [MAKE_FAMILY_GUEST, family], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${MAKE_FAMILY_GUEST} ${family} failed: ${err.message}\n${stderr}`));
+      const path = stdout.trim().split('\n').pop() ?? '';
+      if (!path.endsWith('/disk.raw')) return reject(new Error(`${MAKE_FAMILY_GUEST} printed no disk path: ${stdout}\n${stderr}`));
+      resolve({ path, buildLog: stderr });
+    });
+  });
+}

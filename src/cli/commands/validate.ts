@@ -32,7 +32,7 @@ export function registerValidate(program: Command): void {
         if (flags.json) process.stdout.write(JSON.stringify({ image: resolve(image), ...r }, null, 2) + '\n');
         else
           process.stdout.write(
-            `${r.passed ? 'PASS' : 'FAIL'}: ${r.reason}${r.marker ? ` (${r.marker})` : ''} after ${r.seconds}s under ${r.accel}\nconsole log: ${r.consoleLog}\n`,
+            `${r.passed ? 'PASS' : 'FAIL'}: ${r.reason}${r.marker ? ` (${r.marker})` : ''} after ${r.seconds}s under ${r.accel} (${r.firmware === 'uefi' ? 'UEFI, OVMF' : 'BIOS'})\nconsole log: ${r.consoleLog}\n`,
           );
         process.exitCode = r.passed ? EXIT.OK : EXIT.FAILURE;
       } catch (err) {

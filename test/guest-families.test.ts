@@ -1,0 +1,289 @@
+// Every Linux family h2k fixes, proven by booting: real Debian 12 userlands laid out the way each
+// family lays itself out (scripts/make-family-guest.sh, cached like the Debian guest), exported to
+// VMDK, converted and fixed by h2k, read back with plain guestfish, then booted under qemu with
+// virtio disk and net to the login prompt. The unfixed conversion of each must fail to boot the way
+// a real one would, so the boot proves the fix. `h2k fix` time (appliance start included) and
+// boot time are printed for the README.
+// Debian packages: debootstrap, e2fsprogs, dosfstools, fdisk, libguestfs-tools, qemu-utils,
+// qemu-system-x86, ovmf; the first run needs the Debian mirror.
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand, runH2k } from './helpers/cli.js';
+import { familyConstant, familyGuestDisk, type GuestFamily } from './helpers/debian-guest-fixture.js';
+
+const APPLIANCE_MS = 20 * 60_000;
+const BOOT_TIMEOUT_S = 600;
+const BOOT_MS = (BOOT_TIMEOUT_S + 300) * 1000;
+
+/** Plain guestfish (none of h2k's code), read-only; the output split at `echo @@name` lines. */
+function guestfish(format: string, file: string, script: string): Promise<Record<string, string>> {
+  const env = { ...process.env, LIBGUESTFS_BACKEND: 'direct' };
+  if (process.env.H2K_GUEST_ACCEL !== 'kvm') env.LIBGUESTFS_BACKEND_SETTINGS = 'force_tcg';
+  return new Promise((resolve, reject) => {
+    const child = execFile('guestfish', ['--ro', `--format=${format}`, '-a', file], { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: APPLIANCE_MS },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`guestfish failed: ${err.message}\n${stderr}`));
+        const sections: Record<string, string> = {};
+        for (const part of stdout.split(/^@@/m).slice(1)) sections[part.slice(0, part.indexOf('\n'))] = part.slice(part.indexOf('\n') + 1);
+        resolve(sections);
+      });
+    child.stdin!.end(`${script}\n`);
+  });
+}
+
+/** One family's guest: its VMDK, the h2k conversion to fix, and an untouched copy of it. */
+async function prepare(family: GuestFamily, subformat: 'streamOptimized' | 'monolithicSparse') {
+  const started = Date.now();
+  const fixture = await familyGuestDisk(family);
+  console.log(`${family} guest fixture ready in ${Math.round((Date.now() - started) / 1000)} s: ${fixture.path}\n${fixture.buildLog}`);
+  const dir = mkdtempSync(join(tmpdir(), `h2k-guest-${family}-`));
+  const vmdk = join(dir, `${family}-vmware.vmdk`);
+  const output = join(dir, `${family}-kvm.qcow2`);
+  const unfixed = join(dir, `${family}-unfixed.qcow2`);
+  const made = await runCommand('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', `subformat=${subformat}`, fixture.path, vmdk], { timeout: 600_000 });
+  expect(made.code, made.stderr).toBe(0);
+  const r = await runH2k(['convert', vmdk, '-o', output], { timeout: 600_000 });
+  expect(r.code, r.stderr).toBe(0);
+  copyFileSync(output, unfixed);
+  return { dir, vmdk, output, unfixed };
+}
+
+async function fixTimed(image: string, args: string[] = []) {
+  const started = Date.now();
+  const r = await runH2k(['fix', image, ...args, '--json'], { timeout: APPLIANCE_MS });
+  const seconds = (Date.now() - started) / 1000;
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  const result = JSON.parse(r.stdout);
+  expect(result.failed).toEqual([]);
+  return { result, seconds };
+}
+
+async function boot(image: string, consoleLog: string) {
+  const r = await runH2k(['validate', '--boot', image, '--timeout', String(BOOT_TIMEOUT_S), '--console-log', consoleLog, '--json'], { timeout: BOOT_MS });
+  const log = readFileSync(consoleLog, 'utf8');
+  return { code: r.code, result: JSON.parse(r.stdout || '{}'), log, stderr: r.stderr };
+}
+
+describe('UEFI guest: GPT + ESP, grub-efi only in EFI/debian (NVRAM stayed on ESX) -> OVMF with fresh NVRAM', () => {
+  let g: Awaited<ReturnType<typeof prepare>>;
+  beforeAll(async () => {
+    g = await prepare('uefi', 'streamOptimized');
+  }, 45 * 60_000);
+  afterAll(() => {
+    if (g) rmSync(g.dir, { recursive: true, force: true });
+  });
+
+  it('h2k inspect names UEFI firmware, the ESP and its only loader, and the missing fallback', async () => {
+    const r = await runH2k(['inspect', g.unfixed, '--json'], { timeout: APPLIANCE_MS });
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.firmware).toMatchObject({ kind: 'uefi', esp: '/dev/sda1', espMount: '/boot/efi', fallback: false, shim: false });
+    expect(info.firmware.loaders).toEqual(['EFI/debian/grubx64.efi']);
+  }, APPLIANCE_MS);
+
+  it('h2k fix makes EFI/BOOT/BOOTX64.EFI from the distribution loader; guestfish finds the same bytes', async () => {
+    const { result, seconds } = await fixTimed(g.output, ['--grub', '--initramfs']);
+    expect(result.os).toMatchObject({ type: 'linux', distro: 'debian', firmware: 'uefi' });
+    const copied = result.changes.filter((c: { kind: string }) => c.kind === 'bootloader');
+    expect(copied).toEqual([{ file: '/boot/efi/EFI/BOOT/BOOTX64.EFI', before: null, after: expect.stringMatching(/^\(copied from \/boot\/efi\/EFI\/debian\/grubx64\.efi, \d+ bytes\)$/), kind: 'bootloader' }]);
+    console.log(`uefi: h2k fix took ${seconds.toFixed(1)} s`);
+    const out = await guestfish('qcow2', g.output, [
+      'run', `mount-ro /dev/sda1 /`,
+      'echo @@fallback', 'checksum sha256 /EFI/BOOT/BOOTX64.EFI',
+      'echo @@distro', 'checksum sha256 /EFI/debian/grubx64.efi',
+    ].join('\n'));
+    expect(out.fallback!.trim()).toMatch(/^[0-9a-f]{64}$/);
+    expect(out.fallback).toBe(out.distro);
+  }, APPLIANCE_MS);
+
+  it('h2k validate --boot: OVMF (fresh NVRAM) -> EFI/BOOT/BOOTX64.EFI -> grub -> kernel -> userspace on virtio', async () => {
+    const b = await boot(g.output, join(g.dir, 'fixed-console.log'));
+    expect(b.code, `${b.stderr}\n${b.log.slice(-4000)}`).toBe(0);
+    expect(b.result).toMatchObject({ passed: true, mode: 'bootloader', firmware: 'uefi', reason: 'userspace reached' });
+    expect(b.log).toMatch(new RegExp(`ommand line: BOOT_IMAGE=/boot/vmlinuz-\\S+ root=UUID=${familyConstant('ROOT_UUID')} ro`));
+    expect(b.log).toMatch(/efi: EFI v/); // the kernel was started by UEFI firmware, not SeaBIOS
+    expect(b.log).toMatch(/virtio_blk virtio\d+: \[vda\]/);
+    console.log(`uefi: fixed guest booted in ${b.result.seconds} s (${b.result.accel}): ${b.result.marker}`);
+  }, BOOT_MS);
+
+  it('the unfixed conversion never leaves the firmware: OVMF finds no loader it may boot', async () => {
+    const b = await boot(g.unfixed, join(g.dir, 'unfixed-console.log'));
+    expect(b.code, `${b.stderr}\n${b.log.slice(-4000)}`).toBe(1);
+    expect(b.result).toMatchObject({ passed: false, marker: null, firmware: 'uefi' });
+    expect(b.result.reason).toMatch(/UEFI Interactive Shell|No bootable option/);
+    expect(b.log).not.toMatch(/Linux version/);
+    console.log(`uefi: unfixed guest failed as expected after ${b.result.seconds} s: ${b.result.reason}`);
+  }, BOOT_MS);
+});
+
+// Not yet run to the end: its fixture build (scripts/guest-families/rhel.sh) is new and unproven,
+// so the block runs only when asked for (H2K_TEST_RHEL_LIKE=1) until it has passed once.
+describe.runIf(process.env.H2K_TEST_RHEL_LIKE === '1')('RHEL-like guest (a Debian userland laid out as RHEL, not RHEL): LVM root on XFS, /boot, dracut, BLS, NetworkManager + ifcfg, SELinux', () => {
+  const mac = familyConstant('VMWARE_MAC');
+  let g: Awaited<ReturnType<typeof prepare>>;
+  let kver: string;
+  beforeAll(async () => {
+    g = await prepare('rhel', 'monolithicSparse');
+  }, 45 * 60_000);
+  afterAll(() => {
+    if (g) rmSync(g.dir, { recursive: true, force: true });
+  });
+
+  it('h2k inspect: dracut, grub2 with BLS entries, root on LVM, BIOS, NetworkManager and ifcfg', async () => {
+    const r = await runH2k(['inspect', g.unfixed, '--json'], { timeout: APPLIANCE_MS });
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.root).toBe('/dev/rhel/root');
+    expect(info.profile).toMatchObject({ initSystem: 'systemd', initramfsTool: 'dracut', bootloader: 'grub2-bls', firmware: 'bios', rootDevice: 'lvm' });
+    expect(info.profile.networkStack).toEqual(expect.arrayContaining(['networkmanager', 'ifcfg-rh']));
+    expect(info.initramfsTools).toEqual(['dracut']);
+    expect(info.mountpoints).toMatchObject({ '/': '/dev/rhel/root', '/boot': '/dev/sda1' });
+    const k = info.kernels.find((x: { initramfs: string | null }) => x.initramfs?.startsWith('/boot/initramfs-'));
+    expect(k).toBeDefined();
+    kver = k.version;
+  }, APPLIANCE_MS);
+
+  it('h2k fix: dracut drop-in + dracut -f, BLS options kept right, MAC pins gone, /.autorelabel; read back with guestfish + lsinitramfs', async () => {
+    const { result, seconds } = await fixTimed(g.output, ['--grub', '--initramfs', '--network', 'full']);
+    console.log(`rhel: h2k fix took ${seconds.toFixed(1)} s`);
+    const files = new Set(result.changes.map((c: { file: string }) => c.file));
+    const entry = `/boot/loader/entries/${familyConstant('MACHINE_ID', 'rhel')}-${kver}.conf`;
+    for (const f of ['/etc/dracut.conf.d/90-h2k-virtio.conf', `/boot/initramfs-${kver}.img`, entry, '/etc/default/grub', '/boot/grub/grub.cfg',
+      '/etc/NetworkManager/system-connections/ens192.nmconnection', '/etc/sysconfig/network-scripts/ifcfg-ens192', '/.autorelabel']) expect(files, f).toContain(f);
+    const regen = result.changes.find((c: { file: string }) => c.file === `/boot/initramfs-${kver}.img`);
+    expect(regen.after).toContain(`regenerated by: dracut -f /boot/initramfs-${kver}.img ${kver}`);
+
+    const local = join(g.dir, 'readback');
+    const out = await guestfish('qcow2', g.output, [
+      'run', 'mount-ro /dev/rhel/root /', 'mount-ro /dev/sda1 /boot',
+      'echo @@entry', `cat ${entry}`, 'echo @@grubcfg', 'cat /boot/grub/grub.cfg',
+      'echo @@nm', 'cat /etc/NetworkManager/system-connections/ens192.nmconnection',
+      'echo @@ifcfg', 'cat /etc/sysconfig/network-scripts/ifcfg-ens192',
+      'echo @@relabel', 'is-file /.autorelabel', `! mkdir -p ${local}`, `copy-out /boot/initramfs-${kver}.img ${local}`, 'echo @@end',
+    ].join('\n'));
+    expect(out.entry).toMatch(/^options root=\/dev\/mapper\/rhel-root ro rd\.lvm\.lv=rhel\/root .*net\.ifnames=0/m);
+    for (const l of out.grubcfg!.split('\n').filter((x) => /^\s*linux\s/.test(x))) expect(l).toMatch(/root=\/dev\/mapper\/rhel-root .*rd\.lvm\.lv=rhel\/root.*net\.ifnames=0/);
+    expect(out.nm).not.toMatch(/mac-address|interface-name/);
+    expect(out.nm).toMatch(/^method=auto$/m);
+    expect(out.ifcfg).not.toContain(mac);
+    expect(out.ifcfg).toMatch(/^DEVICE=eth0$/m);
+    expect(out.relabel!.trim()).toBe('true');
+    const listing = await runCommand('lsinitramfs', [join(local, `initramfs-${kver}.img`)], { timeout: 300_000 });
+    expect(listing.code, listing.stderr).toBe(0);
+    for (const m of ['virtio_blk', 'virtio_net', 'xfs', 'dm-mod']) expect(listing.stdout, m).toMatch(new RegExp(`/${m}\\.ko`));
+  }, APPLIANCE_MS);
+
+  it('h2k validate --boot: grub -> kernel -> dracut activates rhel/root over virtio_blk -> XFS -> userspace', async () => {
+    const b = await boot(g.output, join(g.dir, 'fixed-console.log'));
+    expect(b.code, `${b.stderr}\n${b.log.slice(-4000)}`).toBe(0);
+    expect(b.result).toMatchObject({ passed: true, mode: 'bootloader', firmware: 'bios' });
+    expect(b.log).toMatch(/ommand line: BOOT_IMAGE=\/vmlinuz-\S+ root=\/dev\/mapper\/rhel-root ro rd\.lvm\.lv=rhel\/root/);
+    expect(b.log).toMatch(/virtio_blk virtio\d+: \[vda\]/);
+    expect(b.log).toMatch(/XFS \(dm-0\): Mounting/);
+    console.log(`rhel: fixed guest booted in ${b.result.seconds} s (${b.result.accel}): ${b.result.marker}`);
+  }, BOOT_MS);
+
+  it('the unfixed conversion boots its kernel but dracut never finds rhel/root (no virtio_blk in the initramfs)', async () => {
+    const b = await boot(g.unfixed, join(g.dir, 'unfixed-console.log'));
+    expect(b.code, `${b.stderr}\n${b.log.slice(-4000)}`).toBe(1);
+    expect(b.result).toMatchObject({ passed: false, marker: null, firmware: 'bios' });
+    expect(b.log).toMatch(/Linux version/);
+    expect(b.log).not.toMatch(/virtio_blk/);
+    console.log(`rhel: unfixed guest failed as expected after ${b.result.seconds} s: ${b.result.reason}`);
+  }, BOOT_MS);
+});
+
+// Not yet run to the end: its fixture build (scripts/guest-families/ubuntu.sh) is new and unproven,
+// so the block runs only when asked for (H2K_TEST_UBUNTU_LIKE=1) until it has passed once.
+describe.runIf(process.env.H2K_TEST_UBUNTU_LIKE === '1')('Ubuntu-like guest (a Debian userland laid out as Ubuntu, not Ubuntu): netplan match macaddress + set-name, cloud-init config', () => {
+  const mac = familyConstant('VMWARE_MAC');
+  let g: Awaited<ReturnType<typeof prepare>>;
+  beforeAll(async () => {
+    g = await prepare('ubuntu', 'streamOptimized');
+  }, 45 * 60_000);
+  afterAll(() => {
+    if (g) rmSync(g.dir, { recursive: true, force: true });
+  });
+
+  it('h2k fix: netplan matched by name (eth0) instead of the VMware MAC, cloud-init kept from regenerating it', async () => {
+    const { result, seconds } = await fixTimed(g.output, ['--grub', '--initramfs', '--network', 'full']);
+    console.log(`ubuntu: h2k fix took ${seconds.toFixed(1)} s`);
+    const files = result.changes.map((c: { file: string }) => c.file);
+    expect(files).toEqual(expect.arrayContaining(['/etc/netplan/50-cloud-init.yaml', '/etc/cloud/cloud.cfg.d/99-disable-network-config.cfg', '/etc/default/grub']));
+    const out = await guestfish('qcow2', g.output, [
+      'run', 'mount-ro /dev/sda1 /', 'echo @@netplan', 'cat /etc/netplan/50-cloud-init.yaml',
+      'echo @@cloud', 'cat /etc/cloud/cloud.cfg.d/99-disable-network-config.cfg', 'echo @@end',
+    ].join('\n'));
+    expect(out.netplan).not.toContain(mac);
+    expect(out.netplan).not.toMatch(/set-name|ens192/);
+    expect(out.netplan).toMatch(/^ {8}eth0:$/m);
+    expect(out.netplan).toMatch(/^ {16}name: eth0$/m);
+    expect(out.cloud).toMatch(/^network: \{config: disabled\}$/m);
+  }, APPLIANCE_MS);
+
+  it('h2k validate --boot: netplan brings eth0 up by DHCP before the login prompt', async () => {
+    const b = await boot(g.output, join(g.dir, 'fixed-console.log'));
+    expect(b.code, `${b.stderr}\n${b.log.slice(-4000)}`).toBe(0);
+    expect(b.result).toMatchObject({ passed: true, mode: 'bootloader' });
+    expect(b.log).toMatch(/net\.ifnames=0/);
+    expect(b.log).toMatch(/h2k-net 10\.0\.2\.\d+/); // the fixture's unit: the address qemu's DHCP gave eth0
+    console.log(`ubuntu: fixed guest booted in ${b.result.seconds} s (${b.result.accel}): ${b.result.marker}`);
+  }, BOOT_MS);
+
+  it('the unfixed conversion reaches the login prompt with its NIC down: netplan matched the VMware MAC', async () => {
+    const b = await boot(g.unfixed, join(g.dir, 'unfixed-console.log'));
+    expect(b.result).toMatchObject({ passed: true });
+    expect(b.log).toMatch(/h2k-net/);
+    expect(b.log).not.toMatch(/h2k-net 10\.0\.2\./);
+    console.log(`ubuntu: unfixed guest reached login without network after ${b.result.seconds} s`);
+  }, BOOT_MS);
+});
+
+// The family rules the boots exposed, pinned down without an appliance.
+describe('family rules (no appliance)', () => {
+  it('BootLoaderSpec entries get kernel parameters on their options line, once', async () => {
+    const { addKernelParams } = await import('../src/guest/grub.js');
+    const entry = 'title x\nlinux /vmlinuz-5.14\ninitrd /initramfs-5.14.img\noptions root=/dev/mapper/rhel-root ro rd.lvm.lv=rhel/root\n';
+    const file = '/boot/loader/entries/abc-5.14.conf';
+    const once = addKernelParams(entry, ['net.ifnames=0'], file);
+    expect(once).toContain('options root=/dev/mapper/rhel-root ro rd.lvm.lv=rhel/root net.ifnames=0\n');
+    expect(once).toContain('linux /vmlinuz-5.14\n');
+    expect(addKernelParams(once, ['net.ifnames=0'], file)).toBe(once);
+  });
+
+  it('dracut rebuilds the image the guest boots, named explicitly', async () => {
+    const { regenerateCommand } = await import('../src/guest/initramfs.js');
+    expect(regenerateCommand('dracut', '6.1.0-50-amd64', true, '/boot/initramfs-6.1.0-50-amd64.img')).toBe('dracut -f /boot/initramfs-6.1.0-50-amd64.img 6.1.0-50-amd64');
+    expect(() => regenerateCommand('dracut', '6.1', true, '/boot/x;reboot')).toThrow();
+  });
+
+  it('the daemon\'s domain XML gets EFI firmware when the fix found a UEFI guest, whatever vm_uefi says', async () => {
+    const { domainVm } = await import('../src/daemon/domain-xml.js');
+    const { daemonConfigSchema } = await import('../src/config/daemon-schema.js');
+    const cfg = { ...daemonConfigSchema.parse({ watch_dir: '/w', output_dir: '/o', emit_domain_xml: true }), keys_set: ['emit_domain_xml'] };
+    expect(domainVm(cfg, 'vm', undefined)!.vm.firmware).toBe('bios');
+    expect(domainVm(cfg, 'vm', undefined, 'bios')!.vm.firmware).toBe('bios');
+    const uefi = domainVm(cfg, 'vm', undefined, 'uefi')!;
+    expect(uefi.vm.firmware).toBe('efi');
+    expect(uefi.warnings.join('\n')).toMatch(/boots by UEFI/);
+    expect(domainVm({ ...cfg, emit_domain_xml: false }, 'vm', undefined, 'uefi')).toBeUndefined();
+  });
+
+  it('cloud-init counts as kept off the network by either spelling of network: config: disabled', async () => {
+    const { networkConfigDisabled } = await import('../src/guest/linux/cloud-init.js');
+    expect(networkConfigDisabled(['network: {config: disabled}\n'])).toBe(true);
+    expect(networkConfigDisabled(['users: []\n', 'network:\n  config: disabled\n'])).toBe(true);
+    expect(networkConfigDisabled(['# network: {config: disabled}\n', 'network:\n  version: 2\n'])).toBe(false);
+  });
+
+  it('an autorelabel is due for enforcing and permissive SELinux only', async () => {
+    const { selinuxActive } = await import('../src/guest/linux/selinux.js');
+    expect(selinuxActive('SELINUX=enforcing\nSELINUXTYPE=targeted\n')).toBe(true);
+    expect(selinuxActive('# SELINUX=enforcing\nSELINUX=permissive\n')).toBe(true);
+    expect(selinuxActive('SELINUX=disabled\n')).toBe(false);
+    expect(selinuxActive(null)).toBe(false);
+  });
+});
