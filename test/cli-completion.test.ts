@@ -31,7 +31,7 @@ describe('h2k completion', () => {
     expect(execFileSync('bash', ['-c', 'source "$1"; complete -p h2k', 'x', file], { encoding: 'utf8' }).trim()).toBe('complete -F _h2k h2k');
 
     expect(complete(file, ['h2k', 'con'])).toEqual(['convert']);
-    expect(complete(file, ['h2k', 'c'])).toEqual(['completion', 'convert', 'ctl']);
+    expect(complete(file, ['h2k', 'c'])).toEqual(['check', 'completion', 'convert', 'ctl']);
     expect(complete(file, ['h2k', 'convert', '--out'])).toEqual(['--output', '--output-format']);
     expect(complete(file, ['h2k', 'manifest', ''])).toEqual(['run', 'validate']);
     expect(complete(file, ['h2k', 'ctl', 'st'])).toEqual(['stats', 'status', 'stop']);

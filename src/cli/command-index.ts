@@ -10,6 +10,7 @@ export const COMMAND_INDEX: Record<string, CommandSummary> = {
   convert: { args: '[sources...]', description: 'convert VM disk images (VMDK, VHD, VHDX, VDI, qcow2, OVA, raw) to qcow2, raw, vdi or vmdk' },
   info: { args: '<image>', description: 'show format, virtual size, extents and metadata of an image' },
   measure: { args: '[source]', description: 'size an output before converting: required and fully allocated bytes, as qemu-img measure prints them' },
+  check: { args: '<image>', description: 'check an image for consistency by reading every allocated byte, as qemu-img check reports it' },
   hash: { args: '[files...]', description: 'checksums compatible with md5sum / sha*sum / b2sum / xxhsum, content hashes of disk images, dedup precheck' },
   dedup: { args: '', description: "look up and maintain the daemon's deduplication database" },
   daemon: { args: '', description: 'watch a folder and convert every VM disk dropped into it (runs until drained or stopped)' },

@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   convert: async () => (await import('./commands/convert.js')).registerConvert,
   info: async () => (await import('./commands/info.js')).registerInfo,
   measure: async () => (await import('./commands/measure.js')).registerMeasure,
+  check: async () => (await import('./commands/check.js')).registerCheck,
   hash: async () => (await import('./commands/hash.js')).registerHash,
   dedup: async () => (await import('./commands/dedup.js')).registerDedup,
   daemon: async () => (await import('./commands/daemon.js')).registerDaemon,

@@ -1,0 +1,169 @@
+// `h2k check` against qemu-img on the same images: every format h2k reads checks clean (exit 0)
+// with the allocated clusters `qemu-img map` reports; damaged images exit 2 with their code and
+// offset (human and --output=json); a missing file exits 1. Each image is small (8 MiB).
+import { closeSync, copyFileSync, ftruncateSync, openSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runH2k } from './helpers/cli.js';
+import { qemuImg, tempDir } from './helpers/fixtures.js';
+import { MiB, patchFile, readAt, readSparseHeader, seededBytes } from './helpers/vmdk-fixtures.js';
+
+const tmp = tempDir('cli-check');
+const raw = join(tmp.dir, 'disk.raw');
+const img = (name: string) => join(tmp.dir, name);
+
+// name, qemu-img convert options, qemu's format name, allocation unit h2k reports
+const GOOD: Array<[string, string[], string, number | undefined]> = [
+  ['disk.raw', [], 'raw', undefined],
+  ['disk.qcow2', ['-O', 'qcow2'], 'qcow2', 65536],
+  ['c.qcow2', ['-O', 'qcow2', '-c'], 'qcow2', 65536],
+  ['sparse.vmdk', ['-O', 'vmdk', '-o', 'subformat=monolithicSparse'], 'vmdk', 65536],
+  ['stream.vmdk', ['-O', 'vmdk', '-o', 'subformat=streamOptimized'], 'vmdk', 65536],
+  ['disk.vdi', ['-O', 'vdi'], 'vdi', MiB],
+  ['disk.vhd', ['-O', 'vpc'], 'vpc', 2 * MiB],
+  ['disk.vhdx', ['-O', 'vhdx', '-o', 'block_size=1M'], 'vhdx', MiB],
+];
+
+beforeAll(() => {
+  // Data at unaligned places with holes between them; 8 MiB (a multiple of every unit above).
+  const fd = openSync(raw, 'w');
+  ftruncateSync(fd, 8 * MiB);
+  for (const [off, len, seed] of [[0, 70000, 1], [3 * MiB + 512, 1000, 2], [5 * MiB, 200000, 3], [8 * MiB - 512, 512, 4]])
+    writeSync(fd, seededBytes(len, seed), 0, len, off);
+  closeSync(fd);
+  for (const [name, opts] of GOOD.slice(1)) qemuImg(['convert', '-q', '-f', 'raw', ...opts, raw, img(name)]);
+}, 60_000);
+afterAll(() => tmp.cleanup());
+
+/** Units of `unit` bytes holding data according to `qemu-img map --output=json`. */
+function qemuAllocated(path: string, format: string, unit: number): number {
+  const units = new Set<number>();
+  for (const m of JSON.parse(qemuImg(['map', '--output=json', '-f', format, path])) as { start: number; length: number; data: boolean }[])
+    if (m.data) for (let u = Math.floor(m.start / unit); u <= Math.floor((m.start + m.length - 1) / unit); u++) units.add(u);
+  return units.size;
+}
+
+/** VHDX region table 1 (at 192 KiB): the BAT's file offset. */
+function vhdxBat(path: string): number {
+  const t = readAt(path, 192 * 1024, 64 * 1024);
+  for (let i = 0; i < t.readUInt32LE(8); i++) if (t.readUInt32LE(16 + i * 32) === 0x2dc27766) return Number(t.readBigUInt64LE(16 + i * 32 + 16));
+  throw new Error(`${path}: no BAT region`);
+}
+
+/** Payload BAT entries 0..blocks-1 (before the first sector bitmap entry) FULLY (6) or PARTIALLY (7) present. */
+function vhdxPresentBlocks(path: string, blocks: number): number {
+  const bat = readAt(path, vhdxBat(path), blocks * 8);
+  let n = 0;
+  for (let i = 0; i < blocks; i++) if ([6n, 7n].includes(bat.readBigUInt64LE(i * 8) & 7n)) n++;
+  return n;
+}
+
+async function checkJson(path: string): Promise<{ code: number | null; json: Record<string, any>; stderr: string }> {
+  const r = await runH2k(['check', '--output=json', path]);
+  return { code: r.code, json: JSON.parse(r.stdout), stderr: r.stderr };
+}
+
+describe('h2k check: good images', () => {
+  for (const [name, , qemuFormat, unit] of GOOD) {
+    it(`${name}: exit 0, allocated clusters as qemu-img map says`, async () => {
+      const { code, json, stderr } = await checkJson(img(name));
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      expect(json).toMatchObject({ filename: img(name), 'check-errors': 0 });
+      expect(json.corruptions).toBeUndefined();
+      if (unit === undefined) {
+        expect(json['total-clusters']).toBeUndefined(); // raw has no allocation table
+        return;
+      }
+      const virtualSize = (JSON.parse(qemuImg(['info', '--output=json', '-f', qemuFormat, img(name)])) as { 'virtual-size': number })['virtual-size'];
+      expect(json['total-clusters']).toBe(Math.ceil(virtualSize / unit));
+      // qemu's vhdx driver reports every block as data (no block status): read the BAT instead.
+      expect(json['allocated-clusters']).toBe(qemuFormat === 'vhdx' ? vhdxPresentBlocks(img(name), 8) : qemuAllocated(img(name), qemuFormat, unit));
+      expect(json['allocated-clusters']).toBeGreaterThan(0);
+      if (name === 'stream.vmdk') expect(json['compressed-clusters']).toBe(json['allocated-clusters']);
+    }, 60_000);
+  }
+
+  it("human output is qemu-img check's (5/160 = 3.12%: printf's rounding)", async () => {
+    const q = img('q5.qcow2');
+    qemuImg(['create', '-q', '-f', 'qcow2', q, '10M']);
+    qemuImg(['convert', '-q', '-O', 'qcow2', '-f', 'raw', raw, q]); // 8 MiB, same data
+    const r = await runH2k(['check', q]);
+    expect(r.code).toBe(0);
+    const qemu = qemuImg(['check', q]).split('\n');
+    const mine = r.stdout.split('\n');
+    expect(mine[0]).toBe('No errors were found on the image.');
+    expect(mine[0]).toBe(qemu[0]);
+    // qemu-img: "a/b = x% allocated, y% fragmented, z% compressed clusters"; h2k omits fragmented
+    const [, q1, q2, q3] = /^(\d+)\/(\d+) = ([\d.]+)% allocated/.exec(qemu[1])!;
+    expect(mine[1]).toBe(`${q1}/${q2} = ${q3}% allocated clusters`);
+  });
+});
+
+describe('h2k check: damaged images exit 2 with the code and offset', () => {
+  it('monolithicSparse VMDK: a grain table entry past the end of the file', async () => {
+    const p = img('bad-gte.vmdk');
+    copyFileSync(img('sparse.vmdk'), p);
+    const gd = Number(readSparseHeader(p).gdOffset) * 512;
+    const gt = readAt(p, gd, 4).readUInt32LE() * 512;
+    const e = Buffer.alloc(4);
+    e.writeUInt32LE(Math.ceil(statSync(p).size / 512) + 1000);
+    patchFile(p, gt, e);
+    const { code, json } = await checkJson(p);
+    expect(code).toBe(2);
+    expect(json).toMatchObject({ format: 'vmdk', 'check-errors': 0, corruptions: 1, error: { code: 'E_VMDK_BAD_GTE' } });
+    expect(json.error.offset).toBe(gt);
+    const h = await runH2k(['check', p]);
+    expect(h.code).toBe(2);
+    expect(h.stdout).toContain('1 errors were found on the image.');
+    expect(h.stderr).toContain('[E_VMDK_BAD_GTE]');
+    expect(h.stderr).toContain(`byte offset ${gt}`);
+  });
+
+  it('streamOptimized VMDK: a compressed grain that does not inflate is found by reading it', async () => {
+    const p = img('bad-grain.vmdk');
+    copyFileSync(img('stream.vmdk'), p);
+    const grain = Number(readSparseHeader(p).overHead) * 512; // first grain marker (lba 0)
+    expect(readAt(p, grain, 8).readBigUInt64LE()).toBe(0n);
+    patchFile(p, grain + 12 + 2, Buffer.alloc(64, 0xff)); // keep the zlib header, break the stream
+    const info = await runH2k(['info', p]);
+    expect(info.code).toBe(0); // metadata is fine: only reading the grain finds it
+    const { code, json } = await checkJson(p);
+    expect(code).toBe(2);
+    expect(json).toMatchObject({ corruptions: 1, error: { code: expect.stringMatching(/^E_(DECOMPRESS|VMDK_BAD_GRAIN)$/) } });
+  });
+
+  it('streamOptimized VMDK cut in half', async () => {
+    const p = img('cut.vmdk');
+    copyFileSync(img('stream.vmdk'), p);
+    truncateSync(p, Math.floor(statSync(p).size / 2));
+    const { code, json } = await checkJson(p);
+    expect(code).toBe(2);
+    expect(json.corruptions).toBe(1);
+    expect(json.error.code).toMatch(/^E_/);
+  });
+
+  it('VHDX: BAT entry past the end of the file', async () => {
+    const p = img('bat-eof.vhdx');
+    copyFileSync(img('disk.vhdx'), p);
+    const bat = vhdxBat(p);
+    const e = Buffer.alloc(8);
+    e.writeBigUInt64LE(BigInt(Math.ceil(statSync(p).size / MiB) + 16) * BigInt(MiB) | 6n); // FULLY_PRESENT past EOF
+    patchFile(p, bat, e);
+    const { code, json } = await checkJson(p);
+    expect(code).toBe(2);
+    expect(json).toMatchObject({ format: 'vhdx', corruptions: 1, error: { code: expect.stringMatching(/^E_VHDX_/) } });
+    expect(json.error.offset).toBeTypeOf('number');
+  });
+});
+
+describe('h2k check: could not check', () => {
+  it('a missing file exits 1 (check-errors 1, E_NOT_FOUND)', async () => {
+    const { code, json } = await checkJson(img('nope.qcow2'));
+    expect(code).toBe(1);
+    expect(json).toMatchObject({ filename: img('nope.qcow2'), 'check-errors': 1, error: { code: 'E_NOT_FOUND' } });
+    const h = await runH2k(['check', '--output', 'json', img('nope.qcow2')]);
+    expect(JSON.parse(h.stdout).error.code).toBe('E_NOT_FOUND');
+    expect((await runH2k(['check', img('nope.qcow2')])).code).toBe(1);
+  });
+});
