@@ -63,6 +63,11 @@ async function checkJson(path: string): Promise<{ code: number | null; json: Rec
   return { code: r.code, json: JSON.parse(r.stdout), stderr: r.stderr };
 }
 
+async function checkJson2(args: string[]): Promise<{ code: number | null; json: Record<string, any> }> {
+  const r = await runH2k(['check', '--output=json', ...args]);
+  return { code: r.code, json: JSON.parse(r.stdout) };
+}
+
 describe('h2k check: good images', () => {
   for (const [name, , qemuFormat, unit] of GOOD) {
     it(`${name}: exit 0, allocated clusters as qemu-img map says`, async () => {
@@ -165,5 +170,15 @@ describe('h2k check: could not check', () => {
     const h = await runH2k(['check', '--output', 'json', img('nope.qcow2')]);
     expect(JSON.parse(h.stdout).error.code).toBe('E_NOT_FOUND');
     expect((await runH2k(['check', img('nope.qcow2')])).code).toBe(1);
+  });
+
+  it('-f naming another format exits 1 (E_FORMAT_MISMATCH); an unknown -f exits 63; the right -f checks', async () => {
+    const wrong = await checkJson2(['-f', 'vmdk', img('disk.qcow2')]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.json).toMatchObject({ 'check-errors': 1, error: { code: 'E_FORMAT_MISMATCH' } });
+    const unknown = await checkJson2(['-f', 'nosuch', img('disk.qcow2')]);
+    expect(unknown.code).toBe(63);
+    expect(unknown.json.error.code).toBe('E_UNKNOWN_FORMAT');
+    expect((await checkJson2(['-f', 'qcow2', img('disk.qcow2')])).code).toBe(0);
   });
 });

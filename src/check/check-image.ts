@@ -3,6 +3,7 @@
 // allocation map, then read and decode every allocated byte (a content hash pass), so every
 // grain / cluster / block is proven readable. Refcounts and leaks are not checked (see README).
 import { loadAddon, type NativeImageInfo, type NativeImageMap } from '../native/addon.js';
+import { formats } from '../native/formats.js';
 import { runHashJob } from '../hash/hash-file.js';
 import { H2kError, toH2kError } from '../util/errors.js';
 import { EXIT, exitCodeFor } from '../cli/exit-codes.js';
@@ -31,7 +32,7 @@ export interface CheckResult {
 }
 
 /** Codes that say the check could not run to the end, rather than a finding about the image. */
-const INCOMPLETE = new Set(['E_NOT_FOUND', 'E_VMDK_MISSING_EXTENT', 'E_PATH_ESCAPE']);
+const INCOMPLETE = new Set(['E_NOT_FOUND', 'E_VMDK_MISSING_EXTENT', 'E_PATH_ESCAPE', 'E_FORMAT_MISMATCH']);
 const UNSUPPORTED = new Set(['E_UNKNOWN_FORMAT', 'E_UNSUPPORTED']);
 
 /** A coded format error (bad input in h2k's exit table) is a corruption; anything else stopped the check. */
@@ -66,7 +67,12 @@ export async function checkImage(req: CheckRequest): Promise<CheckResult> {
   const result: CheckResult = { format: req.format, bytesRead: 0, status: 'ok' };
   try {
     const addon = loadAddon();
-    result.format ??= addon.detectFormat(req.path, open);
+    const probed = addon.detectFormat(req.path, { allowExternalPaths: open.allowExternalPaths });
+    // -f naming another format than the content's is a wrong request, not a corrupt image
+    // (qemu-img cannot open it either); a damaged header that no longer probes is checked as told.
+    if (req.format && req.format !== 'raw' && formats().some((f) => f.name === req.format) && probed !== 'raw' && probed !== req.format)
+      throw new H2kError(`-f ${req.format}: ${req.path} is ${probed}`, { code: 'E_FORMAT_MISMATCH', file: req.path, hint: `run h2k check without -f, or with -f ${probed}` });
+    result.format ??= probed;
     const info = await addon.imageInfo(req.path, open);
     result.format = info.format;
     const map = await addon.imageMap(req.path, open);
