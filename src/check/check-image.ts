@@ -4,6 +4,7 @@
 // grain / cluster / block is proven readable. Refcounts and leaks are not checked (see README).
 import { loadAddon, type NativeImageInfo, type NativeImageMap } from '../native/addon.js';
 import { formats } from '../native/formats.js';
+import { qcow2Figures } from './qcow2-figures.js';
 import { runHashJob } from '../hash/hash-file.js';
 import { H2kError, toH2kError } from '../util/errors.js';
 import { EXIT, exitCodeFor } from '../cli/exit-codes.js';
@@ -22,8 +23,10 @@ export interface CheckResult {
   totalClusters?: number;
   /** Clusters holding data, as `qemu-img map` reports them (zero and unallocated runs excluded). */
   allocatedClusters?: number;
-  /** Known only where every allocated cluster is compressed by the format (streamOptimized VMDK). */
+  /** qcow2 (from its L2 tables), and streamOptimized VMDK (every grain is compressed). */
   compressedClusters?: number;
+  /** qcow2 only: clusters not right after the previous one in the file, as qemu-img check counts them. */
+  fragmentedClusters?: number;
   /** Guest bytes read and decoded. */
   bytesRead: number;
   /** 'ok', 'corrupt' (a coded format error), 'failed' (could not complete), 'unsupported'. */
@@ -85,6 +88,8 @@ export async function checkImage(req: CheckRequest): Promise<CheckResult> {
     }
     const read = await runHashJob('content', req.path, ['xxh3'], open);
     result.bytesRead = read.bytesRead;
+    const q = info.format === 'qcow2' ? await qcow2Figures(req.path) : undefined;
+    if (q) Object.assign(result, { allocatedClusters: q.allocated, fragmentedClusters: q.fragmented, compressedClusters: q.compressed });
   } catch (err) {
     result.error = toH2kError(err);
     result.status = statusFor(result.error.code);

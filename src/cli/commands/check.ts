@@ -31,6 +31,7 @@ export function checkJson(filename: string, r: CheckResult): Record<string, unkn
     ...(r.status === 'corrupt' ? { corruptions: 1 } : {}),
     ...(r.totalClusters !== undefined ? { 'total-clusters': r.totalClusters, 'allocated-clusters': r.allocatedClusters } : {}),
     ...(r.compressedClusters !== undefined ? { 'compressed-clusters': r.compressedClusters } : {}),
+    ...(r.fragmentedClusters !== undefined ? { 'fragmented-clusters': r.fragmentedClusters } : {}),
     ...(r.error ? { error: r.error.toJSON() } : {}),
   };
 }
@@ -43,8 +44,9 @@ export function checkHuman(r: CheckResult): string {
     lines.push('', '1 errors were found on the image.', 'Data may be corrupted, or further writes to the image may corrupt it.');
   if (r.status === 'ok' && r.totalClusters !== undefined) {
     const a = r.allocatedClusters ?? 0;
+    const fragmented = r.fragmentedClusters !== undefined ? `, ${pct(r.fragmentedClusters, a)}% fragmented` : '';
     const compressed = r.compressedClusters !== undefined ? `, ${pct(r.compressedClusters, a)}% compressed clusters` : ' clusters';
-    lines.push(`${a}/${r.totalClusters} = ${pct(a, r.totalClusters)}% allocated${compressed}`);
+    lines.push(`${a}/${r.totalClusters} = ${pct(a, r.totalClusters)}% allocated${fragmented}${compressed}`);
   }
   return lines.join('\n');
 }
