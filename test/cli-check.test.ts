@@ -2,7 +2,7 @@
 // with the allocated clusters `qemu-img map` reports; damaged images exit 2 with their code and
 // offset (human and --output=json); a missing file exits 1. Each image is small (8 MiB).
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, ftruncateSync, openSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, ftruncateSync, openSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runH2k } from './helpers/cli.js';
@@ -33,6 +33,9 @@ beforeAll(() => {
     writeSync(fd, seededBytes(len, seed), 0, len, off);
   closeSync(fd);
   for (const [name, opts] of GOOD.slice(1)) qemuImg(['convert', '-q', '-f', 'raw', ...opts, raw, img(name)]);
+  // compressible: qemu-img -c stores the seeded (random) clusters above uncompressed
+  writeFileSync(img('text.raw'), Buffer.alloc(MiB, 'h2k check reads every cluster. '));
+  qemuImg(['convert', '-q', '-f', 'raw', '-O', 'qcow2', '-c', img('text.raw'), img('text-c.qcow2')]);
 }, 60_000);
 afterAll(() => tmp.cleanup());
 
@@ -99,7 +102,7 @@ describe('h2k check: good images', () => {
     const q5 = img('q5.qcow2'); // 5/160 = 3.125%: printf rounds the exact half to even (3.12)
     qemuImg(['create', '-q', '-f', 'qcow2', q5, '10M']);
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 1 0 200k', '-c', 'write -P 2 3M 64k', q5], { stdio: 'ignore' });
-    for (const q of [f, q5, img('disk.qcow2'), img('c.qcow2')]) {
+    for (const q of [f, q5, img('disk.qcow2'), img('c.qcow2'), img('text-c.qcow2')]) {
       const qemu = JSON.parse(qemuImg(['check', '--output=json', q])) as Record<string, number>;
       const { code, json } = await checkJson(q);
       expect(code).toBe(0);
@@ -109,6 +112,7 @@ describe('h2k check: good images', () => {
       expect(r.stdout.split('\n').slice(0, 2)).toEqual(qemuImg(['check', q]).split('\n').slice(0, 2));
     }
     expect((JSON.parse(qemuImg(['check', '--output=json', f])) as Record<string, number>)['fragmented-clusters']).toBeGreaterThan(0);
+    expect((JSON.parse(qemuImg(['check', '--output=json', img('text-c.qcow2')])) as Record<string, number>)['compressed-clusters']).toBe(16);
   });
 });
 
@@ -145,6 +149,21 @@ describe('h2k check: damaged images exit 2 with the code and offset', () => {
     expect(json).toMatchObject({ corruptions: 1, error: { code: expect.stringMatching(/^E_(DECOMPRESS|VMDK_BAD_GRAIN)$/) } });
   });
 
+  it('compressed qcow2: a cluster that does not inflate is found by reading it', async () => {
+    const p = img('bad-cluster.qcow2');
+    copyFileSync(img('text-c.qcow2'), p);
+    const h = readAt(p, 0, 72);
+    const l2 = Number(readAt(p, Number(h.readBigUInt64BE(40)), 8).readBigUInt64BE() & 0x00ff_ffff_ffff_fe00n);
+    const entry = readAt(p, l2, 8).readBigUInt64BE(); // guest cluster 0: compressed (bit 62)
+    expect(entry >> 62n).toBe(1n);
+    const host = Number(entry & ((1n << BigInt(62 - (h.readUInt32BE(20) - 8))) - 1n)); // qcow2 spec: x = 62 - (cluster_bits - 8)
+    patchFile(p, host, Buffer.alloc(64, 0xff));
+    expect((await runH2k(['info', p])).code).toBe(0);
+    const { code, json } = await checkJson(p);
+    expect(code).toBe(2);
+    expect(json).toMatchObject({ format: 'qcow2', corruptions: 1, error: { code: 'E_DECOMPRESS' } });
+  });
+
   it('streamOptimized VMDK cut in half', async () => {
     const p = img('cut.vmdk');
     copyFileSync(img('stream.vmdk'), p);
@@ -170,6 +189,15 @@ describe('h2k check: damaged images exit 2 with the code and offset', () => {
 });
 
 describe('h2k check: could not check', () => {
+  it('a disk inside an OVA is checked through the archive', async () => {
+    const ovf = img('vm.ovf');
+    writeFileSync(ovf, '<?xml version="1.0"?><Envelope/>');
+    execFileSync('tar', ['-C', tmp.dir, '-cf', img('vm.ova'), 'vm.ovf', 'stream.vmdk']);
+    const { code, json } = await checkJson(img('vm.ova'));
+    expect(code).toBe(0);
+    expect(json).toMatchObject({ format: 'ova', 'check-errors': 0 });
+  });
+
   it('a missing file exits 1 (check-errors 1, E_NOT_FOUND)', async () => {
     const { code, json } = await checkJson(img('nope.qcow2'));
     expect(code).toBe(1);
