@@ -1,7 +1,7 @@
 // `h2k check` against qemu-img on the same images: every format h2k reads checks clean (exit 0)
 // with the allocated clusters `qemu-img map` reports; damaged images exit 2 with their code and
 // offset (human and --output=json); a missing file exits 1. Each image is small (8 MiB).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, ftruncateSync, openSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,6 +62,12 @@ function vhdxPresentBlocks(path: string, blocks: number): number {
   return n;
 }
 
+/** qemu-img check's exit code and stdout (its per-cluster messages go to stderr). */
+function qemuCheck(args: string[]): { code: number | null; out: string } {
+  const r = spawnSync('qemu-img', ['check', ...args], { encoding: 'utf8' });
+  return { code: r.status, out: r.stdout };
+}
+
 async function checkJson(path: string): Promise<{ code: number | null; json: Record<string, any>; stderr: string }> {
   const r = await runH2k(['check', '--output=json', path]);
   return { code: r.code, json: JSON.parse(r.stdout), stderr: r.stderr };
@@ -102,14 +108,17 @@ describe('h2k check: good images', () => {
     const q5 = img('q5.qcow2'); // 5/160 = 3.125%: printf rounds the exact half to even (3.12)
     qemuImg(['create', '-q', '-f', 'qcow2', q5, '10M']);
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 1 0 200k', '-c', 'write -P 2 3M 64k', q5], { stdio: 'ignore' });
-    for (const q of [f, q5, img('disk.qcow2'), img('c.qcow2'), img('text-c.qcow2')]) {
+    const mine = img('h2k-c.qcow2'); // h2k's own writer, compressed
+    expect((await runH2k(['convert', img('sparse.vmdk'), '-o', mine, '-c', 'zlib', '--no-progress'])).code).toBe(0);
+    for (const q of [f, q5, img('disk.qcow2'), img('c.qcow2'), img('text-c.qcow2'), mine]) {
       const qemu = JSON.parse(qemuImg(['check', '--output=json', q])) as Record<string, number>;
       const { code, json } = await checkJson(q);
       expect(code).toBe(0);
-      for (const key of ['total-clusters', 'allocated-clusters', 'fragmented-clusters', 'compressed-clusters'])
+      for (const key of ['total-clusters', 'allocated-clusters', 'fragmented-clusters', 'compressed-clusters', 'image-end-offset'])
         expect({ q, key, n: json[key] }).toEqual({ q, key, n: qemu[key] ?? 0 });
+      expect(json.leaks).toBeUndefined();
       const r = await runH2k(['check', q]);
-      expect(r.stdout.split('\n').slice(0, 2)).toEqual(qemuImg(['check', q]).split('\n').slice(0, 2));
+      expect(r.stdout).toBe(qemuImg(['check', q]));
     }
     expect((JSON.parse(qemuImg(['check', '--output=json', f])) as Record<string, number>)['fragmented-clusters']).toBeGreaterThan(0);
     expect((JSON.parse(qemuImg(['check', '--output=json', img('text-c.qcow2')])) as Record<string, number>)['compressed-clusters']).toBe(16);
@@ -162,6 +171,32 @@ describe('h2k check: damaged images exit 2 with the code and offset', () => {
     const { code, json } = await checkJson(p);
     expect(code).toBe(2);
     expect(json).toMatchObject({ format: 'qcow2', corruptions: 1, error: { code: 'E_DECOMPRESS' } });
+  });
+
+  it('qcow2: a leaked cluster exits 3 with leaks 1, and a refcount too small exits 2, as qemu-img check', async () => {
+    const leak = img('leak.qcow2');
+    copyFileSync(img('disk.qcow2'), leak);
+    const h = readAt(leak, 0, 72);
+    const l2 = Number(readAt(leak, Number(h.readBigUInt64BE(40)), 8).readBigUInt64BE() & 0x00ff_ffff_ffff_fe00n);
+    patchFile(leak, l2, Buffer.alloc(8)); // guest cluster 0 forgotten: its host cluster still has refcount 1
+    const q = qemuCheck(['--output=json', leak]);
+    expect(q.code).toBe(3);
+    const { code, json } = await checkJson(leak);
+    expect(code).toBe(3);
+    expect(json).toMatchObject({ leaks: 1, 'check-errors': 0, 'image-end-offset': JSON.parse(q.out)['image-end-offset'] });
+    const human = await runH2k(['check', leak]);
+    expect(human.code).toBe(3);
+    expect(human.stdout).toBe(qemuCheck([leak]).out);
+
+    const under = img('under.qcow2');
+    copyFileSync(img('disk.qcow2'), under);
+    const dataCluster = Number(readAt(under, l2, 8).readBigUInt64BE() & 0x00ff_ffff_ffff_fe00n) / 65536;
+    const block = Number(readAt(under, Number(h.readBigUInt64BE(48)), 8).readBigUInt64BE());
+    patchFile(under, block + 2 * dataCluster, Buffer.alloc(2)); // its refcount: 0 (16-bit refcounts)
+    expect(qemuCheck([under]).code).toBe(2);
+    const bad = await checkJson(under);
+    expect(bad.code).toBe(2);
+    expect(bad.json).toMatchObject({ corruptions: 1, error: { code: 'E_QCOW2_BAD_REFCOUNT', offset: dataCluster * 65536 } });
   });
 
   it('streamOptimized VMDK cut in half', async () => {

@@ -1,10 +1,11 @@
 // `h2k check`: qemu-img check's question ("is this image consistent?") answered by h2k's own
 // readers: open (the readers validate metadata: overlaps, tables past EOF, lying sizes), walk the
 // allocation map, then read and decode every allocated byte (a content hash pass), so every
-// grain / cluster / block is proven readable. Refcounts and leaks are not checked (see README).
+// grain / cluster / block is proven readable. qcow2: refcounts and leaks too, as qemu-img check.
 import { loadAddon, type NativeImageInfo, type NativeImageMap } from '../native/addon.js';
 import { formats } from '../native/formats.js';
 import { qcow2Figures } from './qcow2-figures.js';
+import { qcow2Refcounts } from './qcow2-refcounts.js';
 import { runHashJob } from '../hash/hash-file.js';
 import { H2kError, toH2kError } from '../util/errors.js';
 import { EXIT, exitCodeFor } from '../cli/exit-codes.js';
@@ -25,12 +26,17 @@ export interface CheckResult {
   allocatedClusters?: number;
   /** qcow2 (from its L2 tables), and streamOptimized VMDK (every grain is compressed). */
   compressedClusters?: number;
+  /** qcow2 only, when its refcounts were checked (not with internal snapshots, bitmaps, encryption). */
+  leaks?: number;
+  imageEndOffset?: number;
+  /** Refcount mismatches found (qcow2); a reader's coded error counts as 1. */
+  corruptions?: number;
   /** qcow2 only: clusters not right after the previous one in the file, as qemu-img check counts them. */
   fragmentedClusters?: number;
   /** Guest bytes read and decoded. */
   bytesRead: number;
-  /** 'ok', 'corrupt' (a coded format error), 'failed' (could not complete), 'unsupported'. */
-  status: 'ok' | 'corrupt' | 'failed' | 'unsupported';
+  /** 'ok', 'leaks' (qcow2 leaked clusters only), 'corrupt' (a coded format error), 'failed' (could not complete), 'unsupported'. */
+  status: 'ok' | 'leaks' | 'corrupt' | 'failed' | 'unsupported';
   error?: H2kError;
 }
 
@@ -65,6 +71,21 @@ export function clustersWithData(map: NativeImageMap, unit: number): number {
   return count;
 }
 
+/** qcow2: qemu-img check's cluster figures, then its refcount check (leaks, image end offset). */
+async function checkQcow2(path: string, result: CheckResult): Promise<void> {
+  const q = await qcow2Figures(path);
+  if (q) Object.assign(result, { allocatedClusters: q.allocated, fragmentedClusters: q.fragmented, compressedClusters: q.compressed });
+  const r = await qcow2Refcounts(path);
+  if (!r) return;
+  Object.assign(result, { leaks: r.leaks, imageEndOffset: r.imageEndOffset, corruptions: r.corruptions });
+  if (r.corruptions) {
+    result.status = 'corrupt';
+    result.error = new H2kError(`qcow2 ${path}: ${r.corruptions} cluster(s) referenced more often than their refcount says`, {
+      code: 'E_QCOW2_BAD_REFCOUNT', file: path, offset: r.firstCorruptOffset, hint: 'the image is corrupt: writing to it may overwrite data; qemu-img check -r all repairs refcounts',
+    });
+  } else if (r.leaks) result.status = 'leaks';
+}
+
 export async function checkImage(req: CheckRequest): Promise<CheckResult> {
   const open = { format: req.format, allowExternalPaths: req.allowExternalPaths ?? false };
   const result: CheckResult = { format: req.format, bytesRead: 0, status: 'ok' };
@@ -88,8 +109,7 @@ export async function checkImage(req: CheckRequest): Promise<CheckResult> {
     }
     const read = await runHashJob('content', req.path, ['xxh3'], open);
     result.bytesRead = read.bytesRead;
-    const q = info.format === 'qcow2' ? await qcow2Figures(req.path) : undefined;
-    if (q) Object.assign(result, { allocatedClusters: q.allocated, fragmentedClusters: q.fragmented, compressedClusters: q.compressed });
+    if (info.format === 'qcow2') await checkQcow2(req.path, result);
   } catch (err) {
     result.error = toH2kError(err);
     result.status = statusFor(result.error.code);

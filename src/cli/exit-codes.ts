@@ -5,7 +5,7 @@ export const EXIT = {
   USAGE: 2,          // bad command line or configuration (also h2k alone: the help goes to stderr)
   BAD_INPUT: 3,      // the source image is invalid, corrupt, unsupported or references unsafe paths
   OUTPUT_EXISTS: 4,  // the output exists and --force was not given
-  CHECK_UNSUPPORTED: 63, // h2k check: the format cannot be checked (qemu-img check's 63); check's 2 means corruptions found, 1 the check could not complete
+  CHECK_UNSUPPORTED: 63, // h2k check: the format cannot be checked (qemu-img check's 63); check's 2 means corruptions found, 3 leaked qcow2 clusters only, 1 the check could not complete
   NO_DAEMON: 69,     // h2k ctl: no daemon answered on the control socket; h2k daemon: queue_url's database unreachable (sysexits EX_UNAVAILABLE)
   INTERRUPTED: 130,  // Ctrl-C (SIGINT) during a foreground job: cancelled, .partial removed
   TERMINATED: 143,   // SIGTERM during a foreground job: cancelled, .partial removed

@@ -7,9 +7,9 @@ import { H2kError } from '../../util/errors.js';
 import { EXIT } from '../exit-codes.js';
 import { formatError, reportError } from '../report-error.js';
 
-/** qemu-img check's exit codes: 0 clean, 1 not completed, 2 corruptions, 63 unsupported (3, leaks, is never reported). */
+/** qemu-img check's exit codes: 0 clean, 1 not completed, 2 corruptions, 3 leaks only (qcow2), 63 unsupported. */
 export function checkExitCode(r: CheckResult): number {
-  return { ok: EXIT.OK, corrupt: 2, failed: EXIT.FAILURE, unsupported: EXIT.CHECK_UNSUPPORTED }[r.status];
+  return { ok: EXIT.OK, corrupt: 2, leaks: 3, failed: EXIT.FAILURE, unsupported: EXIT.CHECK_UNSUPPORTED }[r.status];
 }
 
 /** n/of as a percentage with printf's "%.2f" (an exact half rounds to even: 5/160 is 3.12%, as qemu-img prints). */
@@ -28,7 +28,9 @@ export function checkJson(filename: string, r: CheckResult): Record<string, unkn
     filename,
     ...(r.format ? { format: r.format } : {}),
     'check-errors': r.status === 'failed' ? 1 : 0,
-    ...(r.status === 'corrupt' ? { corruptions: 1 } : {}),
+    ...(r.status === 'corrupt' ? { corruptions: r.corruptions || 1 } : {}),
+    ...(r.leaks ? { leaks: r.leaks } : {}),
+    ...(r.imageEndOffset !== undefined ? { 'image-end-offset': r.imageEndOffset } : {}),
     ...(r.totalClusters !== undefined ? { 'total-clusters': r.totalClusters, 'allocated-clusters': r.allocatedClusters } : {}),
     ...(r.compressedClusters !== undefined ? { 'compressed-clusters': r.compressedClusters } : {}),
     ...(r.fragmentedClusters !== undefined ? { 'fragmented-clusters': r.fragmentedClusters } : {}),
@@ -41,13 +43,16 @@ export function checkHuman(r: CheckResult): string {
   const lines: string[] = [];
   if (r.status === 'ok') lines.push('No errors were found on the image.');
   if (r.status === 'corrupt')
-    lines.push('', '1 errors were found on the image.', 'Data may be corrupted, or further writes to the image may corrupt it.');
-  if (r.status === 'ok' && r.totalClusters !== undefined) {
+    lines.push('', `${r.corruptions || 1} errors were found on the image.`, 'Data may be corrupted, or further writes to the image may corrupt it.');
+  if (r.leaks)
+    lines.push('', `${r.leaks} leaked clusters were found on the image.`, 'This means waste of disk space, but no harm to data.');
+  if (r.totalClusters !== undefined && (r.status === 'ok' || r.status === 'leaks' || r.imageEndOffset !== undefined)) {
     const a = r.allocatedClusters ?? 0;
     const fragmented = r.fragmentedClusters !== undefined ? `, ${pct(r.fragmentedClusters, a)}% fragmented` : '';
     const compressed = r.compressedClusters !== undefined ? `, ${pct(r.compressedClusters, a)}% compressed clusters` : ' clusters';
     lines.push(`${a}/${r.totalClusters} = ${pct(a, r.totalClusters)}% allocated${fragmented}${compressed}`);
   }
+  if (r.imageEndOffset !== undefined) lines.push(`Image end offset: ${r.imageEndOffset}`);
   return lines.join('\n');
 }
 
