@@ -4,8 +4,7 @@
 // grain / cluster / block is proven readable. qcow2: refcounts and leaks too, as qemu-img check.
 import { loadAddon, type NativeImageInfo, type NativeImageMap } from '../native/addon.js';
 import { formats } from '../native/formats.js';
-import { qcow2Figures } from './qcow2-figures.js';
-import { qcow2Refcounts } from './qcow2-refcounts.js';
+import { qcow2Check } from './qcow2-check.js';
 import { runHashJob } from '../hash/hash-file.js';
 import { H2kError, toH2kError } from '../util/errors.js';
 import { EXIT, exitCodeFor } from '../cli/exit-codes.js';
@@ -73,9 +72,8 @@ export function clustersWithData(map: NativeImageMap, unit: number): number {
 
 /** qcow2: qemu-img check's cluster figures, then its refcount check (leaks, image end offset). */
 async function checkQcow2(path: string, result: CheckResult): Promise<void> {
-  const q = await qcow2Figures(path);
+  const { figures: q, refcounts: r } = await qcow2Check(path);
   if (q) Object.assign(result, { allocatedClusters: q.allocated, fragmentedClusters: q.fragmented, compressedClusters: q.compressed });
-  const r = await qcow2Refcounts(path);
   if (!r) return;
   Object.assign(result, { leaks: r.leaks, imageEndOffset: r.imageEndOffset, corruptions: r.corruptions });
   if (r.corruptions) {
