@@ -13,6 +13,8 @@ export interface CheckRequest {
   path: string;
   format?: string;
   allowExternalPaths?: boolean;
+  /** Cancels the read pass (Ctrl-C): the check ends with E_CANCELLED. */
+  signal?: AbortSignal;
 }
 
 /** The outcome of a check, with qemu-img check's counters where h2k can compute them honestly. */
@@ -105,7 +107,7 @@ export async function checkImage(req: CheckRequest): Promise<CheckResult> {
       result.allocatedClusters = clustersWithData(map, unit);
       if (info.format === 'vmdk' && info.subformat === 'streamOptimized') result.compressedClusters = result.allocatedClusters;
     }
-    const read = await runHashJob('content', req.path, ['xxh3'], open);
+    const read = await runHashJob('content', req.path, ['xxh3'], { ...open, signal: req.signal });
     result.bytesRead = read.bytesRead;
     if (info.format === 'qcow2') await checkQcow2(req.path, result);
   } catch (err) {

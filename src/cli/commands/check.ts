@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { checkImage, type CheckResult } from '../../check/check-image.js';
 import { H2kError } from '../../util/errors.js';
 import { EXIT } from '../exit-codes.js';
+import { interruptOnSignals } from '../interrupt.js';
 import { formatError, reportError } from '../report-error.js';
 
 /** qemu-img check's exit codes: 0 clean, 1 not completed, 2 corruptions, 3 leaks only (qcow2), 63 unsupported. */
@@ -78,7 +79,13 @@ export function registerCheck(program: Command): void {
         process.exitCode = reportError(new H2kError(`--output ${flags.output}: use --output=json or --output=human`, { code: 'E_INVALID_ARGUMENT' }), false);
         return;
       }
-      const r = await checkImage({ path: resolve(image), format: flags.sourceFormat, allowExternalPaths: flags.allowExternalPaths });
+      const interrupt = interruptOnSignals();
+      const r = await checkImage({ path: resolve(image), format: flags.sourceFormat, allowExternalPaths: flags.allowExternalPaths, signal: interrupt.signal });
+      interrupt.dispose();
+      if (interrupt.exitCode() !== undefined) {
+        process.exitCode = interrupt.exitCode();
+        return;
+      }
       if (json) process.stdout.write(JSON.stringify(checkJson(image, r), null, 4) + '\n');
       else {
         if (r.error) process.stderr.write(formatError(r.error) + '\n');
