@@ -96,7 +96,8 @@ describe('SIGTERM', () => {
 
 describe('operator surface', () => {
   it('progress of a running job in `h2k ctl status` and stats.json; SIGUSR1 logs one structured record', { timeout: 120_000 }, async () => {
-    const noisy = noisyRaw(join(fx.dir, 'progress.raw'), 96, 8);
+    // long enough (~4 s even on a quiet machine) that stats.json, refreshed within a second, sees it running
+    const noisy = noisyRaw(join(fx.dir, 'progress.raw'), 384, 8);
     const h = await start({ config: { ...slowJob, stats_interval: 60 } });
     copyFileSync(noisy, join(h.watchDir, 'p.img'));
     const seen = await h.until('a job with progress in ctl status', async () => {
