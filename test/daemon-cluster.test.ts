@@ -7,13 +7,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { collectDaemonLog, waitFor, type DaemonLog } from './helpers/daemon-harness.js';
 import { h2kBin, repoRoot, runH2k } from './helpers/cli.js';
 import { compareImages, tempDir } from './helpers/fixtures.js';
 import { seededBytes } from './helpers/seeded-bytes.js';
+import { sqlRows } from './helpers/pg-sql.js';
 import { PG_PASSWORD, startPostgres, type PgServer } from './helpers/postgres.mjs';
 
 const LEASE = 3;
@@ -37,15 +38,7 @@ function startHost(host: string, env: NodeJS.ProcessEnv = {}) {
 const started = (d: (typeof daemons)[number]) =>
   waitFor(() => `${d.host} started\n${d.log.stderr().slice(-3000)}`, () => d.log.events.find((e) => e.event === 'daemon_started'), 60_000);
 
-async function sql<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<R>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = <R extends pg.QueryResultRow>(text: string, values: unknown[] = []) => sqlRows<R>(url, text, values);
 /** Writes an image outside the watch folder, then renames it in (one atomic appearance). */
 function drop(name: string, bytes: Buffer): string {
   const tmp = join(staging, name);

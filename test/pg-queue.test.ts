@@ -14,6 +14,7 @@ import { PgJobQueue } from '../src/daemon/queue/pg-queue.js';
 import { migrate } from '../src/daemon/queue/pg-schema.js';
 import type { JobSpec } from '../src/daemon/queue/job-queue.js';
 import { redactUrl, redactorFor } from '../src/util/redact.js';
+import { sqlRows } from './helpers/pg-sql.js';
 import { PG_PASSWORD, startPostgres, type PgServer } from './helpers/postgres.mjs';
 
 const claimer = join(dirname(fileURLToPath(import.meta.url)), 'helpers', 'pg-claimer.mjs');
@@ -38,15 +39,7 @@ async function openQueue(url: string, hostName: string, extra: Partial<Parameter
 const spec = (n: number | string): JobSpec => ({
   id: `/watch/vm${n}.vmdk`, primary: `/watch/vm${n}.vmdk`, files: [`/watch/vm${n}.vmdk`], fileType: 'vmdk', sizeBytes: 1024, queuedAt: new Date(0).toISOString(),
 });
-async function sql<R extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<R>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = sqlRows;
 async function enqueueMany(q: PgJobQueue, n: number) {
   for (let i = 0; i < n; i += 50) await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, k) => q.enqueue(spec(i + k))));
 }
@@ -180,6 +173,45 @@ describe('the JobQueue contract', () => {
     expect(await hosts[2].claim(Date.now())).toBeDefined();
     expect(await hosts[1].claim(Date.now())).toBeUndefined();
   });
+
+  test('an enqueue or release on one host wakes every listening host at once (LISTEN/NOTIFY); the listener survives a server restart', async () => {
+    const url = await freshDb();
+    const woken: string[] = [];
+    const until = async (n: number) => {
+      const t0 = Date.now();
+      while (woken.length < n && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 10));
+      return woken.length;
+    };
+    const a = await openQueue(url, 'wk-a', { onWork: () => woken.push('a') });
+    const b = await openQueue(url, 'wk-b', { onWork: () => woken.push('b') });
+    await until(2); // each listener wakes once when it starts listening
+    woken.length = 0;
+    const feeder = await openQueue(url, 'wk-feeder');
+    const t0 = Date.now();
+    expect(await feeder.enqueue(spec('wake'))).toBe(true);
+    expect(await until(2)).toBe(2);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(woken.sort()).toEqual(['a', 'b']);
+    // a duplicate enqueue changes nothing and wakes nobody
+    woken.length = 0;
+    expect(await feeder.enqueue(spec('wake'))).toBe(false);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(woken).toEqual([]);
+    const job = await a.claim(Date.now());
+    await a.release(job!.id);
+    expect(await until(2)).toBe(2);
+    // a server restart: the listener reconnects by itself (and wakes once for what it may have missed)
+    await server.stop('fast');
+    await server.start();
+    woken.length = 0;
+    const t1 = Date.now();
+    while (Date.now() - t1 < 15_000) {
+      await feeder.enqueue(spec(`after-${Date.now()}`)).catch(() => false);
+      if (woken.includes('a') && woken.includes('b')) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(new Set(woken)).toEqual(new Set(['a', 'b']));
+  }, 60_000);
 });
 
 describe('several hosts', () => {

@@ -20,12 +20,13 @@ export interface ClusterParts {
   close(): Promise<void>;
 }
 
-/** How often a cluster daemon looks for work another host enqueued or a dead host left. */
+/** How often a cluster daemon looks for work a dead host left (new work wakes it at once,
+ * pg-wakeup.ts; the poll also covers a wakeup connection being re-made). */
 export const CLUSTER_POLL_MS = 1000;
 
-export async function openClusterParts(cfg: ClusterConfig, log: Logger, onLeaseLost: (id: string) => void): Promise<ClusterParts> {
+export async function openClusterParts(cfg: ClusterConfig, log: Logger, onLeaseLost: (id: string) => void, onWork?: () => void): Promise<ClusterParts> {
   const common = { url: cfg.queue_url, hostName: cfg.host_name, onError: (err: Error) => log.warn('queue_connection_error', err.message) };
-  const queue = await PgJobQueue.open({ ...common, leaseSeconds: cfg.lease_seconds, clusterMaxJobs: cfg.cluster_max_jobs, onLeaseLost });
+  const queue = await PgJobQueue.open({ ...common, leaseSeconds: cfg.lease_seconds, clusterMaxJobs: cfg.cluster_max_jobs, onLeaseLost, onWork });
   let dedup: PgDedupStore | undefined;
   try {
     if (cfg.enable_deduplication !== false) dedup = await PgDedupStore.open(common);

@@ -90,7 +90,7 @@ export class WatchFolderSource implements JobSource {
       this.cluster = await openClusterParts({ ...cfg, queue_url: cfg.queue_url }, this.log, (id) => {
         this.log.warn('job_lease_lost', `Job ${id} was taken over by another host (this host's heartbeats did not reach the database); cancelling it here`, { file: id });
         this.scheduler?.cancel(id);
-      });
+      }, () => this.scheduler?.kick());
       this.queue = this.cluster.queue;
     }
   }

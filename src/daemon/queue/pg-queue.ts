@@ -15,6 +15,7 @@ import { H2kError } from '../../util/errors.js';
 import type { Job, JobQueue, JobSpec, QueueCounts } from './job-queue.js';
 import { connectCluster, type PgConnectOptions, type PgConnection } from './pg-connect.js';
 import { LOCK_CLUSTER_LIMIT } from './pg-schema.js';
+import { PgWakeup, WAKE_CHANNEL } from './pg-wakeup.js';
 
 export interface PgQueueOptions extends PgConnectOptions {
   /** this daemon's name in the cluster; default the machine's hostname */
@@ -25,6 +26,8 @@ export interface PgQueueOptions extends PgConnectOptions {
   clusterMaxJobs?: number;
   /** a job this host held was taken over after its lease expired (heartbeats did not get through) */
   onLeaseLost?: (id: string) => void;
+  /** another host (or this one) made a job claimable: claim now rather than at the next poll */
+  onWork?: () => void;
 }
 
 /** The cluster as `h2k ctl status|stats` shows it. */
@@ -73,14 +76,17 @@ const CLAIM = `
     FROM next WHERE j.id = next.id
   RETURNING j.id, j.spec, j.retry_count, j.not_before, j.last_error, j.claim_token`;
 
+// pg_notify in the same statement: every listening host wakes when the insert commits.
 const ENQUEUE = `
+  WITH queued AS (
   INSERT INTO h2k.jobs (id, spec, state) VALUES ($1, $2, 'waiting')
   ON CONFLICT (id) DO UPDATE
      SET spec = EXCLUDED.spec, state = 'waiting', seq = nextval('h2k.jobs_seq_seq'), retry_count = 0,
          not_before = 0, attempts = 0, host_name = NULL, claim_token = NULL, lease_until = NULL,
          enqueued_at = now(), claimed_at = NULL, finished_at = NULL, last_error = NULL
    WHERE h2k.jobs.state IN ('done', 'failed')
-  RETURNING id`;
+  RETURNING id)
+  SELECT id, pg_notify('${WAKE_CHANNEL}', '') FROM queued`;
 
 export class PgJobQueue implements JobQueue {
   readonly hostName: string;
@@ -93,6 +99,7 @@ export class PgJobQueue implements JobQueue {
   private readonly orphans = new Map<string, number>();
   private heartbeatTimer?: NodeJS.Timeout;
   private heartbeating?: Promise<void>;
+  private wakeup?: PgWakeup;
 
   private readonly pool: pg.Pool;
 
@@ -129,6 +136,10 @@ export class PgJobQueue implements JobQueue {
         .finally(() => (queue.heartbeating = undefined));
     }, (queue.leaseSeconds * 1000) / 3);
     queue.heartbeatTimer.unref();
+    if (opts.onWork) {
+      queue.wakeup = new PgWakeup(opts.url, opts.onWork, (err) => opts.onError?.(queue.db.error(err)));
+      await queue.wakeup.start();
+    }
     return queue;
   }
 
@@ -266,7 +277,7 @@ export class PgJobQueue implements JobQueue {
   }
 
   async release(id: string): Promise<void> {
-    await this.settle('release', id, `state = 'waiting'`);
+    if (await this.settle('release', id, `state = 'waiting'`)) await this.sql(`SELECT pg_notify('${WAKE_CHANNEL}', '')`).catch(() => undefined);
   }
 
   /** Earliest retry time after `now`. Jobs freed by another host's expired lease are not
@@ -336,6 +347,7 @@ export class PgJobQueue implements JobQueue {
   /** Stops the heartbeat and closes the connections; jobs still held keep their lease until it expires. */
   async close(): Promise<void> {
     clearInterval(this.heartbeatTimer);
+    await this.wakeup?.close();
     await this.heartbeating;
     await this.pool.end();
   }
