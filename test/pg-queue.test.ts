@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PgJobQueue } from '../src/daemon/queue/pg-queue.js';
-import { migrate } from '../src/daemon/queue/pg-schema.js';
+import { migrate, SCHEMA_VERSION } from '../src/daemon/queue/pg-schema.js';
+import type { DesiredState } from '../src/daemon/queue/pg-control.js';
+import { waitFor } from './helpers/daemon-harness.js';
 import type { JobSpec } from '../src/daemon/queue/job-queue.js';
 import { redactUrl, redactorFor } from '../src/util/redact.js';
 import { sqlRows } from './helpers/pg-sql.js';
@@ -30,6 +32,7 @@ afterAll(async () => {
   await server?.destroy();
 });
 
+const allVersions = Array.from({ length: SCHEMA_VERSION }, (_, i) => ({ version: i + 1 }));
 const freshDb = () => server.createDatabase(`q${++dbCount}`);
 async function openQueue(url: string, hostName: string, extra: Partial<Parameters<typeof PgJobQueue.open>[0]> = {}) {
   const q = await PgJobQueue.open({ url, hostName, ...extra });
@@ -63,7 +66,7 @@ describe('schema', () => {
   test('the first daemon creates the schema, the next ones find it; a newer schema is refused', async () => {
     const url = await freshDb();
     await Promise.all(['a', 'b', 'c'].map((h) => openQueue(url, h)));
-    expect(await sql(url, 'SELECT version FROM h2k.schema_version ORDER BY version')).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(await sql(url, 'SELECT version FROM h2k.schema_version ORDER BY version')).toEqual(allVersions);
     expect((await sql<{ host_name: string }>(url, 'SELECT host_name FROM h2k.hosts ORDER BY 1')).map((r) => r.host_name)).toEqual(['a', 'b', 'c']);
     await sql(url, 'INSERT INTO h2k.schema_version (version) VALUES (99)');
     await expect(PgJobQueue.open({ url, hostName: 'old' })).rejects.toMatchObject({ code: 'E_QUEUE_VERSION' });
@@ -80,7 +83,7 @@ describe('schema', () => {
       await c.end();
     }
     const q = await openQueue(url, 'upgrader');
-    expect(await sql(url, 'SELECT version FROM h2k.schema_version ORDER BY version')).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(await sql(url, 'SELECT version FROM h2k.schema_version ORDER BY version')).toEqual(allVersions);
     expect((await q.claim(Date.now()))?.id).toBe('/watch/old.vmdk');
     expect(await sql(url, 'SELECT count(*)::int AS n FROM h2k.processed_files')).toEqual([{ n: 0 }]);
   });
@@ -159,6 +162,54 @@ describe('the JobQueue contract', () => {
     expect(await a.purgeFinished(90)).toBe(1);
     expect(await sql(url, `SELECT state FROM h2k.jobs WHERE state IN ('done', 'failed')`)).toEqual([{ state: 'failed' }]);
     expect((await a.clusterStatus()).hosts.map((h) => h.hostName)).toEqual(['st-a']);
+  });
+
+  test('cluster control: pause/resume/drain every host or one, by NOTIFY within a second; a host started later follows the cluster; a restart ends a drain', async () => {
+    const url = await freshDb();
+    const seen = new Map<string, { desired: DesiredState; commanded: boolean }[]>();
+    // a long lease: no heartbeat during the test, so every change below came by NOTIFY
+    const host = (name: string) =>
+      openQueue(url, name, { leaseSeconds: 60, onDesired: (desired, commanded) => void (seen.get(name) ?? seen.set(name, []).get(name)!).push({ desired, commanded }) });
+    const last = (name: string) => seen.get(name)?.at(-1)?.desired;
+    const [a, b] = await Promise.all([host('a'), host('b')]);
+    expect([last('a'), last('b')]).toEqual(['running', 'running']);
+    const obs = await PgJobQueue.observe({ url });
+    opened.push(obs);
+    const t0 = Date.now();
+    expect((await obs.command('pause')).hosts).toEqual(['a', 'b']);
+    await waitFor('a and b paused', () => (last('a') === 'paused' && last('b') === 'paused') || undefined, 5000, 10);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    // started while the cluster is paused: paused from its first read
+    await host('c');
+    expect(seen.get('c')).toEqual([{ desired: 'paused', commanded: false }]);
+    // one host resumed; the others are not told anything
+    await obs.command('resume', 'b');
+    await waitFor('b resumed', () => last('b') === 'running' || undefined, 5000, 10);
+    await b.reportState('running');
+    await a.reportState('paused');
+    const st = await obs.clusterStatus();
+    expect(st.desired).toBe('paused');
+    expect(st.hosts.map((h) => [h.hostName, h.desired, h.state])).toEqual([['a', 'paused', 'paused'], ['b', 'running', 'running'], ['c', 'paused', 'running']]);
+    expect(seen.get('a')!.length).toBe(2);
+    // drain one host; a drained host cannot be paused or resumed; unknown hosts are refused
+    await obs.command('drain', 'a');
+    await waitFor('a draining', () => last('a') === 'draining' || undefined, 5000, 10);
+    await expect(obs.command('pause', 'a')).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/draining/) });
+    await expect(obs.command('pause', 'zz')).rejects.toMatchObject({ code: 'E_USAGE', hint: 'hosts: a, b, c' });
+    // a cluster-wide resume replaces b's own override but leaves a's drain
+    await obs.command('resume');
+    await waitFor('c resumed', () => last('c') === 'running' || undefined, 5000, 10);
+    expect((await obs.clusterStatus()).hosts.map((h) => h.desired)).toEqual(['draining', 'running', 'running']);
+    // a restarted host is no longer draining
+    await a.close();
+    seen.delete('a');
+    await host('a');
+    expect(seen.get('a')).toEqual([{ desired: 'running', commanded: false }]);
+    // a cluster-wide drain reaches only the hosts alive now
+    await sql(url, `UPDATE h2k.hosts SET last_seen = now() - interval '61 seconds' WHERE host_name = 'c'`);
+    expect((await obs.command('drain')).hosts).toEqual(['a', 'b']);
+    await waitFor('a and b draining', () => (last('a') === 'draining' && last('b') === 'draining') || undefined, 5000, 10);
+    expect(last('c')).toBe('running');
   });
 
   test('cluster_max_jobs bounds the jobs running in the whole cluster', async () => {

@@ -52,7 +52,7 @@ export function manPage(root: CommandSpec, version: string, exitCodes: ExitCodeD
     ...exitCodes.flatMap((e) => ['.TP', `.B ${e.code}`, `${roff(e.meaning)} (${roff(e.name)})`]),
     '.SH ENVIRONMENT',
     '.TP', '.B H2K_OUTPUT_DIR', "the daemon's output directory that \\fBh2k ctl\\fR uses when no \\-\\-output\\-dir, \\-\\-socket or \\-\\-config is given",
-    '.TP', '.B H2K_QUEUE_URL', "\\fBh2k daemon\\fR: the cluster's PostgreSQL queue (queue_url); \\fBh2k ctl\\fR: status|stats of that cluster",
+    '.TP', '.B H2K_QUEUE_URL', "\\fBh2k daemon\\fR: the cluster's PostgreSQL queue (queue_url); \\fBh2k ctl\\fR: status|stats of that cluster, pause|resume|drain of all its hosts",
     '.TP', '.B H2K_HOST_NAME', "\\fBh2k daemon\\fR: this daemon's name in the cluster (host_name; default the hostname)",
     '.TP', '.B H2K_NATIVE_ADDON', 'path of the native addon (h2k_native.node) to load instead of the packaged one',
     '.TP', '.B H2K_DEBUG', 'print stack traces with errors',

@@ -19,6 +19,9 @@ export interface SchedulerOptions {
   onReleased?: (job: Job) => void;
   /** a job finished for good (success, duplicate, failure): its files left the watch folder */
   onSettled?: (job: Job) => void;
+  /** false in a cluster: a drain finishes the jobs this host runs and claims none (the queue is the
+   * whole cluster's, other hosts take it); true (default): a drain empties the queue first */
+  drainQueue?: boolean;
 }
 
 export class Scheduler {
@@ -67,7 +70,8 @@ export class Scheduler {
     this.kick();
   }
 
-  /** Stop accepting new files, finish everything queued (retries included), then finish. */
+  /** Stop accepting new files, finish everything queued (retries included; in a cluster only the
+   * jobs running here), then finish. */
   drain(): void {
     if (this.state !== 'running') return;
     this.state = 'draining';
@@ -119,7 +123,8 @@ export class Scheduler {
       if (this.inFlight.size === 0) this.finish();
       return;
     }
-    while (!this.paused && this.inFlight.size < this.opts.maxConcurrent) {
+    const claiming = !(this.state === 'draining' && this.opts.drainQueue === false);
+    while (claiming && !this.paused && this.inFlight.size < this.opts.maxConcurrent) {
       const job = await queue.claim(Date.now());
       if (!job) break;
       this.start(job);
@@ -130,6 +135,7 @@ export class Scheduler {
       this.wakeTimer = setTimeout(() => this.kick(), Math.max(0, next - now) + 5);
     }
     if (this.state === 'draining' && this.inFlight.size === 0) {
+      if (!claiming) return this.finish();
       const c = await queue.counts(Date.now());
       if (c.waiting === 0 && c.running === 0) this.finish();
     }

@@ -23,6 +23,7 @@ import { Scheduler } from './scheduler.js';
 import { StallMonitor } from './stall-monitor.js';
 import { WatchFolder } from './watcher.js';
 import { CLUSTER_POLL_MS, openClusterParts, type ClusterParts } from './cluster-parts.js';
+import type { DesiredState } from './queue/pg-control.js';
 
 export interface WatchSourceOptions {
   /** replaces convertImage (tests inject failures); production leaves it unset */
@@ -44,12 +45,22 @@ export class WatchFolderSource implements JobSource {
   private stall?: StallMonitor;
   private runner?: JobRunner;
   private ctx?: ServiceContext;
-  readonly words = {
-    name: 'Daemon',
-    route: () => `watching ${this.cfg.watch_dir} -> ${this.cfg.output_dir}`,
-    drain: ['no new files accepted; finishing the queue', 'Draining queue; the daemon exits when it is empty'] as [string, string],
-    stop: ['cancelling running jobs; their sources stay in the watch folder', 'Stopping daemon'] as [string, string],
-  };
+  /** the cluster's desired state read before start() (applied before the first claim) */
+  private pendingDesired?: DesiredState;
+  private started = false;
+  private closed = false;
+  private lastCounts = { waiting: 0, retryWaiting: 0, running: 0 };
+  get words() {
+    return {
+      name: 'Daemon',
+      route: () => `watching ${this.cfg.watch_dir} -> ${this.cfg.output_dir}`,
+      // in a cluster the queue is every host's: a draining host only finishes what it runs
+      drain: (this.cluster
+        ? ['no new jobs taken; finishing the jobs running on this host (the queue stays for the other hosts)', 'Draining; the daemon exits when its running jobs are done']
+        : ['no new files accepted; finishing the queue', 'Draining queue; the daemon exits when it is empty']) as [string, string],
+      stop: ['cancelling running jobs; their sources stay in the watch folder', 'Stopping daemon'] as [string, string],
+    };
+  }
 
   constructor(cfg: DaemonConfig, private readonly log: Logger, private readonly opts: WatchSourceOptions = {}) {
     this.cfg = { ...cfg, watch_dir: resolve(cfg.watch_dir), output_dir: resolve(cfg.output_dir) };
@@ -66,7 +77,13 @@ export class WatchFolderSource implements JobSource {
   }
 
   async queued() {
-    return this.queue.counts(Date.now());
+    // after close() the cluster's pool is gone: the last figures read stand (the final stats.json)
+    if (this.closed) return this.lastCounts;
+    return (this.lastCounts = await this.queue.counts(Date.now()));
+  }
+
+  get hostName(): string | undefined {
+    return this.cluster?.queue.hostName;
   }
 
   status() {
@@ -87,10 +104,14 @@ export class WatchFolderSource implements JobSource {
     assertApart('watch_dir', cfg.watch_dir, cfg.output_dir, ' (after resolving symlinks)');
     if (cfg.queue_url && !this.opts.queue) {
       // A job whose lease another host took over is cancelled here: its .partial is removed, never renamed.
-      this.cluster = await openClusterParts({ ...cfg, queue_url: cfg.queue_url }, this.log, (id) => {
-        this.log.warn('job_lease_lost', `Job ${id} was taken over by another host (this host's heartbeats did not reach the database); cancelling it here`, { file: id });
-        this.scheduler?.cancel(id);
-      }, () => this.scheduler?.kick());
+      this.cluster = await openClusterParts({ ...cfg, queue_url: cfg.queue_url }, this.log, {
+        onLeaseLost: (id) => {
+          this.log.warn('job_lease_lost', `Job ${id} was taken over by another host (this host's heartbeats did not reach the database); cancelling it here`, { file: id });
+          this.scheduler?.cancel(id);
+        },
+        onWork: () => this.scheduler?.kick(),
+        onDesired: (desired) => this.applyDesired(desired),
+      });
       this.queue = this.cluster.queue;
     }
   }
@@ -103,7 +124,11 @@ export class WatchFolderSource implements JobSource {
       maxConcurrent: cfg.max_concurrent_jobs,
       run: (job, signal) => this.runClaimed(job, signal),
       log,
-      onChange: () => ctx.changed(),
+      onChange: () => {
+        ctx.changed();
+        this.cluster?.queue.reportState(this.runState).catch((err: Error) => log.warn('queue_connection_error', err.message));
+      },
+      drainQueue: !this.cluster,
       onReleased: (job) => this.watcher?.release(job.files),
       onSettled: (job) => this.watcher?.release(job.files),
     });
@@ -111,6 +136,11 @@ export class WatchFolderSource implements JobSource {
     if (!this.cluster)
       for (const p of await removeStalePartials(cfg.output_dir))
         log.warn('partial_removed', `Removed stale partial output: ${p}`, { file: p });
+    // A cluster paused before this host started: it starts paused (before anything can claim).
+    if (this.pendingDesired === 'paused') {
+      this.scheduler.pause();
+      log.info('daemon_paused', 'Daemon paused: the cluster is paused (h2k ctl --queue-url URL resume)', { by: 'cluster control' });
+    }
     if (cfg.enable_deduplication)
       this.dedup = await Deduplicator.open({ dbPath: ctx.paths.dedupDb, backend: this.cluster?.dedup, useHash: cfg.deduplication_use_md5, hash: cfg.deduplication_hash, log });
     const notifier = (this.notifier = new Notifier(cfg.notifications, log));
@@ -170,6 +200,21 @@ export class WatchFolderSource implements JobSource {
     await this.watcher.start();
     // Another host may enqueue, or die and leave its job to be claimed after its lease.
     if (this.cluster) (this.pollTimer = setInterval(() => this.scheduler?.kick(), CLUSTER_POLL_MS)).unref();
+    this.started = true;
+    // what the cluster asked while this host was starting
+    const pending = this.pendingDesired;
+    if (pending && pending !== (this.scheduler.isPaused ? 'paused' : 'running')) this.applyDesired(pending);
+  }
+
+  /** `h2k ctl --queue-url URL pause|resume|drain`: done as the control socket's command. */
+  private applyDesired(desired: DesiredState): void {
+    const command = this.ctx?.command;
+    if (!this.started || !command) {
+      this.pendingDesired = desired;
+      return;
+    }
+    this.pendingDesired = undefined;
+    command(desired === 'draining' ? 'drain' : desired === 'paused' ? 'pause' : 'resume', 'cluster control');
   }
 
   /** In a cluster a job can be enqueued again by a host whose watcher judged the file just as
@@ -223,6 +268,7 @@ export class WatchFolderSource implements JobSource {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.pollTimer);
     await this.watcher?.stop();
     this.stall?.stop();

@@ -19,6 +19,9 @@ export interface ServiceContext {
   changed(): void;
   /** a job's progress moved: refresh stats.json within a second */
   progressed(): void;
+  /** pause, resume or drain the daemon as the control socket's command does (a cluster's
+   * database asked for it: `h2k ctl --queue-url URL pause|resume|drain`) */
+  command?(command: 'pause' | 'resume' | 'drain', why: string): void;
 }
 
 /** Where jobs come from and how they run; the shell drives it. */
@@ -29,7 +32,10 @@ export interface JobSource {
   readonly fileTypes: string[];
   readonly runState: RunState;
   readonly inFlight: number;
-  queued(): Promise<{ waiting: number; retryWaiting: number }>;
+  /** the queue's figures; in a cluster the whole cluster's (running: jobs running on every host) */
+  queued(): Promise<{ waiting: number; retryWaiting: number; running?: number }>;
+  /** in a cluster: this host's name (stats.json's host_name, the metrics' host label) */
+  readonly hostName?: string;
   /** Checks and creates its directories, before anything else opens. */
   prepare(): Promise<void>;
   /** Starts taking jobs (the control socket is up, stats are loaded). */

@@ -6,7 +6,8 @@
 // the name (`_seconds`, `_bytes`). Every counter and histogram is present from the first scrape:
 // the per-type series of the configured file types (the watch folder's file_extensions, the
 // manifest daemon's "manifest") start at 0. Node's default metrics keep their standard names
-// (process_*, nodejs_*). Both daemons expose the same names.
+// (process_*, nodejs_*). Both daemons expose the same names. In a cluster (queue_url) every series
+// carries host="<host_name>" and two cluster gauges are added.
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { nativeHashImplementation } from '../native/hash-api.js';
@@ -24,6 +25,8 @@ export interface MetricsOptions {
   /** build_info labels */
   version?: string;
   addonXxh3Isa?: string;
+  /** in a cluster: every series gets host="NAME", and the cluster's queue gauges are added */
+  hostName?: string;
 }
 
 /** The native addon's XXH3 build ("avx512", "avx2", "sse2"), or "unavailable" without the addon. */
@@ -92,6 +95,12 @@ export class DaemonMetrics {
     gauge('h2k_paused', '1 while paused (running jobs finish, no new ones start)', (s) => (s.state === 'paused' ? 1 : 0));
     gauge('h2k_draining', '1 while draining (no new work accepted; exits when the queue is empty)', (s) => (s.state === 'draining' ? 1 : 0));
     gauge('h2k_uptime_seconds', 'Seconds since the daemon started', (s) => s.uptime_seconds);
+    if (opts.hostName) {
+      // The same figure on every host of the cluster (its database's): aggregate with max(), not sum().
+      gauge('h2k_cluster_queue_depth', 'Jobs waiting in the whole cluster (every host, retry backoff included)', (s) => s.cluster_queue?.waiting ?? 0);
+      gauge('h2k_cluster_jobs_running', 'Jobs running on all hosts of the cluster', (s) => s.cluster_queue?.running ?? 0);
+      reg.setDefaultLabels({ host: opts.hostName });
+    }
     new Gauge({
       name: 'h2k_build_info',
       help: 'Always 1; labels: h2k version, Node.js version, XXH3 instruction set of the native addon',

@@ -78,7 +78,7 @@ export class Service {
         break;
       }
     if (this.cfg.metrics_listen) {
-      this.metrics = new DaemonMetrics({ fileTypes: this.source.fileTypes, version: this.version });
+      this.metrics = new DaemonMetrics({ fileTypes: this.source.fileTypes, version: this.version, hostName: this.source.hostName });
       const { server, address } = await startMetricsServer(this.cfg.metrics_listen, this.metrics, () => this.snapshot());
       this.metricsServer = server;
       this.metricsAddress = address;
@@ -87,6 +87,7 @@ export class Service {
     if (this.opts.handleSignals) this.installSignals();
     await this.source.start({
       log: this.log, stats: this.stats, metrics: this.metrics, version: this.version, paths: this.paths, changed: () => this.statsFile.schedule(), progressed: () => this.statsFile.schedule(1000),
+      command: (c, why) => (c === 'drain' ? this.drain(why) : this.pauseOrResume(c, why)),
     });
     this.statsFile.startInterval(this.cfg.stats_interval ?? 60);
     await this.statsFile.write();
@@ -102,7 +103,9 @@ export class Service {
 
   async snapshot(): Promise<StatsSnapshot> {
     const q = await this.source.queued();
-    return this.stats.snapshot(this.live(q.waiting, q.retryWaiting));
+    const s = this.stats.snapshot(this.live(q.waiting, q.retryWaiting));
+    const host = this.source.hostName;
+    return host ? { ...s, host_name: host, cluster_queue: { waiting: q.waiting, running: q.running ?? 0 } } : s;
   }
 
   private async onControl(command: ControlCommand): Promise<ControlReply> {
@@ -128,13 +131,8 @@ export class Service {
       case 'stats':
         return { status: 'ok', stats: await this.snapshot() };
       case 'pause':
-      case 'resume': {
-        const [from, to, note] = command === 'pause' ? (['running', 'paused', ' (running jobs finish; no new ones start)'] as const) : (['paused', 'resumed', ''] as const);
-        if (state === from) this.log.info(`daemon_${to}`, `Daemon ${to}${note}`);
-        this.source[command]();
-        this.changed();
-        return { status: 'ok', message: `Daemon ${to}` };
-      }
+      case 'resume':
+        return { status: 'ok', message: this.pauseOrResume(command, 'control socket') };
       case 'drain':
         this.drain('control socket');
         return { status: 'ok', message: this.source.words.drain[1] };
@@ -171,6 +169,14 @@ export class Service {
     } finally {
       this.systemd.ready();
     }
+  }
+
+  private pauseOrResume(command: 'pause' | 'resume', why: string): string {
+    const [from, to, note] = command === 'pause' ? (['running', 'paused', ' (running jobs finish; no new ones start)'] as const) : (['paused', 'resumed', ''] as const);
+    if (this.source.runState === from) this.log.info(`daemon_${to}`, `Daemon ${to}${note}`, { by: why });
+    this.source[command]();
+    this.changed();
+    return `Daemon ${to}`;
   }
 
   private changed(): void {

@@ -71,6 +71,10 @@ export interface StatsSnapshot {
   last_activity: string;
   by_file_type: Record<string, TypeSummary>;
   last_updated: string;
+  /** in a cluster (queue_url): this host's name */
+  host_name?: string;
+  /** in a cluster: the whole cluster's queue (current_queue_depth is the same waiting figure) */
+  cluster_queue?: { waiting: number; running: number };
 }
 
 export interface LiveFigures {
@@ -275,6 +279,8 @@ export function formatStats(s: StatsSnapshot): string[] {
     `Avg Processing Time: ${s.avg_processing_time_seconds.toFixed(1)}s`,
     `Queue Depth: ${s.current_queue_depth}`,
     `In Flight: ${s.in_flight}`,
+    ...(s.host_name ? [`Host: ${s.host_name}`] : []),
+    ...(s.cluster_queue ? [`Cluster Queue: ${s.cluster_queue.waiting} waiting, ${s.cluster_queue.running} running`] : []),
   ];
   const types = Object.entries(s.by_file_type);
   if (types.length > 0) {

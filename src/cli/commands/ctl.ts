@@ -80,8 +80,8 @@ export function registerCtl(program: Command): void {
     .option('--output-dir <dir>', `the daemon's output_dir; socket is <dir>/.daemon/control.sock (default ${DEFAULT_OUTPUT_DIR} or $H2K_OUTPUT_DIR)`)
     .option('--socket <path>', 'control socket path')
     .option('--config <file>', "read output_dir from the daemon's config file")
-    .option('--queue-url <url>', 'status|stats of the whole cluster from its database (env H2K_QUEUE_URL)')
-    .option('--host <name>', "one host of a cluster: its socket is <output_dir>/.daemon/<name>/control.sock; with --queue-url, only its figures")
+    .option('--queue-url <url>', 'the whole cluster through its database (env H2K_QUEUE_URL): status|stats, and pause|resume|drain of every host')
+    .option('--host <name>', "one host of a cluster: its socket is <output_dir>/.daemon/<name>/control.sock; with --queue-url, only its figures, or only it paused/resumed/drained")
     .option('--json', 'print the raw JSON reply')
     .option('--timeout <seconds>', 'how long to wait for a reply', '5')
     .action(async (command: string, flags: CtlFlags) => {
@@ -100,6 +100,12 @@ async function runCtl(command: string, flags: CtlFlags): Promise<number> {
       const { clusterStatus, humanCluster } = await import('./ctl-cluster.js');
       const s = await clusterStatus(queueUrl, flags.host);
       process.stdout.write((flags.json ? JSON.stringify({ status: 'ok', cluster: s }, null, 2) : humanCluster(s)) + '\n');
+      return EXIT.OK;
+    }
+    if (queueUrl && !flags.socket && !flags.outputDir && (command === 'pause' || command === 'resume' || command === 'drain')) {
+      const { clusterCommand } = await import('./ctl-cluster.js');
+      const r = await clusterCommand(queueUrl, command, flags.host);
+      process.stdout.write((flags.json ? JSON.stringify({ status: 'ok', ...r }, null, 2) : r.message) + '\n');
       return EXIT.OK;
     }
     const reply = await sendControlCommand(socketPathFor(flags), command, timeout * 1000);

@@ -16,6 +16,7 @@ import type { Job, JobQueue, JobSpec, QueueCounts } from './job-queue.js';
 import { connectCluster, type PgConnectOptions, type PgConnection } from './pg-connect.js';
 import { LOCK_CLUSTER_LIMIT } from './pg-schema.js';
 import { PgWakeup, WAKE_CHANNEL } from './pg-wakeup.js';
+import { commandCluster, READ_DESIRED, type ClusterCommand, type CommandResult, type DesiredState } from './pg-control.js';
 
 export interface PgQueueOptions extends PgConnectOptions {
   /** this daemon's name in the cluster; default the machine's hostname */
@@ -28,6 +29,9 @@ export interface PgQueueOptions extends PgConnectOptions {
   onLeaseLost?: (id: string) => void;
   /** another host (or this one) made a job claimable: claim now rather than at the next poll */
   onWork?: () => void;
+  /** the state the cluster asks this host to be in (pg-control.ts): at start, when it changes, and
+   * when a control command names this host or the whole cluster (`commanded`, even if unchanged) */
+  onDesired?: (desired: DesiredState, commanded: boolean) => void;
 }
 
 /** The cluster as `h2k ctl status|stats` shows it. */
@@ -39,6 +43,10 @@ export interface ClusterStatus {
     lastSeen: string;
     /** heartbeat seen within its lease_seconds */
     alive: boolean;
+    /** the run state it last reported (running, paused, draining, stopping) */
+    state: string | null;
+    /** what the cluster asks of it: its own override, else the cluster's */
+    desired: DesiredState;
     running: number;
     done: number;
     failed: number;
@@ -49,6 +57,8 @@ export interface ClusterStatus {
   failed: number;
   /** jobs finished (done or failed) in the last minute, the whole cluster */
   finishedLastMinute: number;
+  /** the whole cluster's desired state (hosts started later start so) */
+  desired: 'running' | 'paused';
 }
 
 interface JobRow {
@@ -100,6 +110,9 @@ export class PgJobQueue implements JobQueue {
   private heartbeatTimer?: NodeJS.Timeout;
   private heartbeating?: Promise<void>;
   private wakeup?: PgWakeup;
+  /** the run state this host reports in h2k.hosts.state */
+  private reportedState = 'running';
+  private lastDesired?: DesiredState;
 
   private readonly pool: pg.Pool;
 
@@ -124,7 +137,7 @@ export class PgJobQueue implements JobQueue {
     // A heartbeat that takes longer than a lease is worthless: give up on it after a lease.
     const queue = new PgJobQueue(await connectCluster({ queryTimeoutMs: Math.max(5000, leaseSeconds * 1000), ...opts }), opts);
     try {
-      await queue.heartbeat();
+      await queue.heartbeat(true);
     } catch (err) {
       await queue.pool.end().catch(() => undefined);
       throw err;
@@ -136,8 +149,11 @@ export class PgJobQueue implements JobQueue {
         .finally(() => (queue.heartbeating = undefined));
     }, (queue.leaseSeconds * 1000) / 3);
     queue.heartbeatTimer.unref();
-    if (opts.onWork) {
-      queue.wakeup = new PgWakeup(opts.url, opts.onWork, (err) => opts.onError?.(queue.db.error(err)));
+    if (opts.onWork || opts.onDesired) {
+      const onControl = opts.onDesired
+        ? (target: string) => void queue.readDesired(target === '*' || target === queue.hostName).catch((err) => opts.onError?.(err as H2kError))
+        : undefined;
+      queue.wakeup = new PgWakeup(opts.url, opts.onWork ?? (() => undefined), (err) => opts.onError?.(queue.db.error(err)), onControl);
       await queue.wakeup.start();
     }
     return queue;
@@ -167,17 +183,19 @@ export class PgJobQueue implements JobQueue {
     for (const t of tokens) if ((this.orphans.get(t) ?? 0) < expired) this.orphans.delete(t);
   }
 
-  /** Renews the leases of the jobs this process holds and the host's last_seen. */
-  async heartbeat(): Promise<void> {
+  /** Renews the leases of the jobs this process holds, the host's last_seen and reported state,
+   * then reads its desired state. `starting`: a drain asked of this host's previous run is over. */
+  async heartbeat(starting = false): Promise<void> {
     await this.releaseOrphans();
     const sent = [...this.held];
     const { rows } = await this.sql<{ id: string }>(
       `WITH host AS (
-         INSERT INTO h2k.hosts (host_name, pid, lease_seconds) VALUES ($1, $2, $3)
-         ON CONFLICT (host_name) DO UPDATE SET pid = EXCLUDED.pid, lease_seconds = EXCLUDED.lease_seconds, last_seen = now())
+         INSERT INTO h2k.hosts (host_name, pid, lease_seconds, state) VALUES ($1, $2, $3, $6)
+         ON CONFLICT (host_name) DO UPDATE SET pid = EXCLUDED.pid, lease_seconds = EXCLUDED.lease_seconds, last_seen = now(), state = EXCLUDED.state,
+           desired_state = CASE WHEN $5 AND h2k.hosts.desired_state = 'draining' THEN NULL ELSE h2k.hosts.desired_state END)
        UPDATE h2k.jobs SET lease_until = now() + make_interval(secs => $3)
         WHERE state = 'running' AND claim_token = ANY($4::bigint[]) RETURNING id`,
-      [this.hostName, process.pid, this.leaseSeconds, sent.map(([, token]) => token)],
+      [this.hostName, process.pid, this.leaseSeconds, sent.map(([, token]) => token), starting, this.reportedState],
     );
     const renewed = new Set(rows.map((r) => r.id));
     for (const [id, token] of sent) {
@@ -185,6 +203,30 @@ export class PgJobQueue implements JobQueue {
       this.held.delete(id);
       this.opts.onLeaseLost?.(id);
     }
+    if (this.opts.onDesired) await this.readDesired(false);
+  }
+
+  /** Reads this host's desired state; tells onDesired when it changed or when `commanded`. */
+  async readDesired(commanded: boolean): Promise<DesiredState | undefined> {
+    const { rows } = await this.sql<{ desired: DesiredState }>(READ_DESIRED, [this.hostName]);
+    const desired = rows[0]?.desired;
+    if (desired && (commanded || desired !== this.lastDesired)) {
+      this.lastDesired = desired;
+      this.opts.onDesired?.(desired, commanded);
+    }
+    return desired;
+  }
+
+  /** Records the run state this host is in now (shown by `h2k ctl --queue-url status`). */
+  async reportState(state: string): Promise<void> {
+    if (state === this.reportedState) return;
+    this.reportedState = state;
+    await this.sql(`UPDATE h2k.hosts SET state = $2 WHERE host_name = $1`, [this.hostName, state]);
+  }
+
+  /** `h2k ctl --queue-url URL pause|resume|drain [--host NAME]` (pg-control.ts). */
+  async command(command: ClusterCommand, host?: string): Promise<CommandResult> {
+    return commandCluster((text, values) => this.sql(text, values), command, host);
   }
 
   async enqueue(spec: JobSpec): Promise<boolean> {
@@ -309,6 +351,7 @@ export class PgJobQueue implements JobQueue {
       this.sql<Omit<ClusterStatus['hosts'][number], 'startedAt' | 'lastSeen'> & { startedAt: Date; lastSeen: Date }>(
         `SELECT h.host_name AS "hostName", h.pid, h.started_at AS "startedAt", h.last_seen AS "lastSeen",
                 h.last_seen > now() - make_interval(secs => h.lease_seconds) AS alive,
+                h.state, coalesce(h.desired_state, (SELECT desired_state FROM h2k.cluster_control)) AS desired,
                 count(j.id) FILTER (WHERE j.state = 'running' AND j.lease_until >= now())::int AS running,
                 count(j.id) FILTER (WHERE j.state = 'done')::int AS done,
                 count(j.id) FILTER (WHERE j.state = 'failed')::int AS failed
@@ -320,7 +363,8 @@ export class PgJobQueue implements JobQueue {
                 count(*) FILTER (WHERE state = 'running' AND lease_until >= now())::int AS running,
                 count(*) FILTER (WHERE state = 'done')::int AS done,
                 count(*) FILTER (WHERE state = 'failed')::int AS failed,
-                count(*) FILTER (WHERE finished_at > now() - interval '1 minute')::int AS "finishedLastMinute"
+                count(*) FILTER (WHERE finished_at > now() - interval '1 minute')::int AS "finishedLastMinute",
+                (SELECT desired_state FROM h2k.cluster_control) AS desired
            FROM h2k.jobs`,
       ),
     ]);

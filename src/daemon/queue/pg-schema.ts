@@ -56,6 +56,18 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX processed_files_md5 ON h2k.processed_files (md5_hash);
    CREATE INDEX processed_files_xxh3 ON h2k.processed_files (xxh3);
    CREATE INDEX processed_files_processed_at ON h2k.processed_files (processed_at);`,
+  // 3: cluster control (h2k ctl --queue-url pause|resume|drain, src/daemon/queue/pg-control.ts):
+  // the state the whole cluster is asked to be in (one row), a host's own override, and the
+  // state each host reports it is in.
+  `CREATE TABLE h2k.cluster_control (
+     singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+     desired_state text NOT NULL CHECK (desired_state IN ('running', 'paused')),
+     changed_at    timestamptz NOT NULL DEFAULT now()
+   );
+   INSERT INTO h2k.cluster_control (desired_state) VALUES ('running');
+   ALTER TABLE h2k.hosts
+     ADD COLUMN desired_state text CHECK (desired_state IN ('running', 'paused', 'draining')),
+     ADD COLUMN state text;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

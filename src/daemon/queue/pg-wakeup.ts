@@ -6,6 +6,8 @@ import pg from 'pg';
 
 /** The channel every enqueue/release notifies (pg_notify in the same statement, sent at commit). */
 export const WAKE_CHANNEL = 'h2k_jobs';
+/** The channel `h2k ctl --queue-url pause|resume|drain` notifies: hosts read their desired state at once. */
+export const CONTROL_CHANNEL = 'h2k_control';
 const RECONNECT_MS = 1000;
 
 export class PgWakeup {
@@ -17,13 +19,16 @@ export class PgWakeup {
     private readonly url: string,
     private readonly onWake: () => void,
     private readonly onError: (err: unknown) => void,
+    /** a cluster control command was given, for `target` (a host name, '*': every host, '': a
+     * (re)connect, when commands may have been missed) */
+    private readonly onControl?: (target: string) => void,
   ) {}
 
   /** Listens from now on; a lost connection is re-made every second until close(). */
   async start(): Promise<void> {
     if (this.closed) return;
     const client = new pg.Client({ connectionString: this.url, keepAlive: true, application_name: 'h2k-wakeup' });
-    client.on('notification', () => this.onWake());
+    client.on('notification', (n) => (n.channel === CONTROL_CHANNEL ? this.onControl?.(n.payload ?? '') : this.onWake()));
     client.on('error', (err) => {
       this.onError(err);
       this.reconnectLater(client);
@@ -33,8 +38,10 @@ export class PgWakeup {
     try {
       await client.connect();
       await client.query(`LISTEN ${WAKE_CHANNEL}`);
-      // whatever was enqueued while we were not listening
+      if (this.onControl) await client.query(`LISTEN ${CONTROL_CHANNEL}`);
+      // whatever was enqueued or commanded while we were not listening
       this.onWake();
+      this.onControl?.('');
     } catch (err) {
       this.onError(err);
       this.reconnectLater(client);
