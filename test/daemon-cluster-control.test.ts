@@ -3,6 +3,7 @@
 // starting paused, the per-host control socket still obeyed; stats.json and the Prometheus
 // endpoint of a cluster host (host label, the cluster's queue). The jobs table, the control
 // sockets, stats.json and the metrics text (strict parser + promtool) are the oracles.
+// A single-host daemon's metrics keep no host label: test/service-metrics*.test.ts hold those.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -69,10 +70,10 @@ describe('h2k ctl --queue-url pause|resume|drain', () => {
   test('pause reaches every host within a second and hosts started later; the socket still works per host; drain: no new jobs, running ones finish, exit 0', async () => {
     const [a, b] = [startHost('a'), startHost('b')];
     await Promise.all([a, b].map(started));
-    const t0 = Date.now();
     expect(await ctl('--queue-url', url, 'pause')).toMatch(/Cluster paused: hosts a, b/);
+    const t0 = Date.now(); // the command is committed (and notified) before ctl exits
     const paused = await Promise.all([a, b].map((h) => waitFor(`${h.host} paused`, () => event(h, 'daemon_paused'), 10_000, 20)));
-    const pauseLatency = Math.max(...paused.map((e) => Date.parse(e.time))) - t0;
+    const pauseLatency = Math.max(0, ...paused.map((e) => Date.parse(e.time) - t0));
     expect(pauseLatency).toBeLessThan(1500);
     // c starts while the cluster is paused: paused before it could claim anything
     const c = startHost('c');
@@ -92,6 +93,29 @@ describe('h2k ctl --queue-url pause|resume|drain', () => {
     expect(st.hosts.map((h) => [h.hostName, h.state, h.desired])).toEqual([['a', 'paused', 'paused'], ['b', 'paused', 'paused'], ['c', 'paused', 'paused']]);
     expect(await ctl('--queue-url', url, 'status')).toMatch(/Host a: paused .*\n.*Host b: paused .*\n.*Host c: paused/);
 
+    // stats.json and the Prometheus endpoint of host a: its name, the whole cluster's queue
+    const stats = await waitFor('a stats.json shows the cluster queue', () => {
+      const file = join(outputDir, '.daemon', 'a', 'stats.json');
+      const j = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { host_name?: string; state: string; cluster_queue?: { waiting: number; running: number } }) : undefined;
+      return j?.cluster_queue?.waiting === 3 ? j : undefined;
+    }, 10_000, 100);
+    expect(stats).toMatchObject({ host_name: 'a', state: 'paused', current_queue_depth: 3, cluster_queue: { waiting: 3, running: 0 } });
+    const address = String(event(a, 'metrics_listening')!.address);
+    const text = await (await fetch(`http://${address}/metrics`)).text();
+    const fams = parsePromText(text);
+    // promtool parses it; its linter may flag only prom-client's own nodejs_active_*_total gauges
+    const check = promtoolCheck(text);
+    expect(check.code, check.output).not.toBe(1);
+    for (const line of check.output.split('\n').filter(Boolean)) expect(line).toMatch(/^nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/);
+    expect(valueOf(fams, 'h2k_cluster_queue_depth', { host: 'a' })).toBe(3);
+    expect(valueOf(fams, 'h2k_cluster_jobs_running', { host: 'a' })).toBe(0);
+    expect(valueOf(fams, 'h2k_paused', { host: 'a' })).toBe(1);
+    expect(valueOf(fams, 'h2k_processed_total', { host: 'a', file_type: 'img' })).toBe(0);
+    // every series of a cluster host carries its host label, Node's own included
+    const unlabelled = [...fams.values()].flatMap((f) => f.samples).filter((x) => x.labels.host !== 'a');
+    expect(unlabelled.map((x) => x.name)).toEqual([]);
+    expect(valueOf(fams, 'process_cpu_seconds_total', { host: 'a' })).toBeGreaterThan(0);
+
     // host b alone resumed through its control socket: it does the three jobs
     expect(await ctl('--output-dir', outputDir, '--host', 'b', 'resume')).toMatch(/resumed/);
     const done = await waitFor('3 jobs done', async () => {
@@ -99,6 +123,9 @@ describe('h2k ctl --queue-url pause|resume|drain', () => {
       return rows.every((r) => r.state === 'done') ? rows : undefined;
     }, 60_000, 100);
     expect(done.map((r) => r.host_name)).toEqual(['b', 'b', 'b']);
+    const bText = await (await fetch(`http://${String(event(b, 'metrics_listening')!.address)}/metrics`)).text();
+    expect(valueOf(parsePromText(bText), 'h2k_processed_total', { host: 'b', file_type: 'img' })).toBe(3);
+    expect(valueOf(parsePromText(bText), 'h2k_cluster_queue_depth', { host: 'b' })).toBe(0);
 
     // c drained through the database: it had nothing running, exits 0 at once
     expect(await ctl('--queue-url', url, '--host', 'c', 'drain')).toMatch(/Host c draining/);
@@ -124,6 +151,6 @@ describe('h2k ctl --queue-url pause|resume|drain', () => {
     const holderHost = hosts.find((h) => h.host === holder.host_name)!;
     expect(event(holderHost, 'daemon_draining')).toBeDefined();
     expect(event(holderHost, 'job_succeeded')).toBeDefined();
-    console.log(`cluster pause reached both hosts in ${pauseLatency} ms`);
+    console.log(`cluster pause reached both hosts ${pauseLatency} ms after ctl exited`);
   }, 120_000);
 });

@@ -50,6 +50,9 @@ function expectConventions(families: Map<string, Family>, fileTypes: string[]): 
   for (const n of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes'])
     expect(families.has(n), n).toBe(true);
   expect([...families.keys()].filter((n) => /^h2k_(process|nodejs)_/.test(n))).toEqual([]);
+  // a single host: no cluster gauges, no host label (test/daemon-cluster-control.test.ts has the cluster's)
+  expect([...families.keys()].filter((n) => n.startsWith('h2k_cluster_'))).toEqual([]);
+  expect([...families.values()].flatMap((f) => f.samples).filter((x) => 'host' in x.labels)).toEqual([]);
   // Label sets.
   for (const n of PER_TYPE) {
     for (const s of families.get(n)!.samples) expect(Object.keys(s.labels)).toEqual(['file_type']);
