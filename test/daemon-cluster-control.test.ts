@@ -3,16 +3,21 @@
 // starting paused, the per-host control socket still obeyed; stats.json and the Prometheus
 // endpoint of a cluster host (host label, the cluster's queue). The jobs table, the control
 // sockets, stats.json and the metrics text (strict parser + promtool) are the oracles.
+// Outputs on a shared output_dir: two VMs of one name converted at once by two hosts get two
+// directories; a host frozen past its lease publishes nothing over the result of the host that
+// took its job over (qemu-img compare, inodes and the jobs table as oracles).
 // A single-host daemon's metrics keep no host label: test/service-metrics*.test.ts hold those.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { collectDaemonLog, waitFor, type DaemonLog } from './helpers/daemon-harness.js';
 import { h2kBin, repoRoot, runH2k } from './helpers/cli.js';
-import { tempDir } from './helpers/fixtures.js';
+import { compareImages, tempDir } from './helpers/fixtures.js';
+import { claimOutputDir, jobKey, makeStaging, OWNER_FILE, publishStaged } from '../src/daemon/output-publish.js';
+import { localDate } from '../src/util/local-date.js';
 import { parsePromText, promtoolCheck, valueOf } from './helpers/prom-text.js';
 import { seededBytes } from './helpers/seeded-bytes.js';
 import { sqlRows } from './helpers/pg-sql.js';
@@ -152,5 +157,132 @@ describe('h2k ctl --queue-url pause|resume|drain', () => {
     expect(event(holderHost, 'daemon_draining')).toBeDefined();
     expect(event(holderHost, 'job_succeeded')).toBeDefined();
     console.log(`cluster pause reached both hosts ${pauseLatency} ms after ctl exited`);
+  }, 120_000);
+});
+
+/** every file under output_dir's dated folders, relative (the hosts' .daemon state left out) */
+function outputs(): string[] {
+  return existsSync(outputDir) ? (readdirSync(outputDir, { recursive: true }) as string[]).filter((f) => !f.startsWith('.daemon') && statSync(join(outputDir, f)).isFile()) : [];
+}
+
+describe('outputs on a shared output_dir', () => {
+  test('claims: two jobs of one vm name get <vm> and <vm>-2 from two hosts; every attempt of one job the same; a finished single-host output is left alone', async () => {
+    const day = join(fx.dir, 'claims', localDate());
+    const jobA = { id: '/w/x/web.img', queuedAt: '2026-12-03T10:00:00.000Z' };
+    const jobB = { id: '/w/y/web.img', queuedAt: '2026-12-03T10:00:00.000Z' };
+    // two hosts (two `taken` sets) at the same moment
+    const [ca, cb] = await Promise.all([claimOutputDir(day, 'web', jobKey(jobA), new Set()), claimOutputDir(day, 'web', jobKey(jobB), new Set())]);
+    expect([ca.dir, cb.dir].map((d) => d.slice(day.length + 1)).sort()).toEqual(['web', 'web-2']);
+    expect(readFileSync(join(ca.dir, OWNER_FILE), 'utf8')).toBe(jobKey(jobA));
+    // the same job on another host (its lease taken over): the same directory, not published yet
+    expect(await claimOutputDir(day, 'web', jobKey(jobA), new Set())).toEqual({ dir: ca.dir, published: false });
+    writeFileSync(join(ca.dir, 'report.json'), '{}');
+    expect(await claimOutputDir(day, 'web', jobKey(jobA), new Set())).toEqual({ dir: ca.dir, published: true });
+    // the same file dropped again later (a new queued time) is another job
+    expect((await claimOutputDir(day, 'web', jobKey({ ...jobA, queuedAt: '2026-12-03T11:00:00.000Z' }), new Set())).dir).toBe(join(day, 'web-3'));
+    // a finished output with no owner file (a single host's) is never taken
+    mkdirSync(join(day, 'db'), { recursive: true });
+    writeFileSync(join(day, 'db', 'report.json'), '{}');
+    expect((await claimOutputDir(day, 'db', jobKey(jobA), new Set())).dir).toBe(join(day, 'db-2'));
+  });
+
+  test('publish: the second attempt of a job finds the first published and drops its copy (the first untouched); one that died halfway is completed', async () => {
+    const day = join(fx.dir, 'publish', localDate());
+    const { dir } = await claimOutputDir(day, 'vm', 'k', new Set());
+    const stage = async (host: string, content: string) => {
+      const s = await makeStaging(dir, host);
+      writeFileSync(join(s, 'vm.qcow2'), content);
+      writeFileSync(join(s, 'vm.xml'), `<domain>${content}</domain>`);
+      return s;
+    };
+    const first = await stage('a', 'first');
+    const second = await stage('b', 'second');
+    expect(await publishStaged(first, dir, [join(first, 'vm.qcow2'), join(first, 'vm.xml')], 5000)).toBe(true);
+    const ino = statSync(join(dir, 'vm.qcow2')).ino;
+    writeFileSync(join(dir, 'report.json'), '{}');
+    expect(await publishStaged(second, dir, [join(second, 'vm.qcow2'), join(second, 'vm.xml')], 5000)).toBe(false);
+    expect(readFileSync(join(dir, 'vm.qcow2'), 'utf8')).toBe('first');
+    expect(statSync(join(dir, 'vm.qcow2')).ino).toBe(ino);
+    expect(readdirSync(dir).sort()).toEqual([OWNER_FILE, 'report.json', 'vm.qcow2', 'vm.xml'].sort());
+    // an attempt that linked its disk and died before its report: the next one completes the job
+    const { dir: d2 } = await claimOutputDir(day, 'vm2', 'k2', new Set());
+    const dead = await makeStaging(d2, 'a');
+    writeFileSync(join(dead, 'vm2.qcow2'), 'dead');
+    linkSync(join(dead, 'vm2.qcow2'), join(d2, 'vm2.qcow2'));
+    const next = await makeStaging(d2, 'b');
+    writeFileSync(join(next, 'vm2.qcow2'), 'next');
+    const t0 = Date.now();
+    expect(await publishStaged(next, d2, [join(next, 'vm2.qcow2')], 300)).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    expect(readFileSync(join(d2, 'vm2.qcow2'), 'utf8')).toBe('next');
+    expect(readdirSync(d2).sort()).toEqual([OWNER_FILE, 'vm2.qcow2'].sort()); // the dead attempt's staging is gone too
+  });
+
+  test('two hosts converting two different VMs of one name at once: <vm>/ and <vm>-2/, each its own content; a host frozen past its lease publishes nothing over the redo', async () => {
+    // fresh hosts on a clean queue (the first test drained its hosts)
+    const [d, e] = [startHost('d'), startHost('e')];
+    await Promise.all([d, e].map(started));
+    await ctl('--queue-url', url, 'pause');
+    const web1 = seededBytes(48 * 1024 * 1024, 11, true);
+    const web2 = seededBytes(48 * 1024 * 1024, 12, true);
+    drop('web.img', web1);
+    drop('web.raw', web2);
+    await waitFor('both web jobs queued', async () => (await jobStates()).filter((j) => j.id.includes('/web.') && j.state === 'waiting').length === 2 || undefined, 30_000, 100);
+    // d takes one and is held mid-conversion (SIGSTOP, shorter than its lease); e takes the other:
+    // two hosts converting one vm name at once, the case where both used to pick <vm>/
+    await ctl('--queue-url', url, '--host', 'd', 'resume');
+    await waitFor('d converts a web job', () => outputs().some((f) => f.includes('.h2k-staging-d-') && f.endsWith('web.qcow2.partial')) || undefined, 30_000, 5);
+    d.proc.kill('SIGSTOP');
+    await ctl('--queue-url', url, '--host', 'e', 'resume');
+    const both = await waitFor('e runs the other web job', async () => {
+      const rows = (await jobStates()).filter((j) => j.state === 'running');
+      return rows.length === 2 ? rows : undefined;
+    }, 30_000, 10);
+    d.proc.kill('SIGCONT');
+    expect(both.map((j) => j.host_name).sort()).toEqual(['d', 'e']);
+    await ctl('--queue-url', url, 'resume');
+    await waitFor('both web jobs done', async () => (await jobStates()).filter((j) => j.id.includes('/web.')).every((r) => r.state === 'done') || undefined, 60_000, 100);
+    const webOut = outputs().filter((f) => /\/web(-2)?\/web\.qcow2$/.test(f)).sort();
+    expect(webOut.map((f) => f.split('/').slice(-2).join('/'))).toEqual(['web-2/web.qcow2', 'web/web.qcow2']);
+    // each output holds its own source (which is which: report.json says)
+    for (const f of webOut) {
+      const report = JSON.parse(readFileSync(join(outputDir, f.replace(/web\.qcow2$/, 'report.json')), 'utf8')) as { source: { filename: string } };
+      const src = join(staging, `check-${report.source.filename}`);
+      writeFileSync(src, report.source.filename === 'web.img' ? web1 : web2);
+      expect(compareImages(src, join(outputDir, f), 'raw', 'qcow2').code, f).toBe(0);
+    }
+
+    // frozen mid-conversion (SIGSTOP) past its lease: the other host redoes and publishes; the
+    // frozen one, thawed, must not publish a second copy nor touch the first
+    const big = seededBytes(96 * 1024 * 1024, 9, true);
+    drop('frozen.img', big);
+    const id = join(watchDir, 'frozen.img');
+    const [holder] = await waitFor('frozen.img claimed', async () => {
+      const rows = await sql<{ host_name: string }>(`SELECT host_name FROM h2k.jobs WHERE id = $1 AND state = 'running'`, [id]);
+      return rows.length ? rows : undefined;
+    }, 60_000, 20);
+    const frozen = hosts.find((h) => h.host === holder.host_name)!;
+    const other = frozen === d ? e : d;
+    await waitFor('frozen partial written', () => outputs().some((f) => f.includes('.h2k-staging-') && f.endsWith('frozen.qcow2.partial')) || undefined, 60_000, 10);
+    frozen.proc.kill('SIGSTOP');
+    const [redo] = await waitFor('frozen.img redone by the other host', async () => {
+      const rows = await sql<{ host_name: string; attempts: number }>(`SELECT host_name, attempts FROM h2k.jobs WHERE id = $1 AND state = 'done'`, [id]);
+      return rows.length ? rows : undefined;
+    }, 90_000, 100);
+    expect(redo).toEqual({ host_name: other.host, attempts: 2 });
+    const [published] = outputs().filter((f) => f.endsWith('/frozen.qcow2'));
+    const before = statSync(join(outputDir, published));
+    const from = frozen.log.events.length;
+    frozen.proc.kill('SIGCONT');
+    // the thawed host learns its lease is gone and gives the job up
+    await waitFor('thawed host cancels', () => frozen.log.events.slice(from).find((ev) => ev.event === 'job_cancelled' || ev.event === 'job_lease_lost'), 30_000, 50);
+    await waitFor('thawed host settles', () => frozen.log.events.slice(from).find((ev) => ev.event === 'job_cancelled'), 30_000, 50);
+    const after = statSync(join(outputDir, published));
+    expect([after.ino, after.mtimeMs, after.size]).toEqual([before.ino, before.mtimeMs, before.size]);
+    expect(outputs().filter((f) => f.includes('frozen')).map((f) => f.split('/').slice(-2).join('/')).sort()).toEqual(['frozen/.h2k-job', 'frozen/frozen.qcow2', 'frozen/report.json']);
+    const src = join(staging, 'check-frozen.raw');
+    writeFileSync(src, big);
+    expect(compareImages(src, join(outputDir, published), 'raw', 'qcow2').code).toBe(0);
+    expect(frozen.log.events.slice(from).filter((ev) => ev.event === 'job_succeeded')).toEqual([]);
   }, 120_000);
 });

@@ -212,6 +212,25 @@ describe('the JobQueue contract', () => {
     expect(last('c')).toBe('running');
   });
 
+  test('fence: the holder renews its lease before publishing; a host whose job was taken over is refused', async () => {
+    const url = await freshDb();
+    const [a, b] = await Promise.all([openQueue(url, 'fa', { leaseSeconds: 60 }), openQueue(url, 'fb', { leaseSeconds: 60 })]);
+    await a.enqueue(spec('f'));
+    const job = (await a.claim(Date.now()))!;
+    await sql(url, `UPDATE h2k.jobs SET lease_until = now() + interval '1 second' WHERE id = $1`, [job.id]);
+    await a.fence(job.id);
+    const [{ left }] = await sql<{ left: number }>(url, `SELECT extract(epoch FROM lease_until - now())::float AS left FROM h2k.jobs WHERE id = $1`, [job.id]);
+    expect(left).toBeGreaterThan(50);
+    // a's lease runs out (no heartbeat got through); b takes the job over
+    await sql(url, `UPDATE h2k.jobs SET lease_until = now() - interval '1 second' WHERE id = $1`, [job.id]);
+    expect((await b.claim(Date.now()))?.id).toBe(job.id);
+    await expect(a.fence(job.id)).rejects.toMatchObject({ code: 'E_QUEUE_LEASE_LOST' });
+    await b.fence(job.id);
+    await expect(a.complete(job.id)).rejects.toMatchObject({ code: 'E_QUEUE_LEASE_LOST' });
+    await b.complete(job.id);
+    expect(await sql(url, `SELECT state, host_name, attempts FROM h2k.jobs`)).toEqual([{ state: 'done', host_name: 'fb', attempts: 2 }]);
+  });
+
   test('cluster_max_jobs bounds the jobs running in the whole cluster', async () => {
     const url = await freshDb();
     const hosts = await Promise.all(['h1', 'h2', 'h3'].map((h) => openQueue(url, h, { clusterMaxJobs: 2 })));

@@ -25,6 +25,7 @@ import type { DaemonStats } from '../service/stats.js';
 import { planVmDisks } from './vm-disks.js';
 import { convertDisks, type ConvertFn } from '../workflow/stages/convert.js';
 import { localDate } from '../util/local-date.js';
+import { claimOutputDir, dropStaging, isPublished, jobKey, makeStaging, publishStaged, releaseOutputDir } from './output-publish.js';
 
 export type { ConvertFn };
 
@@ -40,6 +41,18 @@ export interface JobRunnerDeps {
   progressed?: () => void;
   /** called with each successful conversion's duration (Prometheus histogram) */
   observeDuration?: (fileType: string, seconds: number, outputBytes: number) => void;
+  /** in a cluster (output_dir shared by several hosts): outputs are claimed and published
+   * collision-safe (output-publish.ts), behind the job's lease */
+  cluster?: OutputFence;
+}
+
+export interface OutputFence {
+  hostName: string;
+  /** renews the job's lease just before its outputs are published; throws E_QUEUE_LEASE_LOST
+   * when another host has taken the job over */
+  fence(id: string): Promise<void>;
+  /** how long an attempt that published halfway is waited for (ms) */
+  publishWaitMs: number;
 }
 
 export type JobOutcome =
@@ -138,8 +151,18 @@ export class JobRunner {
       const outcome = await this.attempt(job, signal, started, held);
       return outcome;
     } catch (err) {
-      const pe = err instanceof PhaseError ? err : new PhaseError('completion', toH2kError(err));
-      return await this.onError(job, pe, signal);
+      let pe = err instanceof PhaseError ? err : new PhaseError('completion', toH2kError(err));
+      const cluster = this.deps.cluster;
+      if (cluster && !signal.aborted) {
+        // In a cluster an error is this attempt's only while it still holds the job, and only
+        // when no other attempt of the job has published it.
+        const lost = await cluster.fence(job.id).then(() => undefined, (e: unknown) => (toH2kError(e).code === 'E_QUEUE_LEASE_LOST' ? toH2kError(e) : undefined));
+        if (lost) pe = new PhaseError(pe.phase, lost);
+        else if (held[0] && (await isPublished(held[0]))) return await this.publishedElsewhere(job, held[0]);
+      }
+      const outcome = await this.onError(job, pe, signal);
+      if (outcome.kind === 'failed' && this.deps.cluster) await Promise.all(held.map((d) => releaseOutputDir(d)));
+      return outcome;
     } finally {
       for (const d of held) this.takenDirs.delete(d);
       stats.jobEnded(job.id);
@@ -179,14 +202,52 @@ export class JobRunner {
     await inPhase('initialization', () => checkJobFiles(job.files));
 
     const vm = vmNameOf(job.primary);
-    const outDir = await inPhase('output_directory_creation', async () => {
+    const cluster = this.deps.cluster;
+    const claimed = await inPhase('output_directory_creation', async () => {
+      if (cluster) {
+        const c = await claimOutputDir(join(cfg.output_dir, localDate()), vm, jobKey(job), this.takenDirs);
+        held.push(c.dir);
+        return c;
+      }
       const dir = await chooseOutputDir(cfg.output_dir, vm, this.takenDirs);
       held.push(dir);
       await mkdir(dir, { recursive: true });
-      return dir;
+      return { dir, published: false };
     });
+    const outDir = claimed.dir;
+    if (claimed.published) return this.publishedElsewhere(job, outDir);
+    // In a cluster the job writes into a staging directory and publishes when done (output-publish.ts).
+    const staging = cluster ? await inPhase('output_directory_creation', () => makeStaging(outDir, cluster.hostName)) : undefined;
+    const workDir = staging ?? outDir;
+    const finalPath = (p: string) => (staging ? join(outDir, basename(p)) : p);
+    try {
+      return await this.convertAndFinish(job, signal, started, vm, outDir, workDir, finalPath, sizeBytes, hashes);
+    } finally {
+      if (staging) await dropStaging(staging);
+    }
+  }
+
+  /** Another attempt of this job (a host whose lease ran out) published it: nothing is written twice. */
+  private async publishedElsewhere(job: Job, outDir: string): Promise<JobOutcome> {
+    const { cfg, log, stats } = this.deps;
+    log.info('job_already_published', `Skipped ${basename(job.primary)}: another attempt of this job already published ${outDir}`, { file: job.primary, output_dir: outDir });
+    stats.duplicateSkipped();
+    if (cfg.archive_processed) {
+      const present: string[] = [];
+      for (const f of job.files) if (await lstat(f).then(() => true, () => false)) present.push(f);
+      await inPhase('completion', () => moveInto(processedDir(cfg.watch_dir), present));
+    }
+    return { kind: 'duplicate' };
+  }
+
+  private async convertAndFinish(
+    job: Job, signal: AbortSignal, started: number, vm: string, outDir: string, workDir: string, finalPath: (p: string) => string,
+    sizeBytes: number, hashes: Record<string, string>,
+  ): Promise<JobOutcome> {
+    const { cfg, log, stats, dedup } = this.deps;
+    const name = basename(job.primary);
     // The OVF is loaded (and a loose one's .mf checked) once, here; the domain XML reuses its VM.
-    const planned = await inPhase('argument_preparation', () => planVmDisks(job.primary, sourceFormatFor(job.primary), outDir, vm, cfg.out_format));
+    const planned = await inPhase('argument_preparation', () => planVmDisks(job.primary, sourceFormatFor(job.primary), workDir, vm, cfg.out_format));
     // Every disk of the VM, one after another (the pipeline's loop); a VM missing a disk is a
     // failure, not a success. Progress counts every disk's bytes so far (stats.json, `h2k ctl status`).
     const written: string[] = [];
@@ -199,7 +260,7 @@ export class JobRunner {
     // force: a redo after a crash may find its own earlier output; the dir choice above protects others'.
     // Then guest fixes (boot disk) and the domain XML, when the config asks for them. A failure
     // removes every file of the job: a half-fixed VM is never archived as a success.
-    const xmlPath = join(outDir, `${vm}.xml`);
+    const xmlPath = join(workDir, `${vm}.xml`);
     const { results, guestFix, domainXml } = await (async () => {
       const results = await inPhase('conversion', () =>
         convertDisks(planned.disks, planned.outputs, base, { signal, onProgress }, async (o) => void written.push(o), (r, o) => this.convertWithTimeout(r, o)),
@@ -208,13 +269,23 @@ export class JobRunner {
       const domainXml = await inPhase('domain_xml', async () => {
         const domain = domainVm(cfg, vm, planned.ovfVm, guestFix?.os?.firmware);
         written.push(xmlPath);
-        return domain && writeDomainXml(xmlPath, domain, results.map((r) => r.output), cfg.out_format);
+        return domain && writeDomainXml(xmlPath, domain, results.map((r) => finalPath(r.output)), cfg.out_format);
       });
       return { results, guestFix, domainXml };
     })().catch(async (err: unknown) => {
       await Promise.all(written.map((o) => rm(o, { force: true })));
       throw err;
     });
+    const cluster = this.deps.cluster;
+    if (cluster) {
+      // The fence: this host still holds the job (its lease renewed for the publish), else it stops here.
+      await inPhase('completion', () => cluster.fence(job.id));
+      const staged = [...results.map((r) => r.output), ...(domainXml ? [xmlPath] : [])];
+      const published = await inPhase('completion', () => publishStaged(workDir, outDir, staged, cluster.publishWaitMs));
+      if (!published) return this.publishedElsewhere(job, outDir);
+      for (const r of results) r.output = finalPath(r.output);
+      if (domainXml) domainXml.path = finalPath(domainXml.path);
+    }
     const result = results[0];
     for (const w of domainXml?.warnings ?? []) log.warn('domain_xml_warning', `${name}: ${w}`, { file: job.primary });
     // fixes change the outputs: sizes reported are the final files'
@@ -311,7 +382,7 @@ export class JobRunner {
     const { cfg, log, stats } = this.deps;
     const name = basename(job.primary);
     const error = pe.error;
-    if (signal.aborted || error.code === 'E_CANCELLED') {
+    if (signal.aborted || error.code === 'E_CANCELLED' || error.code === 'E_QUEUE_LEASE_LOST') {
       log.info('job_cancelled', `Cancelled: ${name} (stays in the watch folder)`, { file: job.primary });
       return { kind: 'cancelled' };
     }

@@ -14,7 +14,8 @@ import type { JobSource, ServiceConfig, ServiceContext } from '../service/job-so
 import { Service, type ServiceOptions } from '../service/service.js';
 import { Deduplicator } from './dedup.js';
 import { assertGuestToolsForFixes } from './guest-stage.js';
-import { JobRunner, type ConvertFn, type JobOutcome } from './job-runner.js';
+import { JobRunner, type ConvertFn, type JobOutcome, type OutputFence } from './job-runner.js';
+import type { PgJobQueue } from './queue/pg-queue.js';
 import { Notifier } from './notify/notifier.js';
 import { MemoryJobQueue } from './queue/memory-queue.js';
 import type { Job, JobQueue, JobSpec } from './queue/job-queue.js';
@@ -163,6 +164,7 @@ export class WatchFolderSource implements JobSource {
       version: ctx.version,
       progressed: ctx.progressed,
       observeDuration: (type, s, bytes) => ctx.metrics?.observeJob(type, s, bytes),
+      ...(this.cluster ? { cluster: outputFence(this.cluster.queue) } : {}),
     });
     if (cfg.notifications.enabled && cfg.notifications.on_stalled) {
       this.stall = new StallMonitor({
@@ -288,6 +290,11 @@ export class WatchFolderSource implements JobSource {
     this.cluster = undefined;
     if (this.runner) loadAddon().setPlainFilesOnly(false);
   }
+}
+
+/** A cluster job publishes its outputs only while it still holds its lease (output-publish.ts). */
+function outputFence(queue: PgJobQueue): OutputFence {
+  return { hostName: queue.hostName, fence: (id) => queue.fence(id), publishWaitMs: queue.leaseSeconds * 1000 };
 }
 
 /** `h2k daemon` watching a folder: the shell around a WatchFolderSource. */

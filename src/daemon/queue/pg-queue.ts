@@ -305,6 +305,16 @@ export class PgJobQueue implements JobQueue {
     });
   }
 
+  /** Renews the lease of a job this host holds, just before it publishes its outputs: throws
+   * E_QUEUE_LEASE_LOST when another host has taken it over (this host must not publish). */
+  async fence(id: string): Promise<void> {
+    const token = this.held.get(id);
+    const { rowCount } = token === undefined ? { rowCount: 0 } : await this.sql(
+      `UPDATE h2k.jobs SET lease_until = now() + make_interval(secs => $3) WHERE id = $1 AND claim_token = $2 AND state = 'running'`,
+      [id, token, this.leaseSeconds], 'h2k_fence');
+    if (rowCount !== 1) throw this.leaseLost(id);
+  }
+
   async complete(id: string): Promise<void> {
     if (!(await this.settle('complete', id, `state = 'done', finished_at = now()`))) throw this.leaseLost(id);
   }
