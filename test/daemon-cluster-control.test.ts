@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { collectDaemonLog, waitFor, type DaemonLog } from './helpers/daemon-harness.js';
 import { h2kBin, repoRoot, runH2k } from './helpers/cli.js';
 import { compareImages, tempDir } from './helpers/fixtures.js';
-import { claimOutputDir, jobKey, makeStaging, OWNER_FILE, publishStaged } from '../src/daemon/output-publish.js';
+import { claimOutputDir, jobKey, makeStaging, OWNER_FILE, publishStaged, releaseOutputDir } from '../src/daemon/output-publish.js';
 import { localDate } from '../src/util/local-date.js';
 import { parsePromText, promtoolCheck, valueOf } from './helpers/prom-text.js';
 import { seededBytes } from './helpers/seeded-bytes.js';
@@ -194,6 +194,12 @@ describe('outputs on a shared output_dir', () => {
     mkdirSync(join(day, 'db'), { recursive: true });
     writeFileSync(join(day, 'db', 'report.json'), '{}');
     expect((await claimOutputDir(day, 'db', jobKey(jobA), new Set())).dir).toBe(join(day, 'db-2'));
+    // a job that failed for good gives its directory back, with a killed attempt's staging
+    const failed = await claimOutputDir(day, 'bad', jobKey(jobA), new Set());
+    writeFileSync(join(await makeStaging(failed.dir, 'dead'), 'bad.qcow2.partial'), 'x');
+    await releaseOutputDir(failed.dir);
+    expect(existsSync(failed.dir)).toBe(false);
+    expect((await claimOutputDir(day, 'bad', jobKey(jobB), new Set())).dir).toBe(failed.dir);
   });
 
   test('publish: the second attempt of a job finds the first published and drops its copy (the first untouched); one that died halfway is completed', async () => {

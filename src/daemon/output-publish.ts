@@ -116,9 +116,11 @@ async function waitForFile(path: string, ms: number): Promise<boolean> {
 /** true when an attempt of the job that owns `dir` has published it */
 export const isPublished = (dir: string) => exists(join(dir, 'report.json'));
 
-/** A job that failed for good gives its directory back (a later job of that name may take it). */
+/** A job that failed for good gives its directory back (a later job of that name may take it);
+ * the caller still holds the job, so staging left by its earlier attempts goes too. */
 export async function releaseOutputDir(dir: string): Promise<void> {
   if (await exists(join(dir, 'report.json'))) return;
+  for (const e of await readdir(dir).catch(() => [] as string[])) if (e.startsWith(STAGING_PREFIX)) await dropStaging(join(dir, e));
   await unlink(join(dir, OWNER_FILE)).catch(() => undefined);
   await rmdir(dir).catch(() => undefined);
 }
