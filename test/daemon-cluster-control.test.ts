@@ -98,6 +98,9 @@ describe('h2k ctl --queue-url pause|resume|drain', () => {
     expect(st.desired).toBe('paused');
     expect(st.hosts.map((h) => [h.hostName, h.state, h.desired])).toEqual([['a', 'paused', 'paused'], ['b', 'paused', 'paused'], ['c', 'paused', 'paused']]);
     expect(await ctl('--queue-url', url, 'status')).toMatch(/Host a: paused .*\n.*Host b: paused .*\n.*Host c: paused/);
+    // an unknown host: a usage error (exit 2) naming the hosts there are
+    const bad = await runH2k(['ctl', '--queue-url', url, '--host', 'nosuch', 'pause'], { timeout: 30_000 });
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/E_USAGE[\s\S]*no host nosuch[\s\S]*hosts: a, b, c/)]);
 
     // stats.json and the Prometheus endpoint of host a: its name, the whole cluster's queue
     const stats = await waitFor('a stats.json shows the cluster queue', () => {
