@@ -18,7 +18,12 @@ export interface ConvertRequest {
   sourceRoot?: string;               // the source was named by an untrusted file (OVF href): open it beneath this dir
   hashAlgorithms?: HashAlgorithm[];  // hash source files and output content in the same pass
   verify?: boolean;                  // read the output back and compare its content with the source's
+  cache?: CacheMode;                 // default none (O_DIRECT where the file system allows it)
 }
+
+/** The output's cache mode, as qemu-img -t names them; h2k fsyncs its output in both. */
+export type CacheMode = 'none' | 'writeback';
+export const CACHE_MODES: readonly CacheMode[] = ['none', 'writeback'];
 
 export interface ConvertProgress {
   bytesDone: number;

@@ -41,6 +41,8 @@ export interface NativeConvertRequest {
   sourceRoot: string;
   hashAlgorithms: string[];
   verify: boolean;
+  /** qemu-img -t: none = O_DIRECT where the file system allows it, writeback = the page cache */
+  cache: string;
 }
 
 export interface NativeConvertResult {

@@ -48,7 +48,7 @@ const std::vector<Format>& table() {
       {"qcow2", "qcow2", {".qcow2"}, {}, {}, {"disk"}, "no QFI\\xfb magic",
        [](const ByteView&, const uint8_t* h, size_t n) { return probeQcow2(h, n); }, nullptr, viewReader<Qcow2Reader>,
        [](const File& f, uint64_t size, const WriterOptions& o) -> std::unique_ptr<ImageWriter> {
-         return std::make_unique<Qcow2Writer>(f, size, o.clusterSize, o.compression);
+         return std::make_unique<Qcow2Writer>(f, size, o.clusterSize, o.compression, o.directIo);
        },
        true},
       {"vhdx", "VHDX", {".vhdx"}, {".avhdx"}, {}, {"disk"}, "no 'vhdxfile' identifier", vhdxProbe, nullptr,
