@@ -24,19 +24,29 @@ export class JobJournal {
     return join(processingDir, `.${manifestName}.${vm}.job.json`);
   }
 
-  /** Removes the outputs every journal of a manifest names, and the journals (a run that will not
-   * be finished: cancelled, or found in processing/ after a crash). Returns what was removed. */
-  static async discardAll(processingDir: string, manifestName: string): Promise<string[]> {
+  /** The journals of a manifest's VMs in processing/. */
+  static async allOf(processingDir: string, manifestName: string): Promise<string[]> {
     const esc = manifestName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     // `.NAME.job.json` is the one journal per manifest of earlier h2k versions.
     const mine = new RegExp(`^\\.${esc}(\\.\\d+)?\\.job\\.json$`);
+    return (await readdir(processingDir)).filter((n) => mine.test(n)).sort().map((n) => join(processingDir, n));
+  }
+
+  /** Removes the outputs every journal of a manifest names, and the journals (a run that will not
+   * be finished: cancelled, or found in processing/ after a crash). Returns what was removed. */
+  static async discardAll(processingDir: string, manifestName: string): Promise<string[]> {
     const removed: string[] = [];
-    for (const f of (await readdir(processingDir)).filter((n) => mine.test(n)).sort()) {
-      const j = await JobJournal.open(join(processingDir, f), '', manifestName);
+    for (const f of await JobJournal.allOf(processingDir, manifestName)) {
+      const j = await JobJournal.open(f, '', manifestName);
       removed.push(...(await j.removeLeftovers()));
       await j.remove();
     }
     return removed;
+  }
+
+  /** Removes the journals of a manifest whose report is filed (its outputs are final). */
+  static async forgetAll(processingDir: string, manifestName: string): Promise<void> {
+    for (const f of await JobJournal.allOf(processingDir, manifestName)) await rm(f, { force: true });
   }
 
   /** Opens the journal of a manifest, keeping the outputs an earlier (crashed) run recorded. */

@@ -241,8 +241,9 @@ export class ManifestJobs extends EventEmitter {
       const vms = Array.from({ length: ref.vms }, (_, i) => st.reports.get(i)!);
       const report = buildManifestReport(ref.name, ref.run, manifest?.name ?? manifestStem(ref.name), manifest?.batch ?? ref.vms > 1, vms, st.startedAt);
       const outcome: ManifestOutcome = { jobId: ref.run, manifestName: ref.name, ...(manifest ? { manifest } : {}), report, failure: batchFailure(vms), interrupted: false };
+      // Journals first: outputs of a filed run must never be taken for leftovers.
+      await JobJournal.forgetAll(dirs.processingDir, ref.name);
       await this.file(ref.name, outcome, (Date.now() - st.startedAt.getTime()) / 1000);
-      await JobJournal.discardAll(dirs.processingDir, ref.name).catch(() => undefined);
     }
     await ledger.filed(ref.run);
   }
