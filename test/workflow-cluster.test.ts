@@ -3,7 +3,8 @@
 // Every manifest is taken by one host, every VM converted once (the jobs table as oracle, one
 // output each, qemu-img compare on a sample), a batch's VMs spread over the hosts, and each
 // manifest's report lands exactly once in processed/DATE/. A host killed with SIGKILL mid-VM:
-// that VM is redone by another host after the lease, the report is still one.
+// that VM is redone by another host after the lease, the report is still one; a take left
+// half-done by a dead host is taken over; the run ledger names exactly one filer under a race.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
@@ -13,6 +14,8 @@ import { compareImages } from './helpers/fixtures.js';
 import { sqlRows } from './helpers/pg-sql.js';
 import { seededBytes } from './helpers/seeded-bytes.js';
 import { startPostgres, type PgServer } from './helpers/postgres.mjs';
+import { PgRunLedger } from '../src/daemon/queue/pg-run-ledger.js';
+import type { VmReport } from '../src/workflow/report.js';
 import { dropManifest, seededDisk, singleManifest, workflowTree, type WorkflowTree } from './helpers/workflow-fixtures.js';
 import { startWorkflowDaemon, type WorkflowDaemon } from './helpers/workflow-daemon.js';
 
@@ -158,4 +161,42 @@ describe('h2k daemon --manifest-workflow-mode with queue_url', () => {
     for (const i of [victimJob.vm, others[0]]) expect(compareImages(big, join(tree.outputDir, 'heavy', `heavy-${i + 1}.qcow2`), 'raw', 'qcow2').code).toBe(0);
     expect(readdirSync(join(tree.workflowDir, 'processing'))).toEqual([]);
   }, 300_000);
+
+  test('a take whose host died after moving the manifest to processing/: taken over after the lease, filed once', async () => {
+    // What a host killed right after its rename leaves: the manifest in processing/, no run, its take job running on a dead lease.
+    writeFileSync(join(tree.workflowDir, 'processing', 'orphan.json'), JSON.stringify(singleManifest('../../images/single.raw', { convert: { output_format: 'qcow2' } }, 'raw')));
+    const spec = { primary: join(tree.queueDir, 'orphan.json'), files: [join(tree.queueDir, 'orphan.json')], fileType: 'manifest', sizeBytes: 0, queuedAt: new Date().toISOString(), manifest: { kind: 'take', name: 'orphan.json' } };
+    await sql(`INSERT INTO h2k.jobs (id, spec, state, host_name, claim_token, lease_until, attempts) VALUES ('take:orphan.json', $1, 'running', 'dead', 1, now() - interval '1 second', 1)`, [JSON.stringify(spec)]);
+    await waitFor(() => `orphan.json's report; processed/: ${filed('processed').join(', ')}`, () => filed('processed').some((f) => f.endsWith('/orphan.json.report.json')) || undefined, 60_000, 250);
+    const [take] = await sql<{ state: string; attempts: number; host_name: string }>(`SELECT state, attempts, host_name FROM h2k.jobs WHERE id = 'take:orphan.json'`);
+    expect(take).toMatchObject({ state: 'done', attempts: 2 });
+    expect(take.host_name).not.toBe('dead');
+    expect((await vmJobs('orphan.json')).map((j) => [j.state, j.attempts])).toEqual([['done', 1]]);
+    expect(filed('processed').filter((f) => f.endsWith('/orphan.json.report.json'))).toHaveLength(1);
+    expect(compareImages(join(tree.imagesDir, 'single.raw'), join(tree.outputDir, 'orphan.qcow2'), 'raw', 'qcow2').code).toBe(0);
+    expect(readdirSync(join(tree.workflowDir, 'processing'))).toEqual([]);
+  }, 120_000);
+
+  test('the run ledger: of 24 VMs recorded at once from 4 connections exactly one is named filer; one unfiled run per name', async () => {
+    const ledgers = await Promise.all([0, 1, 2, 3].map(() => PgRunLedger.open({ url })));
+    try {
+      const run = (await ledgers[0].begin('race.json', 24))!;
+      expect(run).toMatchObject({ name: 'race.json', vms: 24 });
+      expect(await ledgers[1].begin('race.json', 3)).toBeUndefined();
+      const report = (i: number) => ({ name: `vm-${i}`, status: 'completed' }) as unknown as VmReport;
+      const filer = await Promise.all(Array.from({ length: 24 }, (_, i) => ledgers[i % 4].record(run.run, i, report(i), `job-${i}`)));
+      expect(filer.filter(Boolean)).toHaveLength(1);
+      const st = (await ledgers[2].state(run.run))!;
+      expect(st.reports.size).toBe(24);
+      expect(st.filer).toBe(`job-${filer.indexOf(true)}`);
+      // a VM redone after its host died records nothing new and is not the filer
+      expect(await ledgers[3].record(run.run, 5, report(5), 'job-5-again')).toBe(false);
+      await ledgers[0].filed(run.run);
+      expect((await ledgers[1].state(run.run))!.filed).toBe(true);
+      expect(await ledgers[1].active('race.json')).toBeUndefined();
+      expect((await ledgers[1].begin('race.json', 1))?.run).not.toBe(run.run);
+    } finally {
+      await Promise.all(ledgers.map((l) => l.close()));
+    }
+  }, 60_000);
 });

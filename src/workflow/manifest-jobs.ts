@@ -265,14 +265,14 @@ export class ManifestJobs extends EventEmitter {
   private async file(name: string, outcome: ManifestOutcome, seconds: number): Promise<void> {
     const { dirs } = this.o;
     if (!outcome.failure && outcome.report) {
-      const done = await dirs.finish(name, 'processed', { '.report.json': outcome.report });
+      const done = await dirs.finish(name, 'processed', { '.report.json': outcome.report }, new Date(), outcome.jobId);
       this.emitEvent({ type: 'processed', manifest: name, jobId: outcome.jobId, path: done.manifestPath, report: done.files[0], seconds, bytes: bytesWritten(outcome.report) });
       return;
     }
     const failure = outcome.failure!;
     const results: Record<string, unknown> = { '.error.json': buildErrorRecord(outcome.jobId, name, failure, join(dirs.processingDir, name)) };
     if (outcome.report) results['.report.json'] = outcome.report;
-    const done = await dirs.finish(name, 'failed', results);
+    const done = await dirs.finish(name, 'failed', results, new Date(), outcome.jobId);
     this.emitEvent({
       type: 'failed', manifest: name, jobId: outcome.jobId, path: done.manifestPath,
       stage: failure.stage, code: failure.error.code, error: `${manifestStem(name)}: ${failure.error.message}`,
