@@ -4,11 +4,13 @@
 // output each, qemu-img compare on a sample), a batch's VMs spread over the hosts, and each
 // manifest's report lands exactly once in processed/DATE/. A host killed with SIGKILL mid-VM:
 // that VM is redone by another host after the lease, the report is still one; a take left
-// half-done by a dead host is taken over; the run ledger names exactly one filer under a race.
+// half-done by a dead host is taken over; a host stopped mid-VM hands the VM to another; the
+// run ledger names exactly one filer under a race.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runH2k } from './helpers/cli.js';
 import { waitFor } from './helpers/daemon-harness.js';
 import { compareImages } from './helpers/fixtures.js';
 import { sqlRows } from './helpers/pg-sql.js';
@@ -176,6 +178,27 @@ describe('h2k daemon --manifest-workflow-mode with queue_url', () => {
     expect(compareImages(join(tree.imagesDir, 'single.raw'), join(tree.outputDir, 'orphan.qcow2'), 'raw', 'qcow2').code).toBe(0);
     expect(readdirSync(join(tree.workflowDir, 'processing'))).toEqual([]);
   }, 120_000);
+
+  test('h2k ctl stop on a host mid-VM: its VM goes back to the queue and another host finishes it; the manifest stays in the run', async () => {
+    dropManifest(tree.queueDir, 'calm.json', batch('calm', 2, () => '../../images/big.raw', { compress: 'zlib' }), staging());
+    const job = await waitFor('a calm VM with its .partial written', async () => {
+      const running = (await vmJobs('calm.json')).filter((j) => j.state === 'running');
+      return running.find((j) => existsSync(join(tree.outputDir, 'calm', `calm-${j.vm + 1}.qcow2.partial`)));
+    }, 120_000, 50);
+    const stopped = hosts.get(job.host_name)!;
+    const r = await runH2k(['ctl', 'stop', '--output-dir', tree.outputDir, '--host', job.host_name, '--json'], { timeout: 30_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await stopped.exited).toEqual({ code: 0, signal: null });
+    await waitFor(() => `calm.json's report; processed/: ${filed('processed').join(', ')}`, () => filed('processed').some((f) => f.endsWith('/calm.json.report.json')) || undefined, 180_000, 250);
+    const after = (await vmJobs('calm.json')).find((j) => j.id === job.id)!;
+    expect(after).toMatchObject({ state: 'done', attempts: 2 });
+    expect(after.host_name).not.toBe(job.host_name);
+    // a cluster host hands its VMs back: it never moves the manifest back to to_be_processed/
+    expect(stopped.events.some((e) => e.event === 'manifest_interrupted')).toBe(false);
+    expect(filed('processed').filter((f) => f.endsWith('/calm.json.report.json'))).toHaveLength(1);
+    expect(readdirSync(join(tree.outputDir, 'calm')).sort()).toEqual(['calm-1.qcow2', 'calm-2.qcow2']);
+    expect(compareImages(join(tree.imagesDir, 'big.raw'), join(tree.outputDir, 'calm', `calm-${job.vm + 1}.qcow2`), 'raw', 'qcow2').code).toBe(0);
+  }, 240_000);
 
   test('the run ledger: of 24 VMs recorded at once from 4 connections exactly one is named filer; one unfiled run per name', async () => {
     const ledgers = await Promise.all([0, 1, 2, 3].map(() => PgRunLedger.open({ url })));
