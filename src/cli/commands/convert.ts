@@ -137,21 +137,11 @@ async function runConvert(given: string[], flags: ConvertFlags): Promise<number>
     const threads = parseIntOption(flags.threads, '--threads', 1, 256);
     const jobsFlag = parseIntOption(flags.jobs, '--jobs', 1, 64);
     const plans = await planConversions(sources, outputFormat, args.output, flags.allowExternalPaths ?? false, flags.sourceFormat);
+    const common = { outputFormat, compression, clusterSize, force: flags.force ?? false, sourceFormat: flags.sourceFormat, allowExternalPaths: flags.allowExternalPaths ?? false };
     requests = plans.map(({ source, output }) => ({
-      source,
-      output,
-      outputFormat,
-      compression,
-      clusterSize,
-      threads,
-      force: flags.force ?? false,
-      allowExternalPaths: flags.allowExternalPaths ?? false,
-      sourceFormat: flags.sourceFormat,
-      hashAlgorithms: (flags.hash ?? []) as HashAlgorithm[],
-      verify: flags.verify ?? false,
-      cache: parseCacheMode(flags.cache),
+      source, output, ...common, threads, hashAlgorithms: (flags.hash ?? []) as HashAlgorithm[], verify: flags.verify ?? false, cache: parseCacheMode(flags.cache),
     }));
-    if (flags.dryRun) return await dryRun(plans, { outputFormat, compression, clusterSize, force: flags.force ?? false, sourceFormat: flags.sourceFormat, allowExternalPaths: flags.allowExternalPaths ?? false }, json);
+    if (flags.dryRun) return await dryRun(plans, common, json);
     configurePool(jobsFlag ?? Math.min(requests.length, availableParallelism()));
   } catch (err) {
     const e = toH2kError(err);
