@@ -8,8 +8,15 @@
 //    --lease seconds (a claim lives lease_seconds without a heartbeat; heartbeats every lease/3,
 //    so a death is noticed between 2/3 and all of a lease after it).
 //
-//   node bench/cluster.js [--jobs 2000] [--repeat 3] [--lease 5]      (needs `npm run build`)
+//  - real `h2k daemon` processes (1, 2, 3 hosts, one worker each) converting the same dropped
+//    images (--images of 64 MiB, seeded, qcow2 zlib) from one shared watch folder: jobs/s timed by
+//    the database (first claim .. last finish), each image converted once (checked in the database).
+//    On this 2-core machine the third host can only show where the CPU becomes the limit.
+//
+//   node bench/cluster.js [--jobs 2000] [--repeat 3] [--lease 5] [--images 12]  (needs `npm run build`)
 import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -21,6 +28,7 @@ import { PgJobQueue } from '../dist/daemon/queue/pg-queue.js';
 const jobs = Number(option('jobs', 2000));
 const repeat = Math.max(1, Number(option('repeat', 3)));
 const lease = Number(option('lease', 5));
+const images = Number(option('images', 12));
 const claimer = join(repo, 'test', 'helpers', 'pg-claimer.mjs');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -47,6 +55,72 @@ async function enqueue(url, n) {
       return q.enqueue({ id, primary: id, files: [id], fileType: 'vmdk', sizeBytes: 1, queuedAt: new Date().toISOString() });
     }));
   await q.close();
+}
+
+/** Seeded 64 MiB raw images (text-like and random MiB blocks), built once per run. */
+function buildImages(dir, n) {
+  const paths = [];
+  for (let i = 0; i < n; i++) {
+    const buf = Buffer.alloc(64 << 20);
+    let x = (0x9e3779b9 * (i + 1)) >>> 0;
+    for (let off = 0; off < buf.length; off += 4) {
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      // every other MiB compressible (small alphabet), the rest random
+      buf.writeUInt32LE((off >> 20) % 2 ? x >>> 0 : (x & 0x0f0f0f0f) | 0x40404040, off);
+    }
+    const p = join(dir, `vm${i}.img`);
+    writeFileSync(p, buf);
+    paths.push(p);
+  }
+  return paths;
+}
+
+/** N daemons of one cluster convert `sources` dropped at once; jobs/s timed by the database. */
+async function daemonCluster(url, sources, hosts) {
+  const dir = mkdtempSync(join(tmpdir(), 'h2k-bench-cluster-'));
+  const watch = join(dir, 'watch');
+  const out = join(dir, 'out');
+  mkdirSync(watch);
+  mkdirSync(out);
+  const cfg = join(dir, 'daemon.yaml');
+  writeFileSync(cfg, [
+    `watch_dir: ${watch}`, `output_dir: ${out}`, 'max_concurrent_jobs: 1', 'file_stable_timeout: 0.3', 'compression: zlib',
+    'threads: 1', 'enable_deduplication: false', 'stats_interval: 1', 'log_format: json', `queue_url: ${url}`, 'lease_seconds: 10',
+  ].join('\n') + '\n');
+  const procs = Array.from({ length: hosts }, (_, k) => {
+    const proc = spawn(process.execPath, [join(repo, 'bin', 'h2k.js'), 'daemon', '--config', cfg, '--host-name', `h${k + 1}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    proc.stderr.on('data', (d) => (log += d));
+    return { proc, log: () => log, exited: once(proc, 'exit') };
+  });
+  try {
+    for (const p of procs) while (!p.log().includes('"daemon_started"')) await sleep(50);
+    const stage = join(dir, 'stage');
+    mkdirSync(stage);
+    for (const s of sources) renameSync(s, join(stage, s.split('/').pop())); // moved, not copied: 64 MiB each
+    for (const s of sources) renameSync(join(stage, s.split('/').pop()), join(watch, s.split('/').pop()));
+    const deadline = Date.now() + 600_000;
+    for (;;) {
+      const [c] = await query(url, `SELECT count(*) FILTER (WHERE state = 'done')::int AS done, count(*) FILTER (WHERE state = 'failed')::int AS failed FROM h2k.jobs`);
+      if (c.failed) throw new Error(`${c.failed} jobs failed: ${procs.map((p) => p.log().slice(-1500)).join('\n')}`);
+      if (c.done === sources.length) break;
+      if (Date.now() > deadline) throw new Error(`timed out: ${c.done} of ${sources.length} done`);
+      await sleep(100);
+    }
+    const [t] = await query(url, `SELECT extract(epoch FROM max(finished_at) - min(claimed_at))::float AS s, count(*) FILTER (WHERE attempts = 1)::int AS once, count(DISTINCT host_name)::int AS hosts FROM h2k.jobs`);
+    if (t.once !== sources.length) throw new Error(`${t.once} of ${sources.length} converted once`);
+    // give the images back for the next run (the daemon archived them under .processed/)
+    for (const s of sources) {
+      const name = s.split('/').pop();
+      const archived = readdirSync(join(watch, '.processed'), { recursive: true }).find((f) => String(f).endsWith(`/${name}`) || f === name);
+      renameSync(join(watch, '.processed', String(archived)), s);
+    }
+    return { seconds: t.s, hostsUsed: t.hosts };
+  } finally {
+    for (const p of procs) p.proc.kill('SIGTERM');
+    await Promise.all(procs.map((p) => p.exited));
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const m = machine();
@@ -116,6 +190,37 @@ try {
     h2k: text, peer: '—', ratio: '—', target: `≤ lease_seconds (${lease} s)`, met: Math.max(...waits) <= lease + 0.1,
     commands: [`node bench/cluster.js --lease ${lease}`],
   });
+
+  const imageDir = mkdtempSync(join(tmpdir(), 'h2k-bench-images-'));
+  try {
+    const sources = buildImages(imageDir, images);
+    console.log(`\n${images} × 64 MiB images -> qcow2 zlib, one worker per host, ${repeat} runs each\n`);
+    console.log('| daemons (hosts) | jobs/s (median, runs) | vs 1 host | hosts used |');
+    console.log('|---|---|---|---|');
+    let base;
+    for (const n of [1, 2, 3]) {
+      const runs = [];
+      let used = 0;
+      for (let r = 0; r < repeat; r++) {
+        const url = await server.createDatabase(`bench${++db}`);
+        const { seconds, hostsUsed } = await daemonCluster(url, sources, n);
+        runs.push(images / seconds);
+        used = hostsUsed;
+      }
+      const rate = median(runs);
+      base ??= rate;
+      const text = `${rate.toFixed(2)}/s (${runs.map((x) => x.toFixed(2)).join(', ')})`;
+      console.log(`| ${n} | ${text} | ${(rate / base).toFixed(2)}× | ${used} |`);
+      summary.push({
+        work: `cluster of ${n} daemon${n > 1 ? 's' : ''} (one worker each), ${images} × 64 MiB -> qcow2 zlib, timed by the database`,
+        h2k: text, peer: n === 1 ? '—' : `1 host ${base.toFixed(2)}/s`, ratio: n === 1 ? '—' : `${(rate / base).toFixed(2)}×`,
+        target: 'shown (2 cores: the CPU is the limit from 2 hosts on)', met: '',
+        commands: [`node bench/cluster.js --images ${images}`],
+      });
+    }
+  } finally {
+    rmSync(imageDir, { recursive: true, force: true });
+  }
 } finally {
   await server.destroy();
 }

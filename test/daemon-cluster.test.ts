@@ -188,4 +188,48 @@ describe('h2k daemon with queue_url', () => {
     expect(statSync(join(watchDir, '.processed', archived)).size).toBe(big.length);
     expect(sha(readFileSync(join(watchDir, '.processed', archived)))).toBe(digest);
   }, 360_000);
+
+  test('PostgreSQL restarted mid-run: the daemons reconnect and finish; every image converted, one output each', async () => {
+    const live = daemons.filter((d) => d.proc.exitCode === null && d.proc.signalCode === null);
+    expect(live.length).toBeGreaterThanOrEqual(2);
+    const sources = new Map<string, Buffer>();
+    for (let i = 0; i < 12; i++) {
+      const bytes = seededBytes(8 * 1024 * 1024, 5000 + i);
+      sources.set(`db${i}.img`, bytes);
+      drop(`db${i}.img`, bytes);
+    }
+    const doneCount = async () =>
+      (await sql<{ n: number }>(`SELECT count(*)::int AS n FROM h2k.jobs WHERE state = 'done' AND id LIKE '%/db%'`))[0].n;
+    await waitFor('a first db image done', async () => ((await doneCount()) >= 1 ? true : undefined), 120_000, 100);
+    await server.stop('fast');
+    await new Promise((r) => setTimeout(r, 1500));
+    await server.start();
+    let jobs: unknown[] = [];
+    await waitFor(
+      () => `12 db images done; jobs ${JSON.stringify(jobs)}; in the watch folder ${readdirSync(watchDir).join(' ')}; ${JSON.stringify(live.map((d) => d.log.events.filter((e) => e.level !== 'info').slice(-4)))}`,
+      async () => {
+        jobs = await sql(`SELECT id, state, host_name, attempts, lease_until, last_error FROM h2k.jobs WHERE id LIKE '%/db%' AND state <> 'done'`);
+        return (await doneCount()) === 12 ? true : undefined;
+      },
+      120_000, 250,
+    );
+    // no daemon died of it
+    for (const d of live) expect(d.proc.exitCode, d.host).toBeNull();
+    expect(await sql(`SELECT state, count(*)::int AS n FROM h2k.jobs WHERE id LIKE '%/db%' GROUP BY 1`)).toEqual([{ state: 'done', n: 12 }]);
+    await waitFor('db sources archived', () => readdirSync(watchDir).filter((f) => f.startsWith('db')).length === 0 || undefined, 30_000);
+    const dbOut = outputs().filter((f) => /\/db\d+/.test(f));
+    expect(dbOut.filter((f) => f.endsWith('.partial'))).toEqual([]);
+    const names = dbOut.filter((f) => f.endsWith('.qcow2')).map((f) => f.split('/').pop()!);
+    expect(names.sort()).toEqual([...sources.keys()].map((n) => n.replace('.img', '.qcow2')).sort());
+    expect(dbOut.filter((f) => f.endsWith('.qcow2'))).toHaveLength(12);
+    for (const i of [0, 11]) {
+      const out = join(outputDir, dbOut.find((f) => f.endsWith(`/db${i}.qcow2`))!);
+      const src = join(staging, `check-db${i}.raw`);
+      writeFileSync(src, sources.get(`db${i}.img`)!);
+      expect(compareImages(src, out, 'raw', 'qcow2').code).toBe(0);
+    }
+    // the restart was seen and survived, not missed
+    const errs = live.flatMap((d) => d.log.events.filter((e) => /queue_connection_error|scheduler_error|unreachable/i.test(`${e.event} ${e.message ?? ''}`)));
+    expect(errs.length).toBeGreaterThan(0);
+  }, 360_000);
 });

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { classifyFile, looksLikeExtentName, parseDescriptorExtents, sourceFormatFor } from '../src/daemon/image-files.js';
+import { classifyFile, looksLikeExtentName, sourceFormatFor } from '../src/daemon/image-files.js';
 import { StabilityTracker, type FileSnapshot } from '../src/daemon/file-stability.js';
 import { makeSeededRaw, tempDir, toVmdk } from './helpers/fixtures.js';
 
@@ -50,13 +50,19 @@ describe('classifyFile', () => {
     expect(await classifyFile(join(tmp.dir, 'cut.vmdk'))).toEqual({ kind: 'single' });
   });
 
-  it('parses extent lines, skips ZERO extents and flags names with directories', () => {
+  it('reads extent lines natively, skips ZERO extents and flags names with directories', async () => {
     const text = [
       '# Disk DescriptorFile', 'version=1', 'createType="twoGbMaxExtentSparse"',
       'RW 4192256 SPARSE "d-s001.vmdk"', 'RW 4192256 SPARSE "d-s002.vmdk"', 'RW 1000 ZERO',
       'RDONLY 8 FLAT "../etc/passwd" 0', 'RW 8 FLAT "/abs/x.vmdk" 0', 'RW 4192256 SPARSE "d-s001.vmdk"',
     ].join('\n');
-    expect(parseDescriptorExtents(text)).toEqual({ extents: ['d-s001.vmdk', 'd-s002.vmdk'], unsafeExtents: ['../etc/passwd', '/abs/x.vmdk'] });
+    writeFileSync(join(tmp.dir, 'd.vmdk'), text);
+    expect(await classifyFile(join(tmp.dir, 'd.vmdk'))).toEqual({
+      kind: 'descriptor', extents: ['d-s001.vmdk', 'd-s002.vmdk'], unsafeExtents: ['../etc/passwd', '/abs/x.vmdk'],
+    });
+    // a descriptor the reader refuses is a job of its own: it fails with the reader's code
+    writeFileSync(join(tmp.dir, 'damaged.vmdk'), text.replace('RW 1000 ZERO', 'RW many ZERO'));
+    expect(await classifyFile(join(tmp.dir, 'damaged.vmdk'))).toEqual({ kind: 'single' });
   });
 
   it('the extension decides the source format, raw-ish names are detected', () => {

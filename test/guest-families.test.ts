@@ -261,7 +261,7 @@ describe('family rules (no appliance)', () => {
   });
 
   it('the daemon\'s domain XML gets EFI firmware when the fix found a UEFI guest, whatever vm_uefi says', async () => {
-    const { domainVm } = await import('../src/daemon/domain-xml.js');
+    const { domainVm } = await import('../src/daemon/domain-vm.js');
     const { daemonConfigSchema } = await import('../src/config/daemon-schema.js');
     const cfg = { ...daemonConfigSchema.parse({ watch_dir: '/w', output_dir: '/o', emit_domain_xml: true }), keys_set: ['emit_domain_xml'] };
     expect(domainVm(cfg, 'vm', undefined)!.vm.firmware).toBe('bios');

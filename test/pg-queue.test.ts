@@ -14,6 +14,9 @@ import { PgJobQueue } from '../src/daemon/queue/pg-queue.js';
 import { migrate, SCHEMA_VERSION } from '../src/daemon/queue/pg-schema.js';
 import type { DesiredState } from '../src/daemon/queue/pg-control.js';
 import { waitFor } from './helpers/daemon-harness.js';
+
+/** every migration applied, in order */
+const ALL_VERSIONS = Array.from({ length: SCHEMA_VERSION }, (_, i) => ({ version: i + 1 }));
 import type { JobSpec } from '../src/daemon/queue/job-queue.js';
 import { redactUrl, redactorFor } from '../src/util/redact.js';
 import { sqlRows } from './helpers/pg-sql.js';
@@ -32,7 +35,6 @@ afterAll(async () => {
   await server?.destroy();
 });
 
-const allVersions = Array.from({ length: SCHEMA_VERSION }, (_, i) => ({ version: i + 1 }));
 const freshDb = () => server.createDatabase(`q${++dbCount}`);
 async function openQueue(url: string, hostName: string, extra: Partial<Parameters<typeof PgJobQueue.open>[0]> = {}) {
   const q = await PgJobQueue.open({ url, hostName, ...extra });
@@ -66,7 +68,7 @@ describe('schema', () => {
   test('the first daemon creates the schema, the next ones find it; a newer schema is refused', async () => {
     const url = await freshDb();
     await Promise.all(['a', 'b', 'c'].map((h) => openQueue(url, h)));
-    expect(await sql(url, 'SELECT version FROM h2k.schema_version ORDER BY version')).toEqual(allVersions);
+    expect(await sql(url, 'SELECT version FROM h2k.schema_version ORDER BY version')).toEqual(ALL_VERSIONS);
     expect((await sql<{ host_name: string }>(url, 'SELECT host_name FROM h2k.hosts ORDER BY 1')).map((r) => r.host_name)).toEqual(['a', 'b', 'c']);
     await sql(url, 'INSERT INTO h2k.schema_version (version) VALUES (99)');
     await expect(PgJobQueue.open({ url, hostName: 'old' })).rejects.toMatchObject({ code: 'E_QUEUE_VERSION' });
@@ -83,7 +85,7 @@ describe('schema', () => {
       await c.end();
     }
     const q = await openQueue(url, 'upgrader');
-    expect(await sql(url, 'SELECT version FROM h2k.schema_version ORDER BY version')).toEqual(allVersions);
+    expect(await sql(url, 'SELECT version FROM h2k.schema_version ORDER BY version')).toEqual(ALL_VERSIONS);
     expect((await q.claim(Date.now()))?.id).toBe('/watch/old.vmdk');
     expect(await sql(url, 'SELECT count(*)::int AS n FROM h2k.processed_files')).toEqual([{ n: 0 }]);
   });

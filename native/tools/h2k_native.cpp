@@ -78,6 +78,7 @@ static int cmdConvert(int argc, char** argv) {
   for (int i = 4; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--no-force") req.force = false;
+    else if (a.rfind("--cache=", 0) == 0) req.cache = a.substr(8);
     else if (a.rfind("--cancel-after=", 0) == 0) cancelAfter = std::stoull(a.substr(15));
     else if (a.rfind("--hash=", 0) == 0) {
       std::string list = a.substr(7);

@@ -136,7 +136,7 @@ export const KEY_TABLE: readonly KeyRow[] = [
   { key: 'deduplication_retention_days', status: 'h2k', origin: 'h2k', note: 'dedup records older than this are removed, default 90' },
   { key: 'metrics_listen', status: 'h2k', origin: 'h2k', note: 'host:port of a Prometheus endpoint' },
   { key: 'control_socket', status: 'h2k', origin: 'h2k', note: 'default {output_dir}/.daemon/control.sock' },
-  { key: 'queue_url', status: 'h2k', origin: 'h2k', note: 'postgres://user:password@host/db: the daemons pointed at it share one job queue and dedup store (README "Running on several hosts"); env H2K_QUEUE_URL; the password is never shown' },
+  { key: 'queue_url', status: 'h2k', origin: 'h2k', note: 'postgres://user:password@host/db: the daemons pointed at it share one job queue (images, or in manifest mode manifests and their VMs) and dedup store (README "Running on several hosts"); env H2K_QUEUE_URL; the password is never shown' },
   { key: 'host_name', status: 'h2k', origin: 'h2k', note: "this daemon's name in the cluster, default the machine's hostname; env H2K_HOST_NAME" },
   { key: 'lease_seconds', status: 'h2k', origin: 'h2k', note: "with queue_url: a host silent this long loses its jobs to another host, default 15" },
   { key: 'cluster_max_jobs', status: 'h2k', origin: 'h2k', note: 'with queue_url: jobs running at once in the whole cluster, 0 (default) = no limit' },

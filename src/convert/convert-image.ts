@@ -7,7 +7,7 @@ import { HASH_ALGORITHMS } from '../hash/algorithms.js';
 import { H2kError } from '../util/errors.js';
 import type { NativeConvertRequest } from '../native/addon.js';
 import { listed, outputFormats } from '../native/formats.js';
-import type { ConvertOptions, ConvertRequest, ConvertResult } from './types.js';
+import { CACHE_MODES, type ConvertOptions, type ConvertRequest, type ConvertResult } from './types.js';
 
 const COMPRESSIONS = new Set(['none', 'zlib', 'zstd']);
 const HASHES = new Set<string>(HASH_ALGORITHMS);
@@ -28,6 +28,8 @@ export function toNativeRequest(req: ConvertRequest): NativeConvertRequest {
   const threads = req.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1 || threads > 256)
     throw invalid(`thread count ${threads} must be an integer 1..256`, 'use --threads N');
+  const cache = req.cache ?? 'none';
+  if (!CACHE_MODES.includes(cache)) throw invalid(`unknown cache mode '${cache}'`, `use -t ${CACHE_MODES.join(' or -t ')}`);
   for (const h of req.hashAlgorithms ?? [])
     if (!HASHES.has(h)) throw invalid(`unknown hash algorithm '${h}'`, 'use md5, xxh3, xxh128, sha256, sha1 or sha512');
   return {
@@ -43,6 +45,7 @@ export function toNativeRequest(req: ConvertRequest): NativeConvertRequest {
     sourceRoot: req.sourceRoot ? resolve(req.sourceRoot) : '',
     hashAlgorithms: req.hashAlgorithms ?? [],
     verify: req.verify ?? false,
+    cache,
   };
 }
 

@@ -1,5 +1,6 @@
 // The one conversion API every entry point (CLI, daemon, manifest workflow) uses.
 import type { HashAlgorithm } from '../hash/algorithms.js';
+import type { NativeConvertResult } from '../native/addon.js';
 
 /** A format h2k writes: one of outputFormats() (src/native/formats.ts); vmdk = streamOptimized. */
 export type OutputFormat = string;
@@ -18,7 +19,12 @@ export interface ConvertRequest {
   sourceRoot?: string;               // the source was named by an untrusted file (OVF href): open it beneath this dir
   hashAlgorithms?: HashAlgorithm[];  // hash source files and output content in the same pass
   verify?: boolean;                  // read the output back and compare its content with the source's
+  cache?: CacheMode;                 // default none (O_DIRECT where the file system allows it)
 }
+
+/** The output's cache mode, as qemu-img -t names them; h2k fsyncs its output in both. */
+export type CacheMode = 'none' | 'writeback';
+export const CACHE_MODES: readonly CacheMode[] = ['none', 'writeback'];
 
 export interface ConvertProgress {
   bytesDone: number;
@@ -27,29 +33,16 @@ export interface ConvertProgress {
   phase?: 'convert' | 'verify';      // verify: bytes count the output's read-back
 }
 
-export interface ConvertResult {
-  source: string;
-  output: string;
-  sourceFormat: string;
-  sourceSubformat: string;
+type Hashes = Partial<Record<HashAlgorithm, string>>;
+
+/** The addon's result (src/native/addon.ts), with this API's names for formats and hashes. */
+export interface ConvertResult extends Omit<NativeConvertResult, 'outputFormat' | 'compression' | 'sourceHashes' | 'contentHashes' | 'sourceFiles'> {
   outputFormat: OutputFormat;
   compression: Compression;
-  virtualSize: number;
-  dataBytes: number;
-  zeroBytes: number;
-  outputBytes: number;
-  clustersWritten: number;
-  clustersCompressed: number;
-  seconds: number;
-  sourceHashes: Partial<Record<HashAlgorithm, string>>;
-  contentHashes: Partial<Record<HashAlgorithm, string>>;
+  sourceHashes: Hashes;
+  contentHashes: Hashes;
   /** With hashes: every file of the source (the file named first; VMDK extents) and its hashes. */
-  sourceFiles: { path: string; hashes: Partial<Record<HashAlgorithm, string>>; bytesReread: number }[];
-  /** With hashes: source-file bytes read a second time for the source hash (the rest came from the conversion's own reads). */
-  sourceBytesReread: number;
-  /** verify: the output was read back by h2k's reader and its content matched the source's. */
-  verified: boolean;
-  verifySeconds: number;
+  sourceFiles: { path: string; hashes: Hashes; bytesReread: number }[];
 }
 
 export interface ConvertOptions {

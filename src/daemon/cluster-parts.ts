@@ -25,18 +25,13 @@ export interface ClusterParts {
  * pg-wakeup.ts; the poll also covers a wakeup connection being re-made). */
 export const CLUSTER_POLL_MS = 1000;
 
-export interface ClusterEvents {
-  /** a job this host ran was taken over by another host */
-  onLeaseLost: (id: string) => void;
-  /** a job became claimable */
-  onWork?: () => void;
-  /** the cluster asks this host to run, pause or drain (h2k ctl --queue-url) */
-  onDesired?: (desired: DesiredState) => void;
-}
-
-export async function openClusterParts(cfg: ClusterConfig, log: Logger, events: ClusterEvents): Promise<ClusterParts> {
+/** onLeaseLost: a job this host ran was taken over by another host; onWork: a job became
+ * claimable; onDesired: the cluster asks this host to run, pause or drain (h2k ctl --queue-url). */
+export async function openClusterParts(
+  cfg: ClusterConfig, log: Logger, onLeaseLost: (id: string) => void, onWork?: () => void, onDesired?: (desired: DesiredState) => void,
+): Promise<ClusterParts> {
   const common = { url: cfg.queue_url, hostName: cfg.host_name, onError: (err: Error) => log.warn('queue_connection_error', err.message) };
-  const queue = await PgJobQueue.open({ ...common, leaseSeconds: cfg.lease_seconds, clusterMaxJobs: cfg.cluster_max_jobs, ...events });
+  const queue = await PgJobQueue.open({ ...common, leaseSeconds: cfg.lease_seconds, clusterMaxJobs: cfg.cluster_max_jobs, onLeaseLost, onWork, onDesired });
   let dedup: PgDedupStore | undefined;
   try {
     if (cfg.enable_deduplication !== false) dedup = await PgDedupStore.open(common);

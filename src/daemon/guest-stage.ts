@@ -1,16 +1,16 @@
 // The guest fixes a daemon config asks for (guestFixRequest: a guest-fix key set in the file),
-// applied to a job's boot disk after conversion by fixImage, as the manifest workflow's fix
-// stage does. A disk with no OS (a data disk) is converted with a warning; a requested fix that
-// fails, or a guest h2k cannot fix (Windows), fails the job.
+// applied to a job's boot disk after conversion by the one fix stage (workflow/stages/fix.ts),
+// with the daemon's report, log events and messages. A disk with no OS (a data disk) is converted
+// with a warning; a requested fix that fails, or a guest h2k cannot fix (Windows), fails the job.
 import { accessSync, constants } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
 import type { DaemonConfig } from '../config/daemon-schema.js';
 import { guestFixOptions, guestFixRequest } from '../config/guest-output-schema.js';
-import { fixImage } from '../guest/fix-image.js';
 import { normalizeFixOptions } from '../guest/fix-options.js';
 import type { FixResult, GuestChange } from '../guest/types.js';
 import type { RegistryChange } from '../guest/windows/registry.js';
-import { H2kError, toH2kError } from '../util/errors.js';
+import { fixGuest } from '../workflow/stages/fix.js';
+import { H2kError } from '../util/errors.js';
 import type { Logger } from '../service/logger.js';
 
 export const NO_OS_WARNING = 'no guest OS found: no fixes applied';
@@ -67,22 +67,19 @@ export async function fixBootDisk(cfg: DaemonConfig, image: string, signal: Abor
   if (!anything) return report({ warnings: [ALL_OFF_WARNING] });
 
   log.info('guest_fix_started', `Fixing guest: ${image} (asked for by ${keys.join(', ')})`, { file: image, keys });
-  let result: FixResult;
-  try {
-    result = await fixImage(image, { ...options, dryRun: false, signal, log: (line) => log.info('guest_appliance', line, { file: image }) });
-  } catch (err) {
-    const e = toH2kError(err);
-    if (e.code === 'E_GUEST_NO_OS') {
-      log.warn('guest_no_os', `${basename(image)}: ${NO_OS_WARNING} (a data disk, or an encrypted or unsupported root filesystem); converted as is`, { file: image });
-      return report({ warnings: [NO_OS_WARNING] });
-    }
-    throw explain(e, image);
-  }
-  if (result.failed.length > 0)
-    throw new H2kError(`guest fixes of ${basename(image)} failed: ${result.failed.join('; ')}`, {
+  const result = await fixGuest(image, {
+    ...options, dryRun: false, signal, log: (line) => log.info('guest_appliance', line, { file: image }),
+    allowNoOs: true,
+    explain: (e) => explain(e, image),
+    failed: (r) => new H2kError(`guest fixes of ${basename(image)} failed: ${r.failed.join('; ')}`, {
       code: 'E_GUEST_FIX_FAILED', file: image,
       hint: 'the converted output was removed; convert with h2k convert and run h2k fix on it to see every step, or drop it into a daemon whose config sets no guest-fix keys',
-    });
+    }),
+  });
+  if (!result) {
+    log.warn('guest_no_os', `${basename(image)}: ${NO_OS_WARNING} (a data disk, or an encrypted or unsupported root filesystem); converted as is`, { file: image });
+    return report({ warnings: [NO_OS_WARNING] });
+  }
   return report({ os: result.os, changes: result.changes, ...(result.registry ? { registry_changes: result.registry } : {}), warnings: result.warnings, accel: result.accel });
 }
 

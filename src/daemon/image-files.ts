@@ -1,16 +1,12 @@
 // Which files make up one image. A VMDK descriptor names its extents (a loose .ovf its disks,
 // ovf-drop.ts); the descriptor is the job and the extents are carried along, never jobs of their
-// own. Only the first 64 KiB of a VMDK is read, and at most MAX_EXTENTS extent lines are accepted.
-// Whether a headerless .vmdk is flat extent data or junk is the watcher's call (by name, and
-// whether a descriptor claims it).
+// own. The native VMDK reader says what a .vmdk is (vmdkRole: its sparse header and descriptor
+// parsers, at most 4096 extents). Whether a headerless .vmdk is flat extent data or junk is the
+// watcher's call (by name, and whether a descriptor claims it).
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import { formatNamedBy } from '../native/formats.js';
-import { classifyOvf } from './ovf-drop.js';
-
-const PROBE_BYTES = 64 * 1024;
-const MAX_EXTENTS = 4096;
-const EXTENT_LINE = /^\s*(RW|RDONLY|NOACCESS)\s+(\d+)\s+([A-Z]+)(?:\s+"([^"\r\n]*)")?/;
+import { formatNamedBy, vmdkRole } from '../native/formats.js';
+import { ovfDiskFiles } from './ovf-drop.js';
 
 export type FileRole =
   /** a self-contained image: raw, monolithic/stream-optimized VMDK, qcow2, ... */
@@ -39,69 +35,36 @@ export function fileTypeOf(path: string): string {
  * garbage must fail as a corrupt VMDK, not be "converted" as raw bytes. */
 export const sourceFormatFor = formatNamedBy;
 
-/** Extent file names from descriptor text; names with a directory part are reported as unsafe. */
-export function parseDescriptorExtents(text: string): { extents: string[]; unsafeExtents: string[] } {
+/** The role of a file naming others (VMDK extents, an .ovf's disks): names with a directory part
+ *  are unsafe (they refuse the descriptor); a name twice, or its own name, counts once. */
+function descriptorRole(path: string, names: string[]): FileRole {
   const extents: string[] = [];
   const unsafeExtents: string[] = [];
-  for (const line of text.split('\n')) {
-    const m = EXTENT_LINE.exec(line);
-    if (!m || m[3] === 'ZERO' || m[4] === undefined) continue;
-    const name = m[4];
-    if (extents.length + unsafeExtents.length >= MAX_EXTENTS) break;
-    if (name === '' || name !== basename(name) || name === '.' || name === '..') unsafeExtents.push(name);
-    else if (!extents.includes(name)) extents.push(name);
+  for (const name of names) {
+    if (name === '' || name === '.' || name === '..' || name !== basename(name) || name.includes('\0')) unsafeExtents.push(name);
+    else if (name !== basename(path) && !extents.includes(name)) extents.push(name);
   }
-  return { extents, unsafeExtents };
-}
-
-/** Descriptor text, possibly NUL-padded to a sector (qemu-img does that). */
-function looksLikeDescriptor(buf: Buffer): boolean {
-  const end = buf.indexOf(0);
-  const text = (end < 0 ? buf : buf.subarray(0, end)).toString('latin1');
-  return /^#\s*Disk DescriptorFile/m.test(text) || /^\s*createType\s*=/m.test(text);
+  return { kind: 'descriptor', extents, unsafeExtents };
 }
 
 /** How classifyFile opens the file; the daemon passes drop-guard's openChecked (no links, no FIFOs). */
 export type OpenForProbe = (path: string) => Promise<FileHandle>;
 
 export async function classifyFile(path: string, openFile: OpenForProbe = (p) => open(p, 'r')): Promise<FileRole> {
-  if (fileTypeOf(path) === 'ovf') return classifyOvf(path, openFile);
+  if (fileTypeOf(path) === 'ovf') return descriptorRole(path, await ovfDiskFiles(path, openFile));
   if (fileTypeOf(path) !== 'vmdk') return { kind: 'single' };
   const fh = await openFile(path);
-  let fileSize: number;
-  let buf: Buffer;
-  let region = Buffer.alloc(0);
   try {
-    fileSize = (await fh.stat()).size;
-    const probe = Buffer.alloc(PROBE_BYTES);
-    const { bytesRead } = await fh.read(probe, 0, PROBE_BYTES, 0);
-    buf = probe.subarray(0, bytesRead);
-    if (buf.subarray(0, 4).toString('latin1') === 'KDMV' && buf.length >= 44) {
-      // Hosted sparse header: version (u32 @4), descriptorOffset (u64 LE @28, sectors).
-      // Monolithic and stream-optimized images embed their descriptor there; the extents of a
-      // split image have none (offset 0, or qemu-img's empty reserved region). A header that
-      // makes no sense is a damaged image: a job of its own, so it fails into .errors/.
-      const version = buf.readUInt32LE(4);
-      const descOffset = buf.readBigUInt64LE(28);
-      if (version < 1 || version > 3 || descOffset * 512n >= BigInt(fileSize)) return { kind: 'single' };
-      if (descOffset === 0n) return { kind: 'extent' };
-      region = Buffer.alloc(1024);
-      const r = await fh.read(region, 0, region.length, Number(descOffset) * 512);
-      region = region.subarray(0, r.bytesRead);
-      return looksLikeDescriptor(region) ? { kind: 'single' } : { kind: 'extent' };
+    const role = vmdkRole(fh.fd, path);
+    switch (role.kind) {
+      case 'descriptor':
+        return descriptorRole(path, role.extents);
+      case 'headerless':
+        return { kind: 'headerless', size: (await fh.stat()).size };
+      default:
+        return { kind: role.kind };
     }
   } finally {
     await fh.close();
   }
-  const magic = buf.subarray(0, 4).toString('latin1');
-  if (magic === 'KDMV') return { kind: 'single' }; // too short for a header: let the converter report it
-  if (magic === 'COWD') return { kind: 'extent' };
-  if (buf.length > 0 && looksLikeDescriptor(buf)) {
-    const end = buf.indexOf(0);
-    const { extents, unsafeExtents } = parseDescriptorExtents((end < 0 ? buf : buf.subarray(0, end)).toString('utf8'));
-    const self = basename(path);
-    return { kind: 'descriptor', extents: extents.filter((e) => e !== self), unsafeExtents };
-  }
-  // Not a descriptor and not a sparse header: flat extent data (e.g. disk-flat.vmdk), or junk.
-  return { kind: 'headerless', size: fileSize };
 }

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { basename, extname, join, resolve } from 'node:path';
 import type { ConvertOptions, ConvertProgress, ConvertRequest, ConvertResult } from '../convert/types.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
 import { H2kError, toH2kError } from '../util/errors.js';
@@ -12,7 +12,8 @@ import { formatBytes } from '../util/format.js';
 import { writeJsonAtomic } from '../util/atomic-write.js';
 import type { Deduplicator } from './dedup.js';
 import { checkJobFiles } from './drop-guard.js';
-import { domainVm, writeDomainXml } from './domain-xml.js';
+import { domainVm } from './domain-vm.js';
+import { writeDomainXml } from '../ovf/libvirt-xml.js';
 import { buildErrorContext, type Phase } from './error-context.js';
 import { moveInto, processedDir } from './file-moves.js';
 import { fixBootDisk } from './guest-stage.js';
@@ -269,7 +270,8 @@ export class JobRunner {
       const domainXml = await inPhase('domain_xml', async () => {
         const domain = domainVm(cfg, vm, planned.ovfVm, guestFix?.os?.firmware);
         written.push(xmlPath);
-        return domain && writeDomainXml(xmlPath, domain, results.map((r) => finalPath(r.output)), cfg.out_format);
+        // a redo after a crash may find its own earlier XML; the output dir choice protects others'
+        return domain && { ...(await writeDomainXml(resolve(xmlPath), domain.vm, results.map((r) => ({ path: resolve(finalPath(r.output)), format: cfg.out_format })), { overwrite: true })), warnings: domain.warnings };
       });
       return { results, guestFix, domainXml };
     })().catch(async (err: unknown) => {

@@ -152,33 +152,50 @@ export class Scheduler {
         const error = Object.assign(new Error(String((err as Error)?.message ?? err)), { code: 'E_INTERNAL' });
         return { kind: 'failed', error } as JobOutcome;
       })
-      .then(async (outcome) => {
-        const q = this.opts.queue;
-        switch (outcome.kind) {
-          case 'success':
-          case 'duplicate':
-            await q.complete(job.id);
-            this.opts.onSettled?.(job);
-            break;
-          case 'failed':
-            await q.fail(job.id, { code: outcome.error.code, message: outcome.error.message });
-            this.opts.onSettled?.(job);
-            break;
-          case 'retry':
-            await q.retryAt(job.id, outcome.at, { code: outcome.error.code, message: outcome.error.message });
-            break;
-          case 'cancelled':
-            await q.release(job.id);
-            this.opts.onReleased?.(job);
-            break;
-        }
-      })
+      .then((outcome) => this.settleUntilRecorded(job, outcome))
       .catch((err) => this.opts.log.error('queue_error', `Queue update for ${job.primary} failed: ${(err as Error).message}`))
       .finally(() => {
         this.inFlight.delete(job.id);
         this.opts.onChange?.();
         this.kick();
       });
+  }
+
+  /** Records a job's outcome. The database of a cluster may be away (restart, network cut) when a
+   * job ends: its outcome is final (the output is in place), so the update is tried again until the
+   * queue takes it, the job keeping its slot meanwhile — never left 'running' with a live lease. */
+  private async settleUntilRecorded(job: Job, outcome: JobOutcome): Promise<void> {
+    for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        return await this.settle(job, outcome);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'E_QUEUE_UNREACHABLE' || this.state === 'stopped') throw err;
+        this.opts.log.warn('queue_update_retrying', `Queue update for ${job.primary} failed, retrying in ${delay / 1000}s: ${(err as Error).message}`, { file: job.primary });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async settle(job: Job, outcome: JobOutcome): Promise<void> {
+    const q = this.opts.queue;
+    switch (outcome.kind) {
+      case 'success':
+      case 'duplicate':
+        await q.complete(job.id);
+        this.opts.onSettled?.(job);
+        break;
+      case 'failed':
+        await q.fail(job.id, { code: outcome.error.code, message: outcome.error.message });
+        this.opts.onSettled?.(job);
+        break;
+      case 'retry':
+        await q.retryAt(job.id, outcome.at, { code: outcome.error.code, message: outcome.error.message });
+        break;
+      case 'cancelled':
+        await q.release(job.id);
+        this.opts.onReleased?.(job);
+        break;
+    }
   }
 
   private finish(): void {

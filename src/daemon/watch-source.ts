@@ -105,14 +105,10 @@ export class WatchFolderSource implements JobSource {
     assertApart('watch_dir', cfg.watch_dir, cfg.output_dir, ' (after resolving symlinks)');
     if (cfg.queue_url && !this.opts.queue) {
       // A job whose lease another host took over is cancelled here: its .partial is removed, never renamed.
-      this.cluster = await openClusterParts({ ...cfg, queue_url: cfg.queue_url }, this.log, {
-        onLeaseLost: (id) => {
-          this.log.warn('job_lease_lost', `Job ${id} was taken over by another host (this host's heartbeats did not reach the database); cancelling it here`, { file: id });
-          this.scheduler?.cancel(id);
-        },
-        onWork: () => this.scheduler?.kick(),
-        onDesired: (desired) => this.applyDesired(desired),
-      });
+      this.cluster = await openClusterParts({ ...cfg, queue_url: cfg.queue_url }, this.log, (id) => {
+        this.log.warn('job_lease_lost', `Job ${id} was taken over by another host (this host's heartbeats did not reach the database); cancelling it here`, { file: id });
+        this.scheduler?.cancel(id);
+      }, () => this.scheduler?.kick(), (desired) => this.applyDesired(desired));
       this.queue = this.cluster.queue;
     }
   }
@@ -229,17 +225,36 @@ export class WatchFolderSource implements JobSource {
     return this.runner!.run(job, signal);
   }
 
+  /** Queues a stable file. A cluster's database may be away (restart, network cut): the file was
+   * judged once and the watcher will not hand it over again, so the enqueue is retried until the
+   * database takes it (or the daemon stops taking files). */
   private async enqueue(spec: JobSpec): Promise<void> {
-    if (!this.scheduler!.accepting) return;
-    if (await this.queue.enqueue(spec)) {
-      this.ctx!.stats.touch();
-      this.log.info('job_queued', `New file queued: ${spec.files.map((f) => f.slice(this.cfg.watch_dir.length + 1)).join(' + ')}`, {
-        file: spec.primary,
-        files: spec.files,
-        size: spec.sizeBytes,
-      });
-      this.ctx!.changed();
-      this.scheduler!.kick();
+    for (let delay = 500; this.scheduler!.accepting; delay = Math.min(delay * 2, 5000)) {
+      let queued: boolean;
+      try {
+        queued = await this.queue.enqueue(spec);
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        if (e.code !== 'E_QUEUE_UNREACHABLE') {
+          this.log.error('job_enqueue_failed', `Cannot queue ${spec.primary}: ${e.message}`, { file: spec.primary });
+          this.watcher?.release(spec.files);
+          return;
+        }
+        this.log.warn('job_enqueue_retrying', `Cannot queue ${spec.primary} yet, retrying in ${delay / 1000}s: ${e.message}`, { file: spec.primary });
+        await new Promise((r) => setTimeout(r, delay));
+        continue;
+      }
+      if (queued) {
+        this.ctx!.stats.touch();
+        this.log.info('job_queued', `New file queued: ${spec.files.map((f) => f.slice(this.cfg.watch_dir.length + 1)).join(' + ')}`, {
+          file: spec.primary,
+          files: spec.files,
+          size: spec.sizeBytes,
+        });
+        this.ctx!.changed();
+        this.scheduler!.kick();
+      }
+      return;
     }
   }
 

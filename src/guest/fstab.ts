@@ -32,13 +32,31 @@ function replaceField(line: string, index: number, value: string): string {
   return parts.join('');
 }
 
-export function rewriteFstab(text: string, mode: FstabMode, resolve: StableNameResolver): RewriteResult {
+/** A field naming a device, made stable (or left as it is with `missing` as the warning). */
+type Stabilize = (index: number, missing: string) => string;
+
+/** Every line that is not blank or a comment through `rewrite`, with its fields; noop changes nothing. */
+function rewriteTable(text: string, mode: FstabMode, resolve: StableNameResolver, rewrite: (line: string, fields: string[], stabilize: Stabilize) => string): RewriteResult {
   const warnings: string[] = [];
   if (mode === 'noop') return { text, warnings };
   const out = text.split('\n').map((line) => {
     const trimmed = line.trim();
     if (trimmed === '' || trimmed.startsWith('#')) return line;
     const fields = trimmed.split(/\s+/);
+    return rewrite(line, fields, (index, missing) => {
+      const spec = fields[index];
+      if (!spec || !wantsRewrite(spec, mode)) return line;
+      const stable = resolve(spec);
+      if (stable) return replaceField(line, index, stable);
+      warnings.push(missing);
+      return line;
+    });
+  });
+  return { text: out.join('\n'), warnings };
+}
+
+export function rewriteFstab(text: string, mode: FstabMode, resolve: StableNameResolver): RewriteResult {
+  return rewriteTable(text, mode, resolve, (line, fields, stabilize) => {
     const [spec = '', mountpoint = '', fstype = '', options = 'defaults'] = fields;
     if (spec.startsWith('.host:') || fstype === 'vmhgfs' || fstype === 'fuse.vmhgfs-fuse')
       return `# h2k: VMware shared folder, not available on KVM: ${line}`;
@@ -47,32 +65,12 @@ export function rewriteFstab(text: string, mode: FstabMode, resolve: StableNameR
       if (opts.includes('noauto') || opts.includes('nofail') || fields.length < 4) return line;
       return replaceField(line, 3, `${options},nofail`); // a missing virtual CD must not stop the boot
     }
-    if (!wantsRewrite(spec, mode)) return line;
-    const stable = resolve(spec);
-    if (!stable) {
-      warnings.push(`fstab: no filesystem in the image matches ${spec} (${mountpoint}); left unchanged`);
-      return line;
-    }
-    return replaceField(line, 0, stable);
+    return stabilize(0, `fstab: no filesystem in the image matches ${spec} (${mountpoint}); left unchanged`);
   });
-  return { text: out.join('\n'), warnings };
 }
 
 /** crypttab: `name source keyfile options`; only the source device is renamed. */
 export function rewriteCrypttab(text: string, mode: FstabMode, resolve: StableNameResolver): RewriteResult {
-  const warnings: string[] = [];
-  if (mode === 'noop') return { text, warnings };
-  const out = text.split('\n').map((line) => {
-    const trimmed = line.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) return line;
-    const source = trimmed.split(/\s+/)[1];
-    if (!source || !wantsRewrite(source, mode)) return line;
-    const stable = resolve(source);
-    if (!stable) {
-      warnings.push(`crypttab: no device in the image matches ${source}; left unchanged`);
-      return line;
-    }
-    return replaceField(line, 1, stable);
-  });
-  return { text: out.join('\n'), warnings };
+  return rewriteTable(text, mode, resolve, (_line, fields, stabilize) =>
+    stabilize(1, `crypttab: no device in the image matches ${fields[1]}; left unchanged`));
 }

@@ -41,6 +41,8 @@ export interface NativeConvertRequest {
   sourceRoot: string;
   hashAlgorithms: string[];
   verify: boolean;
+  /** qemu-img -t: none = O_DIRECT where the file system allows it, writeback = the page cache */
+  cache: string;
 }
 
 export interface NativeConvertResult {
@@ -59,8 +61,10 @@ export interface NativeConvertResult {
   seconds: number;
   sourceHashes: Record<string, string>;
   contentHashes: Record<string, string>;
+  /** With hashes: source-file bytes read a second time for the source hash (the rest came from the conversion's own reads). */
   sourceBytesReread: number;
   sourceFiles: { path: string; hashes: Record<string, string>; bytesReread: number }[];
+  /** verify: the output was read back by h2k's reader and its content matched the source's. */
   verified: boolean;
   verifySeconds: number;
 }

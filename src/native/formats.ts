@@ -3,7 +3,8 @@
 // CLI choices, config and manifest schemas, watch-folder extensions, the format a file name
 // promises — derives from here, so a format added natively appears everywhere at once. Also the
 // container operations the native side owns (binding/format_binding.cpp), so TypeScript parses
-// no format itself: a file's content format, an OVA's members, a .mf manifest's lines.
+// no format itself: a file's content format, an OVA's members, a .mf manifest's lines, the part
+// a .vmdk plays.
 import { extname } from 'node:path';
 import { toH2kError } from '../util/errors.js';
 import { loadAddon } from './addon.js';
@@ -41,11 +42,19 @@ export interface ManifestLine {
   hex: string;
 }
 
+/** What a .vmdk is, read from it alone (native/src/formats/vmdk/vmdk_role.hpp). */
+export interface VmdkRole {
+  kind: 'single' | 'descriptor' | 'extent' | 'headerless';
+  /** descriptor: the file names of its extents as written (ZERO extents have none) */
+  extents: string[];
+}
+
 interface FormatsAddon {
   formats(): NativeFormat[];
   contentFormat(path: string): string;
   ovaMembers(path: string): TarMember[];
   parseManifest(text: string, source: string): ManifestLine[];
+  vmdkRole(fd: number, path: string): VmdkRole;
 }
 
 const native = (): FormatsAddon => loadAddon() as unknown as FormatsAddon;
@@ -81,6 +90,12 @@ export function ovaMembers(path: string): TarMember[] {
 /** The lines of an OVF manifest (.mf); E_OVA_BAD_MANIFEST names `source` for an unusable line. */
 export function parseManifest(text: string, source: string): ManifestLine[] {
   return call(() => native().parseManifest(text, source));
+}
+
+/** The part the .vmdk open as `fd` plays (descriptor, extent, whole image), read through `fd`
+ *  (the caller's checked open); `path` names it in errors. */
+export function vmdkRole(fd: number, path: string): VmdkRole {
+  return call(() => native().vmdkRole(fd, path));
 }
 
 function names(pick: (f: NativeFormat) => boolean): NonEmpty {

@@ -1,5 +1,10 @@
 // OvfVm + converted disk paths -> a libvirt domain XML with virtio devices (virtio-blk
 // disks vda.., virtio-net NICs), BIOS or UEFI firmware. Valid per `virt-xml-validate`.
+// writeDomainXml is the one writer of it: the manifest pipeline, `h2k ovf --libvirt-xml` and
+// the daemon's emit_domain_xml.
+import { existsSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { H2kError } from '../util/errors.js';
 import type { OvfVm } from './ovf-types.js';
 
 export interface LibvirtDisk {
@@ -11,6 +16,24 @@ export interface LibvirtOptions {
   /** libvirt network every NIC attaches to (OVF network names rarely exist on the KVM host). */
   network?: string;
 }
+
+export interface WriteDomainOptions extends LibvirtOptions {
+  overwrite: boolean;
+  /** what to do about an existing file (the manifest's key, or the CLI's flag) */
+  existsHint?: string;
+}
+
+/** What a written domain describes (the daemon's report.json shows it). */
+export interface DomainSummary {
+  path: string;
+  name: string;
+  memory_mib: number;
+  vcpus: number;
+  firmware: 'bios' | 'efi';
+  nics: number;
+}
+
+const MIB = 1024 * 1024;
 
 function escapeXml(s: string): string {
   return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
@@ -80,4 +103,14 @@ export function buildDomainXml(vm: OvfVm, disks: LibvirtDisk[], options: Libvirt
   lines.push(`  </devices>`);
   lines.push(`</domain>`);
   return lines.join('\n') + '\n';
+}
+
+/** Writes the domain XML to `path` atomically, so a reader never sees half a domain. */
+export async function writeDomainXml(path: string, vm: OvfVm, disks: LibvirtDisk[], options: WriteDomainOptions): Promise<DomainSummary> {
+  if (!options.overwrite && existsSync(path))
+    throw new H2kError(`output already exists: ${path}`, {
+      code: 'E_OUTPUT_EXISTS', file: path, hint: options.existsHint ?? 'remove it or set convert.overwrite: true',
+    });
+  await writeFileAtomic(path, buildDomainXml(vm, disks, { network: options.network }));
+  return { path, name: vm.name, memory_mib: Math.round(vm.memoryBytes / MIB), vcpus: vm.vcpus, firmware: vm.firmware, nics: vm.nics.length };
 }

@@ -1,8 +1,9 @@
-// A job's note of the outputs it is about to create, kept beside its manifest in processing/.
-// After a crash, the rerun deletes exactly those files (and their .partial) before starting
-// again, so a half-finished job never blocks its own retry with "output exists".
+// A VM job's note of the outputs it is about to create, kept beside its manifest in processing/
+// (one journal per VM: a batch's VMs may run on several hosts at once). After a crash, the rerun
+// deletes exactly those files (and their .partial) before starting again, so a half-finished job
+// never blocks its own retry with "output exists".
 import { randomUUID } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 interface JournalData {
@@ -18,8 +19,34 @@ export class JobJournal {
     this.data = data;
   }
 
-  static pathFor(processingDir: string, manifestName: string): string {
-    return join(processingDir, `.${manifestName}.job.json`);
+  /** The journal of VM `vm` (from 0) of a manifest. */
+  static pathFor(processingDir: string, manifestName: string, vm: number): string {
+    return join(processingDir, `.${manifestName}.${vm}.job.json`);
+  }
+
+  /** The journals of a manifest's VMs in processing/. */
+  static async allOf(processingDir: string, manifestName: string): Promise<string[]> {
+    const esc = manifestName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    // `.NAME.job.json` is the one journal per manifest of earlier h2k versions.
+    const mine = new RegExp(`^\\.${esc}(\\.\\d+)?\\.job\\.json$`);
+    return (await readdir(processingDir)).filter((n) => mine.test(n)).sort().map((n) => join(processingDir, n));
+  }
+
+  /** Removes the outputs every journal of a manifest names, and the journals (a run that will not
+   * be finished: cancelled, or found in processing/ after a crash). Returns what was removed. */
+  static async discardAll(processingDir: string, manifestName: string): Promise<string[]> {
+    const removed: string[] = [];
+    for (const f of await JobJournal.allOf(processingDir, manifestName)) {
+      const j = await JobJournal.open(f, '', manifestName);
+      removed.push(...(await j.removeLeftovers()));
+      await j.remove();
+    }
+    return removed;
+  }
+
+  /** Removes the journals of a manifest whose report is filed (its outputs are final). */
+  static async forgetAll(processingDir: string, manifestName: string): Promise<void> {
+    for (const f of await JobJournal.allOf(processingDir, manifestName)) await rm(f, { force: true });
   }
 
   /** Opens the journal of a manifest, keeping the outputs an earlier (crashed) run recorded. */

@@ -58,7 +58,8 @@ export interface ManifestOutcome {
   interrupted: boolean;
 }
 
-function batchFailure(vms: VmReport[]): ManifestFailure | undefined {
+/** The failure of a run whose VMs all finished: undefined when none failed. */
+export function batchFailure(vms: VmReport[]): ManifestFailure | undefined {
   const failed = vms.filter((v) => v.status === 'failed');
   if (failed.length === 0) return undefined;
   const failedVms: FailedVm[] = failed.map((v) => ({

@@ -1,7 +1,10 @@
 // The manifest-directory job source of `h2k daemon --manifest-workflow-mode`: the manifest
-// workflow service behind the service shell (src/service/service.ts), which gives it the control
-// socket, stats.json, metrics and signals. Stop cancels running manifests, removes their outputs
-// and puts them back in to_be_processed/.
+// workflow on the daemon's JobQueue seam (manifest-jobs.ts), behind the service shell
+// (src/service/service.ts), which gives it the control socket, stats.json, metrics and signals.
+// Single host: the in-memory queue and run ledger; stop cancels running manifests, removes their
+// outputs and puts them back in to_be_processed/. With queue_url: the cluster's PostgreSQL queue
+// and run ledger; several hosts share one manifest folder, a stopping host's VMs go back to the
+// queue for the others.
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../service/logger.js';
@@ -10,9 +13,23 @@ import type { JobSource, ServiceConfig, ServiceContext } from '../service/job-so
 import { Service, type ServiceOptions } from '../service/service.js';
 import type { StatsSnapshot } from '../service/stats.js';
 import { configurePool } from '../pool/pool.js';
-import { ManifestWorkflowService, type WorkflowEvent } from './workflow-service.js';
+import { CLUSTER_POLL_MS, openClusterParts, type ClusterParts } from '../daemon/cluster-parts.js';
+import { MemoryJobQueue } from '../daemon/queue/memory-queue.js';
+import type { JobQueue } from '../daemon/queue/job-queue.js';
+import { PgRunLedger } from '../daemon/queue/pg-run-ledger.js';
+import { Scheduler } from '../daemon/scheduler.js';
+import { toH2kError } from '../util/errors.js';
+import { ManifestIntake } from './manifest-intake.js';
+import { ManifestJobs, type WorkflowEvent } from './manifest-jobs.js';
+import { MemoryRunLedger, type RunLedger } from './run-ledger.js';
+import { WorkflowDirs } from './workflow-dirs.js';
 
-export type WorkflowDaemonConfig = ServiceConfig & { manifest_workflow_dir: string; manifest_source_root?: string };
+export type WorkflowDaemonConfig = ServiceConfig & {
+  manifest_workflow_dir: string;
+  manifest_source_root?: string;
+  lease_seconds?: number;
+  cluster_max_jobs?: number;
+};
 
 /** Stats count manifests, all under one file type. */
 const MANIFEST_TYPE = 'manifest';
@@ -51,7 +68,15 @@ export class ManifestSource implements JobSource {
   readonly workflowDir: string;
   readonly outputDir: string;
   readonly legacyStatsFile: string;
-  readonly service: ManifestWorkflowService;
+  readonly dirs: WorkflowDirs;
+  private queue: JobQueue = new MemoryJobQueue();
+  private ledger: RunLedger = new MemoryRunLedger();
+  /** with queue_url: the shared queue (the run ledger is opened beside it) */
+  private cluster?: ClusterParts;
+  private pollTimer?: NodeJS.Timeout;
+  private jobs?: ManifestJobs;
+  private scheduler?: Scheduler;
+  private intake?: ManifestIntake;
   readonly words = {
     name: 'Manifest workflow',
     route: () => `${this.workflowDir}/to_be_processed -> ${this.outputDir}`,
@@ -59,54 +84,72 @@ export class ManifestSource implements JobSource {
     stop: ['cancelling running manifests; they go back to to_be_processed/', 'Stopping daemon: running manifests are cancelled and go back to to_be_processed/'] as [string, string],
   };
 
-  constructor(private readonly cfg: WorkflowDaemonConfig) {
+  constructor(
+    private readonly cfg: WorkflowDaemonConfig,
+    private readonly log: Logger,
+  ) {
     this.workflowDir = resolve(cfg.manifest_workflow_dir);
     this.outputDir = resolve(cfg.output_dir);
     // hyper2kvm's manifest daemon kept its stats in {manifest_workflow_dir}/.stats/: carry them over once.
     this.legacyStatsFile = join(this.workflowDir, '.stats', 'stats.json');
-    this.service = new ManifestWorkflowService({
-      workflowDir: this.workflowDir,
-      outputDir: this.outputDir,
-      maxConcurrentJobs: cfg.max_concurrent_jobs,
-      ...(cfg.manifest_source_root ? { sourceRoot: resolve(cfg.manifest_source_root) } : {}),
-    });
+    this.dirs = new WorkflowDirs(this.workflowDir);
   }
 
   get runState() {
-    return this.service.runState;
+    return this.scheduler?.runState ?? 'running';
   }
 
   get inFlight(): number {
-    return this.service.runningManifests.length;
+    return this.jobs?.runningManifests.length ?? 0;
   }
 
   async queued() {
-    return { waiting: (await this.service.dirs.listQueued().catch(() => [])).length, retryWaiting: 0 };
+    return { waiting: (await this.dirs.listQueued().catch(() => [])).length, retryWaiting: 0 };
   }
 
   status(s: StatsSnapshot) {
+    const c = this.cluster?.queue;
     return {
-      watch_dir: this.service.dirs.queueDir,
+      watch_dir: this.dirs.queueDir,
       output_dir: this.outputDir,
-      manifests: { queued: s.current_queue_depth, processing: this.service.runningManifests, processed: s.total_processed, failed: s.total_failed },
-      running_vms: this.service.runningVms,
+      ...(c ? { host_name: c.hostName, queue_url: c.shownUrl } : {}),
+      manifests: { queued: s.current_queue_depth, processing: this.jobs?.runningManifests ?? [], processed: s.total_processed, failed: s.total_failed },
+      running_vms: this.jobs?.runningVms ?? [],
     };
   }
 
   async prepare(): Promise<void> {
     assertApart('manifest_workflow_dir', this.workflowDir, this.outputDir);
     await mkdir(this.outputDir, { recursive: true });
+    await this.dirs.ensure();
+    const url = this.cfg.queue_url;
+    if (!url) return;
+    // The VM jobs of a lost lease run on the host that took them over; this host stops its copy.
+    this.cluster = await openClusterParts({ ...this.cfg, queue_url: url, enable_deduplication: false }, this.log, (id) => {
+      this.log.warn('job_lease_lost', `Job ${id} was taken over by another host (this host's heartbeats did not reach the database); cancelling it here`, { job: id });
+      this.scheduler?.cancel(id);
+    }, () => this.scheduler?.kick());
+    this.queue = this.cluster.queue;
+    this.ledger = await PgRunLedger.open({ url, onError: (err) => this.log.warn('queue_connection_error', err.message) });
   }
 
   async start({ log, stats, metrics, changed, progressed }: ServiceContext): Promise<void> {
     configurePool(this.cfg.max_concurrent_jobs);
-    this.service.on('event', (e: WorkflowEvent) => {
+    const jobs = (this.jobs = new ManifestJobs({
+      dirs: this.dirs,
+      outputDir: this.outputDir,
+      ...(this.cfg.manifest_source_root ? { sourceRoot: resolve(this.cfg.manifest_source_root) } : {}),
+      queue: this.queue,
+      ledger: this.ledger,
+      jobSlots: () => this.cfg.max_concurrent_jobs,
+    }));
+    jobs.on('event', (e: WorkflowEvent) => {
       if (e.type === 'progress') {
         stats.jobProgress(e.jobId, e.bytesDone, e.bytesTotal);
         return progressed();
       }
       logEvent(log, e);
-      if (e.type === 'taken') stats.jobStarted(e.jobId, e.manifest, MANIFEST_TYPE, 0);
+      if (e.type === 'run_here') stats.jobStarted(e.jobId, e.manifest, MANIFEST_TYPE, 0);
       else if (e.type === 'processed') {
         stats.succeeded(MANIFEST_TYPE, e.seconds, e.bytes, e.jobId);
         stats.jobEnded(e.jobId);
@@ -114,30 +157,65 @@ export class ManifestSource implements JobSource {
       } else if (e.type === 'failed') {
         stats.failedJob(MANIFEST_TYPE, e.jobId, e.error);
         stats.jobEnded(e.jobId);
-      } else if (e.type === 'interrupted') stats.jobEnded(e.jobId);
-      else if (e.type === 'vm') stats.touch();
+      } else if (e.type === 'interrupted' || e.type === 'run_left') stats.jobEnded(e.jobId);
+      else stats.touch();
       changed();
     });
-    await this.service.start();
+    this.scheduler = new Scheduler({ queue: this.queue, maxConcurrent: this.cfg.max_concurrent_jobs, run: jobs.run, log, onChange: changed });
+    // Single host: manifests left in processing/ by a crash are taken again first. In a cluster
+    // processing/ is shared: what a dead host left is its VM jobs, taken over after their lease.
+    if (!this.cluster) for (const m of await this.dirs.listProcessing()) await this.queue.enqueue(jobs.takeSpec(m.name, true));
+    this.intake = new ManifestIntake({
+      dirs: this.dirs,
+      stabilityMs: 1000,
+      rescanMs: 5000,
+      onStable: async (name) => {
+        if (this.scheduler?.accepting && (await this.queue.enqueue(jobs.takeSpec(name)))) this.scheduler.kick();
+      },
+      onError: (err) => {
+        const e = toH2kError(err);
+        logEvent(log, { type: 'error', code: e.code, error: e.message });
+      },
+    });
+    await this.intake.start();
+    this.scheduler.kick();
+    // Another host may queue VMs, or die and leave its jobs to be claimed after their lease.
+    if (this.cluster) (this.pollTimer = setInterval(() => this.scheduler?.kick(), CLUSTER_POLL_MS)).unref();
   }
 
   reconfigure(next: ServiceConfig): void {
-    this.service.setMaxConcurrentJobs(next.max_concurrent_jobs);
+    this.cfg.max_concurrent_jobs = next.max_concurrent_jobs;
+    this.scheduler?.setMaxConcurrent(next.max_concurrent_jobs);
     configurePool(next.max_concurrent_jobs);
   }
 
-  pause = () => this.service.pause();
-  resume = () => this.service.resume();
-  drain = () => this.service.drain().then(() => true);
-  stop = () => this.service.stop();
-  shutdown = (graceMs: number) => this.service.shutdown(graceMs);
+  pause = () => this.scheduler?.pause();
+  resume = () => this.scheduler?.resume();
+  drain = () => this.end((s) => s.drain());
+  stop = () => this.end((s) => s.stop());
+  shutdown = (graceMs: number) => this.end((s) => s.shutdown(graceMs));
+
+  /** The intake closes; the scheduler winds down as told; a single host's unfinished runs go back to to_be_processed/. */
+  private async end(how: (s: Scheduler) => void): Promise<boolean> {
+    await this.intake?.stop();
+    if (!this.scheduler) return true;
+    how(this.scheduler);
+    await this.scheduler.done;
+    await this.jobs?.interruptUnfinished();
+    return true;
+  }
 
   async close(): Promise<void> {
-    if (this.runState !== 'stopped') await this.service.stop(0).catch(() => undefined);
+    clearInterval(this.pollTimer);
+    await this.intake?.stop();
+    if (this.scheduler && this.runState !== 'stopped') await this.end((s) => s.stop()).catch(() => undefined);
+    await this.ledger.close().catch((err: Error) => this.log.warn('queue_close_failed', err.message));
+    await this.cluster?.close().catch((err: Error) => this.log.warn('queue_close_failed', err.message));
+    this.cluster = undefined;
   }
 }
 
 /** `h2k daemon --manifest-workflow-mode`: the shell around a ManifestSource. */
 export function manifestWorkflowService(cfg: WorkflowDaemonConfig, log: Logger, opts: ServiceOptions = {}): Service {
-  return new Service(new ManifestSource(cfg), { ...cfg }, log, opts);
+  return new Service(new ManifestSource(cfg, log), { ...cfg }, log, opts);
 }

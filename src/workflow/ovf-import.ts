@@ -6,10 +6,9 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Compression, ConvertOptions, ConvertResult, OutputFormat } from '../convert/types.js';
-import { domainName } from '../ovf/libvirt-xml.js';
+import { domainName, writeDomainXml } from '../ovf/libvirt-xml.js';
 import { isOva } from '../ovf/ova-members.js';
 import type { OvfVm } from '../ovf/ovf-types.js';
-import { writeLibvirtXml } from './libvirt-output.js';
 import { probeSource } from './source-probe.js';
 import { convertDisks } from './stages/convert.js';
 
@@ -56,7 +55,7 @@ export async function importOvf(req: ImportOvfRequest, options: ConvertOptions =
     let libvirtXml: string | undefined;
     if (req.libvirtXml) {
       libvirtXml = join(outDir, `${base}.xml`);
-      await writeLibvirtXml(libvirtXml, vm, outputs.map((path) => ({ path, format })), {
+      await writeDomainXml(libvirtXml, vm, outputs.map((path) => ({ path, format })), {
         overwrite: req.force ?? false, network: req.network, existsHint: 'remove it or pass --force',
       });
     }

@@ -5,7 +5,7 @@
 // Every move is a rename inside one filesystem, so it is atomic; result files are written
 // (tmp + rename) before the manifest leaves processing/, so a crash never loses them.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { localDate } from '../util/local-date.js';
 import { isManifestFileName, manifestStem } from './manifest-loader.js';
@@ -88,22 +88,29 @@ export class WorkflowDirs {
     return true;
   }
 
-  /** A file name (the manifest's, else my-vm-1.json ...) under which neither the manifest nor any result file exists yet in `dir`. */
-  private freeName(dir: string, name: string, suffixes: string[]): string {
+  /** A file name (the manifest's, else my-vm-1.json ...) under which neither the manifest nor any
+   * result file exists yet in `dir` — result files of job `jobId` itself excepted: a filing
+   * interrupted before the manifest moved (its host killed) is finished under the same name. */
+  private async freeName(dir: string, name: string, suffixes: string[], jobId?: string): Promise<string> {
     const ext = extname(name);
     const stem = manifestStem(name);
+    const ours = async (f: string) => jobId !== undefined && (await readFile(f, 'utf8').then((t) => JSON.parse(t)?.job_id === jobId, () => false));
     for (let i = 0; ; i++) {
       const n = i === 0 ? name : `${stem}-${i}${ext}`;
-      if (!existsSync(join(dir, n)) && suffixes.every((suf) => !existsSync(join(dir, n + suf)))) return n;
+      if (existsSync(join(dir, n))) continue;
+      let free = true;
+      for (const suf of suffixes) if (existsSync(join(dir, n + suf)) && !(await ours(join(dir, n + suf)))) free = false;
+      if (free) return n;
     }
   }
 
-  /** Writes the result files, then moves the manifest out of processing/ (the commit point). */
-  async finish(name: string, state: FinalState, results: Record<string, unknown>, now = new Date()): Promise<FinishedManifest> {
+  /** Writes the result files, then moves the manifest out of processing/ (the commit point).
+   * `jobId`: the run's id, which the result files carry (their job_id). */
+  async finish(name: string, state: FinalState, results: Record<string, unknown>, now = new Date(), jobId?: string): Promise<FinishedManifest> {
     const dir = join(this.root, state === 'processed' ? PROCESSED_DIR : FAILED_DIR, localDate(now));
     await mkdir(dir, { recursive: true });
     const suffixes = Object.keys(results);
-    const filed = this.freeName(dir, name, suffixes);
+    const filed = await this.freeName(dir, name, suffixes, jobId);
     const files: string[] = [];
     for (const [suffix, data] of Object.entries(results)) {
       const file = join(dir, filed + suffix);

@@ -34,6 +34,7 @@ ConvertRequest requestFrom(const Napi::Object& o) {
   r.sourceFormat = optionalString(o, "sourceFormat", "");
   r.sourceRoot = optionalString(o, "sourceRoot", "");
   r.verify = optionalBool(o, "verify", false);
+  r.cache = optionalString(o, "cache", "none");
   Napi::Value algos = o.Get("hashAlgorithms");
   if (algos.IsArray()) {
     Napi::Array a = algos.As<Napi::Array>();

@@ -2,7 +2,12 @@
 // of formats derives (src/native/formats.ts); contentFormat(path) -> the format a file's bytes
 // are (no name check); and the container operations TypeScript needs, so it parses no format
 // itself: ovaMembers(path) (formats/ova/tar_index.hpp), parseManifest(text, source) (.mf lines,
-// formats/ova/manifest.hpp).
+// formats/ova/manifest.hpp), vmdkRole(fd, path) (which files a VMDK is or needs,
+// formats/vmdk/vmdk_role.hpp).
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <napi.h>
 
 #include "binding/js_error.hpp"
@@ -10,6 +15,7 @@
 #include "formats/format_registry.hpp"
 #include "formats/ova/manifest.hpp"
 #include "formats/ova/tar_index.hpp"
+#include "formats/vmdk/vmdk_role.hpp"
 
 namespace h2k::binding {
 namespace {
@@ -79,12 +85,30 @@ Napi::Value ParseManifestJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// Reads through a descriptor the caller opened (the daemon opens drops with its own checks: no
+// links, no FIFOs, the file it stat'ed); a duplicate of it, so the caller keeps its own.
+Napi::Value VmdkRoleJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return callOrThrowJs(env, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Error(codes::kInvalidArgument, "fd must be a number");
+    const std::string path = stringArg(info, 1, "path");
+    const int fd = ::dup(info[0].As<Napi::Number>().Int32Value());
+    if (fd < 0) throwErrno(errno, "cannot read", path);
+    const VmdkRole role = vmdkRole(FileView(File::adopt(fd, path)));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("kind", role.kind);
+    o.Set("extents", arrayOf(env, role.extents, [env](const std::string& s) { return Napi::String::New(env, s); }));
+    return o;
+  });
+}
+
 }  // namespace
 
 void InitFormats(Napi::Env env, Napi::Object exports) {
   using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
   const std::pair<const char*, Fn> fns[] = {
-      {"formats", FormatsJs}, {"contentFormat", ContentFormatJs}, {"ovaMembers", OvaMembersJs}, {"parseManifest", ParseManifestJs}};
+      {"formats", FormatsJs}, {"contentFormat", ContentFormatJs}, {"ovaMembers", OvaMembersJs}, {"parseManifest", ParseManifestJs},
+      {"vmdkRole", VmdkRoleJs}};
   for (const auto& [name, fn] : fns) exports.Set(name, Napi::Function::New(env, fn, name));
 }
 

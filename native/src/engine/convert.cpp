@@ -166,6 +166,9 @@ void validateRequest(const ConvertRequest& r, Compression comp) {
                 std::to_string(cs), r.output, -1, "use e.g. 65536 (the default)");
   if (r.threads < 0)
     throw Error(codes::kInvalidArgument, "threads must be >= 0", {}, -1, "0 means one per CPU core");
+  if (r.cache != "none" && r.cache != "writeback")
+    throw Error(codes::kInvalidArgument, "unsupported cache mode '" + r.cache + "'", r.output, -1,
+                "use none (O_DIRECT where the file system allows it) or writeback (the page cache)");
 }
 
 void refuseSameFile(const std::string& source, const std::string& output) {
@@ -244,7 +247,7 @@ ConvertResult convertImage(const ConvertRequest& request, const ProgressFn& prog
 
   PartialOutput out(request.output);
   std::unique_ptr<ImageWriter> writer =
-      findFormat(request.outputFormat)->makeWriter(out.file(), size, {request.clusterSize, comp, request.output});
+      findFormat(request.outputFormat)->makeWriter(out.file(), size, {request.clusterSize, comp, request.output, request.cache == "none"});
 
   int hw = static_cast<int>(std::thread::hardware_concurrency());
   int threads = request.threads > 0 ? request.threads : std::max(1, hw);

@@ -23,6 +23,9 @@ struct ConvertRequest {
   std::string sourceRoot;              // see OpenOptions: the source is opened beneath it
   std::string sourceFormat;            // "" = detect
   std::vector<std::string> hashAlgorithms;  // "md5", "xxh3", ...: convertImageWithHashes only
+  // The output's cache mode, as qemu-img -t names it: "none" writes through O_DIRECT where the file
+  // system allows it (io/direct_appender.hpp), "writeback" through the page cache. Both fsync.
+  std::string cache = "none";
   bool verify = false;  // read the finished output back and compare its content (engine/convert_verified.hpp)
 };
 

@@ -42,21 +42,22 @@ const std::vector<Format>& table() {
        [](const ByteView&, const uint8_t* h, size_t n) { return probeVmdk(h, n); }, openVmdk, openVmdkView,
        [](const File& f, uint64_t size, const WriterOptions& o) -> std::unique_ptr<ImageWriter> {
          auto slash = o.finalPath.find_last_of('/');
-         return std::make_unique<StreamVmdkWriter>(f, size, slash == std::string::npos ? o.finalPath : o.finalPath.substr(slash + 1));
+         return std::make_unique<StreamVmdkWriter>(f, size, slash == std::string::npos ? o.finalPath : o.finalPath.substr(slash + 1),
+                                                   o.directIo);
        },
        false},
       {"qcow2", "qcow2", {".qcow2"}, {}, {}, {"disk"}, "no QFI\\xfb magic",
        [](const ByteView&, const uint8_t* h, size_t n) { return probeQcow2(h, n); }, nullptr, viewReader<Qcow2Reader>,
        [](const File& f, uint64_t size, const WriterOptions& o) -> std::unique_ptr<ImageWriter> {
-         return std::make_unique<Qcow2Writer>(f, size, o.clusterSize, o.compression);
+         return std::make_unique<Qcow2Writer>(f, size, o.clusterSize, o.compression, o.directIo);
        },
        true},
       {"vhdx", "VHDX", {".vhdx"}, {".avhdx"}, {}, {"disk"}, "no 'vhdxfile' identifier", vhdxProbe, nullptr,
        viewReader<VhdxReader>, nullptr, false},
       {"vdi", "VDI", {".vdi"}, {}, {}, {"disk"}, "no 0xBEDA107F signature",
        [](const ByteView&, const uint8_t* h, size_t n) { return probeVdi(h, n); }, nullptr, viewReader<VdiReader>,
-       [](const File& f, uint64_t size, const WriterOptions&) -> std::unique_ptr<ImageWriter> {
-         return std::make_unique<VdiWriter>(f, size);
+       [](const File& f, uint64_t size, const WriterOptions& o) -> std::unique_ptr<ImageWriter> {
+         return std::make_unique<VdiWriter>(f, size, o.directIo);
        },
        false},
       {"ova", "OVA", {".ova"}, {}, {}, {"container", "vm"}, "no ustar tar header",

@@ -22,6 +22,7 @@ struct WriterOptions {
   uint32_t clusterSize = 65536;
   Compression compression = Compression::None;
   std::string finalPath;  // where the output ends up (a VMDK descriptor names its own file)
+  bool directIo = true;   // ConvertRequest::cache "none"
 };
 
 struct Format {

@@ -1,12 +1,14 @@
-// Helpers shared by the table-driven readers (qcow2, VHD, VHDX): they classify one table entry
-// at a time and merge adjacent pieces of the same kind into one run, and unallocated pieces of a
-// differencing image take their status and bytes from the parent.
+// Helpers shared by the table-driven readers (qcow2, VHD, VHDX, VDI): they classify and read one
+// table entry at a time and merge adjacent pieces of the same kind into one run, and unallocated
+// pieces of a differencing image take their status and bytes from the parent.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <string>
 
 #include "formats/image_reader.hpp"
+#include "io/byte_view.hpp"
 
 namespace h2k {
 
@@ -45,5 +47,29 @@ class RunMerger {
  private:
   BlockStatus run_;
 };
+
+// Reads [offset, offset + len) piece by piece: `piece(offset, buf, len)` fills at most len bytes
+// (up to the end of its table entry) and returns how many, more than 0.
+template <class Piece>
+void readPieces(uint64_t offset, uint8_t* buf, size_t len, Piece&& piece) {
+  while (len > 0) {
+    const uint64_t n = piece(offset, buf, static_cast<uint64_t>(len));
+    buf += n;
+    offset += n;
+    len -= n;
+  }
+}
+
+// What info() reports first for an image that is one file (compression: none unless it says).
+inline ImageInfo singleFileInfo(const char* format, std::string subformat, uint64_t virtualSize, const ByteView& view) {
+  ImageInfo info;
+  info.format = format;
+  info.subformat = std::move(subformat);
+  info.virtualSize = virtualSize;
+  info.fileBytes = view.size();
+  info.compression = "none";
+  info.files.push_back(view.name());
+  return info;
+}
 
 }  // namespace h2k

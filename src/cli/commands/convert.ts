@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import { convertImage } from '../../convert/convert-image.js';
-import type { Compression, ConvertResult, OutputFormat } from '../../convert/types.js';
+import { CACHE_MODES, type CacheMode, type Compression, type ConvertResult, type OutputFormat } from '../../convert/types.js';
 import type { HashAlgorithm } from '../../hash/algorithms.js';
 import { configurePool } from '../../pool/pool.js';
 import { H2kError, toH2kError } from '../../util/errors.js';
@@ -32,6 +32,14 @@ interface ConvertFlags {
   verify?: boolean;
   progress?: boolean;
   dryRun?: boolean;
+  cache?: string;
+}
+
+function parseCacheMode(value: string | undefined): CacheMode | undefined {
+  if (value === undefined) return undefined;
+  if (!(CACHE_MODES as readonly string[]).includes(value))
+    throw new H2kError(`-t ${value}: unsupported cache mode`, { code: 'E_INVALID_ARGUMENT', hint: `use -t ${CACHE_MODES.join(' or -t ')} (qemu-img's other modes are not offered: h2k always fsyncs its output)` });
+  return value as CacheMode;
 }
 
 function parseIntOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
@@ -92,6 +100,7 @@ export function registerConvert(program: Command): void {
     .option('-o, --output <path>', 'output file (one source, one disk) or existing directory (several sources, or an OVA of several disks); key=value[,...] are qemu-img format options')
     .option('-c, --compress [algo]', 'compress qcow2 clusters: zlib (default with -c) | zstd; as in qemu-img, -c followed by a file name just turns compression on')
     .option('--threads <n>', 'compression threads per job (default: cores)')
+    .option('-t, --cache <mode>', 'output cache mode, as qemu-img -t: none (default: O_DIRECT where the file system allows it) | writeback (the page cache); the output is fsynced in both')
     .option('--cluster-size <size>', 'qcow2 cluster size, 512..2M (default 64K)')
     .option('-j, --jobs <n>', 'sources converted at once (default: min(sources, cores))')
     .option('--hash <algo...>', 'hash source files and output content in the same pass: md5 xxh3 xxh128 sha256 sha1 sha512 xxh32 xxh64 blake2b')
@@ -128,20 +137,11 @@ async function runConvert(given: string[], flags: ConvertFlags): Promise<number>
     const threads = parseIntOption(flags.threads, '--threads', 1, 256);
     const jobsFlag = parseIntOption(flags.jobs, '--jobs', 1, 64);
     const plans = await planConversions(sources, outputFormat, args.output, flags.allowExternalPaths ?? false, flags.sourceFormat);
+    const common = { outputFormat, compression, clusterSize, force: flags.force ?? false, sourceFormat: flags.sourceFormat, allowExternalPaths: flags.allowExternalPaths ?? false };
     requests = plans.map(({ source, output }) => ({
-      source,
-      output,
-      outputFormat,
-      compression,
-      clusterSize,
-      threads,
-      force: flags.force ?? false,
-      allowExternalPaths: flags.allowExternalPaths ?? false,
-      sourceFormat: flags.sourceFormat,
-      hashAlgorithms: (flags.hash ?? []) as HashAlgorithm[],
-      verify: flags.verify ?? false,
+      source, output, ...common, threads, hashAlgorithms: (flags.hash ?? []) as HashAlgorithm[], verify: flags.verify ?? false, cache: parseCacheMode(flags.cache),
     }));
-    if (flags.dryRun) return await dryRun(plans, { outputFormat, compression, clusterSize, force: flags.force ?? false, sourceFormat: flags.sourceFormat, allowExternalPaths: flags.allowExternalPaths ?? false }, json);
+    if (flags.dryRun) return await dryRun(plans, common, json);
     configurePool(jobsFlag ?? Math.min(requests.length, availableParallelism()));
   } catch (err) {
     const e = toH2kError(err);

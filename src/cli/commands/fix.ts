@@ -1,8 +1,8 @@
 // h2k fix <image>: make a converted guest boot on KVM (fstab, grub, initramfs, network, VMware tools).
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { fixImage } from '../../guest/index.js';
 import type { FixResult } from '../../guest/types.js';
+import { fixGuest } from '../../workflow/stages/fix.js';
 import { EXIT } from '../exit-codes.js';
 import { reportError } from '../report-error.js';
 
@@ -48,7 +48,8 @@ export function registerFix(program: Command): void {
     .option('--json', 'print the JSON result')
     .action(async (image: string, flags: FixFlags) => {
       try {
-        const result = await fixImage(resolve(image), {
+        // the stage without `failed`: the failures are listed, and exit 1 below
+        const result = await fixGuest(resolve(image), {
           fstab: flags.fstab as never,
           grub: flags.grub ?? false,
           initramfs: flags.initramfs ?? false,

@@ -3,6 +3,12 @@
 // interface. Nothing outside src/daemon/queue/ may assume jobs are in memory: every call is async
 // and jobs are plain data that survive serialization.
 
+/** A job of the manifest workflow (src/workflow/manifest-jobs.ts): taking a manifest out of
+ * to_be_processed/, or one VM of a taken manifest's run. */
+export type ManifestJobRef =
+  | { kind: 'take'; name: string; recovered?: boolean }
+  | { kind: 'vm'; name: string; run: string; vm: number; vms: number };
+
 /** What the watcher discovers: one convertible image, possibly several files (VMDK descriptor + extents). */
 export interface JobSpec {
   /** stable identity: the primary file's absolute path */
@@ -17,6 +23,8 @@ export interface JobSpec {
   sizeBytes: number;
   /** ISO time the job was queued */
   queuedAt: string;
+  /** manifest workflow jobs only */
+  manifest?: ManifestJobRef;
 }
 
 export type JobState = 'waiting' | 'running' | 'done' | 'failed';

@@ -105,6 +105,8 @@ export class PgJobQueue implements JobQueue {
   private readonly held = new Map<string, string>();
   /** ids whose completion/failure/retry/release is in flight: a heartbeat must not call them lost */
   private readonly settling = new Set<string>();
+  /** ids whose last settle got no answer (the database may have committed it) */
+  private readonly unanswered = new Set<string>();
   /** tokens of claims whose answer was lost (the database may have taken them), with when */
   private readonly orphans = new Map<string, number>();
   private heartbeatTimer?: NodeJS.Timeout;
@@ -290,12 +292,30 @@ export class PgJobQueue implements JobQueue {
     if (token === undefined) return false;
     this.settling.add(id);
     try {
-      const { rowCount } = await this.sql(`UPDATE h2k.jobs SET ${set}, claim_token = NULL, lease_until = NULL WHERE id = $1 AND claim_token = $2`, [id, token, ...values], `h2k_${name}`);
+      let rowCount: number | null;
+      try {
+        ({ rowCount } = await this.sql(`UPDATE h2k.jobs SET ${set}, claim_token = NULL, lease_until = NULL WHERE id = $1 AND claim_token = $2`, [id, token, ...values], `h2k_${name}`));
+      } catch (err) {
+        if ((err as H2kError).code === 'E_QUEUE_UNREACHABLE') this.unanswered.add(id);
+        throw err;
+      }
+      // The caller tries again after a lost answer: the first try may have been committed.
+      if (rowCount === 0 && this.unanswered.has(id)) rowCount = (await this.settledByUs(id)) ? 1 : 0;
       this.held.delete(id);
+      this.unanswered.delete(id);
       return rowCount === 1;
     } finally {
       this.settling.delete(id);
     }
+  }
+
+  /** the job was settled by this host and nobody claimed it since (a try whose answer was lost) */
+  private async settledByUs(id: string): Promise<boolean> {
+    const { rows } = await this.sql<{ ok: boolean }>(
+      `SELECT state <> 'running' AND host_name = $2 AND claim_token IS NULL AS ok FROM h2k.jobs WHERE id = $1`,
+      [id, this.hostName],
+    );
+    return rows[0]?.ok === true;
   }
 
   private leaseLost(id: string): H2kError {

@@ -56,7 +56,20 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX processed_files_md5 ON h2k.processed_files (md5_hash);
    CREATE INDEX processed_files_xxh3 ON h2k.processed_files (xxh3);
    CREATE INDEX processed_files_processed_at ON h2k.processed_files (processed_at);`,
-  // 3: cluster control (h2k ctl --queue-url pause|resume|drain, src/daemon/queue/pg-control.ts):
+  // 3: manifest runs of the manifest workflow (pg-run-ledger.ts): the VM reports of a batch whose
+  // VMs run on several hosts, and the one VM job that files the manifest's report. At most one
+  // unfiled run per manifest name.
+  `CREATE TABLE h2k.manifest_runs (
+     run_id      text PRIMARY KEY,
+     manifest    text NOT NULL,
+     vms         integer NOT NULL,
+     reports     jsonb NOT NULL DEFAULT '{}',
+     filer_job   text,
+     started_at  timestamptz NOT NULL DEFAULT now(),
+     filed_at    timestamptz
+   );
+   CREATE UNIQUE INDEX manifest_runs_unfiled ON h2k.manifest_runs (manifest) WHERE filed_at IS NULL;`,
+  // 4: cluster control (h2k ctl --queue-url pause|resume|drain, src/daemon/queue/pg-control.ts):
   // the state the whole cluster is asked to be in (one row), a host's own override, and the
   // state each host reports it is in.
   `CREATE TABLE h2k.cluster_control (

@@ -7,8 +7,8 @@ import { dirname } from 'node:path';
 import { convertImage } from '../../convert/convert-image.js';
 import type { Compression, ConvertOptions, ConvertProgress, ConvertRequest, ConvertResult } from '../../convert/types.js';
 import { convertLooseDisk } from '../../ovf/import-ovf.js';
+import { writeDomainXml } from '../../ovf/libvirt-xml.js';
 import { H2kError, toH2kError } from '../../util/errors.js';
-import { writeLibvirtXml } from '../libvirt-output.js';
 import type { Pipeline } from '../manifest-schema.js';
 import { assertOutputInside, multiDiskOutputs } from '../output-path.js';
 import type { SourceDisk } from '../source-probe.js';
@@ -106,7 +106,7 @@ export async function convertStage(run: VmRun): Promise<void> {
   if (planned && probe.ovfVm) {
     run.libvirtXml = planned.libvirtXml;
     await run.willCreate(run.libvirtXml);
-    await writeLibvirtXml(run.libvirtXml, probe.ovfVm, run.jobs.map((j) => ({ path: j.output, format: convert.output_format })), { overwrite: convert.overwrite });
+    await writeDomainXml(run.libvirtXml, probe.ovfVm, run.jobs.map((j) => ({ path: j.output, format: convert.output_format })), { overwrite: convert.overwrite });
   }
   const boot = results[0];
   const sum = (f: (r: ConvertResult) => number) => results.reduce((a, r) => a + f(r), 0);

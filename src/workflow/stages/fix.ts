@@ -1,16 +1,45 @@
-// Fix stage: guest fixes on the converted boot disk. The output's content hash in the report is
-// then the fixed file's; the one that matched the source is kept as converted_content.
-import { fixImage } from '../../guest/index.js';
+// The fix stage: guest fixes on a converted boot disk, in place. One stage for the manifest
+// workflow (fixStage), the watch-folder daemon (src/daemon/guest-stage.ts maps its config keys
+// onto it) and `h2k fix`; each caller says how a failure reads in its own report.
+import { fixImage, type FixImageOptions, type FixResult } from '../../guest/index.js';
 import { hashContent } from '../../hash/hash-file.js';
-import { H2kError } from '../../util/errors.js';
+import { H2kError, toH2kError } from '../../util/errors.js';
 import { bootNote, CONTENT_HASH, secondsSince, type VmRun } from './vm-run.js';
 
+export interface FixGuestOptions extends FixImageOptions {
+  /** The error when requested fixes could not be applied; without it the result lists them
+   *  (`failed`) and the caller decides (`h2k fix` exits 1). */
+  failed?: (result: FixResult) => H2kError;
+  /** How an error of the fix itself is reported (default: as it is). */
+  explain?: (e: H2kError) => H2kError;
+  /** A guest with no OS (a data disk) is left as it is: null instead of E_GUEST_NO_OS. */
+  allowNoOs?: boolean;
+}
+
+export function fixGuest(image: string, options: FixGuestOptions & { allowNoOs: true }): Promise<FixResult | null>;
+export function fixGuest(image: string, options: FixGuestOptions): Promise<FixResult>;
+export async function fixGuest(image: string, options: FixGuestOptions): Promise<FixResult | null> {
+  const { failed, explain, allowNoOs, ...fix } = options;
+  let result: FixResult;
+  try {
+    result = await fixImage(image, fix);
+  } catch (err) {
+    const e = toH2kError(err);
+    if (allowNoOs && e.code === 'E_GUEST_NO_OS') return null;
+    throw explain ? explain(e) : e;
+  }
+  if (failed && result.failed.length > 0) throw failed(result);
+  return result;
+}
+
+/** The manifest's fix stage. The output's content hash in the report is then the fixed file's;
+ *  the one that matched the source is kept as converted_content. */
 export async function fixStage(run: VmRun): Promise<void> {
   const fix = run.pipeline.fix!;
   const output = run.artifacts.output!;
   const signal = run.ctx.signal;
   const t = Date.now();
-  const fixed = await fixImage(output, {
+  const fixed = await fixGuest(output, {
     fstab: { enabled: fix.fstab.enabled, mode: fix.fstab.mode },
     grub: { enabled: fix.grub.enabled },
     initramfs: { enabled: fix.initramfs.enabled, regenerate: fix.initramfs.regenerate },
@@ -19,11 +48,10 @@ export async function fixStage(run: VmRun): Promise<void> {
     virtioWin: fix.windows.enabled ? run.vm.virtioWin : undefined,
     dryRun: false,
     signal,
+    failed: (r) => new H2kError(`fixes could not be applied: ${r.failed.join('; ')}`, {
+      code: 'E_GUEST_FIX_FAILED', file: output, hint: r.warnings.join('; ') || undefined,
+    }),
   });
-  if (fixed.failed.length > 0)
-    throw new H2kError(`fixes could not be applied: ${fixed.failed.join('; ')}`, {
-      code: 'E_GUEST_FIX_FAILED', file: output, hint: fixed.warnings.join('; ') || undefined,
-    });
   run.stages.fix = { status: 'success', duration_seconds: secondsSince(t), image: output, ...bootNote(run), fixes_applied: fixed.changes, ...(fixed.registry ? { registry_changes: fixed.registry } : {}), warnings: fixed.warnings };
   const boot = run.jobs[0];
   if (boot?.hashes.output_content) {

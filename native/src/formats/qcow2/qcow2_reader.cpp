@@ -344,7 +344,7 @@ BlockStatus Qcow2Reader::blockStatus(uint64_t offset, uint64_t maxLen) {
 
 void Qcow2Reader::read(uint64_t offset, uint8_t* buf, size_t len) {
   requireReadRange(view_->name(), size_, offset, len);
-  while (len > 0) {
+  readPieces(offset, buf, len, [&](uint64_t offset, uint8_t* buf, uint64_t len) {
     uint64_t cluster = offset / clusterSize_;
     uint64_t within = offset % clusterSize_;
     uint64_t n = std::min<uint64_t>(len, clusterSize_ - within);
@@ -355,19 +355,12 @@ void Qcow2Reader::read(uint64_t offset, uint8_t* buf, size_t len) {
       case Kind::Zero: std::memset(buf, 0, n); break;
       case Kind::Unallocated: readBacking(offset, buf, n); break;
     }
-    buf += n;
-    offset += n;
-    len -= n;
-  }
+    return n;
+  });
 }
 
 ImageInfo Qcow2Reader::info() {
-  ImageInfo info;
-  info.format = "qcow2";
-  info.subformat = version_ == 2 ? "v2" : "v3";
-  info.virtualSize = size_;
-  info.fileBytes = view_->size();
-  info.files.push_back(view_->name());
+  ImageInfo info = singleFileInfo("qcow2", version_ == 2 ? "v2" : "v3", size_, *view_);
   info.properties["clusterSize"] = std::to_string(clusterSize_);
   bool anyCompressed = false;
   uint64_t clusters = (size_ + clusterSize_ - 1) / clusterSize_;

@@ -25,10 +25,11 @@ void putBE32(uint8_t* p, uint32_t v) {
 
 }  // namespace
 
-Qcow2Writer::Qcow2Writer(const File& file, uint64_t virtualSize, uint32_t clusterSize, Compression compression)
+Qcow2Writer::Qcow2Writer(const File& file, uint64_t virtualSize, uint32_t clusterSize, Compression compression,
+                         bool directIo)
     // qemu addresses qcow2 in 512-byte sectors and would drop a partial last sector, so the
     // stored size is rounded up like `qemu-img convert` does; the extra bytes read as zero.
-    : file_(file), size_((virtualSize + 511) / 512 * 512), cs_(clusterSize), compression_(compression) {
+    : file_(file), out_(file, directIo), size_((virtualSize + 511) / 512 * 512), cs_(clusterSize), compression_(compression) {
   if (clusterSize < 512 || clusterSize > (2u << 20) || (clusterSize & (clusterSize - 1)) != 0)
     throw Error(codes::kInvalidArgument, "qcow2 cluster size must be a power of two from 512 to 2097152, got " +
                 std::to_string(clusterSize), file.path(), -1, "use e.g. 65536 (the default)");
@@ -101,7 +102,7 @@ void Qcow2Writer::writeRefBlock(uint64_t at) {
     p[2 * i] = static_cast<uint8_t>(refs_[i] >> 8);
     p[2 * i + 1] = static_cast<uint8_t>(refs_[i]);
   }
-  file_.writeAll(p, cs_, at);
+  out_.write(p, cs_, at);
 }
 
 void Qcow2Writer::setL2Entry(uint64_t guestCluster, uint64_t entry) {
@@ -135,7 +136,7 @@ void Qcow2Writer::writeTable(uint64_t at, const uint64_t* entries, size_t count,
       if (idx >= count) break;
       putBE64(scratch_.data() + i * 8, entries[idx]);
     }
-    file_.writeAll(scratch_.data(), cs_, at + c * cs_);
+    out_.write(scratch_.data(), cs_, at + c * cs_);
   }
 }
 
@@ -146,7 +147,7 @@ void Qcow2Writer::writeData(uint64_t guestOffset, const uint8_t* data, size_t le
                 file_.path(), static_cast<int64_t>(guestOffset), "internal error in the conversion engine");
   uint64_t count = len / cs_;
   uint64_t host = reserveClusters(count);
-  file_.writeAll(data, len, host);
+  out_.write(data, len, host);
   for (uint64_t i = 0; i < count; ++i) setL2Entry(guestOffset / cs_ + i, (host + i * cs_) | kCopied);
   nextGuest_ = guestOffset + len;
 }
@@ -163,7 +164,7 @@ void Qcow2Writer::writeCompressed(uint64_t guestOffset, const uint8_t* data, siz
                 file_.path(), static_cast<int64_t>(p), "use a smaller cluster size or no compression");
   hostEnd_ = end;
   for (uint64_t c = p / cs_; c <= (end - 1) / cs_; ++c) addRef(c);
-  file_.writeAll(data, len, p);
+  out_.write(data, len, p);
   uint64_t nsec = ((end - 1) >> 9) - (p >> 9);
   uint32_t x = 62 - (clusterBits_ - 8);
   setL2Entry(guestOffset / cs_, kCompressed | (nsec << x) | p);
@@ -223,6 +224,7 @@ uint64_t Qcow2Writer::finish() {
   // image. (No fsync in between: the engine writes to <output>.partial and renames only
   // after the final fsync, which already makes a half-written image unreachable.)
   writeHeader(l1Offset, rtOffset, rtClusters);
+  out_.flush();
   file_.sync();
   finished_ = true;
   return hostEnd_;
@@ -250,7 +252,7 @@ void Qcow2Writer::writeHeader(uint64_t l1Offset, uint64_t reftableOffset, uint64
   putBE32(h + 100, kHeaderLength);
   h[104] = compression_ == Compression::Zstd ? 1 : 0;
   // Bytes 112.. of cluster 0 stay zero: an empty header-extension list.
-  file_.writeAll(h, sizeof h, 0);
+  out_.write(h, sizeof h, 0);
 }
 
 }  // namespace h2k

@@ -27,6 +27,7 @@
 
 #include "codec/cluster_codec.hpp"
 #include "formats/image_writer.hpp"
+#include "io/direct_appender.hpp"
 #include "io/file.hpp"
 
 namespace h2k {
@@ -35,7 +36,9 @@ class Qcow2Writer : public ImageWriter {
  public:
   // `file` must be empty and stay open for the writer's lifetime. clusterSize: power of two
   // in 512..2 MiB. Throws E_INVALID_ARGUMENT / E_TOO_LARGE before writing anything.
-  Qcow2Writer(const File& file, uint64_t virtualSize, uint32_t clusterSize, Compression compression);
+  // directIo: host clusters go out through O_DIRECT where the file system allows it
+  // (io/direct_appender.hpp); false: through the page cache.
+  Qcow2Writer(const File& file, uint64_t virtualSize, uint32_t clusterSize, Compression compression, bool directIo = true);
 
   uint32_t clusterSize() const override { return cs_; }
   bool supportsCompression() const override { return true; }
@@ -56,6 +59,7 @@ class Qcow2Writer : public ImageWriter {
   void writeHeader(uint64_t l1Offset, uint64_t reftableOffset, uint64_t reftableClusters);
 
   const File& file_;
+  DirectAppender out_;  // every write of the image goes through it
   uint64_t size_;
   uint32_t cs_;
   uint32_t clusterBits_;

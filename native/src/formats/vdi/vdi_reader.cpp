@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "formats/run_merge.hpp"
+
 namespace h2k {
 
 namespace {
@@ -108,7 +110,7 @@ BlockStatus VdiReader::blockStatus(uint64_t offset, uint64_t maxLen) {
 
 void VdiReader::read(uint64_t offset, uint8_t* buf, size_t len) {
   requireReadRange(view_->name(), diskSize_, offset, len);
-  while (len > 0) {
+  readPieces(offset, buf, len, [&](uint64_t offset, uint8_t* buf, uint64_t len) {
     uint64_t b = offset / blockSize_;
     uint64_t n = std::min<uint64_t>(len, blockSize_ - offset % blockSize_);
     uint32_t e = map_[b];
@@ -118,20 +120,12 @@ void VdiReader::read(uint64_t offset, uint8_t* buf, size_t len) {
       uint64_t at = offData_ + uint64_t{e} * (uint64_t{blockSize_} + blockExtra_) + blockExtra_ + offset % blockSize_;
       view_->readExact(buf, n, at);
     }
-    buf += n;
-    offset += n;
-    len -= n;
-  }
+    return n;
+  });
 }
 
 ImageInfo VdiReader::info() {
-  ImageInfo info;
-  info.format = "vdi";
-  info.subformat = type_ == 2 ? "fixed" : "dynamic";
-  info.virtualSize = diskSize_;
-  info.fileBytes = view_->size();
-  info.compression = "none";
-  info.files.push_back(view_->name());
+  ImageInfo info = singleFileInfo("vdi", type_ == 2 ? "fixed" : "dynamic", diskSize_, *view_);
   info.properties["blockSize"] = std::to_string(blockSize_);
   for (uint32_t e : map_)
     if (e != kFree && e != kZero) info.allocatedBytes += blockSize_;

@@ -25,7 +25,7 @@ void randomUuid(uint8_t* p) {
 }
 }  // namespace
 
-VdiWriter::VdiWriter(const File& file, uint64_t virtualSize) : file_(file) {
+VdiWriter::VdiWriter(const File& file, uint64_t virtualSize, bool directIo) : file_(file), out_(file, directIo) {
   diskSize_ = (virtualSize + 511) / 512 * 512;
   uint64_t blocks = (diskSize_ + kBlockSize - 1) / kBlockSize;
   if (diskSize_ == 0 || blocks > kMaxBlocks)
@@ -44,7 +44,7 @@ void VdiWriter::writeData(uint64_t guestOffset, const uint8_t* data, size_t len)
   for (size_t done = 0; done < len; done += kBlockSize) {
     uint64_t block = (guestOffset + done) / kBlockSize;
     map_[block] = allocated_;
-    file_.writeAll(data + done, kBlockSize, offData_ + uint64_t{allocated_} * kBlockSize);
+    out_.write(data + done, kBlockSize, offData_ + uint64_t{allocated_} * kBlockSize);
     ++allocated_;
   }
   nextGuest_ = guestOffset + len;
@@ -58,8 +58,9 @@ void VdiWriter::writeCompressed(uint64_t guestOffset, const uint8_t*, size_t) {
 uint64_t VdiWriter::finish() {
   std::vector<uint8_t> map((offData_ - offBlocks_), 0);
   for (size_t i = 0; i < map_.size(); ++i) putLe32(map.data() + i * 4, map_[i]);
-  file_.writeAll(map.data(), map.size(), offBlocks_);
+  out_.write(map.data(), map.size(), offBlocks_);
   uint64_t end = offData_ + uint64_t{allocated_} * kBlockSize;
+  out_.flush();
   file_.truncate(end);
   file_.sync();
   uint8_t h[512] = {0};
@@ -79,7 +80,8 @@ uint64_t VdiWriter::finish() {
   putLe32(h + 388, allocated_);
   randomUuid(h + 392);  // uuidCreate
   randomUuid(h + 408);  // uuidModify
-  file_.writeAll(h, sizeof h, 0);
+  out_.write(h, sizeof h, 0);
+  out_.flush();
   file_.sync();
   return end;
 }

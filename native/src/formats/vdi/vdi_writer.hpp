@@ -6,13 +6,15 @@
 #include <vector>
 
 #include "formats/image_writer.hpp"
+#include "io/direct_appender.hpp"
 #include "io/file.hpp"
 
 namespace h2k {
 
 class VdiWriter : public ImageWriter {
  public:
-  VdiWriter(const File& file, uint64_t virtualSize);
+  // directIo: blocks through O_DIRECT where the file system allows it (io/direct_appender.hpp).
+  VdiWriter(const File& file, uint64_t virtualSize, bool directIo = true);
   uint32_t clusterSize() const override { return kBlockSize; }
   bool supportsCompression() const override { return false; }
   void writeData(uint64_t guestOffset, const uint8_t* data, size_t len) override;
@@ -23,6 +25,7 @@ class VdiWriter : public ImageWriter {
 
  private:
   const File& file_;
+  DirectAppender out_;  // every write of the image goes through it
   uint64_t diskSize_;
   uint64_t offBlocks_;
   uint64_t offData_;

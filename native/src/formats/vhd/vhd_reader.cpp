@@ -362,7 +362,7 @@ BlockStatus VhdReader::blockStatus(uint64_t offset, uint64_t maxLen) {
 void VhdReader::read(uint64_t offset, uint8_t* buf, size_t len) {
   requireReadRange(view_->name(), virtualSize_, offset, len);
   if (type_ == kFixed) return view_->readExact(buf, len, offset);
-  while (len > 0) {
+  readPieces(offset, buf, len, [&](uint64_t offset, uint8_t* buf, uint64_t len) {
     uint32_t block = static_cast<uint32_t>(offset / blockSize_);
     uint64_t n = std::min<uint64_t>(len, blockSize_ - offset % blockSize_);
     bool present = false;
@@ -373,20 +373,12 @@ void VhdReader::read(uint64_t offset, uint8_t* buf, size_t len) {
     } else {
       readInherited(parent_.get(), offset, buf, n);
     }
-    buf += n;
-    offset += n;
-    len -= n;
-  }
+    return n;
+  });
 }
 
 ImageInfo VhdReader::info() {
-  ImageInfo info;
-  info.format = "vhd";
-  info.subformat = type_ == kFixed ? "fixed" : type_ == kDynamic ? "dynamic" : "differencing";
-  info.virtualSize = virtualSize_;
-  info.fileBytes = view_->size();
-  info.compression = "none";
-  info.files.push_back(view_->name());
+  ImageInfo info = singleFileInfo("vhd", type_ == kFixed ? "fixed" : type_ == kDynamic ? "dynamic" : "differencing", virtualSize_, *view_);
   if (parent_) {
     ImageInfo p = parent_->info();
     info.files.insert(info.files.end(), p.files.begin(), p.files.end());

@@ -452,7 +452,7 @@ BlockStatus VhdxReader::blockStatus(uint64_t offset, uint64_t maxLen) {
 
 void VhdxReader::read(uint64_t offset, uint8_t* buf, size_t len) {
   requireReadRange(view_->name(), virtualSize_, offset, len);
-  while (len > 0) {
+  readPieces(offset, buf, len, [&](uint64_t offset, uint8_t* buf, uint64_t len) {
     uint64_t n = len, host = 0;
     BlockKind kind;
     int c = classify(offset, &n, &host, &kind);
@@ -463,20 +463,12 @@ void VhdxReader::read(uint64_t offset, uint8_t* buf, size_t len) {
     } else {
       std::memset(buf, 0, n);
     }
-    buf += n;
-    offset += n;
-    len -= n;
-  }
+    return n;
+  });
 }
 
 ImageInfo VhdxReader::info() {
-  ImageInfo info;
-  info.format = "vhdx";
-  info.subformat = hasParent_ ? "differencing" : fixed_ ? "fixed" : "dynamic";
-  info.virtualSize = virtualSize_;
-  info.fileBytes = view_->size();
-  info.compression = "none";
-  info.files.push_back(view_->name());
+  ImageInfo info = singleFileInfo("vhdx", hasParent_ ? "differencing" : fixed_ ? "fixed" : "dynamic", virtualSize_, *view_);
   info.properties["blockSize"] = std::to_string(blockSize_);
   info.properties["logicalSectorSize"] = std::to_string(logicalSector_);
   info.properties["physicalSectorSize"] = std::to_string(physicalSector_);

@@ -28,7 +28,8 @@ void putLe64(uint8_t* p, uint64_t v) {
 uint64_t roundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 }  // namespace
 
-StreamVmdkWriter::StreamVmdkWriter(const File& file, uint64_t virtualSize, std::string extentName) : file_(file) {
+StreamVmdkWriter::StreamVmdkWriter(const File& file, uint64_t virtualSize, std::string extentName, bool directIo)
+    : file_(file), out_(file, directIo) {
   capacity_ = (virtualSize + kSector - 1) / kSector;
   uint64_t gts = (capacity_ + kGrainSectors * kGtEntries - 1) / (kGrainSectors * kGtEntries);
   if (capacity_ == 0 || gts * kGtEntries * kGrainSectors >= (1ull << 41))  // GTEs are u32 sectors: < 2 TiB of file
@@ -51,7 +52,7 @@ StreamVmdkWriter::StreamVmdkWriter(const File& file, uint64_t virtualSize, std::
   pos_ = overhead_ * kSector;
   std::vector<uint8_t> desc(kDescriptorSectors * kSector, 0);
   std::memcpy(desc.data(), descriptor_.data(), descriptor_.size());
-  file_.writeAll(desc.data(), desc.size(), kSector);
+  out_.write(desc.data(), desc.size(), kSector);
   packed_.resize(libdeflate_zlib_compress_bound(nullptr, kGrainBytes) + 12 + kSector);
   compressor_ = libdeflate_alloc_compressor(6);
   if (!compressor_) throw Error(codes::kIo, "out of memory creating the deflate compressor", file.path());
@@ -89,7 +90,7 @@ void StreamVmdkWriter::writeMarker(uint64_t val, uint32_t type) {
   putLe64(m, val);
   putLe32(m + 8, 0);
   putLe32(m + 12, type);
-  file_.writeAll(m, kSector, pos_);
+  out_.write(m, kSector, pos_);
   pos_ += kSector;
 }
 
@@ -99,7 +100,7 @@ void StreamVmdkWriter::flushGt() {
   std::vector<uint8_t> raw(kGtSectors * kSector);
   for (uint64_t i = 0; i < kGtEntries; ++i) putLe32(raw.data() + i * 4, gt_[i]);
   gd_[gtIndex_] = static_cast<uint32_t>(pos_ / kSector);
-  file_.writeAll(raw.data(), raw.size(), pos_);
+  out_.write(raw.data(), raw.size(), pos_);
   pos_ += raw.size();
   gtIndex_ = UINT64_MAX;
 }
@@ -129,7 +130,7 @@ void StreamVmdkWriter::writeData(uint64_t guestOffset, const uint8_t* data, size
     if (pos_ / kSector > UINT32_MAX - record / kSector)
       throw Error(codes::kTooLarge, "the VMDK stream grew past 2 TiB", file_.path(), static_cast<int64_t>(pos_));
     gt_[grain % kGtEntries] = static_cast<uint32_t>(pos_ / kSector);
-    file_.writeAll(packed_.data(), record, pos_);
+    out_.write(packed_.data(), record, pos_);
     pos_ += record;
   }
   nextGuest_ = guestOffset + len;
@@ -147,17 +148,19 @@ uint64_t StreamVmdkWriter::finish() {
   uint64_t gdSector = pos_ / kSector;
   std::vector<uint8_t> gd(gdSectors * kSector, 0);
   for (size_t i = 0; i < gd_.size(); ++i) putLe32(gd.data() + i * 4, gd_[i]);
-  file_.writeAll(gd.data(), gd.size(), pos_);
+  out_.write(gd.data(), gd.size(), pos_);
   pos_ += gd.size();
   writeMarker(1, kMarkerFooter);
   auto footer = header(gdSector);
-  file_.writeAll(footer.data(), footer.size(), pos_);
+  out_.write(footer.data(), footer.size(), pos_);
   pos_ += kSector;
   writeMarker(0, kMarkerEos);
+  out_.flush();
   file_.truncate(pos_);
   file_.sync();
   auto h = header(kGdAtEnd);
-  file_.writeAll(h.data(), h.size(), 0);
+  out_.write(h.data(), h.size(), 0);
+  out_.flush();
   file_.sync();
   return pos_;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "formats/image_writer.hpp"
+#include "io/direct_appender.hpp"
 #include "io/file.hpp"
 
 struct libdeflate_compressor;
@@ -19,7 +20,8 @@ namespace h2k {
 class StreamVmdkWriter : public ImageWriter {
  public:
   // `extentName` is the file name the descriptor's extent line names (the final name).
-  StreamVmdkWriter(const File& file, uint64_t virtualSize, std::string extentName);
+  // directIo: grains through O_DIRECT where the file system allows it (io/direct_appender.hpp).
+  StreamVmdkWriter(const File& file, uint64_t virtualSize, std::string extentName, bool directIo = true);
   ~StreamVmdkWriter() override;
   uint32_t clusterSize() const override { return kGrainBytes; }
   bool supportsCompression() const override { return false; }  // it compresses every grain itself
@@ -35,6 +37,7 @@ class StreamVmdkWriter : public ImageWriter {
   void flushGt();
 
   const File& file_;
+  DirectAppender out_;  // every write of the image goes through it
   uint64_t capacity_;  // sectors
   std::string descriptor_;
   uint64_t overhead_;  // sectors before the first grain

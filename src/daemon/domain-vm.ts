@@ -1,26 +1,13 @@
-// emit_domain_xml in the watch-folder daemon: <outDir>/<vm>.xml over every disk of the job, built
-// and written by the manifest workflow's writer (the builder `h2k ovf --libvirt-xml` uses).
+// emit_domain_xml in the watch-folder daemon: the VM its <outDir>/<vm>.xml describes, over every
+// disk of the job, written by the one domain XML writer (ovf/libvirt-xml.ts writeDomainXml).
 // A disk image brings no VM description, so vm_memory / vm_vcpus / vm_uefi describe it; an OVA
 // (or OVF) brings its VM (name, CPUs, memory, firmware, NICs), and only the vm_* keys the config
 // sets itself override it — except that vm_uefi: false never turns an EFI VM into a BIOS one,
 // which could not boot, and a guest the fix stage found booting by UEFI gets EFI firmware whatever
 // the keys say.
-import { resolve, join } from 'node:path';
 import type { DaemonConfig } from '../config/daemon-schema.js';
 import { domainXmlSettings } from '../config/guest-output-schema.js';
 import type { OvfVm } from '../ovf/ovf-types.js';
-import { writeLibvirtXml } from '../workflow/libvirt-output.js';
-
-export interface DomainXmlReport {
-  path: string;
-  /** what the domain got: from the config, or from the OVA's OVF */
-  name: string;
-  memory_mib: number;
-  vcpus: number;
-  firmware: 'bios' | 'efi';
-  nics: number;
-  warnings: string[];
-}
 
 const MIB = 1024 * 1024;
 
@@ -59,13 +46,4 @@ function domainFromKeys(cfg: DaemonConfig, vmName: string, ovfVm: OvfVm | undefi
   else if (set.has('vm_uefi') && vm.firmware === 'efi')
     warnings.push('vm_uefi: false ignored for this VM: its OVF says EFI firmware, and an EFI-installed guest cannot boot with BIOS');
   return { vm: out, warnings };
-}
-
-/** Writes the domain XML (<outDir>/<vm>.xml) over the job's disks (boot disk first). */
-export async function writeDomainXml(xmlPath: string, domain: { vm: OvfVm; warnings: string[] }, outputs: string[], format: string): Promise<DomainXmlReport> {
-  const path = resolve(xmlPath);
-  // A redo after a crash may find its own earlier XML; the output dir choice protects others'.
-  await writeLibvirtXml(path, domain.vm, outputs.map((o) => ({ path: resolve(o), format })), { overwrite: true });
-  const v = domain.vm;
-  return { path, name: v.name, memory_mib: Math.round(v.memoryBytes / MIB), vcpus: v.vcpus, firmware: v.firmware, nics: v.nics.length, warnings: domain.warnings };
 }
