@@ -26,7 +26,8 @@ const outputsOf = (h: DaemonHarness, vm: string) => h.events.filter((e) => e.eve
 
 describe('SIGTERM', () => {
   it('lets the running job finish, starts no queued one, and the next start does it; past the grace time a job is cancelled and requeued', { timeout: 180_000 }, async () => {
-    const noisy = noisyRaw(join(fx.dir, 'noisy.raw'), 64, 5);
+    // 160 MiB zlib on one thread: still running when the 0.2 s grace below ends
+    const noisy = noisyRaw(join(fx.dir, 'noisy.raw'), 160, 5);
     const h = await start({ config: { ...slowJob, shutdown_grace_seconds: 60 } });
     expect((await h.ctl(['pause'])).code).toBe(0);
     for (const n of ['a', 'b']) copyFileSync(noisy, join(fx.dir, `${n}.img`));
@@ -68,7 +69,9 @@ describe('SIGTERM', () => {
     const tree = workflowTree('sig-wf');
     const staging = join(tree.root, 'staging');
     mkdirSync(staging);
-    noisyRaw(join(tree.imagesDir, 'noisy.raw'), 64, 6);
+    // 256 MiB zlib: seconds of work, so it is still running when the 0.2 s grace ends (64 MiB
+    // finished inside the grace once output went through O_DIRECT)
+    noisyRaw(join(tree.imagesDir, 'noisy.raw'), 256, 6);
     const d = await startWorkflowDaemon(tree.root, tree.workflowDir, tree.outputDir, 1, { shutdown_grace_seconds: 0.2 });
     try {
       dropManifest(tree.queueDir, 'slow.yaml', singleManifest('../../images/noisy.raw', { convert: { output_format: 'qcow2', compress: 'zlib' } }, 'raw'), staging);
@@ -79,7 +82,7 @@ describe('SIGTERM', () => {
         const j = JSON.parse(r.stdout).current_jobs?.[0];
         return j?.percent > 0 ? j : undefined;
       });
-      expect(job).toMatchObject({ filename: 'slow.yaml', bytes_total: 64 * MiB });
+      expect(job).toMatchObject({ filename: 'slow.yaml', bytes_total: 256 * MiB });
       dropManifest(tree.queueDir, 'next.yaml', singleManifest('../../images/noisy.raw', { convert: {} }, 'raw'), staging);
       d.proc.kill('SIGTERM');
       expect((await d.exited).code).toBe(0);
