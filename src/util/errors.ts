@@ -30,7 +30,8 @@ export class H2kError extends Error {
 /** Codes of errors that a retry may fix (I/O hiccups, full disk, timeouts), as opposed to bad input. */
 // A full disk, a permission error or a corrupt image stays so however often it is retried
 // (hyper2kvm retries neither): those go to .errors/ at once for an operator to act on.
-export const TRANSIENT_CODES = new Set(['E_IO', 'E_TIMEOUT', 'E_WORKER']);
+// E_QUEUE_UNREACHABLE: a cluster's database away (restart, network cut) during a job.
+export const TRANSIENT_CODES = new Set(['E_IO', 'E_TIMEOUT', 'E_WORKER', 'E_QUEUE_UNREACHABLE']);
 
 /** Anything thrown (native error object, H2kError, Error) -> H2kError with a code. */
 export function toH2kError(err: unknown): H2kError {

@@ -9,11 +9,12 @@
 import { PgJobQueue } from '../../dist/daemon/queue/pg-queue.js';
 
 const [mode, url, host, lease] = process.argv.slice(2);
-const queue = await PgJobQueue.open({ url, hostName: host, leaseSeconds: Number(lease ?? 30) });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs fn until it does not fail with E_QUEUE_UNREACHABLE. */
 let unreachable = 0;
+// A loaded machine may start this process just as the test restarts the server: open patiently too.
+const queue = await patiently(() => PgJobQueue.open({ url, hostName: host, leaseSeconds: Number(lease ?? 30) }));
 async function patiently(fn) {
   for (;;) {
     try {

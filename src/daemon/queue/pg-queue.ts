@@ -329,10 +329,22 @@ export class PgJobQueue implements JobQueue {
    * E_QUEUE_LEASE_LOST when another host has taken it over (this host must not publish). */
   async fence(id: string): Promise<void> {
     const token = this.held.get(id);
-    const { rowCount } = token === undefined ? { rowCount: 0 } : await this.sql(
-      `UPDATE h2k.jobs SET lease_until = now() + make_interval(secs => $3) WHERE id = $1 AND claim_token = $2 AND state = 'running'`,
-      [id, token, this.leaseSeconds], 'h2k_fence');
-    if (rowCount !== 1) throw this.leaseLost(id);
+    if (token === undefined) throw this.leaseLost(id);
+    // A database away for a moment (restart) is waited for while the lease may still hold; once
+    // it is back, a lease that expired meanwhile is found lost by the update itself.
+    const giveUpAt = Date.now() + this.leaseSeconds * 1000;
+    for (;;) {
+      try {
+        const { rowCount } = await this.sql(
+          `UPDATE h2k.jobs SET lease_until = now() + make_interval(secs => $3) WHERE id = $1 AND claim_token = $2 AND state = 'running'`,
+          [id, token, this.leaseSeconds], 'h2k_fence');
+        if (rowCount !== 1) throw this.leaseLost(id);
+        return;
+      } catch (err) {
+        if ((err as H2kError).code !== 'E_QUEUE_UNREACHABLE' || Date.now() > giveUpAt) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   }
 
   async complete(id: string): Promise<void> {
