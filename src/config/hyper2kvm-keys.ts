@@ -46,7 +46,7 @@ const isFalse = (v: unknown) => v === false;
 // (guestFixRequest): many dropped disks are data disks, and configs without them keep converting plainly.
 const GUEST_FIX = 'setting it turns on the guest fixes of each job\'s boot disk, unset fix keys taking hyper2kvm\'s defaults (hyper2kvm: fixes on unless turned off; see "Guest fixes in the daemon")';
 const DOMAIN_XML = 'with emit_domain_xml: true';
-const WINDOWS = 'Windows guests get the virtio-win drivers of virtio_drivers_dir (the ISO or its extracted directory) as boot-start services plus a first-boot pnputil install (see "Windows guests"); win_virtio: true or virtio_drivers_dir turns the guest fixes on; a Windows job without virtio_drivers_dir fails (E_GUEST_WINDOWS_VIRTIO_WIN, outputs removed)';
+const WINDOWS = 'Windows guests get the virtio-win drivers of virtio_drivers_dir (the ISO or its extracted directory; a relative path is relative to the config file) as boot-start services plus a first-boot pnputil install (see "Windows guests"); win_virtio: true or virtio_drivers_dir turns the guest fixes on; a Windows job without virtio_drivers_dir fails (E_GUEST_WINDOWS_VIRTIO_WIN, outputs removed)';
 
 const notify = (key: string, note = 'as in hyper2kvm'): KeyRow => ({ key: `notifications.${key}`, status: 'honoured', origin: 'example', note });
 const h2kNotify = (key: string, note: string): KeyRow => ({ key: `notifications.${key}`, status: 'h2k', origin: 'h2k', note });
