@@ -106,7 +106,7 @@ export const KEY_TABLE: readonly KeyRow[] = [
   { key: 'workflow_mode', status: 'refused', origin: 'code', note: 'hyper2kvm\'s 3-directory disk workflow is not implemented: true is refused (use watch_dir, or manifest_workflow_mode)', refuseIf: isTrue, refusal: 'hyper2kvm\'s 3-directory disk workflow is not implemented; drop disks into watch_dir (this daemon) or use manifest_workflow_mode: true' },
   { key: 'workflow_dir', status: 'ignored', origin: 'code', note: 'belongs to workflow_mode, which h2k does not implement' },
   { key: 'no_grub', status: 'differs', origin: 'code', note: `hyper2kvm's command-line form of update_grub: false (contradicting update_grub is refused); ${GUEST_FIX}` },
-  { key: 'remove_vmware_tools', status: 'differs', origin: 'code', note: `default false: VMware tools packages and files removed in the guest; ${GUEST_FIX}` },
+  { key: 'remove_vmware_tools', status: 'differs', origin: 'code', note: `Linux guests: default false, true removes the VMware tools packages and files; Windows guests: default true (msiexec /x of VMware Tools on first boot), false keeps them; ${GUEST_FIX}` },
   { key: 'fix_network', status: 'differs', origin: 'code', note: `default true; false leaves the guest's network alone; ${GUEST_FIX}` },
   { key: 'network_fix_level', status: 'differs', origin: 'code', note: `conservative | moderate (default) | aggressive, or h2k's none | basic | full (conservative and moderate are h2k's basic: MAC pinning removed; aggressive its full: NICs renamed to ethN too); ${GUEST_FIX}` },
   { key: 'virtio_drivers_dir', status: 'honoured', origin: 'code', note: WINDOWS },
