@@ -36,6 +36,7 @@ describe('Windows first-boot scripts', () => {
     expect(ps).toContain("  @{ Interface = '{BBBB}'; Addresses = @('172.16.0.9'); Masks = @('255.255.0.0'); Gateways = @(); Dns = @() }");
     expect(ps).toContain("  $nics = @(Get-WmiObject Win32_NetworkAdapterConfiguration | Where-Object { $_.ServiceName -eq 'netkvm' -and $_.IPEnabled } | Sort-Object Index)");
     expect(ps).toContain('  $r = $n.EnableStatic([string[]]$c.Addresses, [string[]]$c.Masks).ReturnValue');
+    expect(ps).toContain('  if ($c.Gateways.Count) { $r = $n.SetGateways([string[]]$c.Gateways, [uint16[]](@(1) * $c.Gateways.Count)).ReturnValue; Write-Output "h2k: SetGateways $($c.Gateways -join \',\') returned $r" }');
     expect(ps).toContain('  if ($c.Dns.Count) { $r = $n.SetDNSServerSearchOrder([string[]]$c.Dns).ReturnValue; Write-Output "h2k: SetDNSServerSearchOrder $($c.Dns -join \',\') returned $r" }');
   });
 

@@ -76,7 +76,7 @@ export function staticIpScript(ips: StaticIp[]): string {
     '  $n = $nics[$i]',
     '  $r = $n.EnableStatic([string[]]$c.Addresses, [string[]]$c.Masks).ReturnValue',
     '  Write-Output "h2k: $($c.Interface) -> $($n.Description): EnableStatic $($c.Addresses -join \',\') returned $r"',
-    '  if ($c.Gateways.Count) { $r = $n.SetGateways([string[]]$c.Gateways).ReturnValue; Write-Output "h2k: SetGateways $($c.Gateways -join \',\') returned $r" }',
+    '  if ($c.Gateways.Count) { $r = $n.SetGateways([string[]]$c.Gateways, [uint16[]](@(1) * $c.Gateways.Count)).ReturnValue; Write-Output "h2k: SetGateways $($c.Gateways -join \',\') returned $r" }',
     '  if ($c.Dns.Count) { $r = $n.SetDNSServerSearchOrder([string[]]$c.Dns).ReturnValue; Write-Output "h2k: SetDNSServerSearchOrder $($c.Dns -join \',\') returned $r" }',
     '}',
     '',
