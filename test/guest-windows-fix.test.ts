@@ -40,7 +40,7 @@ describe('Windows guests: inspect and fix', () => {
       currentControlSet: 'ControlSet001', controlSets: ['ControlSet001', 'ControlSet002'],
       vmwareTools: { present: true, version: '11.3.5.18557794', productCode: VMWARE_TOOLS_GUID },
       hibernation: { hiberfil: 'absent', hiberbootEnabled: null },
-      ntfs: { dirty: false },
+      ntfs: { dirty: false, detail: null },
       // the DHCP adapter is not listed; the static one with both addresses, its gateway and DNS servers
       staticIps: [{ interface: IFACE_GUID, addresses: [STATIC_IP.address, STATIC_IP.address2], masks: [STATIC_IP.mask, STATIC_IP.mask2], gateways: [STATIC_IP.gateway], dns: STATIC_IP.dns }],
     });

@@ -10,7 +10,7 @@ const inspection: WindowsInspection = {
   productName: 'Windows 10 Pro', major: 10, minor: 0, build: 19045, edition: 'Professional', variant: 'Client', server: false, arch: 'x86_64',
   systemRoot: '/Windows', currentControlSet: 'ControlSet001', controlSets: ['ControlSet001'], systemHive: '/Windows/System32/config/SYSTEM',
   softwareHive: '/Windows/System32/config/SOFTWARE', drivers: [], vmwareTools: { present: true, version: '12.1.0', productCode: TOOLS },
-  hibernation: { hiberfil: 'absent', hiberbootEnabled: false }, ntfs: { dirty: false },
+  hibernation: { hiberfil: 'absent', hiberbootEnabled: false }, ntfs: { dirty: false, detail: null },
   staticIps: [
     { interface: '{AAAA}', addresses: ['192.168.10.30', '10.20.0.5'], masks: ['255.255.255.0', '255.255.0.0'], gateways: ['192.168.10.1'], dns: ['192.168.10.2', '192.168.10.3'] },
     { interface: '{BBBB}', addresses: ['172.16.0.9'], masks: ['255.255.0.0'], gateways: [], dns: [] },

@@ -97,6 +97,7 @@ export async function fixWindows(s: GuestfishSession, cs: ChangeSet, root: strin
         if (software.changes.length) await s.call('upload', software.file, w.softwareHive);
         await s.call('sync');
       }
+      if (w.ntfs.dirty === null) cs.warnings.push(`windows: the NTFS dirty bit could not be read (${w.ntfs.detail ?? 'not an NTFS boot sector'}); only ntfs-3g's probe checked the volume`);
       cs.warnings.push(`windows: ${drivers.map((d) => `${d.name} (${d.os}/${arch})`).join(', ')} from ${o.virtioWin}; storage bound through the ${plan.era}`);
       const tools = plan.firstboot.removeVmwareTools;
       if (tools) cs.warnings.push(`windows: VMware Tools ${tools.version ?? ''} is removed by the first-boot action (msiexec /x ${tools.productCode} /qn /norestart)`);

@@ -32,7 +32,7 @@ export interface WindowsInspection {
   drivers: WindowsDriver[];        // drivers of interest present as services
   vmwareTools: { present: boolean; version: string | null; productCode: string | null };
   hibernation: { hiberfil: 'absent' | 'hibernated' | 'not-hibernated'; hiberbootEnabled: boolean | null };
-  ntfs: { dirty: boolean | null };  // the system volume's dirty bit ($Volume); null: unreadable
+  ntfs: { dirty: boolean | null; detail: string | null };  // the system volume's dirty bit ($Volume); null: unreadable, detail says why
   staticIps: StaticIp[];
 }
 
@@ -144,7 +144,7 @@ export async function inspectWindows(
     drivers,
     vmwareTools: tools,
     hibernation: { hiberfil, hiberbootEnabled: hb === null ? null : hb !== 0 },
-    ntfs: { dirty: (await ntfsStateOf(s, root)).dirty },
+    ntfs: await ntfsStateOf(s, root).then(({ dirty, detail }) => ({ dirty, detail })),
     staticIps,
   };
 }
