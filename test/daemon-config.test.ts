@@ -1,6 +1,6 @@
 // Daemon config: defaults, hyper2kvm configs load unchanged, flags win, errors point at file:line.
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDaemonConfig, mergeFlags } from '../src/config/load-config.js';
 import { daemonConfigSchema, extendDaemonSchema } from '../src/config/daemon-schema.js';
@@ -60,6 +60,16 @@ describe('daemon config', () => {
     expect(config.retry_policy.max_retries).toBe(7);
     expect(config.enable_deduplication).toBe(false);
     expect(mergeFlags({ a: 1 }, { a: undefined })).toEqual({ a: 1 });
+  });
+
+  it('resolves a relative virtio_drivers_dir against the config file\'s directory, not the cwd (a flag\'s stays cwd-relative)', () => {
+    mkdirSync(join(tmp.dir, 'etc'), { recursive: true });
+    const file = write('etc/win.yaml', 'watch_dir: /w\noutput_dir: /o\nwin_virtio: true\nvirtio_drivers_dir: drivers/virtio-win\n');
+    expect(loadDaemonConfig(file).config.virtio_drivers_dir).toBe(join(tmp.dir, 'etc', 'drivers', 'virtio-win'));
+    expect(loadWorkflowAwareConfig(file).config.virtio_drivers_dir).toBe(join(tmp.dir, 'etc', 'drivers', 'virtio-win'));
+    const abs = write('etc/abs.yaml', 'watch_dir: /w\noutput_dir: /o\nvirtio_drivers_dir: /srv/virtio-win.iso\n');
+    expect(loadDaemonConfig(abs).config.virtio_drivers_dir).toBe('/srv/virtio-win.iso');
+    expect(loadDaemonConfig(file, { virtio_drivers_dir: 'here/virtio-win' }).config.virtio_drivers_dir).toBe('here/virtio-win');
   });
 
   it('reports the file, line and key of a bad value', () => {

@@ -1,6 +1,8 @@
 // hyper2kvm's Windows keys in the real watch-folder daemon: a phony Windows 7 guest dropped as a
 // VMDK with virtio_drivers_dir set is converted and gets the virtio drivers (report.json lists the
 // registry changes; the output's SYSTEM hive is read back with hivexget); the source is untouched.
+// virtio_drivers_dir is relative: the daemon runs in the repository, so only a path resolved
+// against the config file's directory finds the tree.
 // Debian packages: libguestfs-tools, libhivex-bin, ntfs-3g, qemu-utils (scripts/setup-system.sh).
 import { createHash } from 'node:crypto';
 import { copyFileSync, readFileSync } from 'node:fs';
@@ -17,12 +19,13 @@ const { fx, start } = daemonTestScope('daemon-windows-fx');
 const md5 = (file: string) => createHash('md5').update(readFileSync(file)).digest('hex');
 
 describe('watch folder: Windows guests', () => {
-  it('virtio_drivers_dir: a dropped Windows VMDK comes out with viostor as a boot service', async () => {
+  it('virtio_drivers_dir (relative to the config file): a dropped Windows VMDK comes out with viostor as a boot service', async () => {
     const tree = virtioWinTree(join(fx.dir, 'virtio-win'));
     const vmdk = join(fx.dir, 'win7.vmdk');
     qemuImg(['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', windowsGuestDisk('win7'), vmdk]);
     const sourceMd5 = md5(vmdk);
-    const h = await start({ config: { win_virtio: true, virtio_drivers_dir: tree, archive_processed: true } });
+    expect(tree).toBe(join(fx.dir, 'virtio-win'));
+    const h = await start({ reuse: { root: fx.dir }, config: { win_virtio: true, virtio_drivers_dir: 'virtio-win', archive_processed: true } });
     copyFileSync(vmdk, join(h.watchDir, 'win7.vmdk'));
     const done = await h.waitForEvent('job_succeeded', undefined, APPLIANCE_MS);
     const dir = join(h.outputDir, localDate(), 'win7');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runH2k } from './helpers/cli.js';
 import { qcow2Copy } from './helpers/guest-fixtures.js';
-import { STATIC_IP, VMWARE_TOOLS_GUID, virtioWinTree, windowsGuestDisk } from './helpers/windows-fixtures.js';
+import { IFACE_GUID, STATIC_IP, VMWARE_TOOLS_GUID, virtioWinTree, windowsGuestDisk } from './helpers/windows-fixtures.js';
 import { exportKey, hivexget, readWindowsImages } from './helpers/windows-readback.js';
 
 const APPLIANCE_MS = 600_000;
@@ -40,14 +40,16 @@ describe('Windows guests: inspect and fix', () => {
       currentControlSet: 'ControlSet001', controlSets: ['ControlSet001', 'ControlSet002'],
       vmwareTools: { present: true, version: '11.3.5.18557794', productCode: VMWARE_TOOLS_GUID },
       hibernation: { hiberfil: 'absent', hiberbootEnabled: null },
-      staticIps: [{ addresses: [STATIC_IP.address], masks: [STATIC_IP.mask], gateways: [STATIC_IP.gateway] }],
+      ntfs: { dirty: false, detail: null },
+      // the DHCP adapter is not listed; the static one with both addresses, its gateway and DNS servers
+      staticIps: [{ interface: IFACE_GUID, addresses: [STATIC_IP.address, STATIC_IP.address2], masks: [STATIC_IP.mask, STATIC_IP.mask2], gateways: [STATIC_IP.gateway], dns: STATIC_IP.dns }],
     });
     expect(i.windows.drivers.map((d: { name: string }) => d.name)).toEqual(['pvscsi', 'vmxnet3ndis6', 'vmci', 'vmmouse']);
     expect(i.windows.drivers[0]).toEqual({ name: 'pvscsi', start: 0, imagePath: 'system32\\DRIVERS\\pvscsi.sys' });
     expect(md5(source)).toBe(before);
   }, APPLIANCE_MS);
 
-  it('fix injects viostor/vioscsi as boot services (CDD on Windows 7, driver store on 2019), stages the rest, is idempotent', async () => {
+  it('fix injects viostor/vioscsi as boot services (CDD on Windows 7, driver store on 2019), stages the rest, first boot removes VMware Tools (unless refused) and re-applies the static IPs, is idempotent', async () => {
     const w7 = qcow2Copy(windowsGuestDisk('win7'), join(dir, 'w7.qcow2'));
     const w19 = qcow2Copy(windowsGuestDisk('win2019'), join(dir, 'w19.qcow2'));
     const sourceSum = md5(windowsGuestDisk('win7'));
@@ -56,7 +58,7 @@ describe('Windows guests: inspect and fix', () => {
     const fixSeconds = (Date.now() - t0) / 1000;
     expect(r7.code, r7.stderr).toBe(0);
     const j7 = JSON.parse(r7.stdout);
-    const r19 = await runH2k(['fix', w19, '--virtio-win', tree, '--json'], { timeout: APPLIANCE_MS });
+    const r19 = await runH2k(['fix', w19, '--virtio-win', tree, '--no-remove-vmware-tools', '--json'], { timeout: APPLIANCE_MS });
     expect(r19.code, r19.stderr).toBe(0);
     const j19 = JSON.parse(r19.stdout);
     console.log(`h2k fix on the Windows 7 fixture: ${fixSeconds.toFixed(1)} s (appliance start included)`);
@@ -65,10 +67,15 @@ describe('Windows guests: inspect and fix', () => {
     expect(j7.registry).toContainEqual({ hive: 'SYSTEM', key: 'ControlSet001\\Services\\viostor', value: 'Start', before: null, after: '0' });
     expect(j7.registry).toContainEqual({ hive: 'SYSTEM', key: 'ControlSet002\\Services\\vioscsi', value: 'Group', before: null, after: 'SCSI miniport' });
     expect(j7.registry).toContainEqual({ hive: 'SYSTEM', key: 'Setup', value: 'SetupType', before: '0', after: '2' });
+    // the first-boot actions: VMware Tools removed by default on Windows, kept when refused
+    expect(j7.firstboot.removeVmwareTools).toEqual({ productCode: VMWARE_TOOLS_GUID, version: '11.3.5.18557794' });
+    expect(j19.firstboot.removeVmwareTools).toBeNull();
+    expect(j19.warnings).toContain('windows: VMware Tools is kept (remove_vmware_tools: false / --no-remove-vmware-tools)');
+    for (const j of [j7, j19]) expect(j.firstboot.staticIps.map((i: { addresses: string[] }) => i.addresses)).toEqual([[STATIC_IP.address, STATIC_IP.address2]]);
     expect(j19.registry.some((c: { key: string }) => c.key.startsWith('ControlSet001\\Control\\CriticalDeviceDatabase'))).toBe(false);
     expect(j19.registry.some((c: { value: string }) => c.value === 'HiberbootEnabled')).toBe(false); // fast startup was already off
 
-    const files = ['/Windows/System32/drivers/viostor.sys', '/Windows/System32/drivers/vioscsi.sys', '/Program Files/h2k/firstboot.cmd',
+    const files = ['/Windows/System32/drivers/viostor.sys', '/Windows/System32/drivers/vioscsi.sys', '/Program Files/h2k/firstboot.cmd', '/Program Files/h2k/network.ps1',
       '/Program Files/h2k/drivers/NetKVM/netkvm.inf', '/Program Files/h2k/drivers/Balloon/balloon.sys',
       '/Windows/System32/DriverStore/FileRepository/viostor.inf_amd64_h2k/viostor.inf'];
     const [b7, b19] = readWindowsImages([w7, w19], files, join(dir, 'readback'));
@@ -95,8 +102,10 @@ describe('Windows guests: inspect and fix', () => {
       expect(b.file('/Program Files/h2k/drivers/NetKVM/netkvm.inf')).toBe(`h2k placeholder NetKVM/${os}/amd64/netkvm.inf\n`);
       expect(b.file('/Program Files/h2k/drivers/Balloon/balloon.sys')).toBe(`h2k placeholder Balloon/${os}/amd64/balloon.sys\n`);
       const script = b.file('/Program Files/h2k/firstboot.cmd')!;
-      expect(script).toContain(`msiexec.exe /x ${VMWARE_TOOLS_GUID} /qn /norestart`);
-      expect(script).toContain(`static ${STATIC_IP.address} ${STATIC_IP.mask} ${STATIC_IP.gateway}`);
+      expect(script.includes(`msiexec.exe /x ${VMWARE_TOOLS_GUID} /qn /norestart`)).toBe(cdd); // Windows 2019 was fixed with --no-remove-vmware-tools
+      expect(script).toContain('powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File "%ProgramFiles%\\h2k\\network.ps1"');
+      expect(b.file('/Program Files/h2k/network.ps1')).toContain(
+        `@{ Interface = '${IFACE_GUID}'; Addresses = @('${STATIC_IP.address}', '${STATIC_IP.address2}'); Masks = @('${STATIC_IP.mask}', '${STATIC_IP.mask2}'); Gateways = @('${STATIC_IP.gateway}'); Dns = @('${STATIC_IP.dns[0]}', '${STATIC_IP.dns[1]}') }`);
       expect(script).toContain(cdd ? 'pnputil -i -a' : 'pnputil /add-driver');
       expect(script).toContain('reg add HKLM\\SYSTEM\\Setup /v SetupType /t REG_DWORD /d 0 /f');
     }

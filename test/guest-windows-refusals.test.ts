@@ -1,6 +1,8 @@
 // What h2k fix refuses on Windows guests, with a code and a hint, leaving the image as it was:
-// hibernation / fast startup, a virtio-win tree without the guest's version, no tree at all, a
-// corrupt hive, a missing control set; and --dry-run, which lists every change and writes nothing.
+// hibernation / fast startup, a BitLocker-locked volume, a dirty NTFS, a virtio-win tree without the
+// guest's version, no tree at all, a corrupt hive, a missing control set; and --dry-run, which lists
+// every change and writes nothing. The BitLocker and dirty disks are the cached fixture changed on
+// the host (no extra appliance): a -FVE-FS- OEM id written over NTFS's, ntfsfix's dirty bit.
 // Debian packages: libguestfs-tools, libhivex-bin, ntfs-3g, qemu-utils (scripts/setup-system.sh).
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -9,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runH2k } from './helpers/cli.js';
 import { qcow2Copy } from './helpers/guest-fixtures.js';
-import { virtioWinIso, virtioWinTree, windowsGuestDisk, type WindowsVariant } from './helpers/windows-fixtures.js';
+import { alteredWindowsDisk, STATIC_IP, VMWARE_TOOLS_GUID, virtioWinIso, virtioWinTree, windowsGuestDisk, type WindowsVariant } from './helpers/windows-fixtures.js';
 
 const APPLIANCE_MS = 600_000;
 const md5 = (file: string) => createHash('md5').update(readFileSync(file)).digest('hex');
@@ -26,8 +28,9 @@ describe('Windows guests: refusals and dry run', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function refused(variant: WindowsVariant, args: string[], code: string, message: RegExp): Promise<void> {
-    const image = qcow2Copy(windowsGuestDisk(variant), join(dir, `${variant}.qcow2`));
+  async function refused(variant: WindowsVariant | { raw: string }, args: string[], code: string, message: RegExp): Promise<{ hint: string }> {
+    const raw = typeof variant === 'string' ? windowsGuestDisk(variant) : variant.raw;
+    const image = qcow2Copy(raw, join(dir, `${typeof variant === 'string' ? variant : 'altered'}.qcow2`));
     const before = md5(image);
     const r = await runH2k(['fix', image, ...args, '--json'], { timeout: APPLIANCE_MS });
     expect(r.code, r.stderr).toBe(1);
@@ -36,10 +39,26 @@ describe('Windows guests: refusals and dry run', () => {
     expect(error.message).toMatch(message);
     expect(error.hint).toBeTruthy();
     expect(md5(image)).toBe(before);
+    return error;
   }
 
   it('a hibernated / fast-started volume is refused (E_GUEST_WINDOWS_HIBERNATED)', () =>
     refused('win10-hibernated', ['--virtio-win', tree], 'E_GUEST_WINDOWS_HIBERNATED', /hibernated \(fast startup is on/), APPLIANCE_MS);
+
+  it('a BitLocker-locked volume: inspect says so, fix refuses (E_GUEST_WINDOWS_BITLOCKER) with the way out', async () => {
+    const raw = alteredWindowsDisk('win7', 'bitlocker', join(dir, 'bitlocker.raw'));
+    const r = await runH2k(['inspect', raw, '--json'], { timeout: APPLIANCE_MS });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ type: 'windows', bitlocker: ['/dev/sda1'], fixable: false, notFixableCode: 'E_GUEST_WINDOWS_BITLOCKER' });
+    const error = await refused({ raw }, ['--virtio-win', tree], 'E_GUEST_WINDOWS_BITLOCKER', /\/dev\/sda1 is BitLocker-encrypted \(its boot sector carries the -FVE-FS- signature\)/);
+    expect(error.hint).toMatch(/decrypt the volume in the guest before exporting it \(manage-bde -off C:/);
+  }, APPLIANCE_MS * 2);
+
+  it('a volume with the NTFS dirty bit (set by ntfsfix) is refused (E_GUEST_WINDOWS_DIRTY)', async () => {
+    const raw = alteredWindowsDisk('win2019', 'dirty', join(dir, 'dirty.raw'));
+    const error = await refused({ raw }, ['--virtio-win', tree], 'E_GUEST_WINDOWS_DIRTY', /the NTFS volume is marked dirty/);
+    expect(error.hint).toMatch(/chkdsk C: \/f/);
+  }, APPLIANCE_MS);
 
   it('a virtio-win tree without the guest\'s version is refused (E_GUEST_WINDOWS_NO_DRIVER); no tree at all too', async () => {
     const oldTree = virtioWinTree(join(dir, 'virtio-win-w7-only'), ['w7']);
@@ -73,7 +92,15 @@ describe('Windows guests: refusals and dry run', () => {
     const viostor = j.changes.find((c: { file: string }) => c.file === '/Windows/System32/drivers/viostor.sys');
     const sum = createHash('sha256').update(readFileSync(join(tree, 'viostor/2k19/amd64/viostor.sys'))).digest('hex').slice(0, 16);
     expect(viostor).toMatchObject({ before: null, kind: 'windows-driver', after: expect.stringMatching(new RegExp(`sha256 ${sum}\\) from .*/viostor/2k19/amd64/viostor\\.sys$`)) });
-    expect(j.changes.find((c: { kind: string }) => c.kind === 'windows-firstboot')).toMatchObject({ file: '/Program Files/h2k/firstboot.cmd', before: null });
+    expect(j.changes.find((c: { file: string }) => c.file === '/Program Files/h2k/firstboot.cmd')).toMatchObject({ kind: 'windows-firstboot', before: null });
+    expect(j.changes.find((c: { file: string }) => c.file === '/Program Files/h2k/network.ps1')).toMatchObject({ kind: 'windows-firstboot', before: null });
+    // what the first boot would do: VMware Tools uninstalled (the Windows default), the static adapter re-applied
+    expect(j.firstboot).toEqual({
+      drivers: ['viostor', 'vioscsi', 'NetKVM', 'Balloon', 'vioserial'],
+      removeVmwareTools: { productCode: VMWARE_TOOLS_GUID, version: '11.3.5.18557794' },
+      staticIps: [{ interface: expect.any(String), addresses: [STATIC_IP.address, STATIC_IP.address2], masks: [STATIC_IP.mask, STATIC_IP.mask2], gateways: [STATIC_IP.gateway], dns: STATIC_IP.dns }],
+    });
+    expect(j.warnings).toContain(`network: static ${STATIC_IP.address}/${STATIC_IP.mask}, ${STATIC_IP.address2}/${STATIC_IP.mask2} gateway ${STATIC_IP.gateway} dns ${STATIC_IP.dns.join(', ')} of adapter ${j.firstboot.staticIps[0].interface} is re-applied by the first-boot action to virtio adapter 1`);
     expect(md5(image)).toBe(before);
   }, APPLIANCE_MS);
 });

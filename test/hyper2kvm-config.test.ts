@@ -84,10 +84,12 @@ describe('hyper2kvm daemon configs', () => {
   it('types the guest-fix and VM-output keys with hyper2kvm\'s defaults', () => {
     const { config: d } = loadDaemonConfig(write('min.yaml', 'watch_dir: /w\noutput_dir: /o\n'));
     expect(d).toMatchObject({
-      fstab_mode: 'stabilize-all', regen_initramfs: true, update_grub: true, remove_vmware_tools: false, fix_network: true,
+      fstab_mode: 'stabilize-all', regen_initramfs: true, update_grub: true, fix_network: true,
       network_fix_level: 'moderate', win_virtio: false, emit_domain_xml: false, vm_memory: 2048, vm_vcpus: 2, vm_uefi: false,
     });
-    expect(guestFixOptions(d)).toEqual({ fstab: 'stabilize-all', grub: true, initramfs: true, network: 'basic', removeVmwareTools: false });
+    // remove_vmware_tools unset: each OS's default (Linux keeps the tools as hyper2kvm does, Windows removes them on first boot)
+    expect(d.remove_vmware_tools).toBeUndefined();
+    expect(guestFixOptions(d)).toEqual({ fstab: 'stabilize-all', grub: true, initramfs: true, network: 'basic', removeVmwareTools: undefined });
     expect(domainXmlSettings(d)).toBeUndefined();
     // hyper2kvm's defaults have fixes on, but a config that sets no guest-fix key asks for none
     expect(guestFixRequest(d)).toEqual([]);

@@ -148,7 +148,6 @@ describe('path resolution', () => {
       grub: { enabled: true },
       initramfs: { enabled: true, regenerate: true },
       network: { enabled: true, fix_level: 'basic' },
-      remove_vmware_tools: false,
       windows: { enabled: true },
     });
     expect(m.vms[0].virtioWin).toBeUndefined();

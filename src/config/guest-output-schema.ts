@@ -18,7 +18,8 @@ export const guestOutputShape = {
   update_grub: z.boolean().default(true),
   /** hyper2kvm's command-line spelling of update_grub: false */
   no_grub: z.boolean().optional(),
-  remove_vmware_tools: z.boolean().default(false),
+  /** unset: Linux keeps the tools, Windows removes them on first boot; false keeps them on Windows too */
+  remove_vmware_tools: z.boolean().optional(),
   /** false: leave the guest's network configuration alone */
   fix_network: z.boolean().default(true),
   network_fix_level: z.enum(NETWORK_FIX_LEVELS).default('moderate'),

@@ -46,7 +46,7 @@ const isFalse = (v: unknown) => v === false;
 // (guestFixRequest): many dropped disks are data disks, and configs without them keep converting plainly.
 const GUEST_FIX = 'setting it turns on the guest fixes of each job\'s boot disk, unset fix keys taking hyper2kvm\'s defaults (hyper2kvm: fixes on unless turned off; see "Guest fixes in the daemon")';
 const DOMAIN_XML = 'with emit_domain_xml: true';
-const WINDOWS = 'Windows guests get the virtio-win drivers of virtio_drivers_dir (the ISO or its extracted directory) as boot-start services plus a first-boot pnputil install (see "Windows guests"); win_virtio: true or virtio_drivers_dir turns the guest fixes on; a Windows job without virtio_drivers_dir fails (E_GUEST_WINDOWS_VIRTIO_WIN, outputs removed)';
+const WINDOWS = 'Windows guests get the virtio-win drivers of virtio_drivers_dir (the ISO or its extracted directory; a relative path is relative to the config file) as boot-start services plus a first-boot pnputil install (see "Windows guests"); win_virtio: true or virtio_drivers_dir turns the guest fixes on; a Windows job without virtio_drivers_dir fails (E_GUEST_WINDOWS_VIRTIO_WIN, outputs removed)';
 
 const notify = (key: string, note = 'as in hyper2kvm'): KeyRow => ({ key: `notifications.${key}`, status: 'honoured', origin: 'example', note });
 const h2kNotify = (key: string, note: string): KeyRow => ({ key: `notifications.${key}`, status: 'h2k', origin: 'h2k', note });
@@ -106,7 +106,7 @@ export const KEY_TABLE: readonly KeyRow[] = [
   { key: 'workflow_mode', status: 'refused', origin: 'code', note: 'hyper2kvm\'s 3-directory disk workflow is not implemented: true is refused (use watch_dir, or manifest_workflow_mode)', refuseIf: isTrue, refusal: 'hyper2kvm\'s 3-directory disk workflow is not implemented; drop disks into watch_dir (this daemon) or use manifest_workflow_mode: true' },
   { key: 'workflow_dir', status: 'ignored', origin: 'code', note: 'belongs to workflow_mode, which h2k does not implement' },
   { key: 'no_grub', status: 'differs', origin: 'code', note: `hyper2kvm's command-line form of update_grub: false (contradicting update_grub is refused); ${GUEST_FIX}` },
-  { key: 'remove_vmware_tools', status: 'differs', origin: 'code', note: `default false: VMware tools packages and files removed in the guest; ${GUEST_FIX}` },
+  { key: 'remove_vmware_tools', status: 'differs', origin: 'code', note: `Linux guests: default false, true removes the VMware tools packages and files; Windows guests: default true (msiexec /x of VMware Tools on first boot), false keeps them; ${GUEST_FIX}` },
   { key: 'fix_network', status: 'differs', origin: 'code', note: `default true; false leaves the guest's network alone; ${GUEST_FIX}` },
   { key: 'network_fix_level', status: 'differs', origin: 'code', note: `conservative | moderate (default) | aggressive, or h2k's none | basic | full (conservative and moderate are h2k's basic: MAC pinning removed; aggressive its full: NICs renamed to ethN too); ${GUEST_FIX}` },
   { key: 'virtio_drivers_dir', status: 'honoured', origin: 'code', note: WINDOWS },

@@ -1,7 +1,7 @@
 // Loads a daemon config from YAML or JSON, lays CLI flags over it and validates it, with
 // errors that point at the file, line and key ("daemon.yaml:12:3: retry_policy.max_retries: ...").
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
 import { H2kError } from '../util/errors.js';
@@ -150,11 +150,28 @@ export function keysSet(values: Record<string, unknown>): string[] {
   return Object.keys(values).filter((k) => values[k] !== undefined);
 }
 
+/** Path keys a config file names relative to itself (as a manifest's fix.virtio_win is): the daemon's cwd is often /. */
+const FILE_RELATIVE_KEYS = ['virtio_drivers_dir'];
+
+/**
+ * Anchors the file's relative FILE_RELATIVE_KEYS to the file's directory; a flag's value keeps
+ * the cwd as its base, as any command-line path does.
+ */
+export function anchorFilePaths(merged: Record<string, unknown>, src: ConfigSource, flags: Record<string, unknown>): Record<string, unknown> {
+  if (!src.file) return merged;
+  const out = { ...merged };
+  for (const key of FILE_RELATIVE_KEYS) {
+    const v = out[key];
+    if (flags[key] === undefined && typeof v === 'string' && v !== '' && !isAbsolute(v)) out[key] = resolve(dirname(src.file), v);
+  }
+  return out;
+}
+
 /** File (optional) + flags -> validated config. */
 export function loadDaemonConfig(file: string | undefined, flags: Record<string, unknown> = {}): LoadedConfig {
   const src = file ? readConfigFile(file) : { values: {} };
   const warnings = checkKeys(src);
-  const merged = mergeFlags(src.values, flags);
+  const merged = anchorFilePaths(mergeFlags(src.values, flags), src, flags);
   const config = validateConfig(merged, src);
   return { config: { ...config, keys_set: keysSet(merged) }, warnings, file: src.file };
 }

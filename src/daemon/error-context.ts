@@ -42,7 +42,8 @@ export interface ErrorContext {
 
 const SUGGESTIONS: [RegExp, string][] = [
   [/E_GUEST_WINDOWS_VIRTIO_WIN|E_GUEST_WINDOWS_NO_DRIVER/, 'Windows guests need the virtio-win drivers for their version: set virtio_drivers_dir to the virtio-win ISO (or its extracted directory) of a release that supports the guest'],
-  [/E_GUEST_WINDOWS_(HIBERNATED|NTFS_DIRTY|HIVE|CONTROL_SET)/, 'The Windows volume cannot be changed safely offline: boot the VM in its hypervisor, turn fast startup off, shut it down cleanly (chkdsk if asked) and drop the disk again'],
+  [/E_GUEST_WINDOWS_BITLOCKER/, 'The Windows volume is BitLocker-encrypted: decrypt it in the guest (manage-bde -off C:), wait for "Fully Decrypted", export the VM again and drop the new disk'],
+  [/E_GUEST_WINDOWS_(HIBERNATED|DIRTY|HIVE|CONTROL_SET)/, 'The Windows volume cannot be changed safely offline: boot the VM in its hypervisor, turn fast startup off, shut it down cleanly (chkdsk if asked) and drop the disk again'],
   [/E_GUEST_/, 'The config asks for guest fixes and they could not be applied (the output was removed); convert with h2k convert and run h2k fix on the output to see every step, or drop the disk into a daemon whose config sets no guest-fix keys'],
   [/E_UNSAFE_DROP/, 'Copy the disk into the watch folder as a regular file (cp, rsync); links, hard links, pipes, sockets and devices are refused unread'],
   [/E_FORMAT_MISMATCH/, 'The file is not what its extension says; give it its real extension (.img or .raw for raw disks), or drop a flat extent as <disk>-flat.vmdk with its descriptor'],

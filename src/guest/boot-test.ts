@@ -132,7 +132,7 @@ async function prepareBoot(s: GuestfishSession, scratch: string, mode: BootMode 
     return { mode: 'windows', firmware: 'bios' };
   }
   if (info.type === 'windows')
-    throw new H2kError(`Windows guest cannot be boot-tested: ${info.notFixableReason}`, { code: info.notFixableCode ?? 'E_GUEST_WINDOWS_UNSUPPORTED', file: image });
+    throw new H2kError(`Windows guest cannot be boot-tested: ${info.notFixableReason}`, { code: info.notFixableCode ?? 'E_GUEST_WINDOWS_UNSUPPORTED', file: image, hint: info.notFixableHint });
   if (!info.fixable) throw new H2kError(info.notFixableReason ?? 'unsupported guest', { code: 'E_GUEST_UNSUPPORTED', file: image });
   const grubCfg = info.bootloader.configs.find((c) => c.endsWith('grub.cfg')) ?? null;
   if (mode !== 'direct-kernel' && info.firmware.kind === 'uefi') {

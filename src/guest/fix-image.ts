@@ -38,15 +38,15 @@ export async function fixImage(path: string, options: FixImageOptions = {}): Pro
     const cs = new ChangeSet(s, o.dryRun);
     const info = await inspectSession(s, o.dryRun, cs.warnings);
     if (info.type === 'windows' && info.windows) {
-      const registry = await fixWindows(s, cs, info.root, info.windows, o);
+      const { registry, firstboot } = await fixWindows(s, cs, info.root, info.windows, o);
       return {
-        changes: cs.changes, registry, warnings: cs.warnings, failed: cs.failed, dryRun: o.dryRun, accel: s.accel,
+        changes: cs.changes, registry, firstboot, warnings: cs.warnings, failed: cs.failed, dryRun: o.dryRun, accel: s.accel,
         os: { type: info.type, distro: info.distro, version: info.version, root: info.root, firmware: info.firmware.kind },
       };
     }
     if (info.type === 'windows')
       throw new H2kError(`Windows guest (${info.productName ?? 'unknown version'}) cannot be fixed: ${info.notFixableReason}`, {
-        code: info.notFixableCode ?? 'E_GUEST_WINDOWS_UNSUPPORTED', file: path, hint: 'the disk itself was converted fine; repair the guest in its hypervisor and convert again',
+        code: info.notFixableCode ?? 'E_GUEST_WINDOWS_UNSUPPORTED', file: path, hint: info.notFixableHint ?? 'the disk itself was converted fine; repair the guest in its hypervisor and convert again',
       });
     if (!info.fixable)
       throw new H2kError(info.notFixableReason ?? 'guest not fixable', { code: 'E_GUEST_UNSUPPORTED', file: path });

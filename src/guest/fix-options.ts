@@ -9,6 +9,7 @@ export interface FixImageOptions {
   grub?: Toggle;
   initramfs?: boolean | { enabled?: boolean; regenerate?: boolean };
   network?: NetworkLevel | { enabled?: boolean; fixLevel?: string };
+  /** undefined: each OS's default (Linux keeps the tools, Windows removes them on first boot) */
   removeVmwareTools?: boolean;
   /** Windows guests: the virtio-win ISO or a directory laid out like it. */
   virtioWin?: string;
@@ -23,7 +24,8 @@ export interface NormalizedFixOptions {
   initramfs: boolean;
   regenerateInitramfs: boolean;
   network: NetworkLevel;
-  removeVmwareTools: boolean;
+  removeVmwareTools: boolean;            // Linux: only when asked for (offline package removal is invasive)
+  removeVmwareToolsOnWindows: boolean;   // Windows: unless refused (the first-boot msiexec is Windows' own uninstall)
   virtioWin?: string;
   dryRun: boolean;
   signal?: AbortSignal;
@@ -39,7 +41,7 @@ function oneOf<T extends string>(value: string, allowed: Set<string>, what: stri
   return value as T;
 }
 
-/** Defaults: everything on (stabilize-all, grub, initramfs, basic network), VMware tools kept. */
+/** Defaults: everything on (stabilize-all, grub, initramfs, basic network), VMware tools kept on Linux, removed on Windows. */
 export function normalizeFixOptions(o: FixImageOptions): NormalizedFixOptions {
   const fstab = typeof o.fstab === 'object'
     ? (o.fstab.enabled === false ? 'noop' : oneOf<FstabMode>(o.fstab.mode ?? 'stabilize-all', FSTAB_MODES, 'fstab mode'))
@@ -55,6 +57,7 @@ export function normalizeFixOptions(o: FixImageOptions): NormalizedFixOptions {
     regenerateInitramfs: typeof o.initramfs === 'object' ? o.initramfs.regenerate !== false : true,
     network,
     removeVmwareTools: o.removeVmwareTools ?? false,
+    removeVmwareToolsOnWindows: o.removeVmwareTools ?? true,
     virtioWin: o.virtioWin,
     dryRun: o.dryRun ?? false,
     signal: o.signal,

@@ -147,6 +147,17 @@ export class GuestfishSession {
     }
   }
 
+  /** `size` bytes of a guest device or file from `offset` (download-offset: binary-safe, never through argv). */
+  async readBytes(path: string, offset: number, size: number): Promise<Buffer> {
+    const local = join(this.scratch, `dl-${++this.seq}`);
+    await this.call('download-offset', path, local, String(offset), String(size));
+    try {
+      return await readFile(local);
+    } finally {
+      await rm(local, { force: true });
+    }
+  }
+
   async readText(path: string): Promise<string> {
     return (await this.readFile(path)).toString('utf8');
   }

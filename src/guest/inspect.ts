@@ -7,6 +7,7 @@ import { detectFirmware } from './linux/firmware.js';
 import { linuxProfile } from './linux/profile.js';
 import type { GuestFilesystem, GuestInspection, GuestNetworkConfig } from './types.js';
 import { inspectWindowsGuest } from './windows/index.js';
+import { BITLOCKER_HINT, bitlockerPartitions } from './windows/volume-checks.js';
 
 export const VMWARE_TOOLS_PATHS = [
   '/etc/vmware-tools',
@@ -51,9 +52,9 @@ export async function firstFileOf(s: GuestfishSession, paths: string[]): Promise
   return null;
 }
 
-/** The OS root libguestfs found; E_GUEST_NO_OS when there is none. */
-export async function findRoot(s: GuestfishSession): Promise<string> {
-  const roots = await s.lines('inspect-os').catch((err: Error) => {
+/** The OS roots libguestfs finds (none on a data disk or an encrypted root). */
+async function osRoots(s: GuestfishSession): Promise<string[]> {
+  return s.lines('inspect-os').catch((err: Error) => {
     // libguestfs reads a Windows guest's hives while inspecting: a corrupt one fails the whole call
     if (/Hivex/.test(err.message))
       throw new H2kError(`a Windows registry hive in the image cannot be read: ${err.message}`, {
@@ -61,10 +62,18 @@ export async function findRoot(s: GuestfishSession): Promise<string> {
       });
     throw err;
   });
-  if (!roots.length)
-    throw new H2kError('no operating system found in the image', {
-      code: 'E_GUEST_NO_OS', file: s.image, hint: 'is this a data disk, or an encrypted/unsupported root filesystem?',
-    });
+}
+
+function noOs(s: GuestfishSession): H2kError {
+  return new H2kError('no operating system found in the image', {
+    code: 'E_GUEST_NO_OS', file: s.image, hint: 'is this a data disk, or an encrypted/unsupported root filesystem?',
+  });
+}
+
+/** The OS root libguestfs found; E_GUEST_NO_OS when there is none. */
+export async function findRoot(s: GuestfishSession): Promise<string> {
+  const roots = await osRoots(s);
+  if (!roots.length) throw noOs(s);
   return roots[0]!;
 }
 
@@ -118,9 +127,30 @@ async function optional(s: GuestfishSession, cmd: string, root: string): Promise
   }
 }
 
+/** The Linux-only parts of an inspection, for every other guest (fresh each time: callers may add to them). */
+const notLinux = () => ({
+  mountpoints: {}, fstab: null, bootloader: { kind: 'none' as const, configs: [], regenerateTool: null },
+  firmware: { kind: 'bios' as const, esp: null, espMount: null, loaders: [], fallback: false, shim: false },
+  kernels: [], initramfsTools: [], network: [], vmwareTools: { present: false, files: [], packages: [] }, profile: null,
+});
+
+/** No OS found: a BitLocker-locked Windows volume says so (libguestfs cannot look inside), anything else is E_GUEST_NO_OS. */
+async function lockedInspection(s: GuestfishSession): Promise<GuestInspection> {
+  const locked = await bitlockerPartitions(s);
+  if (!locked.length) throw noOs(s);
+  return {
+    type: 'windows', distro: null, version: null, productName: null, hostname: null, arch: null, root: locked[0]!,
+    filesystems: await listFilesystems(s), accel: s.accel, ...notLinux(), bitlocker: locked, fixable: false,
+    notFixableReason: `the Windows volume ${locked.join(', ')} is BitLocker-encrypted (its boot sector carries the -FVE-FS- signature): nothing on it can be read or changed offline`,
+    notFixableCode: 'E_GUEST_WINDOWS_BITLOCKER', notFixableHint: BITLOCKER_HINT,
+  };
+}
+
 /** Inspects through an open session; mounts the guest (read-only unless `readonly` is false). */
 export async function inspectSession(s: GuestfishSession, readonly: boolean, warnings: string[] = []): Promise<GuestInspection> {
-  const root = await findRoot(s);
+  const roots = await osRoots(s);
+  if (!roots.length) return lockedInspection(s);
+  const root = roots[0]!;
   const type = (await s.call('inspect-get-type', root)).trim();
   const major = await optional(s, 'inspect-get-major-version', root);
   const minor = await optional(s, 'inspect-get-minor-version', root);
@@ -135,14 +165,9 @@ export async function inspectSession(s: GuestfishSession, readonly: boolean, war
     filesystems: await listFilesystems(s),
     accel: s.accel,
   };
-  const empty = {
-    mountpoints: {}, fstab: null, bootloader: { kind: 'none' as const, configs: [], regenerateTool: null },
-    firmware: { kind: 'bios' as const, esp: null, espMount: null, loaders: [], fallback: false, shim: false },
-    kernels: [], initramfsTools: [], network: [], vmwareTools: { present: false, files: [], packages: [] }, profile: null,
-  };
-  if (type === 'windows') return { ...base, ...empty, ...(await inspectWindowsGuest(s, root, base)) };
+  if (type === 'windows') return { ...base, ...notLinux(), ...(await inspectWindowsGuest(s, root, base)) };
   if (type !== 'linux')
-    return { ...base, ...empty, fixable: false, notFixableReason: `guest type ${type} is not supported by h2k fix` };
+    return { ...base, ...notLinux(), fixable: false, notFixableReason: `guest type ${type} is not supported by h2k fix` };
 
   const mountpoints = await mountGuest(s, root, readonly, warnings);
   const configs: string[] = [];

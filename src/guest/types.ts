@@ -2,6 +2,7 @@
 import type { Accel } from './accel.js';
 import type { WindowsInspection } from './windows/inspect-windows.js';
 import type { RegistryChange } from './windows/registry.js';
+import type { WindowsFirstboot } from './windows/firstboot.js';
 
 export interface GuestFilesystem {
   device: string;
@@ -59,6 +60,8 @@ export interface GuestInspection {
   notFixableReason: string | null;
   accel: Accel;
   notFixableCode?: string;      // the error code fix refuses with (Windows guests)
+  notFixableHint?: string;      // what the user can do about it, when there is something specific
+  bitlocker?: string[];         // partitions locked by BitLocker (a Windows guest with no readable system volume)
   windows?: WindowsInspection;  // Windows guests only
 }
 
@@ -75,6 +78,7 @@ export interface GuestChange {
 export interface FixResult {
   changes: GuestChange[];
   registry?: RegistryChange[];  // Windows guests: hive, key, value, before, after
+  firstboot?: WindowsFirstboot; // Windows guests: what the first-boot action installs, removes, re-applies
   warnings: string[];
   failed: string[];             // requested fixes that could not be applied (also in warnings)
   os: { type: string; distro: string | null; version: string | null; root: string; firmware: 'bios' | 'uefi' };

@@ -42,7 +42,8 @@ const fixStage = z.strictObject({
   network: z
     .strictObject({ enabled, fix_level: z.enum(NETWORK_FIX_LEVELS).default('basic') })
     .default({ enabled: true, fix_level: 'basic' }),
-  remove_vmware_tools: z.boolean().default(false),
+  /** unset: Linux keeps the tools, Windows removes them on first boot; false keeps them on Windows too */
+  remove_vmware_tools: z.boolean().optional(),
   /** Windows guests: virtio drivers from virtio_win injected (false: a Windows guest fails the fix) */
   windows: z.strictObject({ enabled }).default({ enabled: true }),
   /** the virtio-win ISO or its extracted directory (relative paths: from the manifest's directory) */

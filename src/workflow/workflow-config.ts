@@ -3,7 +3,7 @@
 // needs manifest_workflow_dir instead of watch_dir.
 import { z } from 'zod';
 import { extendDaemonSchema, type DaemonConfig } from '../config/daemon-schema.js';
-import { checkKeys, keysSet, mergeFlags, readConfigFile, validateConfig, type LoadedConfig } from '../config/load-config.js';
+import { anchorFilePaths, checkKeys, keysSet, mergeFlags, readConfigFile, validateConfig, type LoadedConfig } from '../config/load-config.js';
 import type { KeysSet } from '../config/guest-output-schema.js';
 
 export const manifestWorkflowShape = {
@@ -29,7 +29,7 @@ export type WorkflowAwareConfig = z.infer<typeof workflowAwareDaemonSchema>;
 export function loadWorkflowAwareConfig(file: string | undefined, flags: Record<string, unknown> = {}): LoadedConfig<WorkflowAwareConfig> {
   const src = file ? readConfigFile(file) : { values: {} };
   const warnings = checkKeys(src, Object.keys(manifestWorkflowShape));
-  const merged = mergeFlags(src.values, flags);
+  const merged = anchorFilePaths(mergeFlags(src.values, flags), src, flags);
   const config = validateConfig(merged, src, workflowAwareDaemonSchema);
   return { config: { ...config, keys_set: keysSet(merged) }, warnings, file: src.file };
 }

@@ -2,22 +2,24 @@
 // own: registry hives made with hivexregedit --merge on hivex's minimal hive (test/data/windows/
 // minimal-hive, from the hivex sources: images/minimal), an NTFS disk made and filled by guestfish.
 // Every variant is built in one appliance run and cached like the Linux fixture.
-// Debian packages: libguestfs-tools, libhivex-bin, ntfs-3g, qemu-utils, xorriso.
+// Debian packages: libguestfs-tools, libhivex-bin, ntfs-3g, qemu-utils, xorriso, fdisk (sfdisk).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FIXTURE_CACHE, peStub } from './guest-fixtures.js';
 
 const MINIMAL_HIVE = join(dirname(fileURLToPath(import.meta.url)), '../data/windows/minimal-hive');
-const RECIPE = 'h2k-windows-fixtures-v1';
+const RECIPE = 'h2k-windows-fixtures-v2';
 
 export type WindowsVariant = 'win7' | 'win2019' | 'win10-hibernated' | 'win2019-corrupt-hive' | 'win2019-no-control-set';
 export const VARIANTS: WindowsVariant[] = ['win7', 'win2019', 'win10-hibernated', 'win2019-corrupt-hive', 'win2019-no-control-set'];
 export const VMWARE_TOOLS_GUID = '{4D9A8C2B-3E5F-4A61-9B1C-0D2E3F4A5B6C}';
-export const STATIC_IP = { address: '192.168.10.30', mask: '255.255.255.0', gateway: '192.168.10.1' };
-const IFACE_GUID = '{7A3C1E55-2B4D-4F60-8E9A-1C2D3E4F5A6B}';
+/** The static adapter: two addresses, a gateway and two DNS servers; a second adapter uses DHCP. */
+export const STATIC_IP = { address: '192.168.10.30', mask: '255.255.255.0', address2: '10.20.0.5', mask2: '255.255.0.0', gateway: '192.168.10.1', dns: ['192.168.10.2', '192.168.10.3'] };
+export const IFACE_GUID = '{7A3C1E55-2B4D-4F60-8E9A-1C2D3E4F5A6B}';
+const DHCP_IFACE_GUID = '{0B1C2D3E-4F50-6172-8394-A5B6C7D8E9F0}';
 
 /** REG_MULTI_SZ in .reg hex(7) form, written here by hand (not with h2k's encoder). */
 function multiSz(...strings: string[]): string {
@@ -74,7 +76,9 @@ function systemReg(s: Spec, hostname: string): string {
       `[${cs}\\Control\\Session Manager]`, '', `[${cs}\\Control\\Session Manager\\Power]`, ...(s.hiberboot === undefined ? [] : [`"HiberbootEnabled"=dword:0000000${s.hiberboot}`]), '',
       `[${cs}\\Services]`, '', `[${cs}\\Services\\Tcpip]`, '', `[${cs}\\Services\\Tcpip\\Parameters]`, `"Hostname"="${hostname}"`, '',
       `[${cs}\\Services\\Tcpip\\Parameters\\Interfaces]`, '', `[${cs}\\Services\\Tcpip\\Parameters\\Interfaces\\${IFACE_GUID}]`, '"EnableDHCP"=dword:00000000',
-      `"IPAddress"=${multiSz(STATIC_IP.address)}`, `"SubnetMask"=${multiSz(STATIC_IP.mask)}`, `"DefaultGateway"=${multiSz(STATIC_IP.gateway)}`, '',
+      `"IPAddress"=${multiSz(STATIC_IP.address, STATIC_IP.address2)}`, `"SubnetMask"=${multiSz(STATIC_IP.mask, STATIC_IP.mask2)}`, `"DefaultGateway"=${multiSz(STATIC_IP.gateway)}`,
+      `"NameServer"="${STATIC_IP.dns.join(',')}"`, '',
+      `[${cs}\\Services\\Tcpip\\Parameters\\Interfaces\\${DHCP_IFACE_GUID}]`, '"EnableDHCP"=dword:00000001', `"IPAddress"=${multiSz('0.0.0.0')}`, '',
       `[${cs}\\Services\\VMTools]`, '"Type"=dword:00000010', '"Start"=dword:00000002', '"ImagePath"=str(2):"\\"C:\\\\Program Files\\\\VMware\\\\VMware Tools\\\\vmtoolsd.exe\\""', '');
     for (const name of s.vmware) {
       const v = VMWARE_SERVICES[name]!;
@@ -151,6 +155,35 @@ export function windowsGuestDisk(variant: WindowsVariant): string {
     rmSync(work, { recursive: true, force: true });
   }
   return disk(variant);
+}
+
+/**
+ * A copy of a variant's disk whose Windows partition is changed on the host, outside any appliance:
+ * 'bitlocker' writes BitLocker's -FVE-FS- OEM id over NTFS's at byte 3 of the boot sector; 'dirty'
+ * runs ntfs-3g's ntfsfix on the partition, which sets the NTFS dirty bit (as it does without -d).
+ */
+export function alteredWindowsDisk(variant: WindowsVariant, change: 'bitlocker' | 'dirty', target: string): string {
+  copyFileSync(windowsGuestDisk(variant), target);
+  const table = JSON.parse(execFileSync('sfdisk', ['-J', target], { encoding: 'utf8' })) as { partitiontable: { partitions: { start: number; size: number }[] } };
+  const { start, size } = table.partitiontable.partitions[0]!;
+  if (change === 'bitlocker') {
+    const fd = openSync(target, 'r+');
+    try {
+      writeSync(fd, Buffer.from('-FVE-FS-', 'latin1'), 0, 8, start * 512 + 3);
+    } finally {
+      closeSync(fd);
+    }
+    return target;
+  }
+  const part = `${target}.part`;
+  try {
+    execFileSync('dd', [`if=${target}`, `of=${part}`, 'bs=512', `skip=${start}`, `count=${size}`], { stdio: 'ignore' });
+    execFileSync('ntfsfix', [part], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('dd', [`if=${part}`, `of=${target}`, 'bs=512', `seek=${start}`, 'conv=notrunc'], { stdio: 'ignore' });
+  } finally {
+    rmSync(part, { force: true });
+  }
+  return target;
 }
 
 export const VIRTIO_DRIVERS: Record<string, string> = { viostor: 'viostor', vioscsi: 'vioscsi', NetKVM: 'netkvm', Balloon: 'balloon', vioserial: 'vioser' };

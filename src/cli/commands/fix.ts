@@ -29,6 +29,12 @@ export function formatFixResult(r: FixResult): string {
   }
   if (r.registry?.length) lines.push(`${r.dryRun ? 'would change' : 'changed'} ${r.registry.length} registry value${r.registry.length === 1 ? '' : 's'}:`);
   for (const c of r.registry ?? []) lines.push(`  [${c.hive}] ${c.key}\\${c.value}: ${c.before === null ? '(none)' : JSON.stringify(c.before)} -> ${JSON.stringify(c.after)}`);
+  const fb = r.firstboot;
+  if (fb) {
+    lines.push(`first boot ${r.dryRun ? 'would' : 'will'}: install ${fb.drivers.join(', ') || 'no drivers'} with pnputil`);
+    if (fb.removeVmwareTools) lines.push(`  uninstall VMware Tools ${fb.removeVmwareTools.version ?? ''} (msiexec /x ${fb.removeVmwareTools.productCode})`);
+    for (const ip of fb.staticIps) lines.push(`  re-apply static ${ip.addresses.join(', ')} (of adapter ${ip.interface}) to a virtio adapter`);
+  }
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n');
 }
@@ -42,7 +48,8 @@ export function registerFix(program: Command): void {
     .option('--grub', 'rewrite root=/resume= in GRUB config to UUIDs, drop device.map, regenerate')
     .option('--initramfs', 'add virtio drivers to the initramfs config and regenerate it for every kernel')
     .option('--network <level>', 'full | basic | none', 'basic')
-    .option('--remove-vmware-tools', 'remove VMware tools (packages, services, config)')
+    .option('--remove-vmware-tools', 'remove VMware tools (Linux: packages, services, config; Windows, the default there: msiexec /x on first boot)')
+    .option('--no-remove-vmware-tools', 'Windows guests: keep VMware Tools (no uninstall on first boot)')
     .option('--virtio-win <iso|dir>', 'Windows guests: the virtio-win ISO or a directory laid out like it (drivers injected, first boot staged)')
     .option('--dry-run', 'list the changes without writing anything')
     .option('--json', 'print the JSON result')
@@ -54,7 +61,7 @@ export function registerFix(program: Command): void {
           grub: flags.grub ?? false,
           initramfs: flags.initramfs ?? false,
           network: flags.network as never,
-          removeVmwareTools: flags.removeVmwareTools ?? false,
+          removeVmwareTools: flags.removeVmwareTools,
           virtioWin: flags.virtioWin === undefined ? undefined : resolve(flags.virtioWin),
           dryRun: flags.dryRun ?? false,
         });

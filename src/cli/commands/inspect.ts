@@ -16,6 +16,7 @@ export function formatInspection(i: GuestInspection): string {
     ...i.filesystems.map((f) => `  ${f.device.padEnd(12)} ${f.type.padEnd(8)} ${f.uuid ? `UUID=${f.uuid}` : ''}${f.label ? ` LABEL=${f.label}` : ''}${f.partuuid ? ` PARTUUID=${f.partuuid}` : ''}`),
   ];
   const w = i.windows;
+  if (i.bitlocker?.length) lines.push(`bitlocker:     ${i.bitlocker.join(', ')} locked (-FVE-FS- boot sector)`);
   if (w)
     lines.push(
       `windows:       ${w.productName ?? '-'} ${w.major}.${w.minor}${w.build ? ` build ${w.build}` : ''}, edition ${w.edition ?? '-'} (${w.variant ?? '-'})`,
@@ -23,6 +24,7 @@ export function formatInspection(i: GuestInspection): string {
       `drivers:       ${w.drivers.map((d) => `${d.name} (start ${d.start ?? '-'})`).join(', ') || '-'}`,
       `vmware tools:  ${w.vmwareTools.present ? `present${w.vmwareTools.version ? ` ${w.vmwareTools.version}` : ''}` : 'not present'}`,
       `hibernation:   hiberfil.sys ${w.hibernation.hiberfil}, fast startup ${w.hibernation.hiberbootEnabled === null ? 'not set' : w.hibernation.hiberbootEnabled ? 'on' : 'off'}`,
+      `ntfs:          ${w.ntfs.dirty === null ? 'dirty bit unreadable' : w.ntfs.dirty ? 'dirty (not shut down cleanly, or chkdsk pending)' : 'clean'}`,
       `static IPs:    ${w.staticIps.map((s) => s.addresses.join(',')).join('; ') || '-'}`,
     );
   if (!i.fixable || w) {

@@ -10,6 +10,7 @@ import { describe, type ChangeSet } from '../change-set.js';
 import type { NormalizedFixOptions } from '../fix-options.js';
 import type { GuestfishSession } from '../guestfish-session.js';
 import { downloadHives, type WindowsInspection } from './inspect-windows.js';
+import type { WindowsFirstboot } from './firstboot.js';
 import { planWindowsFix, type PlannedFile } from './plan.js';
 import { display, mergeEdits, readKey, readValue, type RegEdit, type RegistryChange } from './registry.js';
 import { virtioWinArch, virtioWinDirs } from './versions.js';
@@ -19,11 +20,14 @@ function refuse(message: string, code: string, file: string, hint: string): neve
   throw new H2kError(message, { code, file, hint });
 }
 
-/** Refusals that need no drivers: hibernation / fast startup, no driver tree, unknown architecture. */
+/** Refusals that need no drivers: hibernation / fast startup, a dirty volume, no driver tree, unknown architecture. */
 function checkFixable(w: WindowsInspection, image: string, virtioWin: string | undefined): { arch: string; osDirs: string[] } {
   if (w.hibernation.hiberfil === 'hibernated')
     refuse(`the Windows volume is hibernated${w.hibernation.hiberbootEnabled ? ' (fast startup is on: a normal shutdown hibernates the kernel)' : ''}; changing it offline would lose data or fail to boot`,
       'E_GUEST_WINDOWS_HIBERNATED', image, 'boot the VM in its hypervisor, turn fast startup off (powercfg /h off) and shut it down fully (shutdown /s /t 0), then convert again');
+  if (w.ntfs.dirty)
+    refuse('the NTFS volume is marked dirty: Windows did not shut down cleanly (or a disk check is pending), and changing it offline could corrupt it',
+      'E_GUEST_WINDOWS_DIRTY', image, 'boot the VM in its hypervisor, run chkdsk C: /f if Windows asks, and shut it down cleanly (shutdown /s /t 0), then convert again');
   if (!virtioWin)
     refuse('a Windows guest needs the virtio-win drivers to boot on KVM, and none were given', 'E_GUEST_WINDOWS_VIRTIO_WIN', image,
       'pass --virtio-win <virtio-win.iso or its extracted directory> (manifest fix.virtio_win, daemon virtio_drivers_dir)');
@@ -57,7 +61,9 @@ async function editHive(local: string, hiveName: RegistryChange['hive'], edits: 
   return { file: edited, changes };
 }
 
-export async function fixWindows(s: GuestfishSession, cs: ChangeSet, root: string, w: WindowsInspection, o: NormalizedFixOptions): Promise<RegistryChange[]> {
+export interface WindowsFixResult { registry: RegistryChange[]; firstboot: WindowsFirstboot }
+
+export async function fixWindows(s: GuestfishSession, cs: ChangeSet, root: string, w: WindowsInspection, o: NormalizedFixOptions): Promise<WindowsFixResult> {
   const { arch, osDirs } = checkFixable(w, s.image, o.virtioWin);
   const source = await openVirtioWin(o.virtioWin!, osDirs, arch, o.signal, o.log);
   try {
@@ -71,7 +77,7 @@ export async function fixWindows(s: GuestfishSession, cs: ChangeSet, root: strin
       await s.call('umount-all');
       const probe = (await s.call('ntfs-3g-probe', 'true', root)).trim();
       if (probe !== '0')
-        refuse(`the NTFS volume ${root} was not closed cleanly (ntfs-3g probe status ${probe}): Windows crashed, was powered off, or is hibernated`, 'E_GUEST_WINDOWS_NTFS_DIRTY', s.image,
+        refuse(`the NTFS volume ${root} was not closed cleanly (ntfs-3g probe status ${probe}): Windows crashed, was powered off, or is hibernated`, 'E_GUEST_WINDOWS_DIRTY', s.image,
           'boot the VM in its hypervisor and shut it down cleanly (or run chkdsk), then convert again');
       await s.call('mount', root, '/');
     }
@@ -81,7 +87,7 @@ export async function fixWindows(s: GuestfishSession, cs: ChangeSet, root: strin
       const cmdLine = (await readValue(hives.system, 'Setup', 'CmdLine')) ?? '';
       const setupType = Number(await readValue(hives.system, 'Setup', 'SetupType')) || 0;
       const devicePath = await readValue(hives.software, 'Microsoft\\Windows\\CurrentVersion', 'DevicePath');
-      const plan = planWindowsFix(w, drivers, arch, { cmdLine, setupType, devicePath });
+      const plan = planWindowsFix(w, drivers, arch, { cmdLine, setupType, devicePath }, o.removeVmwareToolsOnWindows);
       const system = await editHive(hives.system, 'SYSTEM', plan.system, hives.dir);
       const software = await editHive(hives.software, 'SOFTWARE', plan.software, hives.dir);
 
@@ -91,11 +97,17 @@ export async function fixWindows(s: GuestfishSession, cs: ChangeSet, root: strin
         if (software.changes.length) await s.call('upload', software.file, w.softwareHive);
         await s.call('sync');
       }
+      if (w.ntfs.dirty === null) cs.warnings.push(`windows: the NTFS dirty bit could not be read (${w.ntfs.detail ?? 'not an NTFS boot sector'}); only ntfs-3g's probe checked the volume`);
       cs.warnings.push(`windows: ${drivers.map((d) => `${d.name} (${d.os}/${arch})`).join(', ')} from ${o.virtioWin}; storage bound through the ${plan.era}`);
-      if (w.vmwareTools.productCode) cs.warnings.push(`windows: VMware Tools ${w.vmwareTools.version ?? ''} is removed by the first-boot action (msiexec /x ${w.vmwareTools.productCode})`);
-      for (const ip of w.staticIps)
-        cs.warnings.push(`network: static ${ip.addresses.join(', ')} of adapter ${ip.interface} is re-applied by the first-boot action to the first connected (virtio) adapter`);
-      return [...system.changes, ...software.changes];
+      const tools = plan.firstboot.removeVmwareTools;
+      if (tools) cs.warnings.push(`windows: VMware Tools ${tools.version ?? ''} is removed by the first-boot action (msiexec /x ${tools.productCode} /qn /norestart)`);
+      else if (w.vmwareTools.present)
+        cs.warnings.push(o.removeVmwareToolsOnWindows
+          ? 'windows: VMware Tools is installed without an MSI product code in the Uninstall keys: it stays; remove it by hand after the first boot'
+          : 'windows: VMware Tools is kept (remove_vmware_tools: false / --no-remove-vmware-tools)');
+      plan.firstboot.staticIps.forEach((ip, i) =>
+        cs.warnings.push(`network: static ${ip.addresses.map((a, j) => `${a}/${ip.masks[j]}`).join(', ')}${ip.gateways.length ? ` gateway ${ip.gateways.join(', ')}` : ''}${ip.dns.length ? ` dns ${ip.dns.join(', ')}` : ''} of adapter ${ip.interface} is re-applied by the first-boot action to virtio adapter ${i + 1}`));
+      return { registry: [...system.changes, ...software.changes], firstboot: plan.firstboot };
     } finally {
       await rm(hives.dir, { recursive: true, force: true });
     }

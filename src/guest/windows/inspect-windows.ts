@@ -7,11 +7,13 @@ import { join } from 'node:path';
 import { H2kError } from '../../util/errors.js';
 import type { GuestfishSession } from '../guestfish-session.js';
 import { listSubkeys, readKey, readValue } from './registry.js';
+import { ntfsStateOf } from './volume-checks.js';
 
 export const DRIVERS_OF_INTEREST = ['pvscsi', 'vmxnet3ndis6', 'vmxnet3', 'vmci', 'vmmouse', 'vm3dmp', 'vmhgfs', 'storvsc', 'netvsc', 'viostor', 'vioscsi', 'netkvm'];
 
 export interface WindowsDriver { name: string; start: number | null; imagePath: string | null }
-export interface StaticIp { interface: string; addresses: string[]; masks: string[]; gateways: string[] }
+/** One adapter's static IPv4 configuration (Tcpip\Parameters\Interfaces\{GUID} with EnableDHCP 0). */
+export interface StaticIp { interface: string; addresses: string[]; masks: string[]; gateways: string[]; dns: string[] }
 
 export interface WindowsInspection {
   productName: string | null;
@@ -30,6 +32,7 @@ export interface WindowsInspection {
   drivers: WindowsDriver[];        // drivers of interest present as services
   vmwareTools: { present: boolean; version: string | null; productCode: string | null };
   hibernation: { hiberfil: 'absent' | 'hibernated' | 'not-hibernated'; hiberbootEnabled: boolean | null };
+  ntfs: { dirty: boolean | null; detail: string | null };  // the system volume's dirty bit ($Volume); null: unreadable, detail says why
   staticIps: StaticIp[];
 }
 
@@ -66,6 +69,10 @@ function str(v: string | null): string | null {
 function multi(v: string | null): string[] {
   return v === null ? [] : v.split('\n').filter((x) => x !== '');
 }
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+/** Dotted IPv4 addresses only: they are written into the first-boot script. */
+const ipv4 = (xs: string[]) => xs.map((x) => x.trim()).filter((x) => IPV4.test(x) && x !== '0.0.0.0');
 
 /** Requires the guest mounted (read-only is enough) and its hives downloaded. */
 export async function inspectWindows(
@@ -111,8 +118,16 @@ export async function inspectWindows(
   for (const sub of (await listSubkeys(hives.system, ifs)) ?? []) {
     const k = `${ifs}\\${sub}`;
     if (num(await readValue(hives.system, k, 'EnableDHCP')) !== 0) continue;
-    const addresses = multi(await readValue(hives.system, k, 'IPAddress')).filter((a) => a !== '0.0.0.0');
-    if (addresses.length) staticIps.push({ interface: sub, addresses, masks: multi(await readValue(hives.system, k, 'SubnetMask')), gateways: multi(await readValue(hives.system, k, 'DefaultGateway')) });
+    const all = multi(await readValue(hives.system, k, 'IPAddress'));
+    const masks = multi(await readValue(hives.system, k, 'SubnetMask'));
+    // addresses and masks are parallel lists: keep the pairs that are both IPv4
+    const pairs = all.map((a, i) => [a.trim(), (masks[i] ?? '').trim()] as const).filter(([a, m]) => ipv4([a]).length && IPV4.test(m));
+    if (!pairs.length) continue;
+    staticIps.push({
+      interface: sub, addresses: pairs.map(([a]) => a), masks: pairs.map(([, m]) => m),
+      gateways: ipv4(multi(await readValue(hives.system, k, 'DefaultGateway'))),
+      dns: ipv4((await readValue(hives.system, k, 'NameServer') ?? '').split(/[,\s]+/)),
+    });
   }
 
   return {
@@ -129,6 +144,7 @@ export async function inspectWindows(
     drivers,
     vmwareTools: tools,
     hibernation: { hiberfil, hiberbootEnabled: hb === null ? null : hb !== 0 },
+    ntfs: await ntfsStateOf(s, root).then(({ dirty, detail }) => ({ dirty, detail })),
     staticIps,
   };
 }

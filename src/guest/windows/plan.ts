@@ -1,7 +1,7 @@
 // The Windows fix as data: the registry edits (SYSTEM and SOFTWARE) and the files to place, worked
 // out from the inspection and the chosen drivers before anything is written.
 import { join } from 'node:path';
-import { FIRSTBOOT_DIR, firstbootScript } from './firstboot.js';
+import { FIRSTBOOT_DIR, firstbootScript, NETWORK_SCRIPT, staticIpScript, type WindowsFirstboot } from './firstboot.js';
 import type { WindowsInspection } from './inspect-windows.js';
 import type { RegEdit } from './registry.js';
 import { usesCriticalDeviceDatabase } from './versions.js';
@@ -15,13 +15,14 @@ const PCI_IDS: Record<string, [string, string, string][]> = {
 };
 
 export interface PlannedFile { guest: string; local?: string; text?: string; kind: 'windows-driver' | 'windows-firstboot' }
-export interface WindowsPlan { system: RegEdit[]; software: RegEdit[]; files: PlannedFile[]; era: 'critical-device-database' | 'driver-store' }
+export interface WindowsPlan { system: RegEdit[]; software: RegEdit[]; files: PlannedFile[]; era: 'critical-device-database' | 'driver-store'; firstboot: WindowsFirstboot }
 
 const dword = (data: number) => ({ type: 'dword' as const, data });
 const sz = (data: string) => ({ type: 'sz' as const, data });
 
 export function planWindowsFix(
   w: WindowsInspection, drivers: DriverSet[], arch: string, current: { cmdLine: string; setupType: number; devicePath: string | null },
+  removeVmwareTools: boolean,
 ): WindowsPlan {
   const cdd = usesCriticalDeviceDatabase(w);
   const boot = drivers.filter((d) => d.name in PCI_IDS);
@@ -67,10 +68,13 @@ export function planWindowsFix(
   for (const d of drivers)
     for (const f of d.files) files.push({ guest: `${FIRSTBOOT_DIR}/drivers/${d.name}/${f}`, local: join(d.dir, f), kind: 'windows-driver' });
 
+  const tools = w.vmwareTools.productCode && removeVmwareTools ? { productCode: w.vmwareTools.productCode, version: w.vmwareTools.version } : null;
+  const firstboot: WindowsFirstboot = { drivers: drivers.map((d) => d.name), removeVmwareTools: tools, staticIps: w.staticIps };
+  if (w.staticIps.length) files.push({ guest: `${FIRSTBOOT_DIR}/${NETWORK_SCRIPT}`, kind: 'windows-firstboot', text: staticIpScript(w.staticIps) });
   files.push({
     guest: `${FIRSTBOOT_DIR}/firstboot.cmd`, kind: 'windows-firstboot',
     text: firstbootScript({
-      modernPnputil: w.major >= 10, vmwareToolsProductCode: w.vmwareTools.productCode, staticIps: w.staticIps,
+      modernPnputil: w.major >= 10, firstboot,
       // a second run finds our own command there: restore what an installed system has
       restoreSetup: current.cmdLine.includes('h2k') ? { cmdLine: '', setupType: 0 } : { cmdLine: current.cmdLine, setupType: current.setupType },
     }),
@@ -83,5 +87,5 @@ export function planWindowsFix(
   const devicePath = current.devicePath ?? '%SystemRoot%\\inf';
   const software: RegEdit[] = devicePath.split(';').includes(ours) ? []
     : [{ key: 'Microsoft\\Windows\\CurrentVersion', name: 'DevicePath', value: { type: 'expand_sz', data: `${devicePath};${ours}` } }];
-  return { system, software, files, era: cdd ? 'critical-device-database' : 'driver-store' };
+  return { system, software, files, era: cdd ? 'critical-device-database' : 'driver-store', firstboot };
 }
