@@ -200,6 +200,36 @@ describe('h2k daemon --manifest-workflow-mode with queue_url', () => {
     expect(compareImages(join(tree.imagesDir, 'big.raw'), join(tree.outputDir, 'calm', `calm-${job.vm + 1}.qcow2`), 'raw', 'qcow2').code).toBe(0);
   }, 240_000);
 
+  test('h2k ctl --queue-url pause|resume reaches manifest-mode hosts: nothing is taken while paused; stats.json names the host and the cluster queue', async () => {
+    const live = [...hosts.entries()].filter(([, d]) => d.proc.exitCode === null && d.proc.signalCode === null);
+    expect(live.length).toBeGreaterThanOrEqual(1);
+    const ctl = async (...args: string[]) => {
+      const r = await runH2k(['ctl', '--queue-url', url, ...args], { timeout: 30_000 });
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    const pausedBefore = live.map(([, d]) => d.events.filter((e) => e.event === 'daemon_paused').length);
+    await ctl('pause');
+    await waitFor('every live host paused', () => live.every(([, d], i) => d.events.filter((e) => e.event === 'daemon_paused').length > pausedBefore[i]) || undefined, 10_000, 50);
+    dropManifest(tree.queueDir, 'held.json', singleManifest('../../images/fleet1.raw', { convert: { output_format: 'qcow2', output_path: 'held.qcow2' } }, 'raw'), staging());
+    await waitFor('held.json queued as a take job', async () => ((await sql(`SELECT 1 FROM h2k.jobs WHERE id LIKE 'take:%held.json'`)).length ? true : undefined), 30_000, 100);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await sql<{ state: string }>(`SELECT state FROM h2k.jobs WHERE id LIKE 'take:%held.json'`)).map((j) => j.state)).toEqual(['waiting']);
+    const st = JSON.parse(await ctl('--json', 'status')).cluster as { desired: string; hosts: { hostName: string; alive: boolean; state: string }[] };
+    expect(st.desired).toBe('paused');
+    for (const [name] of live) expect(st.hosts.find((h) => h.hostName === name)).toMatchObject({ alive: true, state: 'paused' });
+    // each host's stats.json: its name and the whole cluster's queue (the held take job waits)
+    const [name] = live[0];
+    const stats = await waitFor('stats.json with the cluster queue', () => {
+      const s = readJson(join(tree.outputDir, '.daemon', name, 'stats.json'));
+      return s.cluster_queue?.waiting >= 1 ? s : undefined;
+    }, 15_000, 200);
+    expect(stats.host_name).toBe(name);
+    await ctl('resume');
+    await waitFor(() => `held.json's report; processed/: ${filed('processed').join(', ')}`, () => filed('processed').some((f) => f.endsWith('/held.json.report.json')) || undefined, 120_000, 250);
+    expect(compareImages(join(tree.imagesDir, 'fleet1.raw'), join(tree.outputDir, 'held.qcow2'), 'raw', 'qcow2').code).toBe(0);
+  }, 180_000);
+
   test('the run ledger: of 24 VMs recorded at once from 4 connections exactly one is named filer; one unfiled run per name', async () => {
     const ledgers = await Promise.all([0, 1, 2, 3].map(() => PgRunLedger.open({ url })));
     try {

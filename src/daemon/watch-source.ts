@@ -24,7 +24,7 @@ import { Scheduler } from './scheduler.js';
 import { StallMonitor } from './stall-monitor.js';
 import { WatchFolder } from './watcher.js';
 import { CLUSTER_POLL_MS, openClusterParts, type ClusterParts } from './cluster-parts.js';
-import type { DesiredState } from './queue/pg-control.js';
+import { ClusterControlLink } from './cluster-control-link.js';
 
 export interface WatchSourceOptions {
   /** replaces convertImage (tests inject failures); production leaves it unset */
@@ -47,8 +47,7 @@ export class WatchFolderSource implements JobSource {
   private runner?: JobRunner;
   private ctx?: ServiceContext;
   /** the cluster's desired state read before start() (applied before the first claim) */
-  private pendingDesired?: DesiredState;
-  private started = false;
+  private readonly control: ClusterControlLink;
   private closed = false;
   private lastCounts = { waiting: 0, retryWaiting: 0, running: 0 };
   get words() {
@@ -67,6 +66,7 @@ export class WatchFolderSource implements JobSource {
     this.cfg = { ...cfg, watch_dir: resolve(cfg.watch_dir), output_dir: resolve(cfg.output_dir) };
     this.fileTypes = cfg.file_extensions;
     this.queue = opts.queue ?? new MemoryJobQueue();
+    this.control = new ClusterControlLink(log);
   }
 
   get runState() {
@@ -108,7 +108,7 @@ export class WatchFolderSource implements JobSource {
       this.cluster = await openClusterParts({ ...cfg, queue_url: cfg.queue_url }, this.log, (id) => {
         this.log.warn('job_lease_lost', `Job ${id} was taken over by another host (this host's heartbeats did not reach the database); cancelling it here`, { file: id });
         this.scheduler?.cancel(id);
-      }, () => this.scheduler?.kick(), (desired) => this.applyDesired(desired));
+      }, () => this.scheduler?.kick(), this.control.onDesired);
       this.queue = this.cluster.queue;
     }
   }
@@ -123,7 +123,7 @@ export class WatchFolderSource implements JobSource {
       log,
       onChange: () => {
         ctx.changed();
-        this.cluster?.queue.reportState(this.runState).catch((err: Error) => log.warn('queue_connection_error', err.message));
+        if (this.cluster) this.control.report(this.cluster.queue, this.runState);
       },
       drainQueue: !this.cluster,
       onReleased: (job) => this.watcher?.release(job.files),
@@ -133,11 +133,7 @@ export class WatchFolderSource implements JobSource {
     if (!this.cluster)
       for (const p of await removeStalePartials(cfg.output_dir))
         log.warn('partial_removed', `Removed stale partial output: ${p}`, { file: p });
-    // A cluster paused before this host started: it starts paused (before anything can claim).
-    if (this.pendingDesired === 'paused') {
-      this.scheduler.pause();
-      log.info('daemon_paused', 'Daemon paused: the cluster is paused (h2k ctl --queue-url URL resume)', { by: 'cluster control' });
-    }
+    this.control.startPausedIfAsked(this.scheduler);
     if (cfg.enable_deduplication)
       this.dedup = await Deduplicator.open({ dbPath: ctx.paths.dedupDb, backend: this.cluster?.dedup, useHash: cfg.deduplication_use_md5, hash: cfg.deduplication_hash, log });
     const notifier = (this.notifier = new Notifier(cfg.notifications, log));
@@ -198,21 +194,7 @@ export class WatchFolderSource implements JobSource {
     await this.watcher.start();
     // Another host may enqueue, or die and leave its job to be claimed after its lease.
     if (this.cluster) (this.pollTimer = setInterval(() => this.scheduler?.kick(), CLUSTER_POLL_MS)).unref();
-    this.started = true;
-    // what the cluster asked while this host was starting
-    const pending = this.pendingDesired;
-    if (pending && pending !== (this.scheduler.isPaused ? 'paused' : 'running')) this.applyDesired(pending);
-  }
-
-  /** `h2k ctl --queue-url URL pause|resume|drain`: done as the control socket's command. */
-  private applyDesired(desired: DesiredState): void {
-    const command = this.ctx?.command;
-    if (!this.started || !command) {
-      this.pendingDesired = desired;
-      return;
-    }
-    this.pendingDesired = undefined;
-    command(desired === 'draining' ? 'drain' : desired === 'paused' ? 'pause' : 'resume', 'cluster control');
+    this.control.started(ctx, this.scheduler);
   }
 
   /** In a cluster a job can be enqueued again by a host whose watcher judged the file just as

@@ -14,6 +14,7 @@ import { Service, type ServiceOptions } from '../service/service.js';
 import type { StatsSnapshot } from '../service/stats.js';
 import { configurePool } from '../pool/pool.js';
 import { CLUSTER_POLL_MS, openClusterParts, type ClusterParts } from '../daemon/cluster-parts.js';
+import { ClusterControlLink } from '../daemon/cluster-control-link.js';
 import { MemoryJobQueue } from '../daemon/queue/memory-queue.js';
 import type { JobQueue } from '../daemon/queue/job-queue.js';
 import { PgRunLedger } from '../daemon/queue/pg-run-ledger.js';
@@ -73,6 +74,7 @@ export class ManifestSource implements JobSource {
   private ledger: RunLedger = new MemoryRunLedger();
   /** with queue_url: the shared queue (the run ledger is opened beside it) */
   private cluster?: ClusterParts;
+  private readonly control: ClusterControlLink;
   private pollTimer?: NodeJS.Timeout;
   private jobs?: ManifestJobs;
   private scheduler?: Scheduler;
@@ -93,6 +95,7 @@ export class ManifestSource implements JobSource {
     // hyper2kvm's manifest daemon kept its stats in {manifest_workflow_dir}/.stats/: carry them over once.
     this.legacyStatsFile = join(this.workflowDir, '.stats', 'stats.json');
     this.dirs = new WorkflowDirs(this.workflowDir);
+    this.control = new ClusterControlLink(log);
   }
 
   get runState() {
@@ -105,6 +108,10 @@ export class ManifestSource implements JobSource {
 
   async queued() {
     return { waiting: (await this.dirs.listQueued().catch(() => [])).length, retryWaiting: 0 };
+  }
+
+  get hostName(): string | undefined {
+    return this.cluster?.queue.hostName;
   }
 
   status(s: StatsSnapshot) {
@@ -128,12 +135,13 @@ export class ManifestSource implements JobSource {
     this.cluster = await openClusterParts({ ...this.cfg, queue_url: url, enable_deduplication: false }, this.log, (id) => {
       this.log.warn('job_lease_lost', `Job ${id} was taken over by another host (this host's heartbeats did not reach the database); cancelling it here`, { job: id });
       this.scheduler?.cancel(id);
-    }, () => this.scheduler?.kick());
+    }, () => this.scheduler?.kick(), this.control.onDesired);
     this.queue = this.cluster.queue;
     this.ledger = await PgRunLedger.open({ url, onError: (err) => this.log.warn('queue_connection_error', err.message) });
   }
 
-  async start({ log, stats, metrics, changed, progressed }: ServiceContext): Promise<void> {
+  async start(ctx: ServiceContext): Promise<void> {
+    const { log, stats, metrics, changed, progressed } = ctx;
     configurePool(this.cfg.max_concurrent_jobs);
     const jobs = (this.jobs = new ManifestJobs({
       dirs: this.dirs,
@@ -161,7 +169,19 @@ export class ManifestSource implements JobSource {
       else stats.touch();
       changed();
     });
-    this.scheduler = new Scheduler({ queue: this.queue, maxConcurrent: this.cfg.max_concurrent_jobs, run: jobs.run, log, onChange: changed });
+    this.scheduler = new Scheduler({
+      queue: this.queue,
+      maxConcurrent: this.cfg.max_concurrent_jobs,
+      run: jobs.run,
+      log,
+      onChange: () => {
+        changed();
+        if (this.cluster) this.control.report(this.cluster.queue, this.runState);
+      },
+      // a draining cluster host finishes what it runs; the other hosts take the rest
+      drainQueue: !this.cluster,
+    });
+    this.control.startPausedIfAsked(this.scheduler);
     // Single host: manifests left in processing/ by a crash are taken again first. In a cluster
     // processing/ is shared: what a dead host left is its VM jobs, taken over after their lease.
     if (!this.cluster) for (const m of await this.dirs.listProcessing()) await this.queue.enqueue(jobs.takeSpec(m.name, true));
@@ -181,6 +201,7 @@ export class ManifestSource implements JobSource {
     this.scheduler.kick();
     // Another host may queue VMs, or die and leave its jobs to be claimed after their lease.
     if (this.cluster) (this.pollTimer = setInterval(() => this.scheduler?.kick(), CLUSTER_POLL_MS)).unref();
+    this.control.started(ctx, this.scheduler);
   }
 
   reconfigure(next: ServiceConfig): void {
