@@ -62,6 +62,8 @@ beforeAll(async () => {
   writeFileSync(join(fx.dir, 'daemon.yaml'), stringify({
     watch_dir: watchDir, output_dir: outputDir, file_stable_timeout: 0.3, max_concurrent_jobs: 1, stats_interval: 1,
     lease_seconds: LEASE, out_format: 'qcow2', archive_processed: true,
+    // zlib on one thread: conversions last long enough to be caught mid-way (SIGSTOP) on a quiet machine
+    compression: 'zlib', threads: 1,
   }));
 }, 120_000);
 afterAll(async () => {
