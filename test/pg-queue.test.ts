@@ -161,9 +161,13 @@ describe('the JobQueue contract', () => {
     expect(Date.parse(st.hosts[0].lastSeen)).toBeGreaterThan(Date.parse(st.hosts[1].lastSeen) + 300_000);
     await sql(url, `UPDATE h2k.jobs SET finished_at = now() - interval '91 days' WHERE state = 'done'`);
     await sql(url, `UPDATE h2k.hosts SET last_seen = now() - interval '91 days' WHERE host_name = 'st-b'`);
+    // manifest runs: one filed long ago, one filed recently, one still running
+    await sql(url, `INSERT INTO h2k.manifest_runs (run_id, manifest, vms, filed_at) VALUES
+      ('old', 'a.json', 1, now() - interval '91 days'), ('recent', 'b.json', 1, now() - interval '1 day'), ('open', 'c.json', 1, NULL)`);
     expect(await a.purgeFinished(90)).toBe(1);
     expect(await sql(url, `SELECT state FROM h2k.jobs WHERE state IN ('done', 'failed')`)).toEqual([{ state: 'failed' }]);
     expect((await a.clusterStatus()).hosts.map((h) => h.hostName)).toEqual(['st-a']);
+    expect((await sql<{ run_id: string }>(url, `SELECT run_id FROM h2k.manifest_runs ORDER BY 1`)).map((r) => r.run_id)).toEqual(['open', 'recent']);
   });
 
   test('cluster control: pause/resume/drain every host or one, by NOTIFY within a second; a host started later follows the cluster; a restart ends a drain', async () => {

@@ -13,6 +13,8 @@ export interface ClusterConfig {
   lease_seconds?: number;
   cluster_max_jobs?: number;
   enable_deduplication?: boolean;
+  /** finished jobs, dead hosts and filed manifest runs older than this leave the database (default 90) */
+  deduplication_retention_days?: number;
 }
 
 export interface ClusterParts {
@@ -24,6 +26,8 @@ export interface ClusterParts {
 /** How often a cluster daemon looks for work a dead host left (new work wakes it at once,
  * pg-wakeup.ts; the poll also covers a wakeup connection being re-made). */
 export const CLUSTER_POLL_MS = 1000;
+/** The cluster's history is trimmed at start and then once a day (any host may do it: idempotent). */
+const PURGE_EVERY_MS = 24 * 3600 * 1000;
 
 /** onLeaseLost: a job this host ran was taken over by another host; onWork: a job became
  * claimable; onDesired: the cluster asks this host to run, pause or drain (h2k ctl --queue-url). */
@@ -43,10 +47,20 @@ export async function openClusterParts(
     host: queue.hostName,
     queue_url: queue.shownUrl,
   });
+  const days = cfg.deduplication_retention_days ?? 90;
+  const purge = () =>
+    queue.purgeFinished(days).then(
+      (n) => n > 0 && log.info('queue_purged', `Removed ${n} finished job(s) older than ${days} days from the cluster's queue`, { removed: n, days }),
+      (err: Error) => log.warn('queue_purge_failed', `Queue purge failed: ${err.message}`),
+    );
+  await purge();
+  const purgeTimer = setInterval(() => void purge(), PURGE_EVERY_MS);
+  purgeTimer.unref();
   return {
     queue,
     dedup,
     close: async () => {
+      clearInterval(purgeTimer);
       await queue.close();
       await dedup?.close().catch(() => undefined); // normally closed already by the Deduplicator
     },

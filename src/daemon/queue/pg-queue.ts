@@ -418,7 +418,8 @@ export class PgJobQueue implements JobQueue {
   async purgeFinished(days: number): Promise<number> {
     if (!Number.isFinite(days) || days < 0) throw new H2kError(`retention days must be >= 0, got ${days}`, { code: 'E_INVALID_ARGUMENT' });
     const { rowCount } = await this.sql(
-      `WITH gone AS (DELETE FROM h2k.hosts WHERE last_seen < now() - make_interval(secs => $1))
+      `WITH gone AS (DELETE FROM h2k.hosts WHERE last_seen < now() - make_interval(secs => $1)),
+            runs AS (DELETE FROM h2k.manifest_runs WHERE filed_at < now() - make_interval(secs => $1))
        DELETE FROM h2k.jobs WHERE state IN ('done', 'failed') AND finished_at < now() - make_interval(secs => $1)`,
       [days * 86_400],
     );
