@@ -46,7 +46,7 @@ const sumOf = (m: Map<string, number>, name: string) =>
 
 describe('h2k daemon end to end', () => {
   it('converts concurrently, groups a split VMDK, files a corrupt one, and stats.json / ctl / metrics agree', { timeout: 240_000 }, async () => {
-    const raw = makeSeededRaw(join(fx.dir, 'base.raw'), 24, 7);
+    const raw = makeSeededRaw(join(fx.dir, 'base.raw'), 96, 7);
     const h = await start({ max_concurrent_jobs: 3, compression: 'zlib', threads: 1, metrics_listen: '127.0.0.1:0' });
     const metricsAt = (await h.waitForEvent('metrics_listening')).address as string;
     expect(statSync(h.socket).mode & 0o777).toBe(0o600);
