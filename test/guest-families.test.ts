@@ -196,8 +196,8 @@ describe.runIf(process.env.H2K_TEST_RHEL_LIKE === '1')('RHEL-like guest (a Debia
   }, BOOT_MS);
 });
 
-// Not yet run to the end: its fixture build (scripts/guest-families/ubuntu.sh) is new and unproven,
-// so the block runs only when asked for (H2K_TEST_UBUNTU_LIKE=1) until it has passed once.
+// Passed (2026-12-03), but opt-in (H2K_TEST_UBUNTU_LIKE=1): the block takes about 20 min under load
+// (h2k fix runs update-initramfs with MODULES=most under TCG), over a default family's 6 min budget.
 describe.runIf(process.env.H2K_TEST_UBUNTU_LIKE === '1')('Ubuntu-like guest (a Debian userland laid out as Ubuntu, not Ubuntu): netplan match macaddress + set-name, cloud-init config', () => {
   const mac = familyConstant('VMWARE_MAC');
   let g: Awaited<ReturnType<typeof prepare>>;
