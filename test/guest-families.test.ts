@@ -254,6 +254,12 @@ describe('family rules (no appliance)', () => {
     expect(addKernelParams(once, ['net.ifnames=0'], file)).toBe(once);
   });
 
+  it('/etc/default/grub: the last GRUB_CMDLINE_LINUX assignment gets the parameters (the shell keeps the last)', async () => {
+    const { addKernelParams } = await import('../src/guest/grub.js');
+    const text = 'GRUB_CMDLINE_LINUX=""\nGRUB_DISABLE_RECOVERY=true\nGRUB_CMDLINE_LINUX="rd.lvm.lv=rhel/root"\n';
+    expect(addKernelParams(text, ['net.ifnames=0'], '/etc/default/grub')).toBe('GRUB_CMDLINE_LINUX=""\nGRUB_DISABLE_RECOVERY=true\nGRUB_CMDLINE_LINUX="rd.lvm.lv=rhel/root net.ifnames=0"\n');
+  });
+
   it('dracut rebuilds the image the guest boots, named explicitly', async () => {
     const { regenerateCommand } = await import('../src/guest/initramfs.js');
     expect(regenerateCommand('dracut', '6.1.0-50-amd64', true, '/boot/initramfs-6.1.0-50-amd64.img')).toBe('dracut -f /boot/initramfs-6.1.0-50-amd64.img 6.1.0-50-amd64');
