@@ -119,8 +119,8 @@ describe('UEFI guest: GPT + ESP, grub-efi only in EFI/debian (NVRAM stayed on ES
   }, BOOT_MS);
 });
 
-// Not yet run to the end: its fixture build (scripts/guest-families/rhel.sh) is new and unproven,
-// so the block runs only when asked for (H2K_TEST_RHEL_LIKE=1) until it has passed once.
+// Passed (2026-12-03), but opt-in (H2K_TEST_RHEL_LIKE=1): the block takes about 14 min under load
+// (the unfixed boot waits for dracut to give up, 441 s under TCG), over a default family's 6 min.
 describe.runIf(process.env.H2K_TEST_RHEL_LIKE === '1')('RHEL-like guest (a Debian userland laid out as RHEL, not RHEL): LVM root on XFS, /boot, dracut, BLS, NetworkManager + ifcfg, SELinux', () => {
   const mac = familyConstant('VMWARE_MAC');
   let g: Awaited<ReturnType<typeof prepare>>;
