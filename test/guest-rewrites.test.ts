@@ -172,6 +172,12 @@ describe('network', () => {
     expect(full).toContain('dhcp4: true');
   });
 
+  it('netplan keeps the file\'s own indentation (cloud-init writes 4 spaces)', () => {
+    const np = '# generated\nnetwork:\n    ethernets:\n        ens192:\n            dhcp4: true\n            match:\n                macaddress: 00:50:56:aa:bb:cc\n            set-name: ens192\n    version: 2\n';
+    const full = rewriteNetworkConfig(cfg('/etc/netplan/50-cloud-init.yaml', 'netplan'), np, 'full', new Map([['ens192', 'eth0']]))!;
+    expect(full).toBe('# generated\nnetwork:\n    ethernets:\n        eth0:\n            dhcp4: true\n            match:\n                name: eth0\n    version: 2\n');
+  });
+
   it('none leaves everything', () => {
     expect(rewriteNetworkConfig(cfg('/etc/network/interfaces', 'ifupdown'), ifupdown, 'none', new Map())).toBe(ifupdown);
   });

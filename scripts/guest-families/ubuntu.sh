@@ -2,8 +2,10 @@
 # Ubuntu): netplan (systemd-networkd renderer) with cloud-init's /etc/netplan/50-cloud-init.yaml
 # matching the VMware NIC by MAC and renaming it with set-name, and cloud-init's configuration.
 # The initramfs has virtio (MODULES=most, as Ubuntu's): the unfixed conversion boots, but its
-# NIC matches nothing and stays down. A oneshot unit prints the guest's addresses ("h2k-net ...") on the console once the network is online (or after at most 20 s),
-# before multi-user is reached, so the console shows whether the network came up.
+# NIC matches nothing and stays down. A oneshot unit prints the guest's addresses ("h2k-net ...")
+# on the console once the network is online (or after at most 20 s), ordered before getty-pre.target
+# so the login prompt (where validate --boot stops) comes after it: the console shows whether the
+# network came up. (Ordered only before multi-user, it lost the race with the serial getty.)
 # cloud-init itself is not installed (its python stack fails to configure inside debootstrap):
 # its configuration is laid out as a cloud image leaves it (/etc/cloud/cloud.cfg), which is what
 # h2k reads and writes; cloud-init never runs in this guest. Sourced by make-family-guest.sh.
@@ -55,9 +57,9 @@ EOF
   cat >"$ROOT/etc/systemd/system/h2k-fixture-net.service" <<'EOF'
 [Unit]
 Description=h2k fixture: print the network addresses on the console
-Wants=network-online.target
+Wants=network-online.target getty-pre.target
 After=network-online.target
-Before=multi-user.target
+Before=multi-user.target getty-pre.target
 [Service]
 Type=oneshot
 ExecStart=/bin/sh -c 'echo "h2k-net $(hostname -I)"'

@@ -44,8 +44,12 @@ export function allowLinuxUuid(text: string): string {
 export function addKernelParams(text: string, params: string[], file: string): string {
   const missing = (line: string) => params.filter((p) => !new RegExp(`(^|[\\s"'])${p.replace(/[.]/g, '\\.')}(?=$|[\\s"'])`).test(line));
   if (file === '/etc/default/grub') {
+    // the file is sourced by a shell: when the key is assigned more than once, the last one counts
+    const re = /^(GRUB_CMDLINE_LINUX=)(["']?)(.*?)\2[ \t]*$/gm;
+    const last = [...text.matchAll(re)].pop()?.index;
     let found = false;
-    const out = text.replace(/^(GRUB_CMDLINE_LINUX=)(["']?)(.*?)\2[ \t]*$/m, (_w, key: string, q: string, value: string) => {
+    const out = text.replace(re, (w, key: string, q: string, value: string, at: number) => {
+      if (at !== last) return w;
       found = true;
       const add = missing(value);
       const next = [value, ...add].filter((s) => s !== '').join(' ');

@@ -104,5 +104,7 @@ function rewriteNetplan(text: string, full: boolean, names: Map<string, string>)
       if (!nic.has('addresses') && !nic.has('dhcp4')) nic.set('dhcp4', true);
     }
   }
-  return doc.toString();
+  // keep the file's own indentation (cloud-init writes 4 spaces; yaml would re-indent by 2)
+  const indent = /^( +)\S/m.exec(text)?.[1]!.length ?? 2;
+  return doc.toString({ indent });
 }
