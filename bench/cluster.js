@@ -214,7 +214,7 @@ try {
       summary.push({
         work: `cluster of ${n} daemon${n > 1 ? 's' : ''} (one worker each), ${images} × 64 MiB -> qcow2 zlib, timed by the database`,
         h2k: text, peer: n === 1 ? '—' : `1 host ${base.toFixed(2)}/s`, ratio: n === 1 ? '—' : `${(rate / base).toFixed(2)}×`,
-        target: 'shown (2 cores: the CPU is the limit from 2 hosts on)', met: '',
+        target: 'shown (2 cores: the CPU is the limit from 2 hosts on)',
         commands: [`node bench/cluster.js --images ${images}`],
       });
     }
