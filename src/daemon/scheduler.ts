@@ -169,7 +169,9 @@ export class Scheduler {
       try {
         return await this.settle(job, outcome);
       } catch (err) {
-        if ((err as { code?: string }).code !== 'E_QUEUE_UNREACHABLE' || this.state === 'stopped') throw err;
+        // Stopping gives up: the job stays 'running' under this host's lease, which lapses once the
+        // host is gone, and another host takes it (a published output is not converted twice).
+        if ((err as { code?: string }).code !== 'E_QUEUE_UNREACHABLE' || this.state === 'stopping' || this.state === 'stopped') throw err;
         this.opts.log.warn('queue_update_retrying', `Queue update for ${job.primary} failed, retrying in ${delay / 1000}s: ${(err as Error).message}`, { file: job.primary });
         await new Promise((r) => setTimeout(r, delay));
       }
