@@ -176,13 +176,16 @@ describe('RHEL-like guest (a Debian userland laid out as RHEL, not RHEL): LVM ro
     for (const m of ['virtio_blk', 'virtio_net', 'xfs', 'dm-mod']) expect(listing.stdout, m).toMatch(new RegExp(`/${m}\\.ko`));
   }, APPLIANCE_MS);
 
-  it('h2k validate --boot: grub -> kernel -> dracut activates rhel/root over virtio_blk -> XFS -> userspace', async () => {
+  it('h2k validate --boot: grub -> kernel -> dracut activates rhel/root over virtio_blk -> XFS -> NetworkManager up on virtio_net -> login', async () => {
     const b = await boot(g.output, join(g.dir, 'fixed-console.log'));
     expect(b.code, `${b.stderr}\n${b.log.slice(-4000)}`).toBe(0);
     expect(b.result).toMatchObject({ passed: true, mode: 'bootloader', firmware: 'bios' });
     expect(b.log).toMatch(/ommand line: BOOT_IMAGE=\/vmlinuz-\S+ root=\/dev\/mapper\/rhel-root ro rd\.lvm\.lv=rhel\/root/);
     expect(b.log).toMatch(/virtio_blk virtio\d+: \[vda\]/);
     expect(b.log).toMatch(/XFS \(dm-0\): Mounting/);
+    // the fixture's unit: NetworkManager took the keyfile h2k left (MAC and interface-name pins
+    // gone) for eth0 and got qemu's DHCP address; with the pins it would match no NIC
+    expect(b.log).toMatch(/h2k-net 10\.0\.2\.\d+/);
     console.log(`rhel: fixed guest booted in ${b.result.seconds} s (${b.result.accel}): ${b.result.marker}`);
   }, BOOT_MS);
 
