@@ -1,29 +1,27 @@
 // What both job sources of `h2k daemon` share: their jobs run through one Scheduler, alone or in
-// a cluster (queue_url: the shared queue, its poll timer, the cluster's pause/resume/drain asks),
-// and they come to rest the same way. A source adds only where its jobs come from (the watch
-// folder's watcher, the manifests' intake) and how one runs. It lives in src/daemon, not
-// src/service, because it is built on the Scheduler and the cluster parts here; src/service
-// stays free of both (ARCHITECTURE.md).
+// a cluster (queue_url: the shared queue, its poll, the cluster's pause/resume/drain asks), and
+// they come to rest the same way. A source adds where its jobs come from and how one runs. It is
+// here, not in src/service, because it is built on the Scheduler and the cluster parts.
 import type { Logger } from '../service/logger.js';
 import type { ServiceContext } from '../service/job-source.js';
-import { ClusterControlLink } from './cluster-control-link.js';
 import { CLUSTER_POLL_MS, openClusterParts, type ClusterConfig, type ClusterParts } from './cluster-parts.js';
 import type { JobQueue } from './queue/job-queue.js';
+import type { DesiredState } from './queue/pg-control.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
 export abstract class ScheduledSource {
   /** with queue_url: the shared queue (and dedup store) */
   protected cluster?: ClusterParts;
   protected scheduler?: Scheduler;
-  private readonly control: ClusterControlLink;
   private pollTimer?: NodeJS.Timeout;
+  /** what the cluster asked before the source started (`h2k ctl --queue-url URL pause|resume|drain`) */
+  private desired?: DesiredState;
+  private command?: ServiceContext['command'];
 
   constructor(
     protected readonly log: Logger,
     protected queue: JobQueue,
-  ) {
-    this.control = new ClusterControlLink(log);
-  }
+  ) {}
 
   /** Stops taking new jobs in (watcher, intake): the first step of every way to come to rest. */
   protected abstract stopIntake(): Promise<void> | void;
@@ -47,18 +45,23 @@ export abstract class ScheduledSource {
   }
 
   /** Opens the cluster's parts; a job whose lease another host took over is cancelled here.
-   * `field`: the log field that names the job (the watch folder logs its file). */
-  protected async joinCluster(cfg: ClusterConfig, field: 'file' | 'job'): Promise<ClusterParts> {
-    const cluster = await openClusterParts(cfg, this.log, (id) => {
+   * `field`: the log field that names the job (the watch folder's is its file). */
+  protected async joinCluster(cfg: ClusterConfig, field: 'file' | 'job'): Promise<void> {
+    this.cluster = await openClusterParts(cfg, this.log, (id) => {
       this.log.warn('job_lease_lost', `Job ${id} was taken over by another host (this host's heartbeats did not reach the database); cancelling it here`, { [field]: id });
       this.scheduler?.cancel(id);
-    }, () => this.scheduler?.kick(), this.control.onDesired);
-    this.queue = cluster.queue;
-    return (this.cluster = cluster);
+    }, () => this.scheduler?.kick(), this.onDesired);
+    this.queue = this.cluster.queue;
   }
 
-  /** The scheduler, paused before its first claim when the cluster is paused. In a cluster a
-   * draining host finishes what it runs; the other hosts take the rest of the queue. */
+  /** An ask that arrives before start waits; later ones are done as the control socket's commands. */
+  private readonly onDesired = (desired: DesiredState): void => {
+    this.desired = this.command ? undefined : desired;
+    this.command?.(desired === 'draining' ? 'drain' : desired === 'paused' ? 'pause' : 'resume', 'cluster control');
+  };
+
+  /** The scheduler; in a cluster every run-state change is reported to the database (`ctl
+   * status`), a draining host finishes only what it runs, and a paused cluster's host starts paused. */
   protected startScheduler(ctx: ServiceContext, opts: Pick<SchedulerOptions, 'maxConcurrent' | 'run' | 'onReleased' | 'onSettled'>): Scheduler {
     const scheduler = (this.scheduler = new Scheduler({
       ...opts,
@@ -66,19 +69,24 @@ export abstract class ScheduledSource {
       log: this.log,
       onChange: () => {
         ctx.changed();
-        if (this.cluster) this.control.report(this.cluster.queue, this.runState);
+        this.cluster?.queue.reportState(this.runState).catch((err: Error) => this.log.warn('queue_connection_error', err.message));
       },
       drainQueue: !this.cluster,
     }));
-    this.control.startPausedIfAsked(scheduler);
+    if (this.desired === 'paused') {
+      scheduler.pause();
+      this.log.info('daemon_paused', 'Daemon paused: the cluster is paused (h2k ctl --queue-url URL resume)', { by: 'cluster control' });
+    }
     return scheduler;
   }
 
-  /** The intake is up. Another host may queue work, or die and leave its jobs to be claimed after
-   * their lease: a cluster host polls; what the cluster asked meanwhile is done now. */
+  /** The intake is up. A cluster host polls (another host may queue work, or die and leave its jobs
+   * after their lease); what the cluster asked meanwhile is done now. */
   protected started(ctx: ServiceContext): void {
     if (this.cluster) (this.pollTimer = setInterval(() => this.scheduler?.kick(), CLUSTER_POLL_MS)).unref();
-    this.control.started(ctx, this.scheduler!);
+    this.command = ctx.command;
+    const desired = this.desired;
+    if (desired && desired !== (this.scheduler!.isPaused ? 'paused' : 'running')) this.onDesired(desired);
   }
 
   pause = () => this.scheduler?.pause();
