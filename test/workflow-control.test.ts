@@ -133,8 +133,13 @@ describe('h2k ctl against the manifest workflow daemon', () => {
     });
     expect(status.manifests.processing).toEqual(['slow.json']);
     expect(status.in_flight).toBe(1);
-    const human = await runH2k(['ctl', 'status', '--output-dir', tree.outputDir]);
-    expect(human.stdout).toMatch(/Running: slow\.json: slow-\d \((load|convert|validate)\)/);
+    // a second query may land between two VMs of the batch (one settles, the next is claimed): asked again then
+    const running = /Running: slow\.json: slow-\d \((load|convert|validate)\)/;
+    const human = await waitFor('a running VM in the human ctl status', async () => {
+      const r = await runH2k(['ctl', 'status', '--output-dir', tree.outputDir]);
+      return running.test(r.stdout) ? r : undefined;
+    });
+    expect(human.stdout).toMatch(running);
     expect(status.running_vms[0]).toMatchObject({ manifest: 'slow.json', vm: expect.stringMatching(/^slow-\d$/), stage: expect.stringMatching(/^(load|convert|validate)$/) });
 
     expect(await ctl('stop')).toMatchObject({ status: 'ok' });

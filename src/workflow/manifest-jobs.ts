@@ -197,13 +197,16 @@ export class ManifestJobs extends EventEmitter {
     }
     const vm = manifest.vms[ref.vm];
     if (!vm) return unloadable(`vm-${ref.vm + 1}`, new H2kError(`${name} changed in processing/: it has no VM ${ref.vm + 1} any more`, { code: 'E_MANIFEST_INVALID' }));
-    const journal = await JobJournal.open(JobJournal.pathFor(this.o.dirs.processingDir, name, ref.vm), run, name);
-    if (journal.leftovers.length > 0) {
-      // This VM's previous run died mid-way (its host was killed): its outputs are not trustworthy.
-      this.emitEvent({ type: 'cleaned', manifest: name, removed: await journal.removeLeftovers() });
-    }
-    const threads = Math.max(1, Math.floor(availableParallelism() / Math.min(this.o.jobSlots(), ref.vms)));
+    // shown from here on (stage load), not from the pipeline's first stage: the journal's clean-up
+    // of a dead run's leftovers can take a while, and status must not show the batch idle meanwhile
+    this.vms.set(job.id, { manifest: name, job_id: run, vm: vm.name, stage: 'load', started_at: new Date().toISOString() });
     try {
+      const journal = await JobJournal.open(JobJournal.pathFor(this.o.dirs.processingDir, name, ref.vm), run, name);
+      if (journal.leftovers.length > 0) {
+        // This VM's previous run died mid-way (its host was killed): its outputs are not trustworthy.
+        this.emitEvent({ type: 'cleaned', manifest: name, removed: await journal.removeLeftovers() });
+      }
+      const threads = Math.max(1, Math.floor(availableParallelism() / Math.min(this.o.jobSlots(), ref.vms)));
       return await runVmPipeline(vm, {
         manifestFile: manifest.file,
         outputDir: this.o.outputDir,
