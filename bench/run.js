@@ -126,7 +126,7 @@ function main() {
   writeResults('convert', {
     ...m, runner: runnerName, repeat, qemuVersion, results,
     summary: results.map((r) => ({
-      work: r.label, h2k: secondsWithSpread(r.h2kSeconds), peer: `qemu-img ${secondsWithSpread(r.qemuSeconds)} / + fsync ${secondsWithSpread(r.qemuFsyncSeconds)}`,
+      work: r.label, h2k: `${secondsWithSpread(r.h2kSeconds)}; ${f(r.guestMBps, 0)} MB/s of guest data, peak RSS ${f(r.h2kPeakRssMiB, 0)} MiB`, peer: `qemu-img ${secondsWithSpread(r.qemuSeconds)} / + fsync ${secondsWithSpread(r.qemuFsyncSeconds)}`,
       ratio: `${f(r.ratio)}× / ${f(r.ratioFsync)}×`, target: r.target, met: r.met, commands: r.commands,
     })),
   });
