@@ -41,6 +41,7 @@ const NETWORK_GLOBS: [string, GuestNetworkConfig['backend']][] = [
   ['/etc/network/interfaces.d/*', 'ifupdown'],
   ['/etc/netplan/*.yaml', 'netplan'],
   ['/etc/sysconfig/network-scripts/ifcfg-*', 'ifcfg-rh'],
+  ['/etc/sysconfig/network/ifcfg-*', 'wicked'], // SUSE: the file name is the interface
   ['/etc/NetworkManager/system-connections/*', 'networkmanager'],
   ['/etc/systemd/network/*.network', 'systemd-networkd'],
   ['/etc/systemd/network/*.link', 'systemd-networkd'],

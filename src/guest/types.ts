@@ -14,7 +14,7 @@ export interface GuestFilesystem {
 
 export interface GuestNetworkConfig {
   file: string;
-  backend: 'ifupdown' | 'netplan' | 'ifcfg-rh' | 'networkmanager' | 'systemd-networkd' | 'udev-persistent-net';
+  backend: 'ifupdown' | 'netplan' | 'ifcfg-rh' | 'wicked' | 'networkmanager' | 'systemd-networkd' | 'udev-persistent-net';
 }
 
 /** UEFI when an EFI system partition carries loaders (paths relative to the ESP, as stored). */
