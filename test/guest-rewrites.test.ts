@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { stableNameResolver } from '../src/guest/device-names.js';
 import { normalizeFixOptions } from '../src/guest/fix-options.js';
+import { btrfsSubvolMount, parseSubvolumeList } from '../src/guest/linux/btrfs.js';
 import { rewriteCrypttab, rewriteFstab } from '../src/guest/fstab.js';
 import { addKernelParams, rewriteGrubConfig } from '../src/guest/grub.js';
 import { addInitramfsToolsModules, addMkinitcpioModules, regenerateCommand } from '../src/guest/initramfs.js';
@@ -73,6 +74,22 @@ describe('fstab', () => {
   it('crypttab renames the source device only', () => {
     const r = rewriteCrypttab('# c\nsda5_crypt /dev/sda1 none luks,discard\nother UUID=x none luks\n', 'stabilize-all', oneDisk);
     expect(r.text).toBe('# c\nsda5_crypt UUID=aaaa-1 none luks,discard\nother UUID=x none luks\n');
+  });
+});
+
+describe('btrfs (SUSE)', () => {
+  it('btrfsvol mountables are mounted by subvol= on the device libguestfs lists, whatever kernel name they carry', () => {
+    expect(btrfsSubvolMount('/dev/sda2', ['/dev/sda2'])).toBeNull();
+    expect(btrfsSubvolMount('btrfsvol:/dev/sda2/@/home', ['/dev/sda2'])).toEqual({ device: '/dev/sda2', subvol: '/@/home' });
+    // libguestfs 1.48 with the appliance's disks enumerated the other way round; fstab's subvol=/@/var doubles the slash
+    expect(btrfsSubvolMount('btrfsvol:/dev/sdb2//@/var', ['/dev/sda2'])).toEqual({ device: '/dev/sda2', subvol: '/@/var' });
+    expect(btrfsSubvolMount('btrfsvol:/dev/sdc3/@/srv', ['/dev/sda2', '/dev/sda3'])).toEqual({ device: '/dev/sda3', subvol: '/@/srv' });
+    expect(btrfsSubvolMount('btrfsvol:/dev/sdc3/@/srv', ['/dev/sda3', '/dev/sdb3'])).toEqual({ device: '/dev/sdc3', subvol: '/@/srv' }); // ambiguous: as named
+  });
+
+  it('the default subvolume id is named from btrfs-subvolume-list', () => {
+    const list = '[0] = {\n  btrfssubvolume_id: 256\n  btrfssubvolume_top_level_id: 5\n  btrfssubvolume_path: @\n}\n[1] = {\n  btrfssubvolume_id: 258\n  btrfssubvolume_top_level_id: 257\n  btrfssubvolume_path: @/.snapshots/1/snapshot\n}\n';
+    expect(parseSubvolumeList(list)).toEqual(new Map([['256', '@'], ['258', '@/.snapshots/1/snapshot']]));
   });
 });
 

@@ -116,7 +116,10 @@ make_disk() {
   dd if="$WORK/root.btrfs" of="$WORK/disk.raw" bs=1M seek=$((BOOT_MIB + 1)) conv=notrunc,sparse status=none
   rm -f "$WORK/boot.ext4" "$WORK/root.btrfs"
   log "btrfs subvolumes, the tree, dracut, grub-install + update-grub inside a libguestfs appliance"
-  # subvolume ids follow creation order: @ 256, @/.snapshots 257, @/.snapshots/1/snapshot 258
+  # subvolume ids follow creation order: @ 256, @/.snapshots 257, @/.snapshots/1/snapshot 258.
+  # grub-install gets the disk's name as the appliance's kernel sees it: libguestfs calls it
+  # /dev/sda, but when the appliance's disks enumerate the other way round the kernel's /dev/sda is
+  # the appliance's own root (an earlier build failed: "File system `ext2' doesn't support embedding").
   appliance "$WORK/grub.log" <<EOF
 run
 mount /dev/sda2 /
@@ -144,7 +147,7 @@ mount /dev/sda1 /boot
 tar-in $WORK/root.tar /
 sh "dracut -f --no-hostonly --gzip --filesystems 'btrfs ext4' --omit-drivers 'virtio_blk virtio_scsi virtio_net virtio_pci virtio_console' /boot/initrd-$KVER $KVER"
 download /boot/initrd-$KVER $WORK/initramfs.img
-command "grub-install --target=i386-pc /dev/sda"
+sh "d=\$(findmnt -no SOURCE /boot); grub-install --target=i386-pc \${d%%[0-9]*}"
 command "update-grub"
 echo GRUB:
 cat /boot/grub/grub.cfg

@@ -35,6 +35,7 @@ export interface LinuxProfile {
   bootloader: 'grub2-bls' | 'grub2' | 'grub-legacy' | 'none';
   firmware: 'uefi' | 'bios';
   rootDevice: 'partition' | 'lvm' | 'btrfs-subvolume' | 'md' | 'whole-disk';
+  rootSubvolume: string | null; // btrfs: the subvolume mounted as / (SUSE: @/.snapshots/1/snapshot, the default one)
   networkStack: GuestNetworkConfig['backend'][];
 }
 
