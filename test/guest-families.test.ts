@@ -4,8 +4,9 @@
 // virtio disk and net to the login prompt. The unfixed conversion of each must fail to boot the way
 // a real one would, so the boot proves the fix. `h2k fix` time (appliance start included) and
 // boot time are printed for the README.
-// Debian packages: debootstrap, e2fsprogs, dosfstools, fdisk, libguestfs-tools, qemu-utils,
-// qemu-system-x86, ovmf; the first run needs the Debian mirror.
+// Debian packages: debootstrap, e2fsprogs, dosfstools, fdisk, btrfs-progs, libguestfs-tools,
+// qemu-utils, qemu-system-x86, ovmf, initramfs-tools-core (lsinitramfs); the first run needs the
+// Debian mirror.
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
