@@ -7,85 +7,18 @@
 //   node bench/daemon.js [--mib 64] [--repeat 5] [--idle-seconds 10]     (needs `npm run build`)
 // Images are seeded raw disks converted to zlib qcow2 with one compression thread per job, so the
 // figures show job-level parallelism.
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { machine, median, option, repo, writeResults } from './lib/measure.js';
+import { ctl, daemonRun, seededImages, sleep, startDaemon, waitFor } from './lib/daemon-run.js';
 
 const bin = join(repo, 'bin', 'h2k.js');
 const MIB = Number(option('mib', 64));
 const REPEAT = Number(option('repeat', 5));
 const IDLE_SECONDS = Number(option('idle-seconds', 10));
 const IMAGES = 6;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(fn, timeoutMs, what) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const v = fn();
-      if (v) return v;
-    } catch {}
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(20);
-  }
-}
-
-function startDaemon(dir, workers) {
-  const watch = join(dir, 'watch');
-  const out = join(dir, 'out');
-  mkdirSync(watch, { recursive: true });
-  const cfg = join(dir, 'daemon.yaml');
-  writeFileSync(cfg, [
-    `watch_dir: ${watch}`, `output_dir: ${out}`, `max_concurrent_jobs: ${workers}`, 'file_stable_timeout: 0.3',
-    'compression: zlib', 'threads: 1', 'enable_deduplication: false', 'stats_interval: 1', 'log_format: json',
-  ].join('\n') + '\n');
-  const proc = spawn(process.execPath, [bin, 'daemon', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  proc.stderr.on('data', (d) => (log += d));
-  const exited = new Promise((r) => proc.on('exit', r));
-  return { proc, watch, out, exited, log: () => log, stats: () => JSON.parse(readFileSync(join(out, '.daemon', 'stats.json'), 'utf8')) };
-}
-
-function ctl(out, cmd) {
-  execFileSync(process.execPath, [bin, 'ctl', '--output-dir', out, cmd], { stdio: 'ignore' });
-}
-
-/** Seconds for the daemon to convert the images dropped in at once (from the rename to stats.json). */
-async function daemonRun(dir, sources, workers) {
-  const d = startDaemon(dir, workers);
-  await waitFor(() => d.log().includes('"daemon_started"'), 60_000, `daemon start: ${d.log()}`);
-  const stage = join(dir, 'stage'); // copies on the same filesystem, renamed in at once
-  mkdirSync(stage);
-  for (const s of sources) copyFileSync(s, join(stage, s.split('/').pop()));
-  const t0 = process.hrtime.bigint();
-  for (const s of sources) renameSync(join(stage, s.split('/').pop()), join(d.watch, s.split('/').pop()));
-  await waitFor(() => d.stats().total_processed === sources.length, 600_000, `${sources.length} conversions: ${d.log().slice(-2000)}`);
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const failed = d.stats().total_failed;
-  ctl(d.out, 'drain');
-  await d.exited;
-  if (failed) throw new Error(`${failed} conversions failed: ${d.log().slice(-2000)}`);
-  rmSync(dir, { recursive: true, force: true });
-  return { seconds, window: jobWindow(d.log()) };
-}
-
-/** Seconds from the first job_started to the last job_succeeded in the daemon's JSON log: the
- *  workers' throughput, without the file-stability wait every drop pays once before its job. */
-function jobWindow(log) {
-  let first = Infinity;
-  let last = -Infinity;
-  for (const line of log.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const e = JSON.parse(line);
-    const t = Date.parse(e.time);
-    if (e.event === 'job_started') first = Math.min(first, t);
-    if (e.event === 'job_succeeded') last = Math.max(last, t);
-  }
-  if (!Number.isFinite(first) || !Number.isFinite(last)) throw new Error('no job_started / job_succeeded in the daemon log');
-  return (last - first) / 1000;
-}
 
 // The machine's ceilings in the same run: the same bytes copied (disk and page cache), and
 // compressed by gzip -1 (CPU: what a second core gives while others use the machine).
@@ -120,7 +53,7 @@ function procFigures(pid) {
 }
 
 async function idleFigures(work) {
-  const d = startDaemon(join(work, 'idle'), 2);
+  const d = startDaemon(bin, join(work, 'idle'), 2);
   await waitFor(() => d.log().includes('"daemon_started"'), 60_000, 'daemon start');
   await sleep(3000);
   const a = procFigures(d.proc.pid);
@@ -128,7 +61,7 @@ async function idleFigures(work) {
   await sleep(IDLE_SECONDS * 1000);
   const b = procFigures(d.proc.pid);
   const seconds = (Date.now() - ta) / 1000;
-  ctl(d.out, 'stop');
+  ctl(bin, d.out, 'stop');
   await d.exited;
   const hz = 100; // USER_HZ on Linux
   return { rss_mib: Math.round((b.rssKiB / 1024) * 10) / 10, cpu_percent: Math.round(((b.ticks - a.ticks) / hz / seconds) * 1e4) / 100, measured_seconds: IDLE_SECONDS };
@@ -138,18 +71,14 @@ const fmt = (xs) => xs.map((x) => x.toFixed(2)).join(', ');
 const work = mkdtempSync(join(tmpdir(), 'h2k-bench-daemon-'));
 try {
   const at = machine();
-  const sources = [];
-  for (let i = 0; i < IMAGES; i++) {
-    sources.push(join(work, `vm${i}.img`));
-    execFileSync(process.execPath, [join(repo, 'scripts', 'make-seeded-raw.js'), sources[i], String(MIB), String(100 + i)]);
-  }
+  const sources = seededImages(work, IMAGES, MIB);
   const runs = [];
   for (let r = 0; r < REPEAT; r++) {
     const order = r % 2 ? [2, 1] : [1, 2];
     const run = { daemon: {}, copy: {}, cpu: {} };
     run.wall = {};
     for (const w of order) {
-      const d = await daemonRun(join(work, `r${r}-w${w}`), sources, w);
+      const d = await daemonRun(bin, join(work, `r${r}-w${w}`), sources, w);
       run.daemon[w] = d.window;
       run.wall[w] = d.seconds;
     }

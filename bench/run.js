@@ -13,15 +13,13 @@
 // `--runner cli` (default) times `h2k convert` as a user runs it, Node's start included;
 // `--runner native` times the engine alone (build/h2k-native).
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   MiB, flag, fsyncFile, h2kCli, machine, markdownTable, median, option, repo, secondsWithSpread, shellLine, timed, writeResults,
 } from './lib/measure.js';
-import { makeRng, randomBlock, textBlock } from './lib/seeded.js';
+import { fixture, gibDisks, h2kConvertArgv, verifyOutput, work } from './lib/vmdk-fixtures.js';
 
-const work = join(repo, 'bench', 'work');
-const SEED = 20261123;
 const repeat = Math.max(1, Number(option('repeat', '5')));
 const runnerName = option('runner', 'cli');
 const only = option('only', '').split(',').filter(Boolean);
@@ -35,57 +33,17 @@ function nativeTool() {
 
 const runners = {
   native: (src, out, c) => [nativeTool(), 'convert', src, out, 'qcow2', c.compression, '0', '65536'],
-  cli: (src, out, c) => [...h2kCli, 'convert', src, '-o', out, '-O', 'qcow2', ...(c.compression === 'none' ? [] : ['-c', c.compression]), '--force', '--no-progress'],
+  cli: (src, out, c) => h2kConvertArgv(h2kCli, src, out, c.compression),
 };
 if (!runners[runnerName]) throw new Error(`--runner ${runnerName}: use cli or native`);
-
-/**
- * A raw disk of `sizeMiB` in 1 MiB blocks: `holesOutOf10` tenths holes, the written rest 2/5
- * text, 2/5 random, 1/5 explicit zeros (what a used guest disk holds: compressible, not, empty).
- */
-function buildRaw(path, sizeMiB, holesOutOf10, seed) {
-  const rng = makeRng(seed);
-  const fd = openSync(path, 'w');
-  let allocated = 0;
-  try {
-    ftruncateSync(fd, sizeMiB * MiB);
-    for (let block = 0; block < sizeMiB; block++) {
-      const r = rng() % 10;
-      if (r < holesOutOf10) continue;
-      const kind = rng() % 5;
-      const data = kind < 2 ? textBlock(rng, MiB) : kind < 4 ? randomBlock(rng, MiB) : Buffer.alloc(MiB);
-      writeSync(fd, data, 0, data.length, block * MiB);
-      allocated += MiB;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return allocated;
-}
-
-/** Seeded VMDKs, built once and kept in bench/work (stamp file keyed by the layout). */
-function fixture(id, sizeMiB, holesOutOf10, subformats) {
-  mkdirSync(work, { recursive: true });
-  const stamp = join(work, `fixture-${id}-${SEED}-${sizeMiB}-${holesOutOf10}.json`);
-  const paths = Object.fromEntries(subformats.map((s) => [s, join(work, `${id}-${s}.vmdk`)]));
-  if (!existsSync(stamp) || !Object.values(paths).every((p) => existsSync(p))) {
-    console.error(`building the ${id} fixture (${sizeMiB} MiB virtual; once, cached in bench/work)...`);
-    const raw = join(work, `${id}.raw`);
-    const allocated = buildRaw(raw, sizeMiB, holesOutOf10, SEED + sizeMiB);
-    for (const s of subformats) execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', `subformat=${s}`, raw, paths[s]]);
-    rmSync(raw, { force: true });
-    writeFileSync(stamp, JSON.stringify({ allocated }));
-  }
-  return { paths, sizeMiB, allocated: JSON.parse(readFileSync(stamp, 'utf8')).allocated };
-}
 
 const MAX_RSS_MIB = 256;
 const QCOW2_ZSTD = ['-c', '-o', 'compression_type=zstd'];
 /** Targets of the performance issue; `maxRatio` is h2k / (qemu-img + fsync). */
 function cases(large) {
-  const lazy = (...a) => { let v; return () => (v ??= fixture(...a)); };
-  const small = lazy('small', 64, 5, ['monolithicSparse']);
-  const gib = lazy('gib', 1024, 5, ['monolithicSparse', 'streamOptimized']);
+  const lazy = (make) => { let v; return () => (v ??= make()); };
+  const small = lazy(() => fixture('small', 64, 5, ['monolithicSparse']));
+  const gib = lazy(gibDisks);
   const all = [
     { id: 'ms-none', label: '1 GiB monolithicSparse → qcow2', src: gib, sub: 'monolithicSparse', compression: 'none', qemu: [], maxRatio: 0.75 },
     { id: 'ms-zlib', label: '1 GiB monolithicSparse → qcow2 zlib (`-c`)', src: gib, sub: 'monolithicSparse', compression: 'zlib', qemu: ['-c'], maxRatio: 0.3 },
@@ -99,21 +57,13 @@ function cases(large) {
     { id: 'small-none', label: '64 MiB monolithicSparse → qcow2', src: small, sub: 'monolithicSparse', compression: 'none', qemu: [], maxRatio: Infinity },
   ];
   if (large) {
-    const big = lazy('large', 8192, 7, ['monolithicSparse']);
+    const big = lazy(() => fixture('large', 8192, 7, ['monolithicSparse']));
     all.push({ id: 'large-none', label: '8 GiB monolithicSparse → qcow2', src: big, sub: 'monolithicSparse', compression: 'none', qemu: [], maxRatio: 0.75 });
   }
   return all.filter((c) => !only.length || only.includes(c.id));
 }
 
 const pin = (c, argv) => (c.oneCore ? ['taskset', '-c', '0', ...argv] : argv);
-
-function verify(src, out) {
-  try {
-    execFileSync('qemu-img', ['compare', src, out], { stdio: 'pipe' });
-  } catch (e) {
-    throw new Error(`h2k output differs from its source (qemu-img compare): ${out}: ${e.stdout ?? ''}${e.stderr ?? ''}`);
-  }
-}
 
 function runCase(c) {
   c.src = c.src();
@@ -126,7 +76,7 @@ function runCase(c) {
   for (let i = 0; i < repeat; i++) {
     rmSync(h2kOut, { force: true });
     runs.h2k.push(timed(h2kArgv));
-    if (i === 0) verify(src, h2kOut);
+    if (i === 0) verifyOutput(src, h2kOut);
     rmSync(h2kOut, { force: true });
     rmSync(qemuOut, { force: true });
     const q = timed(qemuArgv);

@@ -82,6 +82,29 @@ describe('h2k convert -t (output cache mode)', () => {
     }
   }, 60_000);
 
+  test('a full output file system (loop-mounted 8 MiB ext4, the output needs about 20): E_NO_SPACE, exit 1, no .partial left, in both modes', async () => {
+    // ext4 takes O_DIRECT, so the error comes back from the background window write in -t none
+    const img = join(fx.dir, 'small-fs.img');
+    const mnt = join(fx.dir, 'small-fs');
+    execFileSync('truncate', ['-s', '8M', img]);
+    execFileSync('mkfs.ext4', ['-q', '-F', img]);
+    execFileSync('mkdir', ['-p', mnt]);
+    execFileSync('mount', ['-o', 'loop', img, mnt]);
+    try {
+      for (const mode of ['none', 'writeback']) {
+        const out = join(mnt, `out-${mode}.qcow2`);
+        const r = await runH2k(['convert', raw, '-o', out, '-O', 'qcow2', '-t', mode, '--no-progress'], { timeout: 60_000 });
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr).toContain('E_NO_SPACE');
+        expect(r.stderr).toContain('free disk space');
+        expect(existsSync(out)).toBe(false);
+        expect(existsSync(`${out}.partial`)).toBe(false);
+      }
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  }, 120_000);
+
   test('an unknown mode (qemu-img has unsafe, directsync...): exit 2, E_INVALID_ARGUMENT, nothing written', async () => {
     const out = join(fx.dir, 'never.qcow2');
     const r = await runH2k(['convert', raw, '-o', out, '-t', 'unsafe', '--no-progress']);

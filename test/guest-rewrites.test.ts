@@ -7,7 +7,7 @@ import { normalizeFixOptions } from '../src/guest/fix-options.js';
 import { btrfsSubvolMount, parseSubvolumeList } from '../src/guest/linux/btrfs.js';
 import { rewriteCrypttab, rewriteFstab } from '../src/guest/fstab.js';
 import { addKernelParams, rewriteGrubConfig } from '../src/guest/grub.js';
-import { addInitramfsToolsModules, addMkinitcpioModules, regenerateCommand } from '../src/guest/initramfs.js';
+import { addInitramfsToolsModules, addMkinitcpioModules, regenerateCommand, staleCopiesIn } from '../src/guest/initramfs.js';
 import { nicNameMap, nicNamesIn, renamedConfigFile, rewriteNetworkConfig } from '../src/guest/network.js';
 import type { GuestFilesystem, GuestNetworkConfig } from '../src/guest/types.js';
 
@@ -128,6 +128,21 @@ describe('initramfs', () => {
 
   it('mkinitcpio MODULES array is extended', () => {
     expect(addMkinitcpioModules('HOOKS=(base udev)\nMODULES=(ext4)\n')).toBe('HOOKS=(base udev)\nMODULES=(ext4 virtio_pci virtio_blk virtio_scsi virtio_net)\n');
+  });
+
+  it('an image holding a copy of a changed /etc file is stale; other changes leave it be', () => {
+    // lsinitramfs: bare paths; the udev hook copies /etc/udev/rules.d/*.rules and /etc/systemd/network/*.link
+    const lsinitramfs = 'usr/lib/udev/rules.d/70-persistent-net.rules\nusr/lib/systemd/network/10-ens192.link\ncryptroot/crypttab\nconf/modules\n';
+    const changed = ['/etc/udev/rules.d/70-persistent-net.rules', '/etc/systemd/network/10-ens192.link', '/etc/crypttab', '/etc/netplan/50-cloud-init.yaml',
+      '/etc/default/grub', '/boot/grub/grub.cfg'];
+    expect(staleCopiesIn(lsinitramfs, changed)).toEqual(['/etc/udev/rules.d/70-persistent-net.rules', '/etc/systemd/network/10-ens192.link', '/etc/crypttab']);
+    expect(staleCopiesIn(lsinitramfs, ['/etc/netplan/50-cloud-init.yaml', '/etc/cloud/cloud.cfg.d/99-disable-network-config.cfg', '/etc/default/grub'])).toEqual([]);
+    // only /etc is configuration a hook copies: a kernel or grub file of the same name is not
+    expect(staleCopiesIn('boot/grub.cfg\n', ['/boot/grub/grub.cfg'])).toEqual([]);
+    // lsinitrd (dracut): ls -l lines, symlinks as 'name -> target'
+    const lsinitrd = '-rw-r--r--   1 root root  84 Jan  1  1970 etc/crypttab\nlrwxrwxrwx   1 root root   7 Jan  1  1970 lib -> usr/lib\n';
+    expect(staleCopiesIn(lsinitrd, ['/etc/crypttab', '/etc/fstab'])).toEqual(['/etc/crypttab']);
+    expect(staleCopiesIn(lsinitrd, ['/etc/usr'])).toEqual([]);
   });
 
   it('regeneration commands per tool; unsafe versions refused', () => {

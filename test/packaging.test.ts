@@ -1,7 +1,7 @@
 // The npm package as users get it: `npm pack`, install the tarball into an empty project with
 // npm, run the installed bin. better-sqlite3 compiles from source during that install (no
 // prebuilt download here), which is most of this test's ~100 s.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -63,5 +63,36 @@ describe('npm package', () => {
     const unit = await runCommand(h2k, ['daemon', 'install-unit', '--prefix', join(temp, 'root')], { cwd: project });
     expect(unit.code, unit.stderr).toBe(0);
     expect(readFileSync(join(temp, 'root', 'etc', 'systemd', 'system', 'h2k.service'), 'utf8')).toContain(join(project, 'node_modules', 'h2k', 'bin', 'h2k.js'));
+  });
+
+  it('refuses to pack a stale build (prepack guard): a source newer than its dist file, a missing man page or addon', async () => {
+    const tree = join(temp, 'stale');
+    const put = (rel: string, text: string, ageSeconds: number) => {
+      const p = join(tree, rel);
+      mkdirSync(join(p, '..'), { recursive: true });
+      writeFileSync(p, text);
+      const t = Date.now() / 1000 - ageSeconds;
+      utimesSync(p, t, t);
+    };
+    put('src/cli/command-spec.ts', 'export {};', 100);
+    put('dist/cli/command-spec.js', 'export {};', 50);
+    put('dist/man/h2k.1', '.TH H2K 1', 40);
+    put('native/src/io/file.cpp', '', 100);
+    put('build/Release/h2k_native.node', '', 30);
+    const guard = join(repoRoot, 'scripts', 'check-built.js');
+    expect((await runCommand('node', [guard, tree])).code).toBe(0);
+
+    put('src/cli/command-spec.ts', 'export const changed = 1;', 10); // edited after the build
+    put('native/src/io/file.cpp', '// edited', 5);
+    rmSync(join(tree, 'dist', 'man', 'h2k.1'));
+    const stale = await runCommand('node', [guard, tree]);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain('E_STALE_BUILD');
+    expect(stale.stderr).toContain('dist/cli/command-spec.js is older than src/cli/command-spec.ts');
+    expect(stale.stderr).toContain('dist/man/h2k.1 missing');
+    expect(stale.stderr).toContain('build/Release/h2k_native.node is older than native/src/io/file.cpp');
+    expect(stale.stderr).toContain('npm run build');
+    // the real tree passes: it was just built (the pack above ran the same guard)
+    expect((await runCommand('node', [guard])).code).toBe(0);
   });
 });

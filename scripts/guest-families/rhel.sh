@@ -8,10 +8,15 @@
 # unfixed conversion cannot find its root volume. Sourced by make-family-guest.sh.
 # dracut-core, not dracut: debootstrap resolves the kernel's "initramfs-tools | linux-initramfs-tool"
 # to initramfs-tools, which the dracut package conflicts with; configure_root purges initramfs-tools
-# NetworkManager itself is not installed (its package fails to configure inside debootstrap): its
-# keyfile and the ifcfg file are laid out as RHEL leaves them, which is what h2k reads and writes.
+# NetworkManager runs the NIC from its keyfile (dbus and libpam-systemd named too: debootstrap does
+# not resolve NetworkManager's "default-dbus-system-bus | dbus-system-bus" and polkitd's logind
+# alternatives, and the package then fails to configure). Debian's NetworkManager has no ifcfg-rh
+# plugin: the ifcfg file is laid out as RHEL leaves it and rewritten by h2k, not read at boot.
+# A oneshot unit prints the guest's addresses ("h2k-net ...") on the console once the network is
+# online (NetworkManager-wait-online, at most 30 s), before the serial login prompt: the console
+# shows whether NetworkManager brought the NIC up with the keyfile h2k left.
 # (ifupdown only because the shared part writes /etc/network/interfaces; configure_root removes it)
-PACKAGES=linux-image-amd64,systemd-sysv,udev,kmod,dracut-core,lvm2,xfsprogs,grub-pc,ifupdown
+PACKAGES=linux-image-amd64,systemd-sysv,udev,kmod,dracut-core,lvm2,xfsprogs,grub-pc,ifupdown,dbus,libpam-systemd,network-manager
 BOOT_UUID=2f6e1d4c-8b3a-4c5d-9e7f-1a2b3c4d5e6f
 BOOT_MIB=300
 DISK_MIB=1536
@@ -68,6 +73,23 @@ ONBOOT=yes
 HWADDR=$VMWARE_MAC
 EOF
   printf 'SELINUX=enforcing\nSELINUXTYPE=targeted\n' >"$ROOT/etc/selinux/config"
+  mkdir -p "$ROOT/etc/systemd/system/multi-user.target.wants" "$ROOT/etc/NetworkManager/conf.d"
+  cat >"$ROOT/etc/systemd/system/h2k-fixture-net.service" <<'EOF'
+[Unit]
+Description=h2k fixture: print the network addresses on the console
+Wants=network-online.target getty-pre.target
+After=network-online.target
+Before=multi-user.target getty-pre.target
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo "h2k-net $(hostname -I)"'
+StandardOutput=journal+console
+[Install]
+WantedBy=multi-user.target
+EOF
+  ln -s /etc/systemd/system/h2k-fixture-net.service "$ROOT/etc/systemd/system/multi-user.target.wants/h2k-fixture-net.service"
+  # keyfiles only, as on RHEL (Debian's default also runs the ifupdown plugin)
+  printf '[main]\nplugins=keyfile\n' >"$ROOT/etc/NetworkManager/conf.d/h2k-fixture-rhel.conf"
   printf 'hostonly="yes"\n' >"$ROOT/etc/dracut.conf.d/01-dist.conf"
   rm -f "$ROOT"/boot/initrd.img-* # Debian's name; RHEL's initramfs is made in the appliance (make_disk)
 }

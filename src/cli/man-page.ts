@@ -56,6 +56,8 @@ export function manPage(root: CommandSpec, version: string, exitCodes: ExitCodeD
     '.TP', '.B H2K_HOST_NAME', "\\fBh2k daemon\\fR: this daemon's name in the cluster (host_name; default the hostname)",
     '.TP', '.B H2K_NATIVE_ADDON', 'path of the native addon (h2k_native.node) to load instead of the packaged one',
     '.TP', '.B H2K_DEBUG', 'print stack traces with errors',
+    '.TP', '.B H2K_GUEST_TRACE', '1: log each libguestfs appliance command of \\fBh2k inspect\\fR, \\fBfix\\fR and \\fBvalidate\\fR with its wall time (where a guest fix spends it)',
+    '.TP', '.B H2K_GUEST_ACCEL', 'tcg|kvm: overrides the probe for the libguestfs appliance and \\fBvalidate \\-\\-boot\\fR',
     '.TP', '.B UV_THREADPOOL_SIZE', 'libuv thread pool size; h2k sets 16 unless it is already set',
     '.TP', '.B NOTIFY_SOCKET, WATCHDOG_USEC', 'set by systemd for Type=notify: the daemon sends READY, STATUS, STOPPING, RELOADING and WATCHDOG (sd_notify(3))',
     '.TP', '.B JOURNAL_STREAM', 'set by systemd: when it names stderr, each log line starts with its syslog priority (<3> error ... <7> debug)',

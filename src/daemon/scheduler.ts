@@ -6,7 +6,7 @@ import type { JobOutcome } from './job-runner.js';
 import type { Logger } from '../service/logger.js';
 import type { RunState } from '../service/job-source.js';
 import { serialPass } from '../util/serial-pass.js';
-
+import { untilQueueAnswers } from './queue/queue-retry.js';
 
 export interface SchedulerOptions {
   queue: JobQueue;
@@ -164,18 +164,13 @@ export class Scheduler {
   /** Records a job's outcome. The database of a cluster may be away (restart, network cut) when a
    * job ends: its outcome is final (the output is in place), so the update is tried again until the
    * queue takes it, the job keeping its slot meanwhile — never left 'running' with a live lease. */
-  private async settleUntilRecorded(job: Job, outcome: JobOutcome): Promise<void> {
-    for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
-      try {
-        return await this.settle(job, outcome);
-      } catch (err) {
-        // Stopping gives up: the job stays 'running' under this host's lease, which lapses once the
-        // host is gone, and another host takes it (a published output is not converted twice).
-        if ((err as { code?: string }).code !== 'E_QUEUE_UNREACHABLE' || this.state === 'stopping' || this.state === 'stopped') throw err;
-        this.opts.log.warn('queue_update_retrying', `Queue update for ${job.primary} failed, retrying in ${delay / 1000}s: ${(err as Error).message}`, { file: job.primary });
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+  private settleUntilRecorded(job: Job, outcome: JobOutcome): Promise<void> {
+    return untilQueueAnswers(() => this.settle(job, outcome), {
+      // Stopping gives up: the job stays 'running' under this host's lease, which lapses once the
+      // host is gone, and another host takes it (a published output is not converted twice).
+      keepTrying: () => this.state !== 'stopping' && this.state !== 'stopped',
+      onRetry: (e, ms) => this.opts.log.warn('queue_update_retrying', `Queue update for ${job.primary} failed, retrying in ${ms / 1000}s: ${e.message}`, { file: job.primary }),
+    });
   }
 
   private async settle(job: Job, outcome: JobOutcome): Promise<void> {

@@ -20,11 +20,10 @@ import { Notifier } from './notify/notifier.js';
 import { MemoryJobQueue } from './queue/memory-queue.js';
 import type { Job, JobQueue, JobSpec } from './queue/job-queue.js';
 import { removeStalePartials } from './recovery.js';
-import { Scheduler } from './scheduler.js';
+import { ScheduledSource } from './scheduled-source.js';
+import { untilQueueAnswers } from './queue/queue-retry.js';
 import { StallMonitor } from './stall-monitor.js';
 import { WatchFolder } from './watcher.js';
-import { CLUSTER_POLL_MS, openClusterParts, type ClusterParts } from './cluster-parts.js';
-import { ClusterControlLink } from './cluster-control-link.js';
 
 export interface WatchSourceOptions {
   /** replaces convertImage (tests inject failures); production leaves it unset */
@@ -32,22 +31,15 @@ export interface WatchSourceOptions {
   queue?: JobQueue;
 }
 
-export class WatchFolderSource implements JobSource {
+export class WatchFolderSource extends ScheduledSource implements JobSource {
   readonly cfg: DaemonConfig;
   readonly fileTypes: string[];
-  private queue: JobQueue;
-  /** with queue_url: the shared queue and dedup store */
-  private cluster?: ClusterParts;
-  private pollTimer?: NodeJS.Timeout;
-  private scheduler?: Scheduler;
   private watcher?: WatchFolder;
   private notifier?: Notifier;
   private dedup?: Deduplicator;
   private stall?: StallMonitor;
   private runner?: JobRunner;
   private ctx?: ServiceContext;
-  /** the cluster's desired state read before start() (applied before the first claim) */
-  private readonly control: ClusterControlLink;
   private closed = false;
   private lastCounts = { waiting: 0, retryWaiting: 0, running: 0 };
   get words() {
@@ -62,15 +54,10 @@ export class WatchFolderSource implements JobSource {
     };
   }
 
-  constructor(cfg: DaemonConfig, private readonly log: Logger, private readonly opts: WatchSourceOptions = {}) {
+  constructor(cfg: DaemonConfig, log: Logger, private readonly opts: WatchSourceOptions = {}) {
+    super(log, opts.queue ?? new MemoryJobQueue());
     this.cfg = { ...cfg, watch_dir: resolve(cfg.watch_dir), output_dir: resolve(cfg.output_dir) };
     this.fileTypes = cfg.file_extensions;
-    this.queue = opts.queue ?? new MemoryJobQueue();
-    this.control = new ClusterControlLink(log);
-  }
-
-  get runState() {
-    return this.scheduler?.runState ?? 'running';
   }
 
   get inFlight(): number {
@@ -83,13 +70,8 @@ export class WatchFolderSource implements JobSource {
     return (this.lastCounts = await this.queue.counts(Date.now()));
   }
 
-  get hostName(): string | undefined {
-    return this.cluster?.queue.hostName;
-  }
-
   status() {
-    const c = this.cluster?.queue;
-    return { watch_dir: this.cfg.watch_dir, output_dir: this.cfg.output_dir, ...(c ? { host_name: c.hostName, queue_url: c.shownUrl } : {}) };
+    return { watch_dir: this.cfg.watch_dir, output_dir: this.cfg.output_dir, ...this.clusterStatus() };
   }
 
   async prepare(): Promise<void> {
@@ -103,29 +85,16 @@ export class WatchFolderSource implements JobSource {
     cfg.watch_dir = await realpath(cfg.watch_dir);
     cfg.output_dir = await realpath(cfg.output_dir);
     assertApart('watch_dir', cfg.watch_dir, cfg.output_dir, ' (after resolving symlinks)');
-    if (cfg.queue_url && !this.opts.queue) {
-      // A job whose lease another host took over is cancelled here: its .partial is removed, never renamed.
-      this.cluster = await openClusterParts({ ...cfg, queue_url: cfg.queue_url }, this.log, (id) => {
-        this.log.warn('job_lease_lost', `Job ${id} was taken over by another host (this host's heartbeats did not reach the database); cancelling it here`, { file: id });
-        this.scheduler?.cancel(id);
-      }, () => this.scheduler?.kick(), this.control.onDesired);
-      this.queue = this.cluster.queue;
-    }
+    // A job whose lease another host took over is cancelled: its .partial is removed, never renamed.
+    if (cfg.queue_url && !this.opts.queue) await this.joinCluster({ ...cfg, queue_url: cfg.queue_url }, 'file');
   }
 
   async start(ctx: ServiceContext): Promise<void> {
     const { cfg, log } = this;
     this.ctx = ctx;
-    this.scheduler = new Scheduler({
-      queue: this.queue,
+    this.startScheduler(ctx, {
       maxConcurrent: cfg.max_concurrent_jobs,
       run: (job, signal) => this.runClaimed(job, signal),
-      log,
-      onChange: () => {
-        ctx.changed();
-        if (this.cluster) this.control.report(this.cluster.queue, this.runState);
-      },
-      drainQueue: !this.cluster,
       onReleased: (job) => this.watcher?.release(job.files),
       onSettled: (job) => this.watcher?.release(job.files),
     });
@@ -133,7 +102,6 @@ export class WatchFolderSource implements JobSource {
     if (!this.cluster)
       for (const p of await removeStalePartials(cfg.output_dir))
         log.warn('partial_removed', `Removed stale partial output: ${p}`, { file: p });
-    this.control.startPausedIfAsked(this.scheduler);
     if (cfg.enable_deduplication)
       this.dedup = await Deduplicator.open({ dbPath: ctx.paths.dedupDb, backend: this.cluster?.dedup, useHash: cfg.deduplication_use_md5, hash: cfg.deduplication_hash, log });
     const notifier = (this.notifier = new Notifier(cfg.notifications, log));
@@ -192,9 +160,7 @@ export class WatchFolderSource implements JobSource {
         }),
     });
     await this.watcher.start();
-    // Another host may enqueue, or die and leave its job to be claimed after its lease.
-    if (this.cluster) (this.pollTimer = setInterval(() => this.scheduler?.kick(), CLUSTER_POLL_MS)).unref();
-    this.control.started(ctx, this.scheduler);
+    this.started(ctx);
   }
 
   /** In a cluster a job can be enqueued again by a host whose watcher judged the file just as
@@ -211,33 +177,31 @@ export class WatchFolderSource implements JobSource {
    * judged once and the watcher will not hand it over again, so the enqueue is retried until the
    * database takes it (or the daemon stops taking files). */
   private async enqueue(spec: JobSpec): Promise<void> {
-    for (let delay = 500; this.scheduler!.accepting; delay = Math.min(delay * 2, 5000)) {
-      let queued: boolean;
-      try {
-        queued = await this.queue.enqueue(spec);
-      } catch (err) {
-        const e = err as Error & { code?: string };
-        if (e.code !== 'E_QUEUE_UNREACHABLE') {
-          this.log.error('job_enqueue_failed', `Cannot queue ${spec.primary}: ${e.message}`, { file: spec.primary });
-          this.watcher?.release(spec.files);
-          return;
-        }
-        this.log.warn('job_enqueue_retrying', `Cannot queue ${spec.primary} yet, retrying in ${delay / 1000}s: ${e.message}`, { file: spec.primary });
-        await new Promise((r) => setTimeout(r, delay));
-        continue;
-      }
-      if (queued) {
-        this.ctx!.stats.touch();
-        this.log.info('job_queued', `New file queued: ${spec.files.map((f) => f.slice(this.cfg.watch_dir.length + 1)).join(' + ')}`, {
-          file: spec.primary,
-          files: spec.files,
-          size: spec.sizeBytes,
-        });
-        this.ctx!.changed();
-        this.scheduler!.kick();
-      }
+    const scheduler = this.scheduler!;
+    if (!scheduler.accepting) return;
+    let queued: boolean;
+    try {
+      queued = await untilQueueAnswers(() => this.queue.enqueue(spec), {
+        keepTrying: () => scheduler.accepting,
+        onRetry: (e, ms) => this.log.warn('job_enqueue_retrying', `Cannot queue ${spec.primary} yet, retrying in ${ms / 1000}s: ${e.message}`, { file: spec.primary }),
+      });
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      // still unreachable when the daemon stopped taking files: the file stays for the next start
+      if (e.code === 'E_QUEUE_UNREACHABLE') return;
+      this.log.error('job_enqueue_failed', `Cannot queue ${spec.primary}: ${e.message}`, { file: spec.primary });
+      this.watcher?.release(spec.files);
       return;
     }
+    if (!queued) return;
+    this.ctx!.stats.touch();
+    this.log.info('job_queued', `New file queued: ${spec.files.map((f) => f.slice(this.cfg.watch_dir.length + 1)).join(' + ')}`, {
+      file: spec.primary,
+      files: spec.files,
+      size: spec.sizeBytes,
+    });
+    this.ctx!.changed();
+    scheduler.kick();
   }
 
   reconfigure(next: ServiceConfig): void {
@@ -251,24 +215,13 @@ export class WatchFolderSource implements JobSource {
     this.scheduler?.setMaxConcurrent(n.max_concurrent_jobs);
   }
 
-  pause = () => this.scheduler?.pause();
-  resume = () => this.scheduler?.resume();
-  drain = () => this.end((s) => s.drain());
-  stop = () => this.end((s) => s.stop());
-  shutdown = (graceMs: number) => this.end((s) => s.shutdown(graceMs));
-
-  /** The watcher stops taking files; the scheduler winds down as told. */
-  private async end(how: (s: Scheduler) => void): Promise<boolean> {
+  /** The watcher stops taking files (not waited for: the scheduler winds down meanwhile). */
+  protected stopIntake(): void {
     void this.watcher?.stop();
-    if (!this.scheduler) return true;
-    how(this.scheduler);
-    await this.scheduler.done;
-    return true;
   }
 
-  async close(): Promise<void> {
+  protected async closeOwn(): Promise<void> {
     this.closed = true;
-    clearInterval(this.pollTimer);
     await this.watcher?.stop();
     this.stall?.stop();
     await this.notifier?.flush();
@@ -283,8 +236,6 @@ export class WatchFolderSource implements JobSource {
       await this.dedup.close();
       this.dedup = undefined;
     }
-    await this.cluster?.close().catch((err: Error) => this.log.warn('queue_close_failed', err.message));
-    this.cluster = undefined;
     if (this.runner) loadAddon().setPlainFilesOnly(false);
   }
 }

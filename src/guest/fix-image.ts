@@ -6,7 +6,7 @@ import { addKernelParams, allowLinuxUuid, GRUB_DEVICE_MAPS, rewriteGrubConfig } 
 import { withGuestSession, type GuestfishSession } from './guestfish-session.js';
 import { detectImageFormat } from './image-format.js';
 import {
-  addInitramfsToolsModules, addMkinitcpioModules, dracutDropIn, INITRAMFS_CONFIG, listCommand, missingVirtioModules, regenerateCommand,
+  addInitramfsToolsModules, addMkinitcpioModules, dracutDropIn, INITRAMFS_CONFIG, listCommand, missingVirtioModules, regenerateCommand, staleCopiesIn,
   type InitramfsTool,
 } from './initramfs.js';
 import { firstFileOf, INITRAMFS_BINARIES, inspectSession } from './inspect.js';
@@ -145,21 +145,42 @@ async function regenerateGrub(s: GuestfishSession, cs: ChangeSet, info: GuestIns
   if (stale.length) cs.fail(`grub: ${command} still wrote root=${stale[0]} into ${cfg} (check GRUB_DISABLE_LINUX_UUID and GRUB_DEVICE in /etc/default/grub)`);
 }
 
+/** An initramfs image's listing and the virtio drivers neither in it nor built into the kernel; null when it cannot be listed. */
+async function virtioInImage(s: GuestfishSession, tool: InitramfsTool, version: string, image: string): Promise<{ listing: string; missing: string[] } | null> {
+  const list = listCommand(tool, image);
+  if (!list) return null;
+  const listing = await s.sh(list);
+  const builtinFile = await firstFileOf(s, [`/lib/modules/${version}/modules.builtin`, `/usr/lib/modules/${version}/modules.builtin`]);
+  const builtin = builtinFile ? await s.readText(builtinFile) : '';
+  return { listing, missing: missingVirtioModules(listing, builtin) };
+}
+
 /** Lists the regenerated initramfs in the guest: the virtio drivers must really be inside. */
 async function verifyVirtioInInitramfs(s: GuestfishSession, cs: ChangeSet, tool: InitramfsTool, version: string, image: string): Promise<void> {
-  const list = listCommand(tool, image);
-  if (!list) return;
-  let listing: string;
+  let found;
   try {
-    listing = await s.sh(list);
+    found = await virtioInImage(s, tool, version, image);
   } catch (err) {
     cs.warnings.push(`initramfs: could not list ${image} to verify it (${(err as Error).message})`);
     return;
   }
-  const builtinFile = await firstFileOf(s, [`/lib/modules/${version}/modules.builtin`, `/usr/lib/modules/${version}/modules.builtin`]);
-  const builtin = builtinFile ? await s.readText(builtinFile) : '';
-  const missing = missingVirtioModules(listing, builtin);
-  if (missing.length) cs.fail(`initramfs: ${image} was regenerated but lacks ${missing.join(', ')}`);
+  if (found?.missing.length) cs.fail(`initramfs: ${image} was regenerated but lacks ${found.missing.join(', ')}`);
+}
+
+/**
+ * True when the image the guest boots already holds every virtio driver (or the kernel has them
+ * built in, as Ubuntu's does) and no copy of a file this fix changed: rebuilding it would change
+ * nothing the boot needs, and costs minutes under TCG (MODULES=most images). Unlistable: false.
+ */
+async function imageAlreadyFit(s: GuestfishSession, cs: ChangeSet, tool: InitramfsTool, version: string, image: string): Promise<boolean> {
+  let found;
+  try {
+    found = await virtioInImage(s, tool, version, image);
+  } catch {
+    return false; // e.g. a read-only dry run where the lister needs a scratch file: rebuild as asked
+  }
+  if (!found || found.missing.length) return false;
+  return !staleCopiesIn(found.listing, cs.changes.filter((c) => c.kind !== 'initramfs').map((c) => c.file)).length;
 }
 
 async function fixInitramfs(s: GuestfishSession, cs: ChangeSet, info: GuestInspection, regenerate: boolean): Promise<void> {
@@ -182,6 +203,10 @@ async function fixInitramfs(s: GuestfishSession, cs: ChangeSet, info: GuestInspe
       // merged-/usr guests (Debian 12, Fedora...) have /lib -> usr/lib, which glob does not follow
       if (!(await firstFileOf(s, [`/lib/modules/${k.version}`, `/usr/lib/modules/${k.version}`]))) {
         cs.warnings.push(`initramfs: no /lib/modules/${k.version} in the guest; initramfs for ${k.version} not regenerated`);
+        continue;
+      }
+      if (k.initramfs !== null && await imageAlreadyFit(s, cs, tool, k.version, k.initramfs)) {
+        cs.warnings.push(`initramfs: ${k.initramfs} already has the virtio drivers and no copy of a changed file; not regenerated (${file} keeps them in later rebuilds)`);
         continue;
       }
       const target = k.initramfs ?? (tool === 'initramfs-tools' ? `/boot/initrd.img-${k.version}` : `/boot/initramfs-${k.version}.img`);

@@ -33,6 +33,7 @@ export class GuestfishSession {
     private readonly env: NodeJS.ProcessEnv,
     scratch: string,
     private readonly signal?: AbortSignal,
+    private readonly trace?: (line: string) => void,
   ) {
     this.scratch = scratch;
   }
@@ -55,7 +56,9 @@ export class GuestfishSession {
       await rm(scratch, { recursive: true, force: true });
       throw err;
     }
-    const session = new GuestfishSession(image, pid, accel, env, scratch, options.signal);
+    // H2K_GUEST_TRACE=1: every appliance command with its wall time, to see where a fix spends it
+    const trace = process.env.H2K_GUEST_TRACE === '1' ? (line: string) => log(`trace ${line}`) : undefined;
+    const session = new GuestfishSession(image, pid, accel, env, scratch, options.signal, trace);
     try {
       log(`starting libguestfs appliance for ${image}${options.readonly ? ' (read-only)' : ''}`);
       await session.call('run');
@@ -74,7 +77,9 @@ export class GuestfishSession {
       if (a === ':' || a.includes('\n'))
         throw new H2kError(`argument not passable to guestfish: ${JSON.stringify(a)}`, { code: 'E_INTERNAL' });
     // The leading '-' keeps the server alive when the command fails; we read the error from stderr.
+    const started = Date.now();
     const { stdout, stderr } = await run('guestfish', [`--remote=${this.pid}`, '--', `-${command}`, ...args], this.env, this.signal);
+    if (this.trace) this.trace(`${((Date.now() - started) / 1000).toFixed(1)} s  ${command} ${args.join(' ')}`.trimEnd());
     if (/server is not running/.test(stderr))
       throw new H2kError(`the libguestfs appliance for ${this.image} stopped unexpectedly`, {
         code: 'E_GUEST_SESSION', file: this.image, hint: 'run with LIBGUESTFS_DEBUG=1 to see why the appliance died',

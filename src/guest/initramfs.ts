@@ -64,3 +64,23 @@ export function missingVirtioModules(listing: string, builtin: string): string[]
   const inKernel = names(builtin);
   return VIRTIO_MODULES.filter((m) => !present.has(m) && !inKernel.has(m));
 }
+
+/** File names of an initramfs listing (lsinitramfs: one path a line; lsinitrd/lsinitcpio: ls -l style). */
+function listedNames(listing: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of listing.split('\n')) {
+    const path = line.replace(/ -> .*$/, '').trim().split(/\s+/).pop();
+    if (path) names.add(path.slice(path.lastIndexOf('/') + 1));
+  }
+  return names;
+}
+
+/**
+ * Guest files this fix changed of which the image may hold a copy made at build time (initramfs
+ * hooks copy crypttab, udev rules, .link files... into it), matched by file name, so a false
+ * match costs a rebuild, never a stale copy. Only /etc is configuration the tools copy.
+ */
+export function staleCopiesIn(listing: string, changedFiles: string[]): string[] {
+  const names = listedNames(listing);
+  return changedFiles.filter((f) => f.startsWith('/etc/') && names.has(f.slice(f.lastIndexOf('/') + 1)));
+}

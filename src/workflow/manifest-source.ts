@@ -13,12 +13,9 @@ import type { JobSource, ServiceConfig, ServiceContext } from '../service/job-so
 import { Service, type ServiceOptions } from '../service/service.js';
 import type { StatsSnapshot } from '../service/stats.js';
 import { configurePool } from '../pool/pool.js';
-import { CLUSTER_POLL_MS, openClusterParts, type ClusterParts } from '../daemon/cluster-parts.js';
-import { ClusterControlLink } from '../daemon/cluster-control-link.js';
 import { MemoryJobQueue } from '../daemon/queue/memory-queue.js';
-import type { JobQueue } from '../daemon/queue/job-queue.js';
 import { PgRunLedger } from '../daemon/queue/pg-run-ledger.js';
-import { Scheduler } from '../daemon/scheduler.js';
+import { ScheduledSource } from '../daemon/scheduled-source.js';
 import { toH2kError } from '../util/errors.js';
 import { ManifestIntake } from './manifest-intake.js';
 import { ManifestJobs, type WorkflowEvent } from './manifest-jobs.js';
@@ -63,21 +60,16 @@ function logEvent(log: Logger, e: WorkflowEvent): void {
   }
 }
 
-export class ManifestSource implements JobSource {
+export class ManifestSource extends ScheduledSource implements JobSource {
   readonly mode = 'manifest_workflow';
   readonly fileTypes = [MANIFEST_TYPE];
   readonly workflowDir: string;
   readonly outputDir: string;
   readonly legacyStatsFile: string;
   readonly dirs: WorkflowDirs;
-  private queue: JobQueue = new MemoryJobQueue();
+  /** with queue_url: the cluster's, opened beside its shared queue */
   private ledger: RunLedger = new MemoryRunLedger();
-  /** with queue_url: the shared queue (the run ledger is opened beside it) */
-  private cluster?: ClusterParts;
-  private readonly control: ClusterControlLink;
-  private pollTimer?: NodeJS.Timeout;
   private jobs?: ManifestJobs;
-  private scheduler?: Scheduler;
   private intake?: ManifestIntake;
   readonly words = {
     name: 'Manifest workflow',
@@ -88,18 +80,14 @@ export class ManifestSource implements JobSource {
 
   constructor(
     private readonly cfg: WorkflowDaemonConfig,
-    private readonly log: Logger,
+    log: Logger,
   ) {
+    super(log, new MemoryJobQueue());
     this.workflowDir = resolve(cfg.manifest_workflow_dir);
     this.outputDir = resolve(cfg.output_dir);
     // hyper2kvm's manifest daemon kept its stats in {manifest_workflow_dir}/.stats/: carry them over once.
     this.legacyStatsFile = join(this.workflowDir, '.stats', 'stats.json');
     this.dirs = new WorkflowDirs(this.workflowDir);
-    this.control = new ClusterControlLink(log);
-  }
-
-  get runState() {
-    return this.scheduler?.runState ?? 'running';
   }
 
   get inFlight(): number {
@@ -110,16 +98,11 @@ export class ManifestSource implements JobSource {
     return { waiting: (await this.dirs.listQueued().catch(() => [])).length, retryWaiting: 0 };
   }
 
-  get hostName(): string | undefined {
-    return this.cluster?.queue.hostName;
-  }
-
   status(s: StatsSnapshot) {
-    const c = this.cluster?.queue;
     return {
       watch_dir: this.dirs.queueDir,
       output_dir: this.outputDir,
-      ...(c ? { host_name: c.hostName, queue_url: c.shownUrl } : {}),
+      ...this.clusterStatus(),
       manifests: { queued: s.current_queue_depth, processing: this.jobs?.runningManifests ?? [], processed: s.total_processed, failed: s.total_failed },
       running_vms: this.jobs?.runningVms ?? [],
     };
@@ -132,11 +115,7 @@ export class ManifestSource implements JobSource {
     const url = this.cfg.queue_url;
     if (!url) return;
     // The VM jobs of a lost lease run on the host that took them over; this host stops its copy.
-    this.cluster = await openClusterParts({ ...this.cfg, queue_url: url, enable_deduplication: false }, this.log, (id) => {
-      this.log.warn('job_lease_lost', `Job ${id} was taken over by another host (this host's heartbeats did not reach the database); cancelling it here`, { job: id });
-      this.scheduler?.cancel(id);
-    }, () => this.scheduler?.kick(), this.control.onDesired);
-    this.queue = this.cluster.queue;
+    await this.joinCluster({ ...this.cfg, queue_url: url, enable_deduplication: false }, 'job');
     this.ledger = await PgRunLedger.open({ url, onError: (err) => this.log.warn('queue_connection_error', err.message) });
   }
 
@@ -169,19 +148,7 @@ export class ManifestSource implements JobSource {
       else stats.touch();
       changed();
     });
-    this.scheduler = new Scheduler({
-      queue: this.queue,
-      maxConcurrent: this.cfg.max_concurrent_jobs,
-      run: jobs.run,
-      log,
-      onChange: () => {
-        changed();
-        if (this.cluster) this.control.report(this.cluster.queue, this.runState);
-      },
-      // a draining cluster host finishes what it runs; the other hosts take the rest
-      drainQueue: !this.cluster,
-    });
-    this.control.startPausedIfAsked(this.scheduler);
+    const scheduler = this.startScheduler(ctx, { maxConcurrent: this.cfg.max_concurrent_jobs, run: jobs.run });
     // Single host: manifests left in processing/ by a crash are taken again first. In a cluster
     // processing/ is shared: what a dead host left is its VM jobs, taken over after their lease.
     if (!this.cluster) for (const m of await this.dirs.listProcessing()) await this.queue.enqueue(jobs.takeSpec(m.name, true));
@@ -190,7 +157,7 @@ export class ManifestSource implements JobSource {
       stabilityMs: 1000,
       rescanMs: 5000,
       onStable: async (name) => {
-        if (this.scheduler?.accepting && (await this.queue.enqueue(jobs.takeSpec(name)))) this.scheduler.kick();
+        if (scheduler.accepting && (await this.queue.enqueue(jobs.takeSpec(name)))) scheduler.kick();
       },
       onError: (err) => {
         const e = toH2kError(err);
@@ -198,10 +165,8 @@ export class ManifestSource implements JobSource {
       },
     });
     await this.intake.start();
-    this.scheduler.kick();
-    // Another host may queue VMs, or die and leave its jobs to be claimed after their lease.
-    if (this.cluster) (this.pollTimer = setInterval(() => this.scheduler?.kick(), CLUSTER_POLL_MS)).unref();
-    this.control.started(ctx, this.scheduler);
+    scheduler.kick();
+    this.started(ctx);
   }
 
   reconfigure(next: ServiceConfig): void {
@@ -210,29 +175,19 @@ export class ManifestSource implements JobSource {
     configurePool(next.max_concurrent_jobs);
   }
 
-  pause = () => this.scheduler?.pause();
-  resume = () => this.scheduler?.resume();
-  drain = () => this.end((s) => s.drain());
-  stop = () => this.end((s) => s.stop());
-  shutdown = (graceMs: number) => this.end((s) => s.shutdown(graceMs));
-
-  /** The intake closes; the scheduler winds down as told; a single host's unfinished runs go back to to_be_processed/. */
-  private async end(how: (s: Scheduler) => void): Promise<boolean> {
+  protected async stopIntake(): Promise<void> {
     await this.intake?.stop();
-    if (!this.scheduler) return true;
-    how(this.scheduler);
-    await this.scheduler.done;
-    await this.jobs?.interruptUnfinished();
-    return true;
   }
 
-  async close(): Promise<void> {
-    clearInterval(this.pollTimer);
+  /** A single host's unfinished runs go back to to_be_processed/. */
+  protected override async settleEnd(): Promise<void> {
+    await this.jobs?.interruptUnfinished();
+  }
+
+  protected async closeOwn(): Promise<void> {
     await this.intake?.stop();
     if (this.scheduler && this.runState !== 'stopped') await this.end((s) => s.stop()).catch(() => undefined);
     await this.ledger.close().catch((err: Error) => this.log.warn('queue_close_failed', err.message));
-    await this.cluster?.close().catch((err: Error) => this.log.warn('queue_close_failed', err.message));
-    this.cluster = undefined;
   }
 }
 

@@ -31,22 +31,32 @@ inline void readInherited(ImageReader* parent, uint64_t offset, uint8_t* buf, ui
   std::memset(buf + fromParent, 0, len - fromParent);
 }
 
-// Accumulates adjacent pieces of one kind starting at `offset`.
-class RunMerger {
- public:
-  explicit RunMerger(uint64_t offset) : run_{offset, 0, BlockKind::Data} {}
-  // Adds a piece; false (nothing added) when its kind differs from the run so far.
-  bool add(BlockKind kind, uint64_t len) {
-    if (run_.length == 0) run_.kind = kind;
-    else if (kind != run_.kind) return false;
-    run_.length += len;
-    return true;
-  }
-  const BlockStatus& run() const { return run_; }
-
- private:
-  BlockStatus run_;
+// One piece of a status walk: its length and kind, or `inherited` (unallocated in a
+// differencing image: the parent's status stands for it).
+struct StatusPiece {
+  uint64_t length;
+  BlockKind kind;
+  bool inherited = false;
 };
+
+// The run of one kind from `offset` (before `end`): `piece(pos)` classifies one table entry's
+// piece at a time (length > 0), merged while the kind stays the same.
+template <class Piece>
+BlockStatus statusRun(uint64_t offset, uint64_t end, ImageReader* parent, Piece&& piece) {
+  BlockStatus run{offset, 0, BlockKind::Data};
+  for (uint64_t pos = offset; pos < end;) {
+    StatusPiece p = piece(pos);
+    if (p.inherited) {
+      const BlockStatus s = inheritedStatus(parent, pos, p.length);
+      p = {s.length, s.kind};
+    }
+    if (run.length == 0) run.kind = p.kind;
+    else if (p.kind != run.kind) break;
+    run.length += p.length;
+    pos += p.length;
+  }
+  return run;
+}
 
 // Reads [offset, offset + len) piece by piece: `piece(offset, buf, len)` fills at most len bytes
 // (up to the end of its table entry) and returns how many, more than 0.

@@ -17,6 +17,21 @@ namespace h2k {
 namespace {
 uint64_t alignDown(uint64_t v) { return v / DirectAppender::kAlign * DirectAppender::kAlign; }
 size_t alignUp(size_t v) { return (v + DirectAppender::kAlign - 1) / DirectAppender::kAlign * DirectAppender::kAlign; }
+
+// The whole aligned range, then the buffer zeroed for its next use (gaps must read as zeros).
+// Runs on the background thread; returns errno, 0 when every byte landed.
+int writeDirect(int fd, uint8_t* buf, size_t bytes, uint64_t at) {
+  size_t done = 0;
+  while (done < bytes) {
+    ssize_t n = ::pwrite(fd, buf + done, bytes - done, static_cast<off_t>(at + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return ENOSPC;
+    done += static_cast<size_t>(n);
+  }
+  std::memset(buf, 0, bytes);
+  return 0;
+}
 }  // namespace
 
 void DirectAppender::FreeAligned::operator()(uint8_t* p) const noexcept { std::free(p); }
@@ -32,10 +47,18 @@ DirectAppender::DirectAppender(const File& file, bool direct, size_t windowBytes
   if (fd < 0) return;  // the file system does not take O_DIRECT: buffered writes
   directFd_ = File::adopt(fd, file.path());
   cap_ = std::max(kAlign, alignUp(windowBytes));
-  void* p = nullptr;
-  if (posix_memalign(&p, kAlign, cap_) != 0) throw std::bad_alloc();
-  window_.reset(static_cast<uint8_t*>(p));
-  std::memset(window_.get(), 0, cap_);
+  for (Buffer* b : {&window_, &spare_}) {
+    void* p = nullptr;
+    if (posix_memalign(&p, kAlign, cap_) != 0) throw std::bad_alloc();
+    b->reset(static_cast<uint8_t*>(p));
+    std::memset(b->get(), 0, cap_);
+  }
+}
+
+DirectAppender::~DirectAppender() {
+  // An abandoned output (an error elsewhere): let the background write end before the buffers
+  // and descriptors go; its result no longer matters.
+  if (inFlight_.active()) inFlight_.done.wait();
 }
 
 void DirectAppender::write(const void* data, size_t len, uint64_t offset) {
@@ -48,15 +71,19 @@ void DirectAppender::write(const void* data, size_t len, uint64_t offset) {
   }
   if (offset < start_) {  // already behind the window: through the page cache
     size_t before = static_cast<size_t>(std::min<uint64_t>(len, start_ - offset));
-    file_.writeAll(p, before, offset);
-    p += before;
-    offset += before;
-    len -= before;
+    awaitIfOverlaps(offset, before);
+    if (direct()) {  // (a refused background write turns everything buffered, below)
+      file_.writeAll(p, before, offset);
+      p += before;
+      offset += before;
+      len -= before;
+    }
   }
   while (len > 0 && direct()) {
     uint64_t rel = offset - start_;
     if (rel >= cap_) {  // past the window: write it, start the next one at this write
-      if (staged_) writeWindow(alignUp(staged_));
+      if (staged_) submitWindow(alignUp(staged_));
+      if (!direct()) break;
       start_ = alignDown(offset);
       staged_ = 0;
       continue;
@@ -68,44 +95,54 @@ void DirectAppender::write(const void* data, size_t len, uint64_t offset) {
     offset += n;
     len -= n;
     if (staged_ == cap_) {
-      writeWindow(cap_);
-      start_ += cap_;
-      staged_ = 0;
+      submitWindow(cap_);
+      if (direct()) start_ += cap_;
     }
   }
   if (len > 0) file_.writeAll(p, len, offset);  // direct I/O was refused midway
 }
 
-void DirectAppender::writeWindow(size_t bytes) {
-  const uint8_t* buf = window_.get();
-  size_t done = 0;
-  while (done < bytes) {
-    ssize_t n = ::pwrite(directFd_.fd(), buf + done, bytes - done, static_cast<off_t>(start_ + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EINVAL) {  // alignment this device will not take: same bytes, buffered
-      file_.writeAll(buf + done, staged_ > done ? staged_ - done : 0, start_ + done);
-      dropDirect();
-      return;
-    }
-    if (n < 0) throwErrno(errno, "write failed on", file_.path(), static_cast<int64_t>(start_ + done));
-    if (n == 0) throwErrno(ENOSPC, "write failed on", file_.path(), static_cast<int64_t>(start_ + done));
-    done += static_cast<size_t>(n);
-  }
-  std::memset(window_.get(), 0, bytes);  // gaps in the next use of the window read as zeros
+void DirectAppender::submitWindow(size_t bytes) {
+  awaitInFlight();  // the spare buffer must be free before it becomes the window
+  if (!direct()) return;
+  inFlight_.start = start_;
+  inFlight_.bytes = bytes;
+  inFlight_.staged = staged_;
+  inFlight_.done = std::async(std::launch::async, writeDirect, directFd_.fd(), window_.get(), bytes, start_);
+  std::swap(window_, spare_);
+  staged_ = 0;
+}
+
+void DirectAppender::awaitIfOverlaps(uint64_t offset, size_t len) {
+  if (inFlight_.active() && offset < inFlight_.start + inFlight_.bytes && inFlight_.start < offset + len) awaitInFlight();
+}
+
+void DirectAppender::awaitInFlight() {
+  if (!inFlight_.active()) return;
+  int err = inFlight_.done.get();
+  if (err == 0) return;
+  if (err != EINVAL) throwErrno(err, "write failed on", file_.path(), static_cast<int64_t>(inFlight_.start));
+  // Alignment this device will not take: the same bytes, buffered — the window that was in
+  // flight (still intact: the zeroing only follows a complete write), then the one being filled.
+  file_.writeAll(spare_.get(), inFlight_.staged, inFlight_.start);
+  if (staged_) file_.writeAll(window_.get(), staged_, start_);
+  dropDirect();
 }
 
 void DirectAppender::dropDirect() {
   directFd_.close();
   window_.reset();
+  spare_.reset();
   staged_ = 0;
 }
 
 void DirectAppender::flush() {
   if (direct() && staged_) {
-    writeWindow(alignUp(staged_));
-    if (direct()) start_ += alignUp(staged_);
-    staged_ = 0;
+    const size_t padded = alignUp(staged_);
+    submitWindow(padded);
+    if (direct()) start_ += padded;
   }
+  awaitInFlight();
   // The last window was written padded to the alignment: the file ends at the last real byte.
   if (file_.size() > end_) file_.truncate(end_);
 }

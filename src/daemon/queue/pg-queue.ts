@@ -16,6 +16,7 @@ import type { Job, JobQueue, JobSpec, QueueCounts } from './job-queue.js';
 import { connectCluster, type PgConnectOptions, type PgConnection } from './pg-connect.js';
 import { LOCK_CLUSTER_LIMIT } from './pg-schema.js';
 import { PgWakeup, WAKE_CHANNEL } from './pg-wakeup.js';
+import { untilQueueAnswers } from './queue-retry.js';
 import { commandCluster, READ_DESIRED, type ClusterCommand, type CommandResult, type DesiredState } from './pg-control.js';
 
 export interface PgQueueOptions extends PgConnectOptions {
@@ -333,18 +334,12 @@ export class PgJobQueue implements JobQueue {
     // A database away for a moment (restart) is waited for while the lease may still hold; once
     // it is back, a lease that expired meanwhile is found lost by the update itself.
     const giveUpAt = Date.now() + this.leaseSeconds * 1000;
-    for (;;) {
-      try {
-        const { rowCount } = await this.sql(
-          `UPDATE h2k.jobs SET lease_until = now() + make_interval(secs => $3) WHERE id = $1 AND claim_token = $2 AND state = 'running'`,
-          [id, token, this.leaseSeconds], 'h2k_fence');
-        if (rowCount !== 1) throw this.leaseLost(id);
-        return;
-      } catch (err) {
-        if ((err as H2kError).code !== 'E_QUEUE_UNREACHABLE' || Date.now() > giveUpAt) throw err;
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
+    await untilQueueAnswers(async () => {
+      const { rowCount } = await this.sql(
+        `UPDATE h2k.jobs SET lease_until = now() + make_interval(secs => $3) WHERE id = $1 AND claim_token = $2 AND state = 'running'`,
+        [id, token, this.leaseSeconds], 'h2k_fence');
+      if (rowCount !== 1) throw this.leaseLost(id);
+    }, { keepTrying: () => Date.now() <= giveUpAt, firstDelayMs: 250, maxDelayMs: 250 });
   }
 
   async complete(id: string): Promise<void> {

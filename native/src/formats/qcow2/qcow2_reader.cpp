@@ -313,33 +313,17 @@ void Qcow2Reader::readBacking(uint64_t offset, uint8_t* buf, uint64_t len) {
 BlockStatus Qcow2Reader::blockStatus(uint64_t offset, uint64_t maxLen) {
   requireStatusRange(view_->name(), size_, offset, maxLen);
   uint64_t end = offset + std::min(maxLen, size_ - offset);
-  RunMerger runs(offset);
-  uint64_t pos = offset;
-  while (pos < end) {
+  return statusRun(offset, end, backing_.get(), [&](uint64_t pos) {
     uint64_t cluster = pos / clusterSize_;
     uint64_t len = std::min(end, (cluster + 1) * clusterSize_) - pos;
     uint64_t l1Index = cluster / l2Entries_;
-    if (!backing_ && (l1_[l1Index] & kOffsetMask) == 0) {  // a whole unallocated L2 range at once
-      len = std::min(end, (l1Index + 1) * l2Entries_ * clusterSize_) - pos;
-      if (!runs.add(BlockKind::Hole, len)) break;
-      pos += len;
-      continue;
-    }
+    if (!backing_ && (l1_[l1Index] & kOffsetMask) == 0)  // a whole unallocated L2 range at once
+      return StatusPiece{std::min(end, (l1Index + 1) * l2Entries_ * clusterSize_) - pos, BlockKind::Hole};
     Mapping m = lookup(cluster);
-    BlockKind kind;
-    if (m.kind == Kind::Standard || m.kind == Kind::Compressed) {
-      kind = BlockKind::Data;
-    } else if (m.kind == Kind::Zero) {
-      kind = BlockKind::Zero;
-    } else {
-      BlockStatus inherited = inheritedStatus(backing_.get(), pos, len);
-      len = inherited.length;
-      kind = inherited.kind;
-    }
-    if (!runs.add(kind, len)) break;
-    pos += len;
-  }
-  return runs.run();
+    if (m.kind == Kind::Standard || m.kind == Kind::Compressed) return StatusPiece{len, BlockKind::Data};
+    if (m.kind == Kind::Zero) return StatusPiece{len, BlockKind::Zero};
+    return StatusPiece{len, BlockKind::Hole, true};
+  });
 }
 
 void Qcow2Reader::read(uint64_t offset, uint8_t* buf, size_t len) {

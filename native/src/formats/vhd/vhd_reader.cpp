@@ -337,26 +337,14 @@ BlockStatus VhdReader::blockStatus(uint64_t offset, uint64_t maxLen) {
   requireStatusRange(view_->name(), virtualSize_, offset, maxLen);
   maxLen = std::min(maxLen, virtualSize_ - offset);
   if (type_ == kFixed) return {offset, maxLen, BlockKind::Data};
-  // Classify one piece at a time and merge while the kind stays the same.
-  RunMerger runs(offset);
-  uint64_t pos = offset;
-  while (pos < offset + maxLen) {
+  const uint64_t end = offset + maxLen;
+  return statusRun(offset, end, parent_.get(), [&](uint64_t pos) {
     uint32_t block = static_cast<uint32_t>(pos / blockSize_);
-    uint64_t len = std::min<uint64_t>(offset + maxLen - pos, blockSize_ - pos % blockSize_);
-    BlockKind kind;
+    uint64_t len = std::min<uint64_t>(end - pos, blockSize_ - pos % blockSize_);
     bool present = false;
     if (bat_[block] != kUnallocated) len = bitmapRun(block, pos, len, &present);
-    if (present) {
-      kind = BlockKind::Data;
-    } else {
-      BlockStatus inherited = inheritedStatus(parent_.get(), pos, len);
-      len = inherited.length;
-      kind = inherited.kind;
-    }
-    if (!runs.add(kind, len)) break;
-    pos += len;
-  }
-  return runs.run();
+    return StatusPiece{len, BlockKind::Data, !present};
+  });
 }
 
 void VhdReader::read(uint64_t offset, uint8_t* buf, size_t len) {

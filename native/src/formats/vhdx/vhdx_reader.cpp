@@ -434,20 +434,12 @@ int VhdxReader::classify(uint64_t offset, uint64_t* len, uint64_t* host, BlockKi
 BlockStatus VhdxReader::blockStatus(uint64_t offset, uint64_t maxLen) {
   requireStatusRange(view_->name(), virtualSize_, offset, maxLen);
   uint64_t end = offset + std::min(maxLen, virtualSize_ - offset);
-  RunMerger runs(offset);
-  uint64_t pos = offset;
-  while (pos < end) {
+  return statusRun(offset, end, parent_.get(), [&](uint64_t pos) {
     uint64_t len = end - pos, host = 0;
     BlockKind kind = BlockKind::Hole;
-    if (classify(pos, &len, &host, &kind) == 0) {
-      BlockStatus inherited = inheritedStatus(parent_.get(), pos, len);
-      len = inherited.length;
-      kind = inherited.kind;
-    }
-    if (!runs.add(kind, len)) break;
-    pos += len;
-  }
-  return runs.run();
+    const bool inherited = classify(pos, &len, &host, &kind) == 0;
+    return StatusPiece{len, kind, inherited};
+  });
 }
 
 void VhdxReader::read(uint64_t offset, uint8_t* buf, size_t len) {
