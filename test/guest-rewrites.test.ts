@@ -4,10 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import { stableNameResolver } from '../src/guest/device-names.js';
 import { normalizeFixOptions } from '../src/guest/fix-options.js';
+import { btrfsSubvolMount, parseSubvolumeList } from '../src/guest/linux/btrfs.js';
 import { rewriteCrypttab, rewriteFstab } from '../src/guest/fstab.js';
 import { addKernelParams, rewriteGrubConfig } from '../src/guest/grub.js';
 import { addInitramfsToolsModules, addMkinitcpioModules, regenerateCommand, staleCopiesIn } from '../src/guest/initramfs.js';
-import { nicNameMap, nicNamesIn, rewriteNetworkConfig } from '../src/guest/network.js';
+import { nicNameMap, nicNamesIn, renamedConfigFile, rewriteNetworkConfig } from '../src/guest/network.js';
 import type { GuestFilesystem, GuestNetworkConfig } from '../src/guest/types.js';
 
 const fs: GuestFilesystem[] = [
@@ -64,9 +65,31 @@ describe('fstab', () => {
     expect(rewriteFstab(fstab, 'noop', oneDisk).text).toBe(fstab);
   });
 
+  it('btrfs subvolume lines (SUSE): the device is renamed, subvol= and the other options kept byte for byte', () => {
+    const suse = 'UUID=aaaa-1  /  btrfs  defaults  0  0\n/dev/sda1  /home  btrfs  subvol=/@/home  0  0\n/dev/sda1\t/.snapshots\tbtrfs\tsubvol=/@/.snapshots,compress=zstd\t0 0\n';
+    expect(rewriteFstab(suse, 'stabilize-all', oneDisk).text).toBe(
+      'UUID=aaaa-1  /  btrfs  defaults  0  0\nUUID=aaaa-1  /home  btrfs  subvol=/@/home  0  0\nUUID=aaaa-1\t/.snapshots\tbtrfs\tsubvol=/@/.snapshots,compress=zstd\t0 0\n');
+  });
+
   it('crypttab renames the source device only', () => {
     const r = rewriteCrypttab('# c\nsda5_crypt /dev/sda1 none luks,discard\nother UUID=x none luks\n', 'stabilize-all', oneDisk);
     expect(r.text).toBe('# c\nsda5_crypt UUID=aaaa-1 none luks,discard\nother UUID=x none luks\n');
+  });
+});
+
+describe('btrfs (SUSE)', () => {
+  it('btrfsvol mountables are mounted by subvol= on the device libguestfs lists, whatever kernel name they carry', () => {
+    expect(btrfsSubvolMount('/dev/sda2', ['/dev/sda2'])).toBeNull();
+    expect(btrfsSubvolMount('btrfsvol:/dev/sda2/@/home', ['/dev/sda2'])).toEqual({ device: '/dev/sda2', subvol: '/@/home' });
+    // libguestfs 1.48 with the appliance's disks enumerated the other way round; fstab's subvol=/@/var doubles the slash
+    expect(btrfsSubvolMount('btrfsvol:/dev/sdb2//@/var', ['/dev/sda2'])).toEqual({ device: '/dev/sda2', subvol: '/@/var' });
+    expect(btrfsSubvolMount('btrfsvol:/dev/sdc3/@/srv', ['/dev/sda2', '/dev/sda3'])).toEqual({ device: '/dev/sda3', subvol: '/@/srv' });
+    expect(btrfsSubvolMount('btrfsvol:/dev/sdc3/@/srv', ['/dev/sda3', '/dev/sdb3'])).toEqual({ device: '/dev/sdc3', subvol: '/@/srv' }); // ambiguous: as named
+  });
+
+  it('the default subvolume id is named from btrfs-subvolume-list', () => {
+    const list = '[0] = {\n  btrfssubvolume_id: 256\n  btrfssubvolume_top_level_id: 5\n  btrfssubvolume_path: @\n}\n[1] = {\n  btrfssubvolume_id: 258\n  btrfssubvolume_top_level_id: 257\n  btrfssubvolume_path: @/.snapshots/1/snapshot\n}\n';
+    expect(parseSubvolumeList(list)).toEqual(new Map([['256', '@'], ['258', '@/.snapshots/1/snapshot']]));
   });
 });
 
@@ -76,6 +99,14 @@ describe('grub', () => {
     expect(rewriteGrubConfig(cfg, oneDisk, 'grub.cfg').text).toBe(
       'linux /vmlinuz root=UUID=aaaa-1 ro resume=UUID=bbbb-2 quiet\nlinux /v2 root=/dev/mapper/vg-root ro\n',
     );
+  });
+
+  it('a btrfs root keeps rootflags=subvol= (SUSE) while root= becomes stable', () => {
+    const cfg = "\tlinux\t/vmlinuz-6.1 root=/dev/sda1 ro rootflags=subvol=@/.snapshots/1/snapshot net.ifnames=0 quiet\n";
+    expect(rewriteGrubConfig(cfg, oneDisk, '/boot/grub/grub.cfg').text).toBe(
+      "\tlinux\t/vmlinuz-6.1 root=UUID=aaaa-1 ro rootflags=subvol=@/.snapshots/1/snapshot net.ifnames=0 quiet\n");
+    expect(addKernelParams(cfg, ['net.ifnames=0', 'biosdevname=0'], '/boot/grub/grub.cfg')).toBe(
+      "\tlinux\t/vmlinuz-6.1 root=/dev/sda1 ro rootflags=subvol=@/.snapshots/1/snapshot net.ifnames=0 quiet biosdevname=0\n");
   });
 
   it('adds kernel params to GRUB_CMDLINE_LINUX and to linux lines, once', () => {
@@ -155,6 +186,20 @@ describe('network', () => {
     const c = cfg('/etc/sysconfig/network-scripts/ifcfg-ens192', 'ifcfg-rh');
     expect(rewriteNetworkConfig(c, ifcfg, 'basic', new Map())).toBe('DEVICE=ens192\nBOOTPROTO=dhcp\nONBOOT=yes\n');
     expect(rewriteNetworkConfig(c, ifcfg, 'full', new Map([['ens192', 'eth0']]))).toBe('DEVICE=eth0\nBOOTPROTO=dhcp\nONBOOT=yes\n');
+  });
+
+  it('wicked ifcfg (SUSE): LLADDR/HWADDR pins removed; the file name is the NIC, renamed in full', () => {
+    const ifcfg = "BOOTPROTO='dhcp'\nSTARTMODE='auto'\nLLADDR='00:50:56:aa:bb:cc'\nHWADDR='00:50:56:aa:bb:cc'\nZONE=''\n";
+    const c = cfg('/etc/sysconfig/network/ifcfg-ens192', 'wicked');
+    expect(rewriteNetworkConfig(c, ifcfg, 'basic', new Map())).toBe("BOOTPROTO='dhcp'\nSTARTMODE='auto'\nZONE=''\n");
+    expect(nicNamesIn(c, ifcfg)).toEqual(['ens192']);
+    expect(nicNamesIn(cfg('/etc/sysconfig/network/ifcfg-lo', 'wicked'), "STARTMODE='nfsroot'\n")).toEqual([]);
+    const names = nicNameMap(nicNamesIn(c, ifcfg));
+    expect(renamedConfigFile(c, names)).toBe('/etc/sysconfig/network/ifcfg-eth0');
+    expect(renamedConfigFile(c, new Map())).toBeNull();
+    expect(renamedConfigFile(cfg('/etc/sysconfig/network/ifcfg-eth0', 'wicked'), names)).toBeNull();
+    // RHEL's ifcfg names its NIC inside the file: never moved
+    expect(renamedConfigFile(cfg('/etc/sysconfig/network-scripts/ifcfg-ens192', 'ifcfg-rh'), names)).toBeNull();
   });
 
   it('NetworkManager keyfile: mac-address removed; full also drops interface-name', () => {

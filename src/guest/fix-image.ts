@@ -10,7 +10,7 @@ import {
   type InitramfsTool,
 } from './initramfs.js';
 import { firstFileOf, INITRAMFS_BINARIES, inspectSession } from './inspect.js';
-import { nicNameMap, nicNamesIn, rewriteNetworkConfig } from './network.js';
+import { nicNameMap, nicNamesIn, renamedConfigFile, rewriteNetworkConfig } from './network.js';
 import { normalizeFixOptions, type FixImageOptions } from './fix-options.js';
 import type { FixResult, GuestInspection } from './types.js';
 import { removeVmwareTools } from './vmware-tools.js';
@@ -75,8 +75,13 @@ export async function fixImage(path: string, options: FixImageOptions = {}): Pro
       for (const cfg of info.network) {
         const before = texts.get(cfg.file)!;
         const after = rewriteNetworkConfig(cfg, before, o.network, nicNames);
+        const moved = renamedConfigFile(cfg, nicNames);
         if (after === null) await cs.remove(cfg.file, before, 'network');
-        else await cs.writeText(cfg.file, before, after, 'network');
+        else if (moved && !texts.has(moved)) {
+          // wicked: the file name is the interface, so ifcfg-ens192 becomes ifcfg-eth0
+          await cs.writeText(moved, null, after, 'network');
+          await cs.remove(cfg.file, before, 'network');
+        } else await cs.writeText(cfg.file, before, after, 'network');
       }
       await keepCloudInitFromNetwork(s, cs);
       if (nicNames.size) cs.warnings.push(`network: NICs renamed ${[...nicNames].map(([a, b]) => `${a}->${b}`).join(', ')}; net.ifnames=0 added to the kernel command line`);

@@ -3,6 +3,7 @@ import { H2kError } from '../util/errors.js';
 import type { GuestfishSession } from './guestfish-session.js';
 import { GRUB_CONFIG_GLOBS, GRUB_CONFIGS } from './grub.js';
 import type { InitramfsTool } from './initramfs.js';
+import { btrfsSubvolMount } from './linux/btrfs.js';
 import { detectFirmware } from './linux/firmware.js';
 import { linuxProfile } from './linux/profile.js';
 import type { GuestFilesystem, GuestInspection, GuestNetworkConfig } from './types.js';
@@ -41,6 +42,7 @@ const NETWORK_GLOBS: [string, GuestNetworkConfig['backend']][] = [
   ['/etc/network/interfaces.d/*', 'ifupdown'],
   ['/etc/netplan/*.yaml', 'netplan'],
   ['/etc/sysconfig/network-scripts/ifcfg-*', 'ifcfg-rh'],
+  ['/etc/sysconfig/network/ifcfg-*', 'wicked'], // SUSE: the file name is the interface
   ['/etc/NetworkManager/system-connections/*', 'networkmanager'],
   ['/etc/systemd/network/*.network', 'systemd-networkd'],
   ['/etc/systemd/network/*.link', 'systemd-networkd'],
@@ -78,15 +80,20 @@ export async function findRoot(s: GuestfishSession): Promise<string> {
 }
 
 /** Mounts the guest's filesystems the way its fstab does (shortest mount point first). */
-export async function mountGuest(s: GuestfishSession, root: string, readonly: boolean, warnings: string[]): Promise<Record<string, string>> {
+export async function mountGuest(s: GuestfishSession, root: string, readonly: boolean, warnings: string[], filesystems: GuestFilesystem[] = []): Promise<Record<string, string>> {
   const mountpoints: Record<string, string> = {};
   for (const line of await s.lines('inspect-get-mountpoints', root)) {
     const i = line.indexOf(': ');
     if (i > 0) mountpoints[line.slice(0, i)] = line.slice(i + 2);
   }
+  const btrfsDevices = filesystems.filter((f) => f.type === 'btrfs' && f.device.startsWith('/dev/')).map((f) => f.device);
   for (const mp of Object.keys(mountpoints).sort((a, b) => a.length - b.length)) {
     try {
-      await s.call(readonly ? 'mount-ro' : 'mount', mountpoints[mp]!, mp);
+      const vol = btrfsSubvolMount(mountpoints[mp]!, btrfsDevices);
+      if (vol) {
+        mountpoints[mp] = `btrfsvol:${vol.device}${vol.subvol}`; // the name that mounts, for the report
+        await s.call('mount-options', `${readonly ? 'ro,' : ''}subvol=${vol.subvol}`, vol.device, mp);
+      } else await s.call(readonly ? 'mount-ro' : 'mount', mountpoints[mp]!, mp);
     } catch (err) {
       if (mp === '/') throw err;
       warnings.push(`could not mount ${mountpoints[mp]} on ${mp}: ${(err as Error).message}`);
@@ -169,7 +176,7 @@ export async function inspectSession(s: GuestfishSession, readonly: boolean, war
   if (type !== 'linux')
     return { ...base, ...notLinux(), fixable: false, notFixableReason: `guest type ${type} is not supported by h2k fix` };
 
-  const mountpoints = await mountGuest(s, root, readonly, warnings);
+  const mountpoints = await mountGuest(s, root, readonly, warnings, base.filesystems);
   const configs: string[] = [];
   for (const c of GRUB_CONFIGS) if (await s.isFile(c)) configs.push(c);
   for (const g of GRUB_CONFIG_GLOBS) for (const c of await s.glob(g)) if (await s.isFile(c)) configs.push(c);

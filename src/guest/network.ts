@@ -26,6 +26,7 @@ export function nicNamesIn(cfg: GuestNetworkConfig, text: string): string[] {
   switch (cfg.backend) {
     case 'ifupdown': add(/^\s*(?:auto|allow-[\w-]+|iface)\s+([\w.:-]+)/gm); break;
     case 'ifcfg-rh': add(/^\s*DEVICE=["']?([\w.:-]+)/gm); break;
+    case 'wicked': { const n = wickedNic(cfg.file); if (n) found.push(n); break; }
     case 'networkmanager': add(/^\s*interface-name=([\w.:-]+)/gm); break;
     case 'systemd-networkd': add(/^\s*Name=([\w.:-]+)/gm); break;
     case 'netplan': add(/^\s{2,}([\w.-]+):\s*$/gm); add(/set-name:\s*["']?([\w.-]+)/gm); break;
@@ -53,6 +54,10 @@ export function rewriteNetworkConfig(cfg: GuestNetworkConfig, text: string, leve
       if (full && !/^\s*IPADDR/m.test(out) && /^\s*BOOTPROTO=["']?none/m.test(out)) out = out.replace(/^(\s*BOOTPROTO=)["']?none["']?/m, '$1dhcp');
       return out;
     }
+    case 'wicked':
+      // LLADDR makes wicked put the VMware MAC on the new NIC (libvirt's MAC overridden, a clash
+      // with the source VM); HWADDR is older SUSE's pin. The interface is named by the file (wickedTarget).
+      return text.replace(/^\s*(LLADDR|HWADDR|MACADDR)=.*\n?/gm, '');
     case 'networkmanager': {
       let out = text.replace(/^\s*(mac-address|cloned-mac-address)=.*\n?/gm, '');
       if (full) out = out.replace(/^\s*interface-name=.*\n?/gm, ''); // the profile then applies to any NIC
@@ -67,6 +72,20 @@ export function rewriteNetworkConfig(cfg: GuestNetworkConfig, text: string, leve
     case 'netplan':
       return rewriteNetplan(text, full, names);
   }
+}
+
+/** The interface a wicked ifcfg file configures: its name after ifcfg- (null for lo and odd names). */
+export function wickedNic(file: string): string | null {
+  const m = /\/ifcfg-([\w.:-]+)$/.exec(file);
+  return m && m[1] !== 'lo' ? m[1]! : null;
+}
+
+/** Where a config file goes once its NIC is renamed: wicked's ifcfg-<nic> takes the new name (null: it stays). */
+export function renamedConfigFile(cfg: GuestNetworkConfig, names: Map<string, string>): string | null {
+  if (cfg.backend !== 'wicked') return null;
+  const nic = wickedNic(cfg.file);
+  const to = nic === null ? undefined : names.get(nic);
+  return to === undefined ? null : `${cfg.file.slice(0, cfg.file.lastIndexOf('/'))}/ifcfg-${to}`;
 }
 
 function renameWords(text: string, names: Map<string, string>): string {

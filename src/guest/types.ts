@@ -14,7 +14,7 @@ export interface GuestFilesystem {
 
 export interface GuestNetworkConfig {
   file: string;
-  backend: 'ifupdown' | 'netplan' | 'ifcfg-rh' | 'networkmanager' | 'systemd-networkd' | 'udev-persistent-net';
+  backend: 'ifupdown' | 'netplan' | 'ifcfg-rh' | 'wicked' | 'networkmanager' | 'systemd-networkd' | 'udev-persistent-net';
 }
 
 /** UEFI when an EFI system partition carries loaders (paths relative to the ESP, as stored). */
@@ -35,6 +35,7 @@ export interface LinuxProfile {
   bootloader: 'grub2-bls' | 'grub2' | 'grub-legacy' | 'none';
   firmware: 'uefi' | 'bios';
   rootDevice: 'partition' | 'lvm' | 'btrfs-subvolume' | 'md' | 'whole-disk';
+  rootSubvolume: string | null; // btrfs: the subvolume mounted as / (SUSE: @/.snapshots/1/snapshot, the default one)
   networkStack: GuestNetworkConfig['backend'][];
 }
 

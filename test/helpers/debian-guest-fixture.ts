@@ -35,7 +35,7 @@ export function debianGuestDisk(timeoutMs = 40 * 60_000): Promise<DebianGuestDis
 }
 
 export const MAKE_FAMILY_GUEST = join(repoRoot, 'scripts', 'make-family-guest.sh');
-export type GuestFamily = 'uefi' | 'rhel' | 'ubuntu';
+export type GuestFamily = 'uefi' | 'rhel' | 'ubuntu' | 'suse';
 
 /** A constant of make-family-guest.sh (ROOT_UUID, VMWARE_MAC...) or of one family's file. */
 export function familyConstant(name: string, family?: GuestFamily): string {

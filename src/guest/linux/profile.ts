@@ -2,6 +2,7 @@
 // tool, bootloader flavour, firmware, how the root filesystem is held, and the network stack.
 import type { GuestfishSession } from '../guestfish-session.js';
 import type { GuestInspection, LinuxProfile } from '../types.js';
+import { rootSubvolume } from './btrfs.js';
 
 const FAMILIES: [RegExp, LinuxProfile['family']][] = [
   [/^(rhel|redhat-based|centos|rocky|alma(linux)?|oraclelinux|ol|fedora|scientificlinux|circle|eurolinux)$/, 'rhel'],
@@ -36,8 +37,8 @@ async function initSystem(s: GuestfishSession): Promise<LinuxProfile['initSystem
   return (await s.exists('/sbin/init')) ? 'sysvinit' : 'unknown';
 }
 
-async function rootDevice(s: GuestfishSession, root: string): Promise<LinuxProfile['rootDevice']> {
-  if (root.startsWith('btrfsvol:')) return 'btrfs-subvolume';
+async function rootDevice(s: GuestfishSession, root: string, subvolume: string | null): Promise<LinuxProfile['rootDevice']> {
+  if (subvolume !== null) return 'btrfs-subvolume';
   if (/^\/dev\/md/.test(root)) return 'md';
   try {
     if ((await s.call('is-lv', root)).trim() === 'true') return 'lvm';
@@ -50,13 +51,16 @@ async function rootDevice(s: GuestfishSession, root: string): Promise<LinuxProfi
 export async function linuxProfile(s: GuestfishSession, info: Omit<GuestInspection, 'profile'>): Promise<LinuxProfile> {
   const osRelease = (await s.isFile('/etc/os-release')) ? await s.readText('/etc/os-release') : null;
   const bls = info.bootloader.configs.some((c) => c.startsWith('/boot/loader/entries/'));
+  const rootFs = info.filesystems.find((f) => f.device === info.root)?.type;
+  const subvolume = info.root.startsWith('btrfsvol:') || rootFs === 'btrfs' ? await rootSubvolume(s, info.root) : null;
   return {
     family: familyOf([info.distro ?? '', ...osReleaseIds(osRelease)]),
     initSystem: await initSystem(s),
     initramfsTool: info.initramfsTools[0] ?? null,
     bootloader: info.bootloader.kind === 'grub2' && bls ? 'grub2-bls' : info.bootloader.kind,
     firmware: info.firmware.kind,
-    rootDevice: await rootDevice(s, info.root),
+    rootDevice: await rootDevice(s, info.root, subvolume),
+    rootSubvolume: subvolume,
     networkStack: [...new Set(info.network.map((n) => n.backend).filter((b) => b !== 'udev-persistent-net'))],
   };
 }
