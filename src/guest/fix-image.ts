@@ -9,6 +9,7 @@ import {
   addInitramfsToolsModules, addMkinitcpioModules, dracutDropIn, INITRAMFS_CONFIG, listCommand, missingVirtioModules, regenerateCommand, staleCopiesIn,
   type InitramfsTool,
 } from './initramfs.js';
+import { listInitramfs } from './initramfs-listing.js';
 import { firstFileOf, INITRAMFS_BINARIES, inspectSession } from './inspect.js';
 import { nicNameMap, nicNamesIn, renamedConfigFile, rewriteNetworkConfig } from './network.js';
 import { normalizeFixOptions, type FixImageOptions } from './fix-options.js';
@@ -145,11 +146,23 @@ async function regenerateGrub(s: GuestfishSession, cs: ChangeSet, info: GuestIns
   if (stale.length) cs.fail(`grub: ${command} still wrote root=${stale[0]} into ${cfg} (check GRUB_DISABLE_LINUX_UUID and GRUB_DEVICE in /etc/default/grub)`);
 }
 
+/**
+ * The image's file names: downloaded and read on the host (seconds), else the guest's own lister
+ * run in the appliance (tens of seconds under TCG), e.g. for a compression the host cannot undo.
+ */
+async function listingOf(s: GuestfishSession, tool: InitramfsTool, image: string): Promise<string | null> {
+  try {
+    return (await listInitramfs(await s.readFile(image))).join('\n');
+  } catch {
+    const list = listCommand(tool, image);
+    return list ? s.sh(list) : null;
+  }
+}
+
 /** An initramfs image's listing and the virtio drivers neither in it nor built into the kernel; null when it cannot be listed. */
 async function virtioInImage(s: GuestfishSession, tool: InitramfsTool, version: string, image: string): Promise<{ listing: string; missing: string[] } | null> {
-  const list = listCommand(tool, image);
-  if (!list) return null;
-  const listing = await s.sh(list);
+  const listing = await listingOf(s, tool, image);
+  if (listing === null) return null;
   const builtinFile = await firstFileOf(s, [`/lib/modules/${version}/modules.builtin`, `/usr/lib/modules/${version}/modules.builtin`]);
   const builtin = builtinFile ? await s.readText(builtinFile) : '';
   return { listing, missing: missingVirtioModules(listing, builtin) };

@@ -1,0 +1,81 @@
+// Lists an initramfs image's files on the host: the image is a chain of cpio "newc" archives (an
+// uncompressed early-microcode one first on many distributions), the last one usually compressed.
+// Listing it here instead of running lsinitrd/lsinitramfs inside the TCG appliance saves tens of seconds.
+import { spawn } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
+import { findExecutable } from '../util/find-executable.js';
+
+const NEWC = ['070701', '070702'];
+const HEADER = 110;
+
+/** Compressions by magic; gzip is node's own, the rest need the host's decompressor. */
+const COMPRESSIONS: { name: string; magic: number[]; program?: [string, ...string[]] }[] = [
+  { name: 'gzip', magic: [0x1f, 0x8b] },
+  { name: 'zstd', magic: [0x28, 0xb5, 0x2f, 0xfd], program: ['zstd', '-dcq'] },
+  { name: 'xz', magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], program: ['xz', '-dc'] },
+  { name: 'lz4', magic: [0x02, 0x21, 0x4c, 0x18], program: ['lz4', '-dc'] },
+  { name: 'bzip2', magic: [0x42, 0x5a, 0x68], program: ['bzip2', '-dc'] },
+  { name: 'lzma', magic: [0x5d, 0x00, 0x00], program: ['xz', '--format=lzma', '-dc'] },
+];
+
+const align4 = (n: number) => (n + 3) & ~3;
+
+/** Names of one cpio newc archive from `start`; returns the offset after its TRAILER!!! entry. */
+function readCpio(data: Buffer, start: number, names: string[]): number {
+  let at = start;
+  for (;;) {
+    if (at + HEADER > data.length) throw new Error(`initramfs: cpio archive truncated at byte ${at}`);
+    const magic = data.toString('latin1', at, at + 6);
+    if (!NEWC.includes(magic)) throw new Error(`initramfs: bad cpio header at byte ${at}`);
+    const field = (i: number) => parseInt(data.toString('latin1', at + 6 + i * 8, at + 14 + i * 8), 16);
+    const fileSize = field(6);
+    const nameSize = field(11);
+    if (!Number.isFinite(fileSize) || !Number.isFinite(nameSize) || nameSize < 1) throw new Error(`initramfs: bad cpio header at byte ${at}`);
+    const name = data.toString('utf8', at + HEADER, at + HEADER + nameSize - 1);
+    at = align4(at + HEADER + nameSize);
+    if (name === 'TRAILER!!!') return at;
+    if (name !== '.') names.push(name.replace(/^\.?\//, ''));
+    at = align4(at + fileSize);
+    if (at > data.length) throw new Error(`initramfs: cpio entry ${name} runs past the end of the image`);
+  }
+}
+
+async function decompress(data: Buffer, program: [string, ...string[]], name: string): Promise<Buffer> {
+  const [cmd, ...args] = program;
+  if (!findExecutable(cmd)) throw new Error(`initramfs: ${name}-compressed image and no ${cmd} on the host`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('error', reject);
+    child.stdin.on('error', () => {}); // an early exit is reported by 'close'
+    child.on('close', (code) =>
+      code === 0 || (out.length && /trailing garbage|unexpected end/i.test(err))
+        ? resolve(Buffer.concat(out))
+        : reject(new Error(`initramfs: ${cmd} failed (${code}): ${err.trim()}`)));
+    child.stdin.end(data);
+  });
+}
+
+/** Every path in the image (no leading "./"), one per array element, in archive order. */
+export async function listInitramfs(data: Buffer, depth = 0): Promise<string[]> {
+  const names: string[] = [];
+  let at = 0;
+  while (at < data.length) {
+    if (data[at] === 0) { at++; continue; } // padding between concatenated archives
+    if (NEWC.includes(data.toString('latin1', at, at + 6))) {
+      at = readCpio(data, at, names);
+      continue;
+    }
+    const rest = data.subarray(at);
+    const c = COMPRESSIONS.find((x) => x.magic.every((b, i) => rest[i] === b));
+    if (!c || depth > 1) throw new Error(`initramfs: unknown content at byte ${at} (not cpio newc or a known compression)`);
+    // the compressed part runs to the end of the image (trailing padding is the decompressor's to ignore)
+    const plain = c.program ? await decompress(rest, c.program, c.name) : gunzipSync(rest);
+    names.push(...(await listInitramfs(plain, depth + 1)));
+    break;
+  }
+  return names;
+}
