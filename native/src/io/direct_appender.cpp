@@ -18,9 +18,8 @@ namespace {
 uint64_t alignDown(uint64_t v) { return v / DirectAppender::kAlign * DirectAppender::kAlign; }
 size_t alignUp(size_t v) { return (v + DirectAppender::kAlign - 1) / DirectAppender::kAlign * DirectAppender::kAlign; }
 
-// The whole aligned range, then the buffer zeroed for its next use (gaps must read as zeros).
-// Runs on the background thread; returns errno, 0 when every byte landed.
-int writeDirect(int fd, uint8_t* buf, size_t bytes, uint64_t at) {
+// The whole aligned range. Runs on the background thread; returns errno, 0 when every byte landed.
+int writeDirect(int fd, const uint8_t* buf, size_t bytes, uint64_t at) {
   size_t done = 0;
   while (done < bytes) {
     ssize_t n = ::pwrite(fd, buf + done, bytes - done, static_cast<off_t>(at + done));
@@ -29,7 +28,6 @@ int writeDirect(int fd, uint8_t* buf, size_t bytes, uint64_t at) {
     if (n == 0) return ENOSPC;
     done += static_cast<size_t>(n);
   }
-  std::memset(buf, 0, bytes);
   return 0;
 }
 }  // namespace
@@ -50,8 +48,7 @@ DirectAppender::DirectAppender(const File& file, bool direct, size_t windowBytes
   for (Buffer* b : {&window_, &spare_}) {
     void* p = nullptr;
     if (posix_memalign(&p, kAlign, cap_) != 0) throw std::bad_alloc();
-    b->reset(static_cast<uint8_t*>(p));
-    std::memset(b->get(), 0, cap_);
+    b->reset(static_cast<uint8_t*>(p));  // not zeroed: only what a window uses is touched (below)
   }
 }
 
@@ -89,6 +86,9 @@ void DirectAppender::write(const void* data, size_t len, uint64_t offset) {
       continue;
     }
     size_t n = static_cast<size_t>(std::min<uint64_t>(len, cap_ - rel));
+    // bytes skipped since the last write read as zeros (a hole); the buffer holds a previous
+    // window's bytes there, and zeroing only the gaps spares touching untouched pages at all
+    if (rel > staged_) std::memset(window_.get() + staged_, 0, static_cast<size_t>(rel) - staged_);
     std::memcpy(window_.get() + rel, p, n);
     staged_ = std::max<size_t>(staged_, static_cast<size_t>(rel) + n);
     p += n;
@@ -105,6 +105,7 @@ void DirectAppender::write(const void* data, size_t len, uint64_t offset) {
 void DirectAppender::submitWindow(size_t bytes) {
   awaitInFlight();  // the spare buffer must be free before it becomes the window
   if (!direct()) return;
+  if (bytes > staged_) std::memset(window_.get() + staged_, 0, bytes - staged_);  // the padding
   inFlight_.start = start_;
   inFlight_.bytes = bytes;
   inFlight_.staged = staged_;
@@ -123,7 +124,7 @@ void DirectAppender::awaitInFlight() {
   if (err == 0) return;
   if (err != EINVAL) throwErrno(err, "write failed on", file_.path(), static_cast<int64_t>(inFlight_.start));
   // Alignment this device will not take: the same bytes, buffered — the window that was in
-  // flight (still intact: the zeroing only follows a complete write), then the one being filled.
+  // flight (its buffer is not reused before this wait), then the one being filled.
   file_.writeAll(spare_.get(), inFlight_.staged, inFlight_.start);
   if (staged_) file_.writeAll(window_.get(), staged_, start_);
   dropDirect();
