@@ -17,7 +17,7 @@ PACKAGES=(
   qemu-system-x86                            # boot test of fixed guests (h2k validate --boot)
   linux-image-amd64                          # a kernel for guest fixtures and the libguestfs appliance
   busybox-static debootstrap                 # building small guest root filesystems in tests
-  initramfs-tools-core zstd                  # lsinitramfs (+ zstd for Debian 12 initrds): test/guest-debian.test.ts
+  initramfs-tools-core zstd cpio xz-utils   # lsinitramfs (+ zstd for Debian 12 initrds): guest-debian; cpio, xz: initramfs-listing
   e2fsprogs fdisk dosfstools mtools          # guest fixture disks without an appliance (mkfs.ext4 -d, sfdisk, FAT)
   ovmf                                       # UEFI firmware: h2k validate --boot of UEFI guests (test/guest-families.test.ts)
   libguestfs-xfs lvm2 btrfs-progs            # XFS (appliance), LVM and btrfs for the RHEL-/SUSE-like guest fixtures

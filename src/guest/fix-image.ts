@@ -9,7 +9,7 @@ import {
   addInitramfsToolsModules, addMkinitcpioModules, dracutDropIn, INITRAMFS_CONFIG, listCommand, missingVirtioModules, regenerateCommand, staleCopiesIn,
   type InitramfsTool,
 } from './initramfs.js';
-import { listInitramfs } from './initramfs-listing.js';
+import { listInitramfs, MAX_INITRAMFS_PLAIN_BYTES } from './initramfs-listing.js';
 import { firstFileOf, INITRAMFS_BINARIES, inspectSession } from './inspect.js';
 import { nicNameMap, nicNamesIn, renamedConfigFile, rewriteNetworkConfig } from './network.js';
 import { normalizeFixOptions, type FixImageOptions } from './fix-options.js';
@@ -152,6 +152,9 @@ async function regenerateGrub(s: GuestfishSession, cs: ChangeSet, info: GuestIns
  */
 async function listingOf(s: GuestfishSession, tool: InitramfsTool, image: string): Promise<string | null> {
   try {
+    // the guest's file: sized before it is read into memory here (a hostile one may be huge)
+    const size = Number((await s.call('filesize', image)).trim());
+    if (!(size <= MAX_INITRAMFS_PLAIN_BYTES)) throw new Error(`${image}: ${size} bytes, too large to list on the host`);
     return (await listInitramfs(await s.readFile(image))).join('\n');
   } catch {
     const list = listCommand(tool, image);

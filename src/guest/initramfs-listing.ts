@@ -6,6 +6,12 @@ import { gunzipSync } from 'node:zlib';
 import { findExecutable } from '../util/find-executable.js';
 
 const NEWC = ['070701', '070702'];
+/**
+ * The most an image may unpack to here (real ones: tens to a few hundred MiB). The image comes
+ * from the guest, which may be hostile: past this the listing stops and the caller lists it in
+ * the appliance instead, where a bomb only costs the appliance.
+ */
+export const MAX_INITRAMFS_PLAIN_BYTES = 1024 * 1024 * 1024;
 const HEADER = 110;
 
 /** Compressions by magic; gzip is node's own, the rest need the host's decompressor. */
@@ -40,15 +46,21 @@ function readCpio(data: Buffer, start: number, names: string[]): number {
   }
 }
 
-async function decompress(data: Buffer, program: [string, ...string[]], name: string): Promise<Buffer> {
+async function decompress(data: Buffer, program: [string, ...string[]], name: string, maxBytes: number): Promise<Buffer> {
   const [cmd, ...args] = program;
   if (!findExecutable(cmd)) throw new Error(`initramfs: ${name}-compressed image and no ${cmd} on the host`);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
+    let size = 0;
     let err = '';
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.stdout.on('data', (b: Buffer) => {
+      size += b.length;
+      if (size <= maxBytes) return void out.push(b);
+      child.kill('SIGKILL');
+      reject(new Error(`initramfs: the ${name}-compressed image unpacks to more than ${maxBytes} bytes`));
+    });
+    child.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4096)));
     child.on('error', reject);
     child.stdin.on('error', () => {}); // an early exit is reported by 'close'
     child.on('close', (code) =>
@@ -59,8 +71,17 @@ async function decompress(data: Buffer, program: [string, ...string[]], name: st
   });
 }
 
+function gunzipBounded(data: Buffer, maxBytes: number): Buffer {
+  try {
+    return gunzipSync(data, { maxOutputLength: maxBytes });
+  } catch (err) {
+    if (err instanceof RangeError) throw new Error(`initramfs: the gzip-compressed image unpacks to more than ${maxBytes} bytes`);
+    throw err;
+  }
+}
+
 /** Every path in the image (no leading "./"), one per array element, in archive order. */
-export async function listInitramfs(data: Buffer, depth = 0): Promise<string[]> {
+export async function listInitramfs(data: Buffer, depth = 0, maxPlainBytes = MAX_INITRAMFS_PLAIN_BYTES): Promise<string[]> {
   const names: string[] = [];
   let at = 0;
   while (at < data.length) {
@@ -73,8 +94,8 @@ export async function listInitramfs(data: Buffer, depth = 0): Promise<string[]> 
     const c = COMPRESSIONS.find((x) => x.magic.every((b, i) => rest[i] === b));
     if (!c || depth > 1) throw new Error(`initramfs: unknown content at byte ${at} (not cpio newc or a known compression)`);
     // the compressed part runs to the end of the image (trailing padding is the decompressor's to ignore)
-    const plain = c.program ? await decompress(rest, c.program, c.name) : gunzipSync(rest);
-    names.push(...(await listInitramfs(plain, depth + 1)));
+    const plain = c.program ? await decompress(rest, c.program, c.name, maxPlainBytes) : gunzipBounded(rest, maxPlainBytes);
+    names.push(...(await listInitramfs(plain, depth + 1, maxPlainBytes)));
     break;
   }
   return names;
