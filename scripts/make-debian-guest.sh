@@ -167,12 +167,14 @@ rm -f "$WORK/root.ext4"
 rm -rf "$ROOT"
 
 log "grub-install + update-grub inside a libguestfs appliance"
+# grub-install gets the disk as the appliance's kernel names it (libguestfs's /dev/sda is the
+# kernel's /dev/sdb when the appliance's disks enumerate the other way round)
 export LIBGUESTFS_BACKEND=direct
 [ "${H2K_GUEST_ACCEL:-}" = kvm ] || export LIBGUESTFS_BACKEND_SETTINGS=force_tcg # as src/guest/accel.ts: TCG unless told
 guestfish --format=raw -a "$WORK/disk.raw" >"$WORK/grub.log" 2>&1 <<'EOF' || { cat "$WORK/grub.log" >&2; log "grub-install failed"; exit 1; }
 run
 mount /dev/sda1 /
-command "grub-install --target=i386-pc /dev/sda"
+sh "d=$(findmnt -no SOURCE /); grub-install --target=i386-pc ${d%%[0-9]*}"
 command "update-grub"
 sync
 umount-all

@@ -35,6 +35,45 @@ appliance() {
     guestfish --format=raw -a "$WORK/disk.raw" >"$1" 2>&1 || { cat "$1" >&2; log "guestfish failed"; return 1; }
 }
 
+# grub-install for BIOS, run by guestfish's sh: the disk is named as the appliance's kernel sees it.
+# libguestfs calls it /dev/sda, but when the appliance's disks enumerate the other way round the
+# kernel's /dev/sda is the appliance's own root ("File system `ext2' doesn't support embedding").
+GRUB_INSTALL_BIOS='sh "d=$(findmnt -no SOURCE -T /boot); grub-install --target=i386-pc ${d%%[0-9]*}"'
+# the test's eyes: the guest's addresses ("h2k-net ...") on the console once the network is online,
+# ordered before getty-pre.target so the serial login prompt (where a boot test stops) comes after
+# them (ordered only before multi-user, it lost the race with the serial getty)
+install_net_report_unit() {
+  mkdir -p "$ROOT/etc/systemd/system/multi-user.target.wants"
+  cat >"$ROOT/etc/systemd/system/h2k-fixture-net.service" <<'UNIT'
+[Unit]
+Description=h2k fixture: print the network addresses on the console
+Wants=network-online.target getty-pre.target
+After=network-online.target
+Before=multi-user.target getty-pre.target
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo "h2k-net $(hostname -I)"'
+StandardOutput=journal+console
+[Install]
+WantedBy=multi-user.target
+UNIT
+  ln -s /etc/systemd/system/h2k-fixture-net.service "$ROOT/etc/systemd/system/multi-user.target.wants/h2k-fixture-net.service"
+}
+# the VMware host's initramfs ($1, downloaded from the appliance): no virtio_blk, and every module
+# named after it (a filesystem the root needs) present
+check_initramfs_without_virtio() {
+  local image=$1 module; shift
+  lsinitramfs "$image" >"$WORK/initramfs.list" || { log "lsinitramfs failed"; return 1; }
+  if grep -q virtio_blk "$WORK/initramfs.list"; then log "initramfs still has virtio_blk"; return 1; fi
+  for module; do
+    grep -q "/$module\.ko" "$WORK/initramfs.list" || { head -n 40 "$WORK/initramfs.list" >&2; log "initramfs lacks $module"; return 1; }
+  done
+}
+# the grub.cfg the appliance printed into grub.log boots what it should: $1 a grep pattern, $2 what
+check_grub_cfg() {
+  grep -q -- "$1" "$WORK/grub.log" || { cat "$WORK/grub.log" >&2; log "grub.cfg does not boot $2"; return 1; }
+}
+
 if [ -f "$DEST/disk.raw" ]; then echo "$DEST/disk.raw"; exit 0; fi
 [ "$(id -u)" -eq 0 ] || { log "needs root (debootstrap and chroot)"; exit 1; }
 # shellcheck source=/dev/null

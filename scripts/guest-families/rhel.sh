@@ -73,21 +73,8 @@ ONBOOT=yes
 HWADDR=$VMWARE_MAC
 EOF
   printf 'SELINUX=enforcing\nSELINUXTYPE=targeted\n' >"$ROOT/etc/selinux/config"
-  mkdir -p "$ROOT/etc/systemd/system/multi-user.target.wants" "$ROOT/etc/NetworkManager/conf.d"
-  cat >"$ROOT/etc/systemd/system/h2k-fixture-net.service" <<'EOF'
-[Unit]
-Description=h2k fixture: print the network addresses on the console
-Wants=network-online.target getty-pre.target
-After=network-online.target
-Before=multi-user.target getty-pre.target
-[Service]
-Type=oneshot
-ExecStart=/bin/sh -c 'echo "h2k-net $(hostname -I)"'
-StandardOutput=journal+console
-[Install]
-WantedBy=multi-user.target
-EOF
-  ln -s /etc/systemd/system/h2k-fixture-net.service "$ROOT/etc/systemd/system/multi-user.target.wants/h2k-fixture-net.service"
+  mkdir -p "$ROOT/etc/NetworkManager/conf.d"
+  install_net_report_unit
   # keyfiles only, as on RHEL (Debian's default also runs the ifupdown plugin)
   printf '[main]\nplugins=keyfile\n' >"$ROOT/etc/NetworkManager/conf.d/h2k-fixture-rhel.conf"
   printf 'hostonly="yes"\n' >"$ROOT/etc/dracut.conf.d/01-dist.conf"
@@ -115,7 +102,7 @@ mount /dev/sda1 /boot
 tar-in $WORK/root.tar /
 sh "dracut -f --no-hostonly --gzip --filesystems xfs --add-drivers dm-mod --omit-drivers 'virtio_blk virtio_scsi virtio_net virtio_pci virtio_console' /boot/initramfs-$KVER.img $KVER"
 download /boot/initramfs-$KVER.img $WORK/initramfs.img
-command "grub-install --target=i386-pc /dev/sda"
+$GRUB_INSTALL_BIOS
 command "update-grub"
 echo GRUB:
 cat /boot/grub/grub.cfg
@@ -126,8 +113,6 @@ EOF
   # the VMware host's initramfs: everything but virtio, under RHEL's name
   # --gzip: the host's lsinitramfs reads it whatever the host has; --filesystems/--add-drivers: a
   # no-hostonly image did not carry xfs (the last build stopped on it)
-  lsinitramfs "$WORK/initramfs.img" >"$WORK/initramfs.list" || { log "lsinitramfs failed"; return 1; }
-  if grep -q virtio_blk "$WORK/initramfs.list"; then log "initramfs still has virtio_blk"; return 1; fi
-  grep -q '/xfs\.ko' "$WORK/initramfs.list" || { head -n 40 "$WORK/initramfs.list" >&2; log "initramfs lacks xfs"; return 1; }
-  grep -q 'root=/dev/mapper/rhel-root' "$WORK/grub.log" || { cat "$WORK/grub.log" >&2; log "grub.cfg does not boot the LVM root"; return 1; }
+  check_initramfs_without_virtio "$WORK/initramfs.img" xfs
+  check_grub_cfg 'root=/dev/mapper/rhel-root' "the LVM root"
 }

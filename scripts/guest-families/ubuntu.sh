@@ -50,24 +50,10 @@ network:
     version: 2
 EOF
   chroot "$ROOT" systemctl enable systemd-networkd.service systemd-networkd-wait-online.service >/dev/null 2>&1
-  mkdir -p "$ROOT/etc/systemd/system/systemd-networkd-wait-online.service.d" "$ROOT/etc/systemd/system/multi-user.target.wants"
+  mkdir -p "$ROOT/etc/systemd/system/systemd-networkd-wait-online.service.d"
   printf '[Service]\nExecStart=\nExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=20\n' \
     >"$ROOT/etc/systemd/system/systemd-networkd-wait-online.service.d/h2k-fixture-timeout.conf"
-  # the test's eyes: the addresses the guest got, on the console before multi-user is reached
-  cat >"$ROOT/etc/systemd/system/h2k-fixture-net.service" <<'EOF'
-[Unit]
-Description=h2k fixture: print the network addresses on the console
-Wants=network-online.target getty-pre.target
-After=network-online.target
-Before=multi-user.target getty-pre.target
-[Service]
-Type=oneshot
-ExecStart=/bin/sh -c 'echo "h2k-net $(hostname -I)"'
-StandardOutput=journal+console
-[Install]
-WantedBy=multi-user.target
-EOF
-  ln -s /etc/systemd/system/h2k-fixture-net.service "$ROOT/etc/systemd/system/multi-user.target.wants/h2k-fixture-net.service"
+  install_net_report_unit
   chroot "$ROOT" update-initramfs -u -k "$KVER" >"$WORK/initramfs.log" 2>&1 || { cat "$WORK/initramfs.log" >&2; return 1; }
 }
 
@@ -79,10 +65,10 @@ make_disk() {
   dd if="$WORK/root.ext4" of="$WORK/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none
   rm -f "$WORK/root.ext4"
   log "grub-install + update-grub inside a libguestfs appliance"
-  appliance "$WORK/grub.log" <<'EOF'
+  appliance "$WORK/grub.log" <<EOF
 run
 mount /dev/sda1 /
-command "grub-install --target=i386-pc /dev/sda"
+$GRUB_INSTALL_BIOS
 command "update-grub"
 sync
 umount-all

@@ -9,7 +9,8 @@ import {
   addInitramfsToolsModules, addMkinitcpioModules, dracutDropIn, INITRAMFS_CONFIG, listCommand, missingVirtioModules, regenerateCommand, staleCopiesIn,
   type InitramfsTool,
 } from './initramfs.js';
-import { listInitramfs, MAX_INITRAMFS_PLAIN_BYTES } from './initramfs-listing.js';
+import { initramfsCompression, listInitramfs, MAX_INITRAMFS_PLAIN_BYTES } from './initramfs-listing.js';
+import { dracutWithHostGzip, dracutWouldGzip } from './linux/dracut-host-gzip.js';
 import { firstFileOf, INITRAMFS_BINARIES, inspectSession } from './inspect.js';
 import { nicNameMap, nicNamesIn, renamedConfigFile, rewriteNetworkConfig } from './network.js';
 import { normalizeFixOptions, type FixImageOptions } from './fix-options.js';
@@ -146,29 +147,33 @@ async function regenerateGrub(s: GuestfishSession, cs: ChangeSet, info: GuestIns
   if (stale.length) cs.fail(`grub: ${command} still wrote root=${stale[0]} into ${cfg} (check GRUB_DISABLE_LINUX_UUID and GRUB_DEVICE in /etc/default/grub)`);
 }
 
+/** What h2k knows of an initramfs image: its file names and how its main archive is compressed (null: not known). */
+interface ImageListing { listing: string; compression: string | null }
+
 /**
  * The image's file names: downloaded and read on the host (seconds), else the guest's own lister
  * run in the appliance (tens of seconds under TCG), e.g. for a compression the host cannot undo.
  */
-async function listingOf(s: GuestfishSession, tool: InitramfsTool, image: string): Promise<string | null> {
+async function listingOf(s: GuestfishSession, tool: InitramfsTool, image: string): Promise<ImageListing | null> {
   try {
     // the guest's file: sized before it is read into memory here (a hostile one may be huge)
     const size = Number((await s.call('filesize', image)).trim());
     if (!(size <= MAX_INITRAMFS_PLAIN_BYTES)) throw new Error(`${image}: ${size} bytes, too large to list on the host`);
-    return (await listInitramfs(await s.readFile(image))).join('\n');
+    const data = await s.readFile(image);
+    return { listing: (await listInitramfs(data)).join('\n'), compression: initramfsCompression(data) };
   } catch {
     const list = listCommand(tool, image);
-    return list ? s.sh(list) : null;
+    return list ? { listing: await s.sh(list), compression: null } : null;
   }
 }
 
 /** An initramfs image's listing and the virtio drivers neither in it nor built into the kernel; null when it cannot be listed. */
-async function virtioInImage(s: GuestfishSession, tool: InitramfsTool, version: string, image: string): Promise<{ listing: string; missing: string[] } | null> {
-  const listing = await listingOf(s, tool, image);
-  if (listing === null) return null;
+async function virtioInImage(s: GuestfishSession, tool: InitramfsTool, version: string, image: string): Promise<(ImageListing & { missing: string[] }) | null> {
+  const found = await listingOf(s, tool, image);
+  if (found === null) return null;
   const builtinFile = await firstFileOf(s, [`/lib/modules/${version}/modules.builtin`, `/usr/lib/modules/${version}/modules.builtin`]);
   const builtin = builtinFile ? await s.readText(builtinFile) : '';
-  return { listing, missing: missingVirtioModules(listing, builtin) };
+  return { ...found, missing: missingVirtioModules(found.listing, builtin) };
 }
 
 /** Lists the regenerated initramfs in the guest: the virtio drivers must really be inside. */
@@ -183,18 +188,22 @@ async function verifyVirtioInInitramfs(s: GuestfishSession, cs: ChangeSet, tool:
   if (found?.missing.length) cs.fail(`initramfs: ${image} was regenerated but lacks ${found.missing.join(', ')}`);
 }
 
-/**
- * True when the image the guest boots already holds every virtio driver (or the kernel has them
- * built in, as Ubuntu's does) and no copy of a file this fix changed: rebuilding it would change
- * nothing the boot needs, and costs minutes under TCG (MODULES=most images). Unlistable: false.
- */
-async function imageAlreadyFit(s: GuestfishSession, cs: ChangeSet, tool: InitramfsTool, version: string, image: string): Promise<boolean> {
-  let found;
+/** The image the guest boots now, listed; null when it cannot be (e.g. a read-only dry run where the lister needs a scratch file). */
+async function currentImage(s: GuestfishSession, tool: InitramfsTool, version: string, image: string | null) {
+  if (image === null) return null;
   try {
-    found = await virtioInImage(s, tool, version, image);
+    return await virtioInImage(s, tool, version, image);
   } catch {
-    return false; // e.g. a read-only dry run where the lister needs a scratch file: rebuild as asked
+    return null;
   }
+}
+
+/**
+ * True when the image already holds every virtio driver (or the kernel has them built in, as
+ * Ubuntu's does) and no copy of a file this fix changed: rebuilding it would change nothing the
+ * boot needs, and costs minutes under TCG (MODULES=most images).
+ */
+function imageAlreadyFit(cs: ChangeSet, found: (ImageListing & { missing: string[] }) | null): boolean {
   if (!found || found.missing.length) return false;
   return !staleCopiesIn(found.listing, cs.changes.filter((c) => c.kind !== 'initramfs').map((c) => c.file)).length;
 }
@@ -221,13 +230,19 @@ async function fixInitramfs(s: GuestfishSession, cs: ChangeSet, info: GuestInspe
         cs.warnings.push(`initramfs: no /lib/modules/${k.version} in the guest; initramfs for ${k.version} not regenerated`);
         continue;
       }
-      if (k.initramfs !== null && await imageAlreadyFit(s, cs, tool, k.version, k.initramfs)) {
+      const current = await currentImage(s, tool, k.version, k.initramfs);
+      if (imageAlreadyFit(cs, current)) {
         cs.warnings.push(`initramfs: ${k.initramfs} already has the virtio drivers and no copy of a changed file; not regenerated (${file} keeps them in later rebuilds)`);
         continue;
       }
       const target = k.initramfs ?? (tool === 'initramfs-tools' ? `/boot/initrd.img-${k.version}` : `/boot/initramfs-${k.version}.img`);
-      if (await cs.regenerate(target, regenerateCommand(tool, k.version, k.initramfs !== null, target), 'initramfs') && !cs.dryRun)
-        await verifyVirtioInInitramfs(s, cs, tool, k.version, target);
+      const command = regenerateCommand(tool, k.version, k.initramfs !== null, target);
+      // dracut's gzip is tens of seconds under TCG: the host compresses when that is what the guest's dracut does
+      const hostGzip = tool === 'dracut' && !cs.dryRun && !(await s.isSymlink(target)) && (await dracutWouldGzip(s, current?.compression ?? null));
+      const regenerated = hostGzip
+        ? await cs.regenerate(target, `dracut -f --no-compress, gzip -9 on the host (as: ${command})`, 'initramfs', () => dracutWithHostGzip(s, cs, k.version, target, command))
+        : await cs.regenerate(target, command, 'initramfs');
+      if (regenerated && !cs.dryRun) await verifyVirtioInInitramfs(s, cs, tool, k.version, target);
     }
   }
 }

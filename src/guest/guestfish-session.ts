@@ -167,8 +167,12 @@ export class GuestfishSession {
     return (await this.readFile(path)).toString('utf8');
   }
 
-  /** Writes a guest file through upload, keeping its mode and owner when it already exists. */
   async writeText(path: string, content: string): Promise<void> {
+    return this.writeFile(path, content);
+  }
+
+  /** Writes a guest file through upload, keeping its mode and owner when it already exists. */
+  async writeFile(path: string, content: string | Uint8Array): Promise<void> {
     const local = join(this.scratch, `ul-${++this.seq}`);
     await writeFile(local, content);
     try {

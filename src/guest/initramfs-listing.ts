@@ -27,7 +27,7 @@ const COMPRESSIONS: { name: string; magic: number[]; program?: [string, ...strin
 const align4 = (n: number) => (n + 3) & ~3;
 
 /** Names of one cpio newc archive from `start`; returns the offset after its TRAILER!!! entry. */
-function readCpio(data: Buffer, start: number, names: string[]): number {
+export function readCpio(data: Buffer, start: number, names: string[]): number {
   let at = start;
   for (;;) {
     if (at + HEADER > data.length) throw new Error(`initramfs: cpio archive truncated at byte ${at}`);
@@ -78,6 +78,22 @@ function gunzipBounded(data: Buffer, maxBytes: number): Buffer {
     if (err instanceof RangeError) throw new Error(`initramfs: the gzip-compressed image unpacks to more than ${maxBytes} bytes`);
     throw err;
   }
+}
+
+/**
+ * How the image's last archive is compressed: a name of COMPRESSIONS, 'none' when the image is
+ * cpio archives only, null when its content is none of these.
+ */
+export function initramfsCompression(data: Buffer): string | null {
+  let at = 0;
+  while (at < data.length) {
+    if (data[at] === 0) { at++; continue; }
+    if (!NEWC.includes(data.toString('latin1', at, at + 6))) break;
+    at = readCpio(data, at, []);
+  }
+  if (at >= data.length) return 'none';
+  const rest = data.subarray(at);
+  return COMPRESSIONS.find((x) => x.magic.every((b, i) => rest[i] === b))?.name ?? null;
 }
 
 /** Every path in the image (no leading "./"), one per array element, in archive order. */
