@@ -16,6 +16,7 @@ const SOURCES = [
   ['pool-entry', 'node bench/pool-entry.js'],
   ['daemon', 'node bench/daemon.js'],
   ['cluster', 'node bench/cluster.js'],
+  ['guest-fix', 'node bench/guest-fix.js'],
 ];
 
 const rows = [];
