@@ -157,7 +157,7 @@ describe('RHEL-like guest (a Debian userland laid out as RHEL, not RHEL): LVM ro
     console.log(`rhel: h2k fix took ${seconds.toFixed(1)} s (${fixLoad})`);
     const files = new Set(result.changes.map((c: { file: string }) => c.file));
     const entry = `/boot/loader/entries/${familyConstant('MACHINE_ID', 'rhel')}-${kver}.conf`;
-    for (const f of ['/etc/dracut.conf.d/90-h2k-virtio.conf', `/boot/initramfs-${kver}.img`, entry, '/etc/default/grub', '/boot/grub/grub.cfg',
+    for (const f of ['/etc/dracut.conf.d/90-h2k-virtio.conf', `/boot/initramfs-${kver}.img`, entry, '/etc/default/grub', '/etc/kernel/cmdline', '/boot/grub/grub.cfg',
       '/etc/NetworkManager/system-connections/ens192.nmconnection', '/etc/sysconfig/network-scripts/ifcfg-ens192', '/.autorelabel']) expect(files, f).toContain(f);
     const regen = result.changes.find((c: { file: string }) => c.file === `/boot/initramfs-${kver}.img`);
     // the guest's dracut gzips (its image is gzip): dracut runs uncompressed in the appliance, the host compresses
@@ -166,12 +166,14 @@ describe('RHEL-like guest (a Debian userland laid out as RHEL, not RHEL): LVM ro
     const local = join(g.dir, 'readback');
     const out = await guestfish('qcow2', g.output, [
       'run', 'mount-ro /dev/rhel/root /', 'mount-ro /dev/sda1 /boot',
-      'echo @@entry', `cat ${entry}`, 'echo @@grubcfg', 'cat /boot/grub/grub.cfg',
+      'echo @@entry', `cat ${entry}`, 'echo @@cmdline', 'cat /etc/kernel/cmdline', 'echo @@grubcfg', 'cat /boot/grub/grub.cfg',
       'echo @@nm', 'cat /etc/NetworkManager/system-connections/ens192.nmconnection',
       'echo @@ifcfg', 'cat /etc/sysconfig/network-scripts/ifcfg-ens192',
       'echo @@relabel', 'is-file /.autorelabel', `! mkdir -p ${local}`, `copy-out /boot/initramfs-${kver}.img ${local}`, 'echo @@end',
     ].join('\n'));
     expect(out.entry).toMatch(/^options root=\/dev\/mapper\/rhel-root ro rd\.lvm\.lv=rhel\/root .*net\.ifnames=0/m);
+    // the command line kernel-install gives a later kernel's entry: the same parameters
+    expect(out.cmdline!.trim()).toBe('root=/dev/mapper/rhel-root ro rd.lvm.lv=rhel/root crashkernel=1G-4G:192M net.ifnames=0 biosdevname=0');
     for (const l of out.grubcfg!.split('\n').filter((x) => /^\s*linux\s/.test(x))) expect(l).toMatch(/root=\/dev\/mapper\/rhel-root .*rd\.lvm\.lv=rhel\/root.*net\.ifnames=0/);
     expect(out.nm).not.toMatch(/mac-address|interface-name/);
     expect(out.nm).toMatch(/^method=auto$/m);
@@ -376,6 +378,21 @@ describe('family rules (no appliance)', () => {
     expect(once).toContain('options root=/dev/mapper/rhel-root ro rd.lvm.lv=rhel/root net.ifnames=0\n');
     expect(once).toContain('linux /vmlinuz-5.14\n');
     expect(addKernelParams(once, ['net.ifnames=0'], file)).toBe(once);
+  });
+
+  it("RHEL 8's grubenv kernelopts and RHEL 9's /etc/kernel/cmdline get them too; grubenv keeps its 1024-byte block", async () => {
+    const { addKernelParams, refillGrubenv, rewriteGrubConfig, GRUBENV_BLOCK } = await import('../src/guest/grub.js');
+    const vars = '# GRUB Environment Block\nsaved_entry=abc-4.18\nkernelopts=root=/dev/sda2 ro resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/root\nboot_success=0\n';
+    const grubenv = vars + '#'.repeat(GRUBENV_BLOCK - vars.length);
+    const resolve = (dev: string) => (dev === '/dev/sda2' ? 'UUID=1111' : null);
+    const edited = addKernelParams(rewriteGrubConfig(grubenv, resolve, '/boot/grub2/grubenv').text, ['net.ifnames=0'], '/boot/grub2/grubenv');
+    const refilled = refillGrubenv(edited, GRUBENV_BLOCK)!;
+    expect(refilled).toHaveLength(GRUBENV_BLOCK);
+    expect(refilled).toContain('\nkernelopts=root=UUID=1111 ro resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/root net.ifnames=0\nboot_success=0\n###');
+    expect(refilled).toContain('saved_entry=abc-4.18\n');
+    expect(refillGrubenv(`${vars}kernelopts=${'x'.repeat(GRUBENV_BLOCK)}\n`, GRUBENV_BLOCK)).toBeNull(); // GRUB could not read it
+    expect(addKernelParams('root=/dev/mapper/rhel-root ro\n', ['net.ifnames=0'], '/etc/kernel/cmdline')).toBe('root=/dev/mapper/rhel-root ro net.ifnames=0\n');
+    expect(addKernelParams('root=UUID=a ro net.ifnames=0\n', ['net.ifnames=0'], '/etc/kernel/cmdline')).toBe('root=UUID=a ro net.ifnames=0\n');
   });
 
   it('/etc/default/grub: the last GRUB_CMDLINE_LINUX assignment gets the parameters (the shell keeps the last)', async () => {

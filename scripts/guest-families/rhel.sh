@@ -1,7 +1,7 @@
 # "RHEL-like" guest: a Debian userland laid out as RHEL lays itself out (it is not RHEL): MBR with
 # a separate /boot (XFS) and an LVM volume group "rhel" whose "root" volume holds XFS; dracut
 # (Debian's) as the initramfs tool with RHEL's names (/boot/initramfs-<kver>.img) and hostonly;
-# grub2 with BootLoaderSpec entries in /boot/loader/entries (Debian's grub boots its own grub.cfg:
+# grub2 with BootLoaderSpec entries in /boot/loader/entries and /etc/kernel/cmdline (Debian's grub boots its own grub.cfg:
 # it has no blscfg, so the entries are kept right by h2k but not what boots here); NetworkManager
 # keyfile and an ifcfg-ens192, both pinned to a VMware MAC; SELINUX=enforcing in
 # /etc/selinux/config. The initramfs is built as on the VMware host: no virtio drivers, so the
@@ -35,6 +35,9 @@ EOF
 GRUB_CMDLINE_LINUX="rd.lvm.lv=rhel/root"
 GRUB_ENABLE_BLSCFG=true
 EOF
+  # RHEL 9: kernel-install builds a new kernel's BLS entry from this command line
+  mkdir -p "$ROOT/etc/kernel"
+  echo "root=/dev/mapper/rhel-root ro rd.lvm.lv=rhel/root crashkernel=1G-4G:192M" >"$ROOT/etc/kernel/cmdline"
   mkdir -p "$ROOT/boot/loader/entries"
   cat >"$ROOT/boot/loader/entries/$MACHINE_ID-$KVER.conf" <<EOF
 title Red Hat Enterprise Linux-like ($KVER) (Debian userland)

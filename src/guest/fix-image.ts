@@ -2,7 +2,7 @@
 import { H2kError } from '../util/errors.js';
 import { stableNameResolver } from './device-names.js';
 import { rewriteCrypttab, rewriteFstab } from './fstab.js';
-import { addKernelParams, allowLinuxUuid, GRUB_DEVICE_MAPS, rewriteGrubConfig } from './grub.js';
+import { addKernelParams, allowLinuxUuid, GRUB_DEVICE_MAPS, refillGrubenv, rewriteGrubConfig } from './grub.js';
 import { withGuestSession, type GuestfishSession } from './guestfish-session.js';
 import { detectImageFormat } from './image-format.js';
 import {
@@ -119,6 +119,14 @@ async function fixGrub(
       if (file === '/etc/default/grub') after = allowLinuxUuid(after);
     }
     if (ifnames) after = addKernelParams(after, ['net.ifnames=0', 'biosdevname=0'], file);
+    if (file.endsWith('/grubenv') && after !== before) {
+      const refilled = refillGrubenv(after, Buffer.byteLength(before));
+      if (refilled === null) {
+        cs.fail(`grub: ${file} cannot hold the changed kernelopts in its ${Buffer.byteLength(before)} bytes; left unchanged`);
+        continue;
+      }
+      after = refilled;
+    }
     await cs.writeText(file, before, after, 'grub');
   }
   if (stabilize)

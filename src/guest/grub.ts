@@ -9,6 +9,10 @@ export const GRUB_CONFIGS = [
   '/boot/grub/menu.lst',
   '/boot/grub/grub.conf',
   '/etc/default/grub',
+  // BootLoaderSpec guests: RHEL 8's entries say `options $kernelopts`, the value lives in grubenv;
+  // RHEL 9 / Fedora's kernel-install builds new kernels' entries from /etc/kernel/cmdline
+  '/boot/grub2/grubenv',
+  '/etc/kernel/cmdline',
 ];
 
 /** Globs of per-kernel boot entries and ESP-side grub configs (RHEL-family, UEFI) kept right with the others. */
@@ -57,10 +61,27 @@ export function addKernelParams(text: string, params: string[], file: string): s
     });
     return found ? out : `${text}${text.endsWith('\n') || text === '' ? '' : '\n'}GRUB_CMDLINE_LINUX="${params.join(' ')}"\n`;
   }
-  // BootLoaderSpec entries (/boot/loader/entries/*.conf) carry the command line on their options line
-  const line = /\/loader\/entries\//.test(file) ? /^(\s*options)(.*)$/gm : /^(\s*(?:linux|linuxefi|linux16|kernel)\s+\S+)(.*)$/gm;
+  // BootLoaderSpec entries (/boot/loader/entries/*.conf) carry the command line on their options
+  // line, grubenv on its kernelopts= line, /etc/kernel/cmdline is the command line itself
+  const line = /\/loader\/entries\//.test(file) ? /^(\s*options)(.*)$/gm
+    : file.endsWith('/grubenv') ? /^(kernelopts=)(.*)$/gm
+      : file === '/etc/kernel/cmdline' ? /^()([ \t]*\S[^\n]*)$/m
+        : /^(\s*(?:linux|linuxefi|linux16|kernel)\s+\S+)(.*)$/gm;
   return text.replace(line, (_w, head: string, rest: string) => {
     const add = missing(rest);
-    return add.length ? `${head}${rest} ${add.join(' ')}` : `${head}${rest}`;
+    return add.length ? `${head}${[rest, ...add].filter((x) => x !== '').join(' ')}` : `${head}${rest}`;
   });
+}
+
+/** grubenv's size: GRUB reads it as one fixed block, its unused end filled with '#'. */
+export const GRUBENV_BLOCK = 1024;
+
+/**
+ * An edited grubenv refilled to its block: the variables, then '#' up to the size the file had.
+ * Null when the variables no longer fit (GRUB would refuse a longer file): the caller keeps the old one.
+ */
+export function refillGrubenv(edited: string, originalLength: number): string | null {
+  const body = edited.slice(0, edited.lastIndexOf('\n') + 1);
+  const size = Buffer.byteLength(body);
+  return size > originalLength ? null : body + '#'.repeat(originalLength - size);
 }
