@@ -22,7 +22,7 @@ import type { Logger } from '../service/logger.js';
 import type { Notifier } from './notify/notifier.js';
 import type { Job, JobSpec } from './queue/job-queue.js';
 import { retryDelayMs, shouldRetry } from './retry-policy.js';
-import type { DaemonStats } from '../service/stats.js';
+import type { ServiceContext } from '../service/job-source.js';
 import { planVmDisks } from './vm-disks.js';
 import { convertDisks, type ConvertFn } from '../workflow/stages/convert.js';
 import { localDate } from '../util/local-date.js';
@@ -30,18 +30,14 @@ import { claimOutputDir, dropStaging, isPublished, jobKey, makeStaging, publishS
 
 export type { ConvertFn };
 
-export interface JobRunnerDeps {
+/** From the service shell: stats (progress refreshes stats.json), the version reports carry, and
+ * the Prometheus histogram each successful conversion's duration goes to. */
+export interface JobRunnerDeps extends Pick<ServiceContext, 'stats' | 'version' | 'progressed' | 'metrics'> {
   cfg: DaemonConfig;
   log: Logger;
-  stats: DaemonStats;
   notifier: Notifier;
   dedup?: Deduplicator;
   convert: ConvertFn;
-  version: string;
-  /** a job's progress moved (stats.json refresh) */
-  progressed?: () => void;
-  /** called with each successful conversion's duration (Prometheus histogram) */
-  observeDuration?: (fileType: string, seconds: number, outputBytes: number) => void;
   /** in a cluster (output_dir shared by several hosts): outputs are claimed and published
    * collision-safe (output-publish.ts), behind the job's lease */
   cluster?: OutputFence;
@@ -255,7 +251,7 @@ export class JobRunner {
     const onProgress = (p: ConvertProgress) => {
       if (p.phase === 'verify') return;
       stats.jobProgress(job.id, p.bytesDone, p.bytesTotal);
-      this.deps.progressed?.();
+      this.deps.progressed();
     };
     const base = { outputFormat: cfg.out_format, compression: this.compression, threads: this.threads, verify: cfg.verify_output, force: true };
     // force: a redo after a crash may find its own earlier output; the dir choice above protects others'.
@@ -335,7 +331,7 @@ export class JobRunner {
     });
 
     stats.succeeded(job.fileType, seconds, outputBytes, job.id);
-    this.deps.observeDuration?.(job.fileType, seconds, outputBytes);
+    this.deps.metrics?.observeJob(job.fileType, seconds, outputBytes);
     const what = results.length > 1 ? `${results.length} disks in ${outDir}` : result.output;
     log.info('job_succeeded', `Converted: ${name} -> ${what} (${formatBytes(outputBytes)} in ${seconds.toFixed(2)}s)`, {
       file: job.primary,

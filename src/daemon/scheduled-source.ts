@@ -3,25 +3,26 @@
 // they come to rest the same way. A source adds where its jobs come from and how one runs. It is
 // here, not in src/service, because it is built on the Scheduler and the cluster parts.
 import type { Logger } from '../service/logger.js';
-import type { ServiceContext } from '../service/job-source.js';
+import type { ServiceConfig, ServiceContext } from '../service/job-source.js';
+import { configurePool } from '../pool/pool.js';
 import { CLUSTER_POLL_MS, openClusterParts, type ClusterConfig, type ClusterParts } from './cluster-parts.js';
 import type { JobQueue } from './queue/job-queue.js';
+import { MemoryJobQueue } from './queue/memory-queue.js';
 import type { DesiredState } from './queue/pg-control.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
-export abstract class ScheduledSource {
+export abstract class ScheduledSource<C extends ServiceConfig> {
   /** with queue_url: the shared queue (and dedup store) */
   protected cluster?: ClusterParts;
+  /** this host's own until joinCluster, then the cluster's */
+  protected queue: JobQueue = new MemoryJobQueue();
   protected scheduler?: Scheduler;
   private pollTimer?: NodeJS.Timeout;
   /** what the cluster asked before the source started (`h2k ctl --queue-url URL pause|resume|drain`) */
   private desired?: DesiredState;
   private command?: ServiceContext['command'];
 
-  constructor(
-    protected readonly log: Logger,
-    protected queue: JobQueue,
-  ) {}
+  constructor(protected readonly cfg: C, protected readonly log: Logger) {}
 
   /** Stops taking new jobs in (watcher, intake): the first step of every way to come to rest. */
   protected abstract stopIntake(): Promise<void> | void;
@@ -44,10 +45,12 @@ export abstract class ScheduledSource {
     return c ? { host_name: c.hostName, queue_url: c.shownUrl } : {};
   }
 
-  /** Opens the cluster's parts; a job whose lease another host took over is cancelled here.
-   * `field`: the log field that names the job (the watch folder's is its file). */
-  protected async joinCluster(cfg: ClusterConfig, field: 'file' | 'job'): Promise<void> {
-    this.cluster = await openClusterParts(cfg, this.log, (id) => {
+  /** With queue_url: opens the cluster's parts; a job whose lease another host took over is
+   * cancelled here. `field`: the log field that names the job (the watch folder's is its file). */
+  protected async joinCluster(field: 'file' | 'job', own: Partial<ClusterConfig> = {}): Promise<void> {
+    const url = this.cfg.queue_url;
+    if (!url) return;
+    this.cluster = await openClusterParts({ ...this.cfg, queue_url: url, ...own }, this.log, (id) => {
       this.log.warn('job_lease_lost', `Job ${id} was taken over by another host (this host's heartbeats did not reach the database); cancelling it here`, { [field]: id });
       this.scheduler?.cancel(id);
     }, () => this.scheduler?.kick(), this.onDesired);
@@ -60,13 +63,13 @@ export abstract class ScheduledSource {
     this.command?.(desired === 'draining' ? 'drain' : desired === 'paused' ? 'pause' : 'resume', 'cluster control');
   };
 
-  /** The scheduler; in a cluster every run-state change is reported to the database (`ctl
-   * status`), a draining host finishes only what it runs, and a paused cluster's host starts paused. */
-  protected startScheduler(ctx: ServiceContext, opts: Pick<SchedulerOptions, 'maxConcurrent' | 'run' | 'onReleased' | 'onSettled'>): Scheduler {
+  /** The scheduler (max_concurrent_jobs, which the conversion pool is sized to); in a cluster every
+   * run-state change is reported to the database (`ctl status`), a draining host finishes only
+   * what it runs, and a paused cluster's host starts paused. */
+  protected startScheduler(ctx: ServiceContext, opts: Pick<SchedulerOptions, 'run' | 'onReleased' | 'onSettled'>): Scheduler {
+    configurePool(this.cfg.max_concurrent_jobs);
     const scheduler = (this.scheduler = new Scheduler({
-      ...opts,
-      queue: this.queue,
-      log: this.log,
+      ...opts, maxConcurrent: this.cfg.max_concurrent_jobs, queue: this.queue, log: this.log,
       onChange: () => {
         ctx.changed();
         this.cluster?.queue.reportState(this.runState).catch((err: Error) => this.log.warn('queue_connection_error', err.message));
@@ -89,6 +92,13 @@ export abstract class ScheduledSource {
     if (desired && desired !== (this.scheduler!.isPaused ? 'paused' : 'running')) this.onDesired(desired);
   }
 
+  /** A reload's max_concurrent_jobs: the scheduler and the conversion pool take it at once. */
+  reconfigure(next: ServiceConfig): void {
+    this.cfg.max_concurrent_jobs = next.max_concurrent_jobs;
+    configurePool(next.max_concurrent_jobs);
+    this.scheduler?.setMaxConcurrent(next.max_concurrent_jobs);
+  }
+
   pause = () => this.scheduler?.pause();
   resume = () => this.scheduler?.resume();
   drain = () => this.end((s) => s.drain());
@@ -96,13 +106,12 @@ export abstract class ScheduledSource {
   shutdown = (graceMs: number) => this.end((s) => s.shutdown(graceMs));
 
   /** The intake stops; the scheduler winds down as told; the source settles what was cancelled. */
-  protected async end(how: (s: Scheduler) => void): Promise<boolean> {
+  protected async end(how: (s: Scheduler) => void): Promise<void> {
     await this.stopIntake();
-    if (!this.scheduler) return true;
+    if (!this.scheduler) return;
     how(this.scheduler);
     await this.scheduler.done;
     await this.settleEnd();
-    return true;
   }
 
   async close(): Promise<void> {

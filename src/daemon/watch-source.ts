@@ -7,33 +7,27 @@ import { convertImage } from '../convert/convert-image.js';
 import type { DaemonConfig } from '../config/daemon-schema.js';
 import { guestFixRequest } from '../config/guest-output-schema.js';
 import { loadAddon } from '../native/addon.js';
-import { configurePool, warmPool } from '../pool/pool.js';
+import { warmPool } from '../pool/pool.js';
 import type { Logger } from '../service/logger.js';
 import { assertApart } from '../service/paths.js';
 import type { JobSource, ServiceConfig, ServiceContext } from '../service/job-source.js';
 import { Service, type ServiceOptions } from '../service/service.js';
 import { Deduplicator } from './dedup.js';
 import { assertGuestToolsForFixes } from './guest-stage.js';
-import { JobRunner, type ConvertFn, type JobOutcome, type OutputFence } from './job-runner.js';
-import type { PgJobQueue } from './queue/pg-queue.js';
+import { JobRunner, type ConvertFn, type JobOutcome } from './job-runner.js';
 import { Notifier } from './notify/notifier.js';
-import { MemoryJobQueue } from './queue/memory-queue.js';
-import type { Job, JobQueue, JobSpec } from './queue/job-queue.js';
+import type { Job, JobSpec } from './queue/job-queue.js';
 import { removeStalePartials } from './recovery.js';
 import { ScheduledSource } from './scheduled-source.js';
 import { untilQueueAnswers } from './queue/queue-retry.js';
 import { StallMonitor } from './stall-monitor.js';
 import { WatchFolder } from './watcher.js';
 
-export interface WatchSourceOptions {
-  /** replaces convertImage (tests inject failures); production leaves it unset */
-  convert?: ConvertFn;
-  queue?: JobQueue;
-}
+/** `convert` replaces convertImage (tests inject failures); production leaves it unset. */
+export type WatchSourceOptions = { convert?: ConvertFn };
 
-export class WatchFolderSource extends ScheduledSource implements JobSource {
-  readonly cfg: DaemonConfig;
-  readonly fileTypes: string[];
+export class WatchFolderSource extends ScheduledSource<DaemonConfig> implements JobSource {
+  readonly fileTypes = this.cfg.file_extensions;
   private watcher?: WatchFolder;
   private notifier?: Notifier;
   private dedup?: Deduplicator;
@@ -55,9 +49,7 @@ export class WatchFolderSource extends ScheduledSource implements JobSource {
   }
 
   constructor(cfg: DaemonConfig, log: Logger, private readonly opts: WatchSourceOptions = {}) {
-    super(log, opts.queue ?? new MemoryJobQueue());
-    this.cfg = { ...cfg, watch_dir: resolve(cfg.watch_dir), output_dir: resolve(cfg.output_dir) };
-    this.fileTypes = cfg.file_extensions;
+    super({ ...cfg, watch_dir: resolve(cfg.watch_dir), output_dir: resolve(cfg.output_dir) }, log);
   }
 
   get inFlight(): number {
@@ -86,14 +78,13 @@ export class WatchFolderSource extends ScheduledSource implements JobSource {
     cfg.output_dir = await realpath(cfg.output_dir);
     assertApart('watch_dir', cfg.watch_dir, cfg.output_dir, ' (after resolving symlinks)');
     // A job whose lease another host took over is cancelled: its .partial is removed, never renamed.
-    if (cfg.queue_url && !this.opts.queue) await this.joinCluster({ ...cfg, queue_url: cfg.queue_url }, 'file');
+    await this.joinCluster('file');
   }
 
   async start(ctx: ServiceContext): Promise<void> {
     const { cfg, log } = this;
     this.ctx = ctx;
     this.startScheduler(ctx, {
-      maxConcurrent: cfg.max_concurrent_jobs,
       run: (job, signal) => this.runClaimed(job, signal),
       onReleased: (job) => this.watcher?.release(job.files),
       onSettled: (job) => this.watcher?.release(job.files),
@@ -108,23 +99,16 @@ export class WatchFolderSource extends ScheduledSource implements JobSource {
     // The converter's and hasher's own opens follow the drop rules too (O_NOFOLLOW, one name,
     // regular): nothing swapped in after the daemon's lstat checks is read.
     loadAddon().setPlainFilesOnly(true);
-    configurePool(cfg.max_concurrent_jobs);
     // hyper2kvm users get fixes from its defaults; here only when asked for: say which way it is
     const fixKeys = guestFixRequest(cfg);
     if (fixKeys.length > 0)
       log.info('guest_fixes_on', `Guest fixes on (asked for by ${fixKeys.join(', ')}): each job's boot disk is fixed after conversion`, { keys: fixKeys });
     if (cfg.emit_domain_xml) log.info('domain_xml_on', 'emit_domain_xml: each job writes <vm>.xml beside its disks');
+    const q = this.cluster?.queue;
     this.runner = new JobRunner({
-      cfg,
-      log,
-      stats: ctx.stats,
-      notifier,
-      dedup: this.dedup,
-      convert: this.opts.convert ?? convertImage,
-      version: ctx.version,
-      progressed: ctx.progressed,
-      observeDuration: (type, s, bytes) => ctx.metrics?.observeJob(type, s, bytes),
-      ...(this.cluster ? { cluster: outputFence(this.cluster.queue) } : {}),
+      ...ctx, cfg, log, notifier, dedup: this.dedup, convert: this.opts.convert ?? convertImage,
+      // a cluster job publishes its outputs only while it still holds its lease (output-publish.ts)
+      ...(q ? { cluster: { hostName: q.hostName, fence: (id: string) => q.fence(id), publishWaitMs: q.leaseSeconds * 1000 } } : {}),
     });
     if (cfg.notifications.enabled && cfg.notifications.on_stalled) {
       this.stall = new StallMonitor({
@@ -133,23 +117,14 @@ export class WatchFolderSource extends ScheduledSource implements JobSource {
         queueDepth: async () => (await this.queue.counts(Date.now())).waiting,
         onStalled: ({ queueDepth, idleMinutes, lastActivity }) => {
           log.warn('daemon_stalled', `Daemon stalled: ${queueDepth} job(s) waiting, idle for ${idleMinutes} min`, { queue_depth: queueDepth });
-          notifier.notify({
-            event: 'daemon_stalled',
-            queue_depth: queueDepth,
-            idle_minutes: idleMinutes,
-            last_activity: lastActivity.toISOString(),
-            timestamp: new Date().toISOString(),
-          });
+          notifier.notify({ event: 'daemon_stalled', queue_depth: queueDepth, idle_minutes: idleMinutes, last_activity: lastActivity.toISOString(), timestamp: new Date().toISOString() });
         },
       });
       this.stall.start();
     }
     this.watcher = new WatchFolder({
-      watchDir: cfg.watch_dir,
-      extensions: cfg.file_extensions,
-      stableMs: cfg.file_stable_timeout * 1000,
-      extentWaitMs: cfg.extent_wait_timeout * 1000,
-      log,
+      watchDir: cfg.watch_dir, extensions: cfg.file_extensions, log,
+      stableMs: cfg.file_stable_timeout * 1000, extentWaitMs: cfg.extent_wait_timeout * 1000,
       onJob: (spec) => void this.enqueue(spec),
       // the pool's threads start (~0.3 s each) while the file settles, not when its job does
       onSeen: this.opts.convert ? undefined : warmPool,
@@ -179,40 +154,32 @@ export class WatchFolderSource extends ScheduledSource implements JobSource {
   private async enqueue(spec: JobSpec): Promise<void> {
     const scheduler = this.scheduler!;
     if (!scheduler.accepting) return;
-    let queued: boolean;
-    try {
-      queued = await untilQueueAnswers(() => this.queue.enqueue(spec), {
-        keepTrying: () => scheduler.accepting,
-        onRetry: (e, ms) => this.log.warn('job_enqueue_retrying', `Cannot queue ${spec.primary} yet, retrying in ${ms / 1000}s: ${e.message}`, { file: spec.primary }),
-      });
-    } catch (err) {
-      const e = err as Error & { code?: string };
+    const queued = await untilQueueAnswers(() => this.queue.enqueue(spec), {
+      keepTrying: () => scheduler.accepting,
+      onRetry: (e, ms) => this.log.warn('job_enqueue_retrying', `Cannot queue ${spec.primary} yet, retrying in ${ms / 1000}s: ${e.message}`, { file: spec.primary }),
+    }).catch((e: Error & { code?: string }) => {
       // still unreachable when the daemon stopped taking files: the file stays for the next start
-      if (e.code === 'E_QUEUE_UNREACHABLE') return;
-      this.log.error('job_enqueue_failed', `Cannot queue ${spec.primary}: ${e.message}`, { file: spec.primary });
-      this.watcher?.release(spec.files);
-      return;
-    }
+      if (e.code !== 'E_QUEUE_UNREACHABLE') {
+        this.log.error('job_enqueue_failed', `Cannot queue ${spec.primary}: ${e.message}`, { file: spec.primary });
+        this.watcher?.release(spec.files);
+      }
+      return false;
+    });
     if (!queued) return;
     this.ctx!.stats.touch();
-    this.log.info('job_queued', `New file queued: ${spec.files.map((f) => f.slice(this.cfg.watch_dir.length + 1)).join(' + ')}`, {
-      file: spec.primary,
-      files: spec.files,
-      size: spec.sizeBytes,
-    });
+    const names = spec.files.map((f) => f.slice(this.cfg.watch_dir.length + 1)).join(' + ');
+    this.log.info('job_queued', `New file queued: ${names}`, { file: spec.primary, files: spec.files, size: spec.sizeBytes });
     this.ctx!.changed();
     scheduler.kick();
   }
 
-  reconfigure(next: ServiceConfig): void {
+  override reconfigure(next: ServiceConfig): void {
     const n = next as unknown as DaemonConfig;
     // The job runner reads retry_policy when a job fails: the next failure uses the new one.
     this.cfg.retry_policy = n.retry_policy;
     this.cfg.notifications = n.notifications;
     this.notifier?.reconfigure(n.notifications);
-    this.cfg.max_concurrent_jobs = n.max_concurrent_jobs;
-    configurePool(n.max_concurrent_jobs);
-    this.scheduler?.setMaxConcurrent(n.max_concurrent_jobs);
+    super.reconfigure(next);
   }
 
   /** The watcher stops taking files (not waited for: the scheduler winds down meanwhile). */
@@ -227,22 +194,16 @@ export class WatchFolderSource extends ScheduledSource implements JobSource {
     await this.notifier?.flush();
     this.notifier?.close();
     if (this.dedup) {
-      try {
-        const n = await this.dedup.purge(this.cfg.deduplication_retention_days);
-        if (n > 0) this.log.info('dedup_purged', `Removed ${n} dedup record(s) older than ${this.cfg.deduplication_retention_days} days`);
-      } catch (err) {
-        this.log.warn('dedup_purge_failed', `Dedup purge failed: ${(err as Error).message}`);
-      }
+      const days = this.cfg.deduplication_retention_days;
+      await this.dedup.purge(days).then(
+        (n) => n > 0 && this.log.info('dedup_purged', `Removed ${n} dedup record(s) older than ${days} days`),
+        (err: Error) => this.log.warn('dedup_purge_failed', `Dedup purge failed: ${err.message}`),
+      );
       await this.dedup.close();
       this.dedup = undefined;
     }
     if (this.runner) loadAddon().setPlainFilesOnly(false);
   }
-}
-
-/** A cluster job publishes its outputs only while it still holds its lease (output-publish.ts). */
-function outputFence(queue: PgJobQueue): OutputFence {
-  return { hostName: queue.hostName, fence: (id) => queue.fence(id), publishWaitMs: queue.leaseSeconds * 1000 };
 }
 
 /** `h2k daemon` watching a folder: the shell around a WatchFolderSource. */

@@ -1,7 +1,6 @@
 // The contract between the service shell (service.ts) and a job source: what the shell hands a
 // source, what it asks of it. Two sources implement it: src/daemon/watch-source.ts (the watch
 // folder) and src/workflow/manifest-source.ts (the manifest directory).
-import type { Logger } from './logger.js';
 import type { DaemonMetrics } from './metrics.js';
 import type { DaemonPaths } from './paths.js';
 import type { DaemonStats, StatsSnapshot } from './stats.js';
@@ -10,7 +9,6 @@ export type RunState = 'running' | 'paused' | 'draining' | 'stopping' | 'stopped
 
 /** What the shell hands a source when it starts it. */
 export interface ServiceContext {
-  log: Logger;
   stats: DaemonStats;
   metrics?: DaemonMetrics;
   version: string;
@@ -42,13 +40,13 @@ export interface JobSource {
   start(ctx: ServiceContext): Promise<void>;
   pause(): void;
   resume(): void;
-  // Each of these resolves once the source has come to rest: true when clean, false when a job was abandoned.
+  // Each of these resolves once the source has come to rest.
   /** Takes nothing new and finishes what it has. */
-  drain(): Promise<boolean>;
+  drain(): Promise<void>;
   /** Cancels running jobs; their inputs stay to be done on the next start. */
-  stop(): Promise<boolean>;
+  stop(): Promise<void>;
   /** Starts nothing more; running jobs get graceMs to finish, then are cancelled as by stop(). */
-  shutdown(graceMs: number): Promise<boolean>;
+  shutdown(graceMs: number): Promise<void>;
   /** Releases everything; also after a failed start. */
   close(): Promise<void>;
   /** Applies the live keys of a reloaded config (RELOADABLE_KEYS) to what runs now. */

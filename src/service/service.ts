@@ -1,8 +1,7 @@
 // The service shell both daemon modes run in: state directory, control socket and its commands,
-// signals, stats.json, the Prometheus endpoint, the run state and sd_notify. What the
-// service works on comes from a JobSource (src/daemon/watch-source.ts: the watch folder;
-// src/workflow/manifest-source.ts: the manifest directory). A new daemon feature that both
-// modes share goes here; one that is about where jobs come from goes in a source.
+// signals, stats.json, the Prometheus endpoint, the run state and sd_notify, around a JobSource
+// (job-source.ts). A new daemon feature that both modes share goes here; one that is about where
+// jobs come from goes in a source.
 import type { Server } from 'node:http';
 import { chmod, mkdir } from 'node:fs/promises';
 import { ControlServer } from './control-server.js';
@@ -33,12 +32,11 @@ export class Service {
   private metricsServer?: Server;
   private version = '0.0.0';
   private ending?: 'drain' | 'shutdown' | 'stop';
-  private finish!: (clean: boolean) => void;
-  private readonly finished = new Promise<boolean>((r) => (this.finish = r));
+  private finish!: () => void;
+  private readonly finished = new Promise<void>((r) => (this.finish = r));
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
   /** sd_notify: READY, STATUS, STOPPING, RELOADING, WATCHDOG (no-op outside systemd) */
   private readonly systemd: SystemdNotify;
-  metricsAddress?: string;
 
   constructor(readonly source: JobSource, private cfg: ServiceConfig, private readonly log: Logger, private readonly opts: ServiceOptions = {}) {
     this.paths = daemonPaths(cfg);
@@ -49,16 +47,10 @@ export class Service {
 
   /** Starts everything; on failure nothing stays open. */
   async start(): Promise<void> {
-    try {
-      await this.startParts();
-    } catch (err) {
-      await this.source.close().catch(() => undefined);
-      this.statsFile.stop();
-      await this.closeServers();
-      this.removeSignals();
-      this.systemd.close();
+    await this.startParts().catch(async (err: unknown) => {
+      await this.closeAll(false);
       throw err;
-    }
+    });
     this.systemd.ready();
   }
 
@@ -74,19 +66,19 @@ export class Service {
     const legacy = this.source.legacyStatsFile;
     for (const file of [this.paths.statsFile, ...(legacy ? [legacy] : [])])
       if (await this.stats.load(file)) {
-        this.log.info('stats_loaded', `Loaded stats from ${file}: ${this.stats.snapshot(this.live(0, 0)).total_processed} processed before`);
+        const before = this.stats.snapshot({ state: 'running', queueDepth: 0, retryWaiting: 0, inFlight: 0 }).total_processed;
+        this.log.info('stats_loaded', `Loaded stats from ${file}: ${before} processed before`);
         break;
       }
     if (this.cfg.metrics_listen) {
       this.metrics = new DaemonMetrics({ fileTypes: this.source.fileTypes, version: this.version, hostName: this.source.hostName });
       const { server, address } = await startMetricsServer(this.cfg.metrics_listen, this.metrics, () => this.snapshot());
       this.metricsServer = server;
-      this.metricsAddress = address;
       this.log.info('metrics_listening', `Metrics: http://${address}/metrics`, { address });
     }
     if (this.opts.handleSignals) this.installSignals();
     await this.source.start({
-      log: this.log, stats: this.stats, metrics: this.metrics, version: this.version, paths: this.paths, changed: () => this.statsFile.schedule(), progressed: () => this.statsFile.schedule(1000),
+      stats: this.stats, metrics: this.metrics, version: this.version, paths: this.paths, changed: () => this.statsFile.schedule(), progressed: () => this.statsFile.schedule(1000),
       command: (c, why) => (c === 'drain' ? this.drain(why) : this.pauseOrResume(c, why)),
     });
     this.statsFile.startInterval(this.cfg.stats_interval ?? 60);
@@ -97,13 +89,9 @@ export class Service {
     });
   }
 
-  private live(queueDepth: number, retryWaiting: number) {
-    return { state: this.source.runState, queueDepth, retryWaiting, inFlight: this.source.inFlight };
-  }
-
   async snapshot(): Promise<StatsSnapshot> {
     const q = await this.source.queued();
-    const s = this.stats.snapshot(this.live(q.waiting, q.retryWaiting));
+    const s = this.stats.snapshot({ state: this.source.runState, queueDepth: q.waiting, retryWaiting: q.retryWaiting, inFlight: this.source.inFlight });
     const host = this.source.hostName;
     return host ? { ...s, host_name: host, cluster_queue: { waiting: q.waiting, running: q.running ?? 0 } } : s;
   }
@@ -114,16 +102,8 @@ export class Service {
       case 'status': {
         const s = await this.snapshot();
         return {
-          status: 'ok',
-          ...(this.source.mode ? { mode: this.source.mode } : {}),
-          state,
-          paused: state === 'paused',
-          draining: state === 'draining',
-          pid: process.pid,
-          version: this.version,
-          uptime_seconds: s.uptime_seconds,
-          queue_depth: s.current_queue_depth,
-          in_flight: s.in_flight,
+          status: 'ok', ...(this.source.mode ? { mode: this.source.mode } : {}), state, paused: state === 'paused', draining: state === 'draining',
+          pid: process.pid, version: this.version, uptime_seconds: s.uptime_seconds, queue_depth: s.current_queue_depth, in_flight: s.in_flight,
           current_jobs: s.current_jobs.map(({ filename, progress }) => ({ filename, ...progress })),
           ...this.source.status(s),
         };
@@ -134,11 +114,9 @@ export class Service {
       case 'resume':
         return { status: 'ok', message: this.pauseOrResume(command, 'control socket') };
       case 'drain':
-        this.drain('control socket');
-        return { status: 'ok', message: this.source.words.drain[1] };
       case 'stop':
-        this.stop('control socket');
-        return { status: 'ok', message: this.source.words.stop[1] };
+        this[command]('control socket');
+        return { status: 'ok', message: this.source.words[command][1] };
       case 'reload':
         return this.reload('control socket');
     }
@@ -175,12 +153,8 @@ export class Service {
     const [from, to, note] = command === 'pause' ? (['running', 'paused', ' (running jobs finish; no new ones start)'] as const) : (['paused', 'resumed', ''] as const);
     if (this.source.runState === from) this.log.info(`daemon_${to}`, `Daemon ${to}${note}`, { by: why });
     this.source[command]();
-    this.changed();
-    return `Daemon ${to}`;
-  }
-
-  private changed(): void {
     this.statsFile.schedule();
+    return `Daemon ${to}`;
   }
 
   /** Take nothing new, finish everything queued, exit. */
@@ -201,7 +175,7 @@ export class Service {
     this.end('shutdown', why, 'daemon_stopping', msg, () => this.source.shutdown(grace * 1000), { grace_seconds: grace });
   }
 
-  private end(kind: 'drain' | 'shutdown' | 'stop', why: string, event: string, msg: string, act: () => Promise<boolean>, fields?: Record<string, unknown>): void {
+  private end(kind: 'drain' | 'shutdown' | 'stop', why: string, event: string, msg: string, act: () => Promise<void>, fields?: Record<string, unknown>): void {
     this.ending = kind;
     this.log.info(event, msg, fields);
     this.systemd.stopping(why);
@@ -211,41 +185,38 @@ export class Service {
 
   private installSignals(): void {
     let interrupts = 0;
-    const on = (sig: NodeJS.Signals, fn: () => void) => {
-      process.on(sig, fn);
-      this.signalHandlers.push([sig, fn]);
-    };
-    on('SIGTERM', () => (this.ending ? this.stop('second SIGTERM') : this.shutdown('SIGTERM')));
-    on('SIGINT', () => (++interrupts === 1 ? this.drain('SIGINT; press Ctrl-C again to stop now') : this.stop('SIGINT')));
-    on('SIGUSR1', () => void this.snapshot().then((s) => logStats(this.log, s)));
-    on('SIGHUP', () => void this.reload('SIGHUP'));
+    this.signalHandlers.push(
+      ['SIGTERM', () => (this.ending ? this.stop('second SIGTERM') : this.shutdown('SIGTERM'))],
+      ['SIGINT', () => (++interrupts === 1 ? this.drain('SIGINT; press Ctrl-C again to stop now') : this.stop('SIGINT'))],
+      ['SIGUSR1', () => void this.snapshot().then((s) => logStats(this.log, s))],
+      ['SIGHUP', () => void this.reload('SIGHUP')],
+    );
+    for (const [sig, fn] of this.signalHandlers) process.on(sig, fn);
   }
 
-  private removeSignals(): void {
-    for (const [sig, fn] of this.signalHandlers.splice(0)) process.off(sig, fn);
-  }
-
-  private async closeServers(): Promise<void> {
+  /** The source first, then the shell's own parts. After a run the final stats.json is written;
+   * after a failed start the source's close may fail too, and the rest is closed all the same. */
+  private async closeAll(ran: boolean): Promise<void> {
+    if (ran) await this.source.close();
+    else await this.source.close().catch(() => undefined);
+    this.statsFile.stop();
+    if (ran) await this.statsFile.write();
     const m = this.metricsServer;
-    this.metricsServer = undefined;
     if (m) {
       m.closeAllConnections();
       await new Promise<void>((r) => m.close(() => r()));
     }
     await this.control?.close();
+    for (const [sig, fn] of this.signalHandlers.splice(0)) process.off(sig, fn);
+    this.systemd.close();
   }
 
-  /** Resolves with the exit code once drained or stopped and everything is closed. */
+  /** Resolves with the exit code (0) once drained or stopped and everything is closed. */
   async run(): Promise<number> {
-    const clean = await this.finished;
-    await this.source.close();
-    this.statsFile.stop();
-    await this.statsFile.write();
-    await this.closeServers();
-    this.removeSignals();
-    this.systemd.close();
+    await this.finished;
+    await this.closeAll(true);
     const s = await this.snapshot();
     this.log.info('daemon_stopped', `${this.source.words.name} stopped: ${s.total_processed} processed, ${s.total_failed} failed, ${s.total_retried} retried`);
-    return clean ? 0 : 1;
+    return 0;
   }
 }

@@ -1,10 +1,9 @@
 // The manifest-directory job source of `h2k daemon --manifest-workflow-mode`: the manifest
 // workflow on the daemon's JobQueue seam (manifest-jobs.ts), behind the service shell
-// (src/service/service.ts), which gives it the control socket, stats.json, metrics and signals.
-// Single host: the in-memory queue and run ledger; stop cancels running manifests, removes their
-// outputs and puts them back in to_be_processed/. With queue_url: the cluster's PostgreSQL queue
-// and run ledger; several hosts share one manifest folder, a stopping host's VMs go back to the
-// queue for the others.
+// (src/service/service.ts). Single host: the in-memory queue and run ledger; stop cancels
+// running manifests, removes their outputs and puts them back in to_be_processed/. With
+// queue_url: the cluster's PostgreSQL queue and run ledger; several hosts share one manifest
+// folder, a stopping host's VMs go back to the queue for the others.
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../service/logger.js';
@@ -12,8 +11,7 @@ import { assertApart } from '../service/paths.js';
 import type { JobSource, ServiceConfig, ServiceContext } from '../service/job-source.js';
 import { Service, type ServiceOptions } from '../service/service.js';
 import type { StatsSnapshot } from '../service/stats.js';
-import { configurePool } from '../pool/pool.js';
-import { MemoryJobQueue } from '../daemon/queue/memory-queue.js';
+import type { ClusterConfig } from '../daemon/cluster-parts.js';
 import { PgRunLedger } from '../daemon/queue/pg-run-ledger.js';
 import { ScheduledSource } from '../daemon/scheduled-source.js';
 import { toH2kError } from '../util/errors.js';
@@ -22,11 +20,9 @@ import { ManifestJobs, type WorkflowEvent } from './manifest-jobs.js';
 import { MemoryRunLedger, type RunLedger } from './run-ledger.js';
 import { WorkflowDirs } from './workflow-dirs.js';
 
-export type WorkflowDaemonConfig = ServiceConfig & {
+export type WorkflowDaemonConfig = ServiceConfig & Omit<ClusterConfig, 'queue_url'> & {
   manifest_workflow_dir: string;
   manifest_source_root?: string;
-  lease_seconds?: number;
-  cluster_max_jobs?: number;
 };
 
 /** Stats count manifests, all under one file type. */
@@ -35,60 +31,41 @@ const MANIFEST_TYPE = 'manifest';
 function logEvent(log: Logger, e: WorkflowEvent): void {
   switch (e.type) {
     case 'taken':
-      log.info('manifest_taken', `Manifest ${e.recovered ? 'taken again after restart' : 'taken'}: ${e.manifest}`, { manifest: e.manifest, job_id: e.jobId });
-      break;
+      return log.info('manifest_taken', `Manifest ${e.recovered ? 'taken again after restart' : 'taken'}: ${e.manifest}`, { manifest: e.manifest, job_id: e.jobId });
     case 'cleaned':
-      log.warn('manifest_cleaned', `Removed outputs of an interrupted run of ${e.manifest}: ${e.removed.join(', ') || 'none left'}`, { manifest: e.manifest, removed: e.removed });
-      break;
+      return log.warn('manifest_cleaned', `Removed outputs of an interrupted run of ${e.manifest}: ${e.removed.join(', ') || 'none left'}`, { manifest: e.manifest, removed: e.removed });
     case 'processed':
-      log.info('manifest_processed', `Manifest processed: ${e.manifest} in ${e.seconds.toFixed(1)}s -> ${e.path}`, { manifest: e.manifest, job_id: e.jobId, path: e.path, report: e.report });
-      break;
+      return log.info('manifest_processed', `Manifest processed: ${e.manifest} in ${e.seconds.toFixed(1)}s -> ${e.path}`, { manifest: e.manifest, job_id: e.jobId, path: e.path, report: e.report });
     case 'failed':
-      log.error('manifest_failed', `Manifest failed at ${e.stage}: ${e.error} [${e.code}] -> ${e.path}`, { manifest: e.manifest, job_id: e.jobId, path: e.path, stage: e.stage, code: e.code });
-      break;
+      return log.error('manifest_failed', `Manifest failed at ${e.stage}: ${e.error} [${e.code}] -> ${e.path}`, { manifest: e.manifest, job_id: e.jobId, path: e.path, stage: e.stage, code: e.code });
     case 'interrupted':
-      log.warn('manifest_interrupted', `Manifest cancelled: ${e.manifest} ${e.requeued ? 'back in to_be_processed/' : 'stays in processing/ (a namesake is queued)'}; removed ${e.removed.length} output(s)`, {
+      return log.warn('manifest_interrupted', `Manifest cancelled: ${e.manifest} ${e.requeued ? 'back in to_be_processed/' : 'stays in processing/ (a namesake is queued)'}; removed ${e.removed.length} output(s)`, {
         manifest: e.manifest, job_id: e.jobId, requeued: e.requeued, removed: e.removed,
       });
-      break;
     case 'vm':
-      log.debug('vm_stage', `${e.manifest}: ${e.vm} ${e.stage === 'done' ? 'finished' : `-> ${e.stage}`}`, { manifest: e.manifest, vm: e.vm, stage: e.stage });
-      break;
+      return log.debug('vm_stage', `${e.manifest}: ${e.vm} ${e.stage === 'done' ? 'finished' : `-> ${e.stage}`}`, { manifest: e.manifest, vm: e.vm, stage: e.stage });
     case 'error':
-      log.error('workflow_error', `${e.manifest ? `${e.manifest}: ` : ''}${e.error} [${e.code}]`, { manifest: e.manifest, code: e.code });
-      break;
+      return log.error('workflow_error', `${e.manifest ? `${e.manifest}: ` : ''}${e.error} [${e.code}]`, { manifest: e.manifest, code: e.code });
   }
 }
 
-export class ManifestSource extends ScheduledSource implements JobSource {
+export class ManifestSource extends ScheduledSource<WorkflowDaemonConfig> implements JobSource {
   readonly mode = 'manifest_workflow';
   readonly fileTypes = [MANIFEST_TYPE];
-  readonly workflowDir: string;
-  readonly outputDir: string;
-  readonly legacyStatsFile: string;
-  readonly dirs: WorkflowDirs;
+  readonly dirs = new WorkflowDirs(resolve(this.cfg.manifest_workflow_dir));
+  readonly outputDir = resolve(this.cfg.output_dir);
+  /** hyper2kvm's manifest daemon kept its stats in {manifest_workflow_dir}/.stats/: carried over once */
+  readonly legacyStatsFile = join(this.dirs.root, '.stats', 'stats.json');
   /** with queue_url: the cluster's, opened beside its shared queue */
   private ledger: RunLedger = new MemoryRunLedger();
   private jobs?: ManifestJobs;
   private intake?: ManifestIntake;
   readonly words = {
     name: 'Manifest workflow',
-    route: () => `${this.workflowDir}/to_be_processed -> ${this.outputDir}`,
+    route: () => `${this.dirs.root}/to_be_processed -> ${this.outputDir}`,
     drain: ['no new manifests taken; finishing those in processing/', 'Draining: running manifests finish, then the daemon exits'] as [string, string],
     stop: ['cancelling running manifests; they go back to to_be_processed/', 'Stopping daemon: running manifests are cancelled and go back to to_be_processed/'] as [string, string],
   };
-
-  constructor(
-    private readonly cfg: WorkflowDaemonConfig,
-    log: Logger,
-  ) {
-    super(log, new MemoryJobQueue());
-    this.workflowDir = resolve(cfg.manifest_workflow_dir);
-    this.outputDir = resolve(cfg.output_dir);
-    // hyper2kvm's manifest daemon kept its stats in {manifest_workflow_dir}/.stats/: carry them over once.
-    this.legacyStatsFile = join(this.workflowDir, '.stats', 'stats.json');
-    this.dirs = new WorkflowDirs(this.workflowDir);
-  }
 
   get inFlight(): number {
     return this.jobs?.runningManifests.length ?? 0;
@@ -100,34 +77,27 @@ export class ManifestSource extends ScheduledSource implements JobSource {
 
   status(s: StatsSnapshot) {
     return {
-      watch_dir: this.dirs.queueDir,
-      output_dir: this.outputDir,
-      ...this.clusterStatus(),
+      watch_dir: this.dirs.queueDir, output_dir: this.outputDir, ...this.clusterStatus(),
       manifests: { queued: s.current_queue_depth, processing: this.jobs?.runningManifests ?? [], processed: s.total_processed, failed: s.total_failed },
       running_vms: this.jobs?.runningVms ?? [],
     };
   }
 
   async prepare(): Promise<void> {
-    assertApart('manifest_workflow_dir', this.workflowDir, this.outputDir);
+    assertApart('manifest_workflow_dir', this.dirs.root, this.outputDir);
     await mkdir(this.outputDir, { recursive: true });
     await this.dirs.ensure();
-    const url = this.cfg.queue_url;
-    if (!url) return;
     // The VM jobs of a lost lease run on the host that took them over; this host stops its copy.
-    await this.joinCluster({ ...this.cfg, queue_url: url, enable_deduplication: false }, 'job');
-    this.ledger = await PgRunLedger.open({ url, onError: (err) => this.log.warn('queue_connection_error', err.message) });
+    await this.joinCluster('job', { enable_deduplication: false });
+    const url = this.cfg.queue_url;
+    if (url) this.ledger = await PgRunLedger.open({ url, onError: (err) => this.log.warn('queue_connection_error', err.message) });
   }
 
   async start(ctx: ServiceContext): Promise<void> {
-    const { log, stats, metrics, changed, progressed } = ctx;
-    configurePool(this.cfg.max_concurrent_jobs);
+    const { stats, metrics, changed, progressed } = ctx;
     const jobs = (this.jobs = new ManifestJobs({
-      dirs: this.dirs,
-      outputDir: this.outputDir,
+      dirs: this.dirs, outputDir: this.outputDir, queue: this.queue, ledger: this.ledger,
       ...(this.cfg.manifest_source_root ? { sourceRoot: resolve(this.cfg.manifest_source_root) } : {}),
-      queue: this.queue,
-      ledger: this.ledger,
       jobSlots: () => this.cfg.max_concurrent_jobs,
     }));
     jobs.on('event', (e: WorkflowEvent) => {
@@ -135,44 +105,33 @@ export class ManifestSource extends ScheduledSource implements JobSource {
         stats.jobProgress(e.jobId, e.bytesDone, e.bytesTotal);
         return progressed();
       }
-      logEvent(log, e);
+      logEvent(this.log, e);
       if (e.type === 'run_here') stats.jobStarted(e.jobId, e.manifest, MANIFEST_TYPE, 0);
       else if (e.type === 'processed') {
         stats.succeeded(MANIFEST_TYPE, e.seconds, e.bytes, e.jobId);
-        stats.jobEnded(e.jobId);
         metrics?.observeJob(MANIFEST_TYPE, e.seconds, e.bytes);
-      } else if (e.type === 'failed') {
-        stats.failedJob(MANIFEST_TYPE, e.jobId, e.error);
-        stats.jobEnded(e.jobId);
-      } else if (e.type === 'interrupted' || e.type === 'run_left') stats.jobEnded(e.jobId);
-      else stats.touch();
+      } else if (e.type === 'failed') stats.failedJob(MANIFEST_TYPE, e.jobId, e.error);
+      else if (e.type !== 'interrupted' && e.type !== 'run_left') stats.touch();
+      if (e.type === 'processed' || e.type === 'failed' || e.type === 'interrupted' || e.type === 'run_left') stats.jobEnded(e.jobId);
       changed();
     });
-    const scheduler = this.startScheduler(ctx, { maxConcurrent: this.cfg.max_concurrent_jobs, run: jobs.run });
+    const scheduler = this.startScheduler(ctx, { run: jobs.run });
     // Single host: manifests left in processing/ by a crash are taken again first. In a cluster
     // processing/ is shared: what a dead host left is its VM jobs, taken over after their lease.
     if (!this.cluster) for (const m of await this.dirs.listProcessing()) await this.queue.enqueue(jobs.takeSpec(m.name, true));
     this.intake = new ManifestIntake({
-      dirs: this.dirs,
-      stabilityMs: 1000,
-      rescanMs: 5000,
+      dirs: this.dirs, stabilityMs: 1000, rescanMs: 5000,
       onStable: async (name) => {
         if (scheduler.accepting && (await this.queue.enqueue(jobs.takeSpec(name)))) scheduler.kick();
       },
       onError: (err) => {
         const e = toH2kError(err);
-        logEvent(log, { type: 'error', code: e.code, error: e.message });
+        logEvent(this.log, { type: 'error', code: e.code, error: e.message });
       },
     });
     await this.intake.start();
     scheduler.kick();
     this.started(ctx);
-  }
-
-  reconfigure(next: ServiceConfig): void {
-    this.cfg.max_concurrent_jobs = next.max_concurrent_jobs;
-    this.scheduler?.setMaxConcurrent(next.max_concurrent_jobs);
-    configurePool(next.max_concurrent_jobs);
   }
 
   protected async stopIntake(): Promise<void> {
