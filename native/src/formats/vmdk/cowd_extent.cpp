@@ -122,7 +122,7 @@ const std::vector<uint32_t>& CowdExtent::grainTable(uint64_t gdIndex) {
   return *gts_.insert(gdIndex, std::move(table));
 }
 
-GrainMapExtent::Grain CowdExtent::grain(uint64_t grainIndex) {
+Grain CowdExtent::grain(uint64_t grainIndex) {
   const uint64_t gdIndex = grainIndex / kCowdGtEntries;
   if (gd_[gdIndex] == 0) return {BlockKind::Hole, 0};
   const uint32_t e = grainTable(gdIndex)[grainIndex % kCowdGtEntries];

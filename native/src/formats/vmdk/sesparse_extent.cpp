@@ -184,7 +184,7 @@ const std::vector<uint64_t>& SesparseExtent::grainTable(uint64_t gdIndex) {
   return *gts_.insert(gdIndex, std::move(table));
 }
 
-GrainMapExtent::Grain SesparseExtent::grain(uint64_t grainIndex) {
+Grain SesparseExtent::grain(uint64_t grainIndex) {
   const uint64_t gdIndex = grainIndex / kSesparseGtEntries;
   if (gtSector_[gdIndex] == 0) return {BlockKind::Hole, 0};
   const uint64_t e = grainTable(gdIndex)[grainIndex % kSesparseGtEntries];
