@@ -11,9 +11,8 @@ uint64_t GrainMapExtent::visibleBytes(uint64_t grainIndex) const {
 
 BlockStatus GrainMapExtent::blockStatus(uint64_t offset, uint64_t maxLen) {
   return grainRun(offset, maxLen, sizeBytes(), grainBytes(), perTable_, [this](uint64_t grainIndex, bool* wholeTable) {
-    BlockKind kind;
-    *wholeTable = tableKind(grainIndex / perTable_, &kind);
-    return *wholeTable ? kind : grain(grainIndex).kind;
+    *wholeTable = tableEmpty(grainIndex / perTable_);
+    return *wholeTable ? BlockKind::Hole : grain(grainIndex).kind;
   });
 }
 

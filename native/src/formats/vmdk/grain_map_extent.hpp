@@ -29,8 +29,8 @@ class GrainMapExtent : public Extent {
     perTable_ = grainsPerTable;
   }
   virtual Grain grain(uint64_t grainIndex) = 0;
-  // True (and the kind) when a directory entry alone decides a whole table (no table loaded).
-  virtual bool tableKind(uint64_t gdIndex, BlockKind* kind) const = 0;
+  // True when directory entry `gdIndex` has no table: all its grains are holes (none is loaded).
+  virtual bool tableEmpty(uint64_t gdIndex) const = 0;
   uint64_t grainBytes() const { return grainSectors_ << 9; }
   uint64_t grainCount() const { return sizeBytes() / grainBytes() + (sizeBytes() % grainBytes() ? 1 : 0); }
   // Guest bytes of a grain inside the extent (the last one may be partial).
