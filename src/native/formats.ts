@@ -1,31 +1,21 @@
 // The image formats h2k knows, as the native format table has them (native/src/formats/
 // format_registry.cpp, exported by the addon's formats()). Every list of formats in TypeScript —
-// CLI choices, config and manifest schemas, watch-folder extensions, the format a file name
-// promises — derives from here, so a format added natively appears everywhere at once. Also the
-// container operations the native side owns (binding/format_binding.cpp), so TypeScript parses
-// no format itself: a file's content format, an OVA's members, a .mf manifest's lines, the part
-// a .vmdk plays.
-import { extname } from 'node:path';
+// CLI choices, config and manifest schemas, watch-folder extensions — derives from here, so a
+// format added natively appears everywhere at once. Also the container operations the native side
+// owns (binding/format_binding.cpp), so TypeScript parses no format itself.
 import { toH2kError } from '../util/errors.js';
 import { loadAddon } from './addon.js';
 
 export interface NativeFormat {
   name: string;
-  label: string;
   /** Lower case, with the dot: file names that promise the format. */
   extensions: string[];
-  /** The same format for snapshot files (Hyper-V .avhd/.avhdx): promised, never watch-folder jobs. */
-  snapshotExtensions: string[];
-  /** Other names accepted for the source format (vpc = vhd). */
-  aliases: string[];
   /** 'disk' (one disk image), 'container' (holds disk files), 'vm' (describes a VM). */
   roles: string[];
   /** Recognised by content (a name that promises it is checked against the bytes). */
   probed: boolean;
   readable: boolean;
   writable: boolean;
-  /** As output, takes a compression codec. */
-  compressible: boolean;
 }
 
 export interface TarMember {
@@ -52,6 +42,7 @@ export interface VmdkRole {
 interface FormatsAddon {
   formats(): NativeFormat[];
   contentFormat(path: string): string;
+  formatNamedBy(path: string): string;
   ovaMembers(path: string): TarMember[];
   parseManifest(text: string, source: string): ManifestLine[];
   vmdkRole(fd: number, path: string): VmdkRole;
@@ -59,13 +50,15 @@ interface FormatsAddon {
 
 const native = (): FormatsAddon => loadAddon() as unknown as FormatsAddon;
 
-/** A native call whose errors come back as H2kError (code, file, offset, hint kept). */
-function call<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw toH2kError(err);
-  }
+/** A native function whose errors come back as H2kError (code, file, offset, hint kept). */
+function checked<A extends unknown[], R>(fn: (addon: FormatsAddon, ...args: A) => R): (...args: A) => R {
+  return (...args) => {
+    try {
+      return fn(native(), ...args);
+    } catch (err) {
+      throw toH2kError(err);
+    }
+  };
 }
 
 type NonEmpty = [string, ...string[]];
@@ -73,30 +66,25 @@ type NonEmpty = [string, ...string[]];
 let table: NativeFormat[] | undefined;
 
 export function formats(): NativeFormat[] {
-  table ??= native().formats();
-  return table;
+  return (table ??= native().formats());
 }
 
 /** The format a file's bytes are ('raw' when no probe matches); its name is not checked. */
-export function contentFormat(path: string): string {
-  return call(() => native().contentFormat(path));
-}
+export const contentFormat = checked((a, path: string) => a.contentFormat(path));
 
 /** Regular-file members of a tar (OVA) in archive order; E_OVA_BAD_TAR for a damaged or truncated one. */
-export function ovaMembers(path: string): TarMember[] {
-  return call(() => native().ovaMembers(path));
-}
+export const ovaMembers = checked((a, path: string) => a.ovaMembers(path));
 
 /** The lines of an OVF manifest (.mf); E_OVA_BAD_MANIFEST names `source` for an unusable line. */
-export function parseManifest(text: string, source: string): ManifestLine[] {
-  return call(() => native().parseManifest(text, source));
-}
+export const parseManifest = checked((a, text: string, source: string) => a.parseManifest(text, source));
 
 /** The part the .vmdk open as `fd` plays (descriptor, extent, whole image), read through `fd`
  *  (the caller's checked open); `path` names it in errors. */
-export function vmdkRole(fd: number, path: string): VmdkRole {
-  return call(() => native().vmdkRole(fd, path));
-}
+export const vmdkRole = checked((a, fd: number, path: string) => a.vmdkRole(fd, path));
+
+/** The format a file's name promises ('' = none: detect by content, e.g. .img/.raw), snapshot
+ *  extensions (.avhdx) included. */
+export const formatNamedBy = checked((a, path: string) => a.formatNamedBy(path));
 
 function names(pick: (f: NativeFormat) => boolean): NonEmpty {
   return formats().filter(pick).map((f) => f.name) as NonEmpty;
@@ -121,11 +109,4 @@ export function watchedExtensions(): string[] {
 /** "qcow2, raw, vdi or vmdk" */
 export function listed(items: readonly string[]): string {
   return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
-}
-
-/** The format a file's name promises ('' = none: detect by content, e.g. .img/.raw). */
-export function formatNamedBy(path: string): string {
-  const ext = extname(path).toLowerCase();
-  if (!ext) return '';
-  return formats().find((f) => f.probed && (f.extensions.includes(ext) || f.snapshotExtensions.includes(ext)))?.name ?? '';
 }

@@ -1,9 +1,9 @@
 // formats() -> the format table (formats/format_registry.hpp), from which every TypeScript list
 // of formats derives (src/native/formats.ts); contentFormat(path) -> the format a file's bytes
-// are (no name check); and the container operations TypeScript needs, so it parses no format
-// itself: ovaMembers(path) (formats/ova/tar_index.hpp), parseManifest(text, source) (.mf lines,
-// formats/ova/manifest.hpp), vmdkRole(fd, path) (which files a VMDK is or needs,
-// formats/vmdk/vmdk_role.hpp).
+// are (no name check); formatNamedBy(path) -> the format its name promises; and the container
+// operations TypeScript needs, so it parses no format itself: ovaMembers(path)
+// (formats/ova/tar_index.hpp), parseManifest(text, source) (.mf lines, formats/ova/manifest.hpp),
+// vmdkRole(fd, path) (which files a VMDK is or needs, formats/vmdk/vmdk_role.hpp).
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,15 +37,11 @@ Napi::Value FormatsJs(const Napi::CallbackInfo& info) {
   return arrayOf(env, formats(), [&](const Format& f) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("name", f.name);
-    o.Set("label", f.label);
     o.Set("extensions", strings(f.extensions));
-    o.Set("snapshotExtensions", strings(f.snapshotExtensions));
-    o.Set("aliases", strings(f.aliases));
     o.Set("roles", strings(f.roles));
     o.Set("probed", f.probe != nullptr);
-    o.Set("readable", f.readable());
-    o.Set("writable", f.makeWriter != nullptr);
-    o.Set("compressible", f.compressible);
+    o.Set("readable", isReadable(f));
+    o.Set("writable", isWritable(f));
     return o;
   });
 }
@@ -55,6 +51,14 @@ Napi::Value ContentFormatJs(const Napi::CallbackInfo& info) {
   return callOrThrowJs(env, [&]() -> Napi::Value {
     const Format* f = probeFormat(FileView(stringArg(info, 0, "path")));
     return Napi::String::New(env, f ? f->name : "raw");
+  });
+}
+
+Napi::Value FormatNamedByJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return callOrThrowJs(env, [&]() -> Napi::Value {
+    const Format* f = formatNamedBy(stringArg(info, 0, "path"));
+    return Napi::String::New(env, f ? f->name : "");
   });
 }
 
@@ -107,8 +111,8 @@ Napi::Value VmdkRoleJs(const Napi::CallbackInfo& info) {
 void InitFormats(Napi::Env env, Napi::Object exports) {
   using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
   const std::pair<const char*, Fn> fns[] = {
-      {"formats", FormatsJs}, {"contentFormat", ContentFormatJs}, {"ovaMembers", OvaMembersJs}, {"parseManifest", ParseManifestJs},
-      {"vmdkRole", VmdkRoleJs}};
+      {"formats", FormatsJs},       {"contentFormat", ContentFormatJs}, {"formatNamedBy", FormatNamedByJs},
+      {"ovaMembers", OvaMembersJs}, {"parseManifest", ParseManifestJs}, {"vmdkRole", VmdkRoleJs}};
   for (const auto& [name, fn] : fns) exports.Set(name, Napi::Function::New(env, fn, name));
 }
 

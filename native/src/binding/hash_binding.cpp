@@ -137,7 +137,7 @@ Napi::Value startJob(const Napi::CallbackInfo& info, JobKind kind) {
     err.ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  try {
+  return callOrThrowJs(env, [&]() -> Napi::Value {
     std::vector<std::string> algorithms = algorithmsFrom(info[1]);
     HashSet validate(algorithms);  // unknown names fail here, synchronously
     if (algorithms.empty()) throw Error(codes::kInvalidArgument, "no hash algorithm given");
@@ -165,12 +165,7 @@ Napi::Value startJob(const Napi::CallbackInfo& info, JobKind kind) {
     handle.Set("cancel", Napi::Function::New(env, [cancel](const Napi::CallbackInfo&) { cancel->store(true); }));
     worker->Queue();
     return handle;
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
-    CapturedError::from(e).toJs(env).ThrowAsJavaScriptException();
-  }
-  return env.Undefined();
+  });
 }
 
 Napi::Value HashFileJs(const Napi::CallbackInfo& info) { return startJob(info, JobKind::File); }
@@ -200,7 +195,7 @@ Napi::Value withBytes(const Napi::CallbackInfo& ci, const char* usage, Use use) 
 // A streaming hasher for data already in memory; each update runs synchronously.
 Napi::Value CreateHasherJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return callOrThrowJs(env, [&]() -> Napi::Value {
     if (info.Length() < 1) throw Error(codes::kInvalidArgument, "createHasher(algorithms) needs algorithms");
     std::vector<std::string> algorithms = algorithmsFrom(info[0]);
     if (algorithms.empty()) throw Error(codes::kInvalidArgument, "no hash algorithm given");
@@ -235,12 +230,7 @@ Napi::Value CreateHasherJs(const Napi::CallbackInfo& info) {
             return callOrThrowJs(ci.Env(), [&]() -> Napi::Value { return digestsToJs(ci.Env(), hashes->digests()); });
           }));
     return o;
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
-    CapturedError::from(e).toJs(env).ThrowAsJavaScriptException();
-  }
-  return env.Undefined();
+  });
 }
 
 Napi::Value HashImplementationJs(const Napi::CallbackInfo& info) {

@@ -55,35 +55,29 @@ Napi::Value callOrThrowJs(Napi::Env env, F&& fn) {
 }
 
 // Argument checking helpers: throw a JS TypeError with E_INVALID_ARGUMENT.
+[[noreturn]] inline void throwOptionType(const Napi::Object& o, const char* key, const char* type) {
+  Napi::TypeError err = Napi::TypeError::New(o.Env(), std::string("option '") + key + "' must be " + type);
+  err.Set("code", "E_INVALID_ARGUMENT");
+  throw err;
+}
+
 inline std::string requireString(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
-  if (!v.IsString()) {
-    Napi::TypeError err = Napi::TypeError::New(o.Env(), std::string("option '") + key + "' must be a string");
-    err.Set("code", "E_INVALID_ARGUMENT");
-    throw err;
-  }
+  if (!v.IsString()) throwOptionType(o, key, "a string");
   return v.As<Napi::String>().Utf8Value();
 }
 
 inline std::string optionalString(const Napi::Object& o, const char* key, const std::string& dflt) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return dflt;
-  if (!v.IsString()) {
-    Napi::TypeError err = Napi::TypeError::New(o.Env(), std::string("option '") + key + "' must be a string");
-    err.Set("code", "E_INVALID_ARGUMENT");
-    throw err;
-  }
+  if (!v.IsString()) throwOptionType(o, key, "a string");
   return v.As<Napi::String>().Utf8Value();
 }
 
 inline double optionalNumber(const Napi::Object& o, const char* key, double dflt) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return dflt;
-  if (!v.IsNumber()) {
-    Napi::TypeError err = Napi::TypeError::New(o.Env(), std::string("option '") + key + "' must be a number");
-    err.Set("code", "E_INVALID_ARGUMENT");
-    throw err;
-  }
+  if (!v.IsNumber()) throwOptionType(o, key, "a number");
   return v.As<Napi::Number>().DoubleValue();
 }
 

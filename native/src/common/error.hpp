@@ -37,6 +37,7 @@ inline constexpr const char* kPermission = "E_PERMISSION";      // EACCES / EPER
 inline constexpr const char* kNoSpace = "E_NO_SPACE";           // ENOSPC / EDQUOT
 inline constexpr const char* kTruncated = "E_TRUNCATED";        // metadata or data past EOF
 inline constexpr const char* kUnknownFormat = "E_UNKNOWN_FORMAT";
+inline constexpr const char* kFormatMismatch = "E_FORMAT_MISMATCH";  // file name and content disagree
 inline constexpr const char* kCorrupt = "E_CORRUPT";            // generic structural corruption
 inline constexpr const char* kUnsupported = "E_UNSUPPORTED";    // valid but not supported yet
 inline constexpr const char* kPathEscape = "E_PATH_ESCAPE";     // extent/parent path leaves the image dir

@@ -42,7 +42,6 @@ struct Format {
   // Writes an image; nullptr: not an output format.
   std::unique_ptr<ImageWriter> (*makeWriter)(const File& file, uint64_t virtualSize, const WriterOptions& options);
   bool compressible;  // as output, takes a --compression codec
-  bool readable() const { return openFile || openView; }
 };
 
 // Every row, in probe order.
@@ -56,7 +55,7 @@ const Format* formatNamedBy(const std::string& path);
 // "vmdk, qcow2, vdi or raw": the names of the rows `pick` keeps, for hints.
 std::string formatNames(bool (*pick)(const Format&));
 inline bool isWritable(const Format& f) { return f.makeWriter != nullptr; }
-inline bool isReadable(const Format& f) { return f.readable(); }
+inline bool isReadable(const Format& f) { return f.openFile || f.openView; }
 inline bool isMemberReadable(const Format& f) { return f.openView != nullptr; }  // inside an archive
 
 }  // namespace h2k

@@ -7,6 +7,7 @@
 #include <array>
 
 #include "common/error.hpp"
+#include "common/hex.hpp"
 #include "hash/xxh3/xxh3_kernel.hpp"
 
 namespace h2k {
@@ -142,16 +143,6 @@ const char* xxh3Isa() noexcept { return bestXxh3Kernel().isa; }
 bool xxh3ZeroRunFastPath() noexcept { return bestXxh3Kernel().zeroRunFastPath(); }
 bool xxh3BlockSumsAvailable() noexcept { return bestXxh3Kernel().blockSumsVerified(); }
 void xxh3BlockSums(const uint8_t* data, size_t blocks, uint64_t* sums) { bestXxh3Kernel().blockSums(data, blocks, sums); }
-
-std::string toHex(const uint8_t* bytes, size_t len) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string s(len * 2, '0');
-  for (size_t i = 0; i < len; ++i) {
-    s[2 * i] = kDigits[bytes[i] >> 4];
-    s[2 * i + 1] = kDigits[bytes[i] & 15];
-  }
-  return s;
-}
 
 HashAlgorithm parseHashAlgorithm(const std::string& name) {
   std::string n = name;

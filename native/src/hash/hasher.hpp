@@ -73,6 +73,4 @@ inline constexpr size_t kXxh3SumWords = 8;
 bool xxh3BlockSumsAvailable() noexcept;
 void xxh3BlockSums(const uint8_t* data, size_t blocks, uint64_t* sums);
 
-std::string toHex(const uint8_t* bytes, size_t len);
-
 }  // namespace h2k

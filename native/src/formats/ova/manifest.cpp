@@ -6,6 +6,8 @@
 #include <cctype>
 #include <memory>
 
+#include "common/hex.hpp"
+
 namespace h2k {
 
 std::map<std::string, ManifestEntry> parseManifest(const std::string& text, const std::string& source) {
@@ -61,13 +63,7 @@ std::string digestRange(const ByteView& view, uint64_t offset, uint64_t size, co
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_DigestFinal_ex(ctx.get(), out, &len) != 1) throw Error("E_INTERNAL", "EVP_DigestFinal_ex failed");
-  static const char* d = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) {
-    hex += d[out[i] >> 4];
-    hex += d[out[i] & 15];
-  }
-  return hex;
+  return toHex(out, len);
 }
 
 bool verifyMember(const ByteView& archive, const TarMember& member, const std::map<std::string, ManifestEntry>& mf) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/hex.hpp"
 #include "common/path_guard.hpp"
 #include "formats/parent_chain.hpp"
 #include "formats/run_merge.hpp"
@@ -26,16 +27,6 @@ uint32_t onesComplementSum(const uint8_t* p, size_t len, size_t checksumAt) {
 }
 
 bool isFooter(const uint8_t* f) { return std::memcmp(f, "conectix", 8) == 0; }
-
-std::string hexBytes(const uint8_t* p, size_t n) {
-  static const char* d = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; ++i) {
-    s += d[p[i] >> 4];
-    s += d[p[i] & 15];
-  }
-  return s;
-}
 
 // UTF-16 (either byte order) to UTF-8; stops at the first NUL.
 std::string utf16ToUtf8(const uint8_t* p, size_t bytes, bool bigEndian) {
@@ -153,7 +144,7 @@ void VhdReader::parseFooter(const uint8_t* f) {
     throw Error(vhd::kBadChecksum, "VHD footer checksum mismatch in " + name, name, at + 64,
                 "the footer is corrupt; re-copy the file");
   if (be32(f + 12) != 0x00010000)
-    throw Error(vhd::kBadFooter, "unsupported VHD version 0x" + hexBytes(f + 12, 4) + " in " + name, name, at + 12);
+    throw Error(vhd::kBadFooter, "unsupported VHD version 0x" + toHex(f + 12, 4) + " in " + name, name, at + 12);
   type_ = be32(f + 60);
   if (type_ != kFixed && type_ != kDynamic && type_ != kDifferencing)
     throw Error(vhd::kBadFooter, "unknown VHD disk type " + std::to_string(type_) + " in " + name, name, at + 60,
@@ -302,8 +293,8 @@ void VhdReader::openParent(const uint8_t* h, const OpenOptions& options) {
   parent_ = openParentImage(name, dir, chosen, "", options);
   parentPath_ = referencedPath(dir, chosen);
   if (auto* p = dynamic_cast<VhdReader*>(parent_.get()); p && p->uuid() != parentUuid)
-    throw Error(vhd::kBadParent, "parent " + parentPath_ + " has UUID " + hexBytes(p->uuid().data(), 16) +
-                    " but " + name + " expects " + hexBytes(parentUuid.data(), 16), name,
+    throw Error(vhd::kBadParent, "parent " + parentPath_ + " has UUID " + toHex(p->uuid().data(), 16) +
+                    " but " + name + " expects " + toHex(parentUuid.data(), 16), name,
                 static_cast<int64_t>(dataOffset_ + 40),
                 "the parent was replaced or modified after the snapshot was taken; find the right parent");
 }
@@ -374,7 +365,7 @@ ImageInfo VhdReader::info() {
     info.properties["parent"] = parentPath_;
   }
   info.properties["creator"] = creator_;
-  info.properties["uuid"] = hexBytes(uuid_.data(), 16);
+  info.properties["uuid"] = toHex(uuid_.data(), 16);
   info.properties["geometry"] = std::to_string(cyls_) + "/" + std::to_string(heads_) + "/" + std::to_string(spt_);
   if (blockSize_) info.properties["blockSize"] = std::to_string(blockSize_);
   for (uint64_t off = 0; off < virtualSize_;) {

@@ -90,12 +90,6 @@ CowdExtent::CowdExtent(std::shared_ptr<const ByteView> source, uint64_t descript
   if (h.dirty) warnings_.push_back(name + " is marked dirty (the snapshot was not closed cleanly); its content may be inconsistent");
 }
 
-bool CowdExtent::tableKind(uint64_t gdIndex, BlockKind* kind) const {
-  if (gd_[gdIndex] != 0) return false;
-  *kind = BlockKind::Hole;
-  return true;
-}
-
 const std::vector<uint32_t>& CowdExtent::grainTable(uint64_t gdIndex) {
   if (const auto* hit = gts_.find(gdIndex)) return *hit;
   const std::string& name = source_->name();
@@ -122,7 +116,7 @@ const std::vector<uint32_t>& CowdExtent::grainTable(uint64_t gdIndex) {
   return *gts_.insert(gdIndex, std::move(table));
 }
 
-GrainMapExtent::Grain CowdExtent::grain(uint64_t grainIndex) {
+Grain CowdExtent::grain(uint64_t grainIndex) {
   const uint64_t gdIndex = grainIndex / kCowdGtEntries;
   if (gd_[gdIndex] == 0) return {BlockKind::Hole, 0};
   const uint32_t e = grainTable(gdIndex)[grainIndex % kCowdGtEntries];

@@ -37,7 +37,7 @@ class CowdExtent : public GrainMapExtent {
 
  protected:
   Grain grain(uint64_t grainIndex) override;
-  bool tableKind(uint64_t gdIndex, BlockKind* kind) const override;
+  bool tableEmpty(uint64_t gdIndex) const override { return gd_[gdIndex] == 0; }
 
  private:
   const std::vector<uint32_t>& grainTable(uint64_t gdIndex);

@@ -142,12 +142,6 @@ void SesparseExtent::checkVolatileHeader() {
                 static_cast<int64_t>(at + 32), "this seSparse variant is not supported; consolidate the snapshots in vSphere first");
 }
 
-bool SesparseExtent::tableKind(uint64_t gdIndex, BlockKind* kind) const {
-  if (gtSector_[gdIndex] != 0) return false;
-  *kind = BlockKind::Hole;
-  return true;
-}
-
 const std::vector<uint64_t>& SesparseExtent::grainTable(uint64_t gdIndex) {
   if (const auto* hit = gts_.find(gdIndex)) return *hit;
   const std::string& name = source_->name();
@@ -184,7 +178,7 @@ const std::vector<uint64_t>& SesparseExtent::grainTable(uint64_t gdIndex) {
   return *gts_.insert(gdIndex, std::move(table));
 }
 
-GrainMapExtent::Grain SesparseExtent::grain(uint64_t grainIndex) {
+Grain SesparseExtent::grain(uint64_t grainIndex) {
   const uint64_t gdIndex = grainIndex / kSesparseGtEntries;
   if (gtSector_[gdIndex] == 0) return {BlockKind::Hole, 0};
   const uint64_t e = grainTable(gdIndex)[grainIndex % kSesparseGtEntries];

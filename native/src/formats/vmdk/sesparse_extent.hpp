@@ -44,7 +44,7 @@ class SesparseExtent : public GrainMapExtent {
 
  protected:
   Grain grain(uint64_t grainIndex) override;
-  bool tableKind(uint64_t gdIndex, BlockKind* kind) const override;
+  bool tableEmpty(uint64_t gdIndex) const override { return gtSector_[gdIndex] == 0; }
 
  private:
   const std::vector<uint64_t>& grainTable(uint64_t gdIndex);

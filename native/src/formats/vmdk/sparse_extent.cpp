@@ -141,7 +141,7 @@ const std::vector<uint32_t>& SparseExtent::grainTable(uint64_t gdIndex) {
   return *gts_.insert(gdIndex, std::move(table));
 }
 
-SparseExtent::Grain SparseExtent::grain(uint64_t grainIndex) {
+Grain SparseExtent::grain(uint64_t grainIndex) {
   const uint64_t n = header_.numGTEsPerGT;
   const uint64_t gdIndex = grainIndex / n;
   uint32_t g = gd_[gdIndex];
@@ -154,20 +154,13 @@ SparseExtent::Grain SparseExtent::grain(uint64_t grainIndex) {
 }
 
 BlockStatus SparseExtent::blockStatus(uint64_t offset, uint64_t maxLen) {
-  const uint64_t gb = header_.grainBytes();
-  const uint64_t end = offset + std::min(maxLen, capacityBytes() - offset);
-  const uint64_t gtSpan = gb * header_.numGTEsPerGT;
-  const BlockKind kind = grain(offset / gb).kind;
-  uint64_t pos = (offset / gb + 1) * gb;
-  while (pos < end) {
-    const uint64_t gi = pos / gb;
-    uint32_t g = gd_[gi / header_.numGTEsPerGT];
-    bool wholeTable = g == kGdHole || (g == kGdZero && header_.zeroedGrains());
-    if (grain(gi).kind != kind) break;
+  const uint64_t perTable = header_.numGTEsPerGT;
+  return grainRun(offset, maxLen, capacityBytes(), header_.grainBytes(), perTable, [&](uint64_t grainIndex, bool* wholeTable) {
     // An empty or zero GD entry answers for its whole table at once.
-    pos = wholeTable ? (pos / gtSpan + 1) * gtSpan : pos + gb;
-  }
-  return {offset, std::min(pos, end) - offset, kind};
+    const uint32_t g = gd_[grainIndex / perTable];
+    *wholeTable = g == kGdHole || (g == kGdZero && header_.zeroedGrains());
+    return grain(grainIndex).kind;
+  });
 }
 
 const std::vector<uint8_t>& SparseExtent::inflateGrain(uint64_t grainIndex, uint64_t sector) {
@@ -224,33 +217,13 @@ const std::vector<uint8_t>& SparseExtent::inflateGrain(uint64_t grainIndex, uint
 
 void SparseExtent::read(uint64_t offset, uint8_t* buf, size_t len) {
   const uint64_t gb = header_.grainBytes();
-  const uint64_t end = offset + len;
-  uint64_t pos = offset;
-  while (pos < end) {
-    const uint64_t gi = pos / gb;
-    const uint64_t inGrain = pos % gb;
-    uint64_t n = std::min(gb - inGrain, end - pos);
-    uint8_t* out = buf + (pos - offset);
-    Grain g = grain(gi);
-    if (g.kind != BlockKind::Data) {
-      std::memset(out, 0, n);
-    } else if (header_.compressed()) {
-      const auto& plain = inflateGrain(gi, g.sector);
-      std::memcpy(out, plain.data() + inGrain, n);
-    } else {
-      // Extend over following grains stored right after this one: one pread for the run.
-      const uint64_t host = (g.sector << 9) + inGrain;
-      uint64_t nextSector = g.sector + header_.grainSize;
-      while (pos + n < end) {
-        Grain next = grain(gi + (inGrain + n) / gb);
-        if (next.kind != BlockKind::Data || next.sector != nextSector) break;
-        n += std::min(gb, end - pos - n);
-        nextSector += header_.grainSize;
-      }
-      source_->readExact(out, n, host);
-    }
-    pos += n;
-  }
+  auto grainAt = [this](uint64_t grainIndex) { return grain(grainIndex); };
+  readGrains(offset, buf, len, gb, grainAt, [&](uint8_t* out, uint64_t pos, uint64_t end, Grain g) -> uint64_t {
+    if (!header_.compressed()) return readStoredRun(*source_, out, pos, end, header_.grainSize, g, grainAt);
+    const uint64_t n = std::min(gb - pos % gb, end - pos);
+    std::memcpy(out, inflateGrain(pos / gb, g.sector).data() + pos % gb, n);
+    return n;
+  });
 }
 
 std::string SparseExtent::embeddedDescriptor() const {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "formats/image_reader.hpp"
+#include "formats/vmdk/grain_walk.hpp"
 #include "formats/vmdk/gt_cache.hpp"
 #include "formats/vmdk/sparse_header.hpp"
 #include "io/byte_view.hpp"
@@ -42,10 +43,6 @@ class SparseExtent {
 
  private:
   enum : uint32_t { kGdHole = 0, kGdZero = 1 };
-  struct Grain {
-    BlockKind kind;
-    uint64_t sector;  // for Data: sector of the grain (or its compressed record)
-  };
 
   void loadFooter();
   // Reads and checks the GD at `gdSector`; returns an error message when unusable.
