@@ -71,17 +71,16 @@ export async function convertStage(run: VmRun): Promise<StageDetails> {
   await mkdir(dirname(vm.outputPath!), { recursive: true });
   const compression: Compression = convert.compress === true ? 'zlib' : convert.compress || 'none';
   const base = { outputFormat: convert.output_format, compression, force: convert.overwrite, threads: ctx.threads, hashAlgorithms: validate ? [CONTENT_HASH] : [], verify: validate };
-  const results = await convertDisks(probe.disks, outputs, base, { signal: ctx.signal, onProgress: (pr) => ctx.onProgress?.(vm.name, pr) }, run.willCreate).catch(
-    (err: unknown) => {
-      // The read-back found a difference: the validate stage's content check failed.
-      const e = toH2kError(err);
-      if (validate && e.code === 'E_VERIFY_FAILED') {
-        run.enter('validate');
-        run.checks.push({ name: diskCheck(run, 'content_hash', outputs.indexOf(e.file ?? '')), passed: false, detail: e.message });
-      }
-      throw err;
-    },
-  );
+  const options: ConvertOptions = { signal: ctx.signal, onProgress: (pr) => ctx.onProgress?.(vm.name, pr) };
+  const results = await convertDisks(probe.disks, outputs, base, options, run.willCreate).catch((err: unknown) => {
+    // The read-back found a difference: the validate stage's content check failed.
+    const e = toH2kError(err);
+    if (validate && e.code === 'E_VERIFY_FAILED') {
+      run.enter('validate');
+      run.checks.push({ name: diskCheck(run, 'content_hash', outputs.indexOf(e.file ?? '')), passed: false, detail: e.message });
+    }
+    throw err;
+  });
   run.results = results;
   if (planned) {
     await run.willCreate(planned.libvirtXml);

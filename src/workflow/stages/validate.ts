@@ -10,7 +10,7 @@ export async function validateStage(run: VmRun): Promise<StageDetails> {
   const { checks, multiDisk } = run;
   const signal = run.ctx.signal;
   const t = Date.now();
-  // A tool's check that could not run (not installed; raw has no metadata) is listed, passed null.
+  // A tool's check that could not run (not installed, or a format it cannot check) is listed, passed null.
   const record = (name: string, c: { ran: boolean; passed: boolean; detail: string }, failure: string, file: string) => {
     checks.push({ name, passed: c.ran ? c.passed : null, detail: c.detail });
     if (c.ran && !c.passed) throw new H2kError(`${failure}: ${c.detail}`, { code: 'E_VALIDATE_CHECK', file });
