@@ -32,7 +32,7 @@ export interface SourceDisk {
   /** OVF sources: a declared ovf:capacity that is not the disk's own size (capacity-check.ts). */
   capacityWarning?: string;
   /** A loose OVF's disk whose .mf digest the convert stage checks from its own reads (deferDigests). */
-  manifestDigest?: { digest: ManifestDigest; mfName: string };
+  manifestDigest?: ManifestDigest;
 }
 
 export interface SourceProbe {
@@ -125,7 +125,7 @@ async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected:
       });
   }
   // A loose OVF's disk digests are left to the convert stage when one follows (diskDigests).
-  const { vm, diskSources, diskRoot, diskDigests, manifestName = '' } = await loadOvf(path, opts.allowExternalPaths ?? false, { deferDiskDigests: opts.deferDigests ?? false });
+  const { vm, diskSources, diskRoot, diskDigests } = await loadOvf(path, opts.allowExternalPaths ?? false, { deferDiskDigests: opts.deferDigests ?? false });
   if (vm.disks.length === 0) throw new H2kError(`${path} describes no disks`, { code: 'E_OVF_INVALID', file: path });
   const disks: SourceDisk[] = [];
   const warnings: string[] = [];
@@ -137,14 +137,14 @@ async function probeOvfSource(path: string, sourceType: 'ova' | 'ovf', detected:
       // A loose disk must be a disk by content, as `h2k ovf` requires (OVA members: the native reader).
       .then(() => (sourceType === 'ovf' ? assertLooseDiskContent(diskSources[i], d, path, diskRoot) : undefined))
       .then(() => probeDisk(diskSources[i], undefined, opts, diskRoot))
-      .catch((err: unknown) => explainByDigest(err, diskSources[i], digest, manifestName, diskRoot));
+      .catch((err: unknown) => explainByDigest(err, diskSources[i], digest, diskRoot));
     const capacity = capacityMismatch(d, disk.virtualSize);
     if (capacity) w.push(capacity);
     disks.push({
       ...disk,
       ovf: { href: d.file.href, controller: d.controller, unit: d.unit },
       ...(capacity ? { capacityWarning: capacity } : {}),
-      ...(digest ? { manifestDigest: { digest, mfName: manifestName } } : {}),
+      ...(digest ? { manifestDigest: digest } : {}),
     });
     warnings.push(...w.map((x) => `disk ${i + 1} (${d.file.href}): ${x}`));
   }

@@ -16,17 +16,16 @@ import { fixStage } from './stages/fix.js';
 import { inspectStage } from './stages/inspect.js';
 import { loadStage } from './stages/load.js';
 import { validateStage } from './stages/validate.js';
-import { included, type VmRun, type VmRunContext } from './stages/vm-run.js';
+import { secondsSince, type StageDetails, type VmRun, type VmRunContext } from './stages/vm-run.js';
 
-export type { ValidationCheck, VmRunContext } from './stages/vm-run.js';
-
+/** The stages' reports before the run: not_run for each stage the manifest runs (load always,
+ *  convert when present, the others when enabled), skipped and why for the rest. */
 function initialStages(p: Pipeline): Record<StageName, StageReport> {
-  const stages = {} as Record<StageName, StageReport>;
-  for (const name of STAGE_NAMES) {
-    const inc = included(p, name);
-    stages[name] = inc === true ? { status: 'not_run' } : { status: 'skipped', reason: inc === 'absent' ? 'not in manifest' : 'disabled' };
-  }
-  return stages;
+  const initial = (name: StageName): StageReport => {
+    const s = name === 'load' || name === 'convert' ? p[name] && { enabled: true } : p[name];
+    return s?.enabled ? { status: 'not_run' } : { status: 'skipped', reason: s ? 'disabled' : 'not in manifest' };
+  };
+  return Object.fromEntries(STAGE_NAMES.map((name) => [name, initial(name)])) as Record<StageName, StageReport>;
 }
 
 export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<VmReport> {
@@ -34,15 +33,15 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
   const p = vm.pipeline;
   const created: string[] = [];
   let current = 'load' as StageName; // set through run.enter(): keep the wide type
+  const stages = initialStages(p);
   const run: VmRun = {
     vm,
     ctx,
     pipeline: p,
     multiDisk: isOvfSourceType(p.load.source_type),
-    stages: initialStages(p),
     artifacts: { input: vm.sourcePath, output: null, hashes: {} },
     checks: [],
-    jobs: [],
+    results: [],
     validateMs: 0,
     enter(stage) {
       current = stage;
@@ -53,30 +52,29 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
       created.push(path);
     },
   };
-  const stage = async (name: StageName, body: (r: VmRun) => Promise<void>) => {
+  // Runs a stage the manifest includes (its report still says not_run).
+  const stage = async (name: StageName, body: (r: VmRun) => Promise<StageDetails>) => {
+    if (stages[name].status !== 'not_run') return;
     run.enter(name);
-    await body(run);
+    const t = Date.now();
+    const details = await body(run);
+    stages[name] = { status: 'success', duration_seconds: secondsSince(t), ...details };
   };
   let failure: H2kError | undefined;
   try {
     await stage('load', loadStage);
-    if (p.convert && vm.outputPath) await stage('convert', convertStage);
-    if (included(p, 'inspect') === true) await stage('inspect', inspectStage);
-    if (included(p, 'fix') === true && p.fix && run.artifacts.output) await stage('fix', fixStage);
-    if (included(p, 'validate') === true && run.jobs.length > 0) await stage('validate', validateStage);
+    if (vm.outputPath) await stage('convert', convertStage);
+    await stage('inspect', inspectStage);
+    if (run.artifacts.output) await stage('fix', fixStage);
+    if (run.results.length > 0) await stage('validate', validateStage);
   } catch (err) {
     failure = toH2kError(err);
-    run.stages[current] = { ...(current === 'validate' ? { checks: run.checks } : {}), status: 'failed', error: reportedError(failure) };
-    // A failed VM leaves no output behind: a file there would look finished.
-    for (const f of created) {
-      await rm(f, { force: true });
-      await rm(`${f}.partial`, { force: true });
-    }
-    if (created.length > 0) {
-      run.artifacts.output = null;
-      if (run.artifacts.disks) for (const d of run.artifacts.disks) d.output = null;
-      if (run.artifacts.libvirt_xml) run.artifacts.libvirt_xml = null;
-    }
+    stages[current] = { ...(current === 'validate' ? { checks: run.checks } : {}), status: 'failed', error: reportedError(failure) };
+    // A failed VM leaves no output behind: a file there would look finished (the report says so too).
+    for (const f of created) await Promise.all([rm(f, { force: true }), rm(`${f}.partial`, { force: true })]);
+    run.artifacts.output = null;
+    for (const d of run.artifacts.disks ?? []) d.output = null;
+    if (run.artifacts.libvirt_xml) run.artifacts.libvirt_xml = null;
   }
 
   const completed = new Date();
@@ -87,7 +85,7 @@ export async function runVmPipeline(vm: ManifestVm, ctx: VmRunContext): Promise<
     started_at: started.toISOString(),
     completed_at: completed.toISOString(),
     duration_seconds: secondsBetween(started, completed),
-    stages: run.stages,
+    stages,
     artifacts: run.artifacts,
   };
   if (failure) thrown.set(report, failure);

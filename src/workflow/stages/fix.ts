@@ -4,7 +4,7 @@
 import { fixImage, type FixImageOptions, type FixResult } from '../../guest/index.js';
 import { hashContent } from '../../hash/hash-file.js';
 import { H2kError, toH2kError } from '../../util/errors.js';
-import { bootNote, CONTENT_HASH, secondsSince, type VmRun } from './vm-run.js';
+import { bootNote, CONTENT_HASH, secondsSince, type StageDetails, type VmRun } from './vm-run.js';
 
 export interface FixGuestOptions extends FixImageOptions {
   /** The error when requested fixes could not be applied; without it the result lists them
@@ -20,42 +20,38 @@ export function fixGuest(image: string, options: FixGuestOptions & { allowNoOs: 
 export function fixGuest(image: string, options: FixGuestOptions): Promise<FixResult>;
 export async function fixGuest(image: string, options: FixGuestOptions): Promise<FixResult | null> {
   const { failed, explain, allowNoOs, ...fix } = options;
-  let result: FixResult;
-  try {
-    result = await fixImage(image, fix);
-  } catch (err) {
+  const result = await fixImage(image, fix).catch((err: unknown) => {
     const e = toH2kError(err);
     if (allowNoOs && e.code === 'E_GUEST_NO_OS') return null;
     throw explain ? explain(e) : e;
-  }
-  if (failed && result.failed.length > 0) throw failed(result);
+  });
+  if (result && failed && result.failed.length > 0) throw failed(result);
   return result;
 }
 
 /** The manifest's fix stage. The output's content hash in the report is then the fixed file's;
  *  the one that matched the source is kept as converted_content. */
-export async function fixStage(run: VmRun): Promise<void> {
+export async function fixStage(run: VmRun): Promise<StageDetails> {
   const fix = run.pipeline.fix!;
   const output = run.artifacts.output!;
   const signal = run.ctx.signal;
   const t = Date.now();
   const fixed = await fixGuest(output, {
-    fstab: { enabled: fix.fstab.enabled, mode: fix.fstab.mode },
-    grub: { enabled: fix.grub.enabled },
-    initramfs: { enabled: fix.initramfs.enabled, regenerate: fix.initramfs.regenerate },
+    fstab: fix.fstab, grub: fix.grub, initramfs: fix.initramfs, // fixImage takes the manifest's {enabled, …} form
     network: { enabled: fix.network.enabled, fixLevel: fix.network.fix_level },
     removeVmwareTools: fix.remove_vmware_tools,
     virtioWin: fix.windows.enabled ? run.vm.virtioWin : undefined,
-    dryRun: false,
     signal,
     failed: (r) => new H2kError(`fixes could not be applied: ${r.failed.join('; ')}`, {
       code: 'E_GUEST_FIX_FAILED', file: output, hint: r.warnings.join('; ') || undefined,
     }),
   });
-  run.stages.fix = { status: 'success', duration_seconds: secondsSince(t), image: output, ...bootNote(run), fixes_applied: fixed.changes, ...(fixed.registry ? { registry_changes: fixed.registry } : {}), warnings: fixed.warnings };
-  const boot = run.jobs[0];
-  if (boot?.hashes.output_content) {
-    boot.hashes.converted_content = boot.hashes.output_content;
-    boot.hashes.output_content = await hashContent(output, [CONTENT_HASH], { signal, format: boot.result!.outputFormat });
+  // its time is the fix's, not the re-hash's
+  const report = { duration_seconds: secondsSince(t), image: output, ...bootNote(run), fixes_applied: fixed.changes, ...(fixed.registry ? { registry_changes: fixed.registry } : {}), warnings: fixed.warnings };
+  const hashes = run.artifacts.hashes; // the boot disk's: also artifacts.disks[0].hashes
+  if (hashes.output_content) {
+    hashes.converted_content = hashes.output_content;
+    hashes.output_content = await hashContent(output, [CONTENT_HASH], { signal, format: run.results[0].outputFormat });
   }
+  return report;
 }

@@ -2,45 +2,34 @@
 // (The content check ran with the conversion: convert.ts.)
 import { bootTest } from '../../guest/index.js';
 import { H2kError } from '../../util/errors.js';
-import type { Pipeline } from '../manifest-schema.js';
 import { qemuImgCheck } from '../qemu-img-check.js';
 import { virtXmlValidate } from '../virt-xml-validate.js';
-import { BOOT_DISK_NOTE, type VmRun } from './vm-run.js';
+import { BOOT_DISK_NOTE, diskCheck, type StageDetails, type VmRun } from './vm-run.js';
 
-function bootTestSettings(p: Pipeline): { enabled: boolean; timeoutSeconds: number } {
-  const b = p.validate?.boot_test;
-  if (b === true) return { enabled: true, timeoutSeconds: 300 };
-  if (b && typeof b === 'object') return { enabled: b.enabled, timeoutSeconds: b.timeout_seconds };
-  return { enabled: false, timeoutSeconds: 0 };
-}
-
-export async function validateStage(run: VmRun): Promise<void> {
+export async function validateStage(run: VmRun): Promise<StageDetails> {
   const { checks, multiDisk } = run;
   const signal = run.ctx.signal;
   const t = Date.now();
-  for (const [i, job] of run.jobs.entries()) {
-    const r = job.result!;
-    const check = await qemuImgCheck(r.output, r.outputFormat, signal);
-    checks.push({ name: multiDisk ? `qemu_img_check disk ${i + 1}` : 'qemu_img_check', passed: check.ran ? check.passed : null, detail: check.detail });
-    if (check.ran && !check.passed)
-      throw new H2kError(`qemu-img check found problems in ${r.output}: ${check.detail}`, { code: 'E_VALIDATE_CHECK', file: r.output });
-  }
-  if (run.libvirtXml) {
-    const v = await virtXmlValidate(run.libvirtXml, signal);
-    checks.push({ name: 'libvirt_xml', passed: v.ran ? v.passed : null, detail: v.detail });
-    if (v.ran && !v.passed)
-      throw new H2kError(`the libvirt domain XML does not validate: ${v.detail}`, { code: 'E_VALIDATE_CHECK', file: run.libvirtXml });
-  }
-  const boot = bootTestSettings(run.pipeline);
+  // A tool's check that could not run (not installed, or a format it cannot check) is listed, passed null.
+  const record = (name: string, c: { ran: boolean; passed: boolean; detail: string }, failure: string, file: string) => {
+    checks.push({ name, passed: c.ran ? c.passed : null, detail: c.detail });
+    if (c.ran && !c.passed) throw new H2kError(`${failure}: ${c.detail}`, { code: 'E_VALIDATE_CHECK', file });
+  };
+  for (const [i, r] of run.results.entries())
+    record(diskCheck(run, 'qemu_img_check', i), await qemuImgCheck(r.output, r.outputFormat, signal), `qemu-img check found problems in ${r.output}`, r.output);
+  const xml = run.artifacts.libvirt_xml;
+  if (xml) record('libvirt_xml', await virtXmlValidate(xml, signal), 'the libvirt domain XML does not validate', xml);
+  const b = run.pipeline.validate?.boot_test; // `true`: enabled with the schema's default timeout
+  const boot = b === true ? { enabled: true, timeout_seconds: 300 } : b || { enabled: false, timeout_seconds: 0 };
   if (boot.enabled) {
     const output = run.artifacts.output!;
-    const b = await bootTest(output, { timeoutSeconds: boot.timeoutSeconds, signal });
+    const r = await bootTest(output, { timeoutSeconds: boot.timeout_seconds, signal });
     checks.push({
-      name: 'boot_test', passed: b.passed,
-      detail: `${b.passed ? 'booted' : 'did not boot'} in ${b.seconds}s (${b.accel}, ${b.mode})${multiDisk ? `, ${BOOT_DISK_NOTE}` : ''}: ${b.reason}`,
+      name: 'boot_test', passed: r.passed,
+      detail: `${r.passed ? 'booted' : 'did not boot'} in ${r.seconds}s (${r.accel}, ${r.mode})${multiDisk ? `, ${BOOT_DISK_NOTE}` : ''}: ${r.reason}`,
     });
-    if (!b.passed) throw new H2kError(`boot test failed after ${b.seconds}s: ${b.reason}`, { code: 'E_BOOT_TEST', file: output, hint: `console log: ${b.consoleLog}` });
+    if (!r.passed) throw new H2kError(`boot test failed after ${r.seconds}s: ${r.reason}`, { code: 'E_BOOT_TEST', file: output, hint: `console log: ${r.consoleLog}` });
   }
   run.validateMs += Date.now() - t;
-  run.stages.validate = { status: 'success', duration_seconds: Math.round(run.validateMs / 10) / 100, checks };
+  return { duration_seconds: Math.round(run.validateMs / 10) / 100, checks };
 }
