@@ -50,27 +50,26 @@ async function scratchPath(s: GuestfishSession, version: string): Promise<string
 }
 
 /**
- * Builds `target` for kernel `version` with dracut in the guest and gzip on the host. A dracut
- * failure throws (the fix failed); a failure after it (download, upload, a size past the bound)
- * falls back to `dracutCommand`, dracut compressing in the guest, with a warning.
+ * Builds `target` for kernel `version` with dracut in the guest and gzip on the host. Any failure
+ * on the way (dracut writing the uncompressed image to a full /var/tmp, the download, the upload,
+ * a size past the bound) falls back to `dracutCommand`, dracut compressing in the guest, with a
+ * warning: whether the fix failed is then that command's answer.
  */
 export async function dracutWithHostGzip(s: GuestfishSession, cs: ChangeSet, version: string, target: string, dracutCommand: string): Promise<void> {
   const plainPath = await scratchPath(s, version);
   const next = `${target}.h2k-new`;
   try {
     await s.sh(`dracut -f --no-compress ${plainPath} ${version}`);
-    try {
-      const size = Number((await s.call('filesize', plainPath)).trim());
-      if (!(size <= MAX_INITRAMFS_PLAIN_BYTES)) throw new Error(`${size} bytes uncompressed, more than the host takes`);
-      const mode = /^st_mode: (\d+)$/m.exec(await s.call('statns', plainPath));
-      const image = await gzipDracutImage(await s.readFile(plainPath));
-      await s.writeFile(next, image);
-      if (mode) await s.call('chmod', `0${(Number(mode[1]) & 0o7777).toString(8)}`, next);
-      await s.call('mv', next, target); // a rename within /boot: the guest never has half an image
-    } catch (err) {
-      cs.warnings.push(`initramfs: compressing ${target} on the host failed (${(err as Error).message}); dracut compresses it in the guest instead`);
-      await s.sh(dracutCommand);
-    }
+    const size = Number((await s.call('filesize', plainPath)).trim());
+    if (!(size <= MAX_INITRAMFS_PLAIN_BYTES)) throw new Error(`${size} bytes uncompressed, more than the host takes`);
+    const mode = /^st_mode: (\d+)$/m.exec(await s.call('statns', plainPath));
+    const image = await gzipDracutImage(await s.readFile(plainPath));
+    await s.writeFile(next, image);
+    if (mode) await s.call('chmod', `0${(Number(mode[1]) & 0o7777).toString(8)}`, next);
+    await s.call('mv', next, target); // a rename within /boot: the guest never has half an image
+  } catch (err) {
+    cs.warnings.push(`initramfs: building ${target} with the compression on the host failed (${(err as Error).message}); dracut compresses it in the guest instead`);
+    await s.sh(dracutCommand);
   } finally {
     await s.call('rm-f', plainPath).catch(() => undefined);
     await s.call('rm-f', next).catch(() => undefined);
