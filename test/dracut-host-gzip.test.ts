@@ -79,3 +79,70 @@ describe('configuresOtherCompressor', () => {
     expect(configuresOtherCompressor(['compress="cat"\n'])).toBe(true);
   });
 });
+
+/** A guest as far as dracutWithHostGzip uses it: files in a map, dracut writing `built` where told. */
+function fakeGuest(built: Buffer, failing: RegExp | null = null) {
+  const files = new Map<string, Buffer>([['/boot/initramfs-6.1.img', Buffer.from('old')]]);
+  const ran: string[] = [];
+  const s = {
+    isDir: async (p: string) => p === '/var/tmp',
+    sh: async (command: string) => {
+      ran.push(command);
+      if (failing?.test(command)) throw new Error('dracut: cpio: write error: No space left on device');
+      const m = /^dracut -f (?:--no-compress )?(\S+) /.exec(command);
+      files.set(m![1]!, command.includes('--no-compress') ? built : Buffer.from('compressed in the guest'));
+      return '';
+    },
+    call: async (cmd: string, ...args: string[]) => {
+      ran.push([cmd, ...args].join(' '));
+      if (cmd === 'filesize') return String(files.get(args[0]!)!.length);
+      if (cmd === 'statns') return 'st_dev: 2049\nst_ino: 12\nst_mode: 33152\nst_nlink: 1\n';
+      if (cmd === 'mv') { files.set(args[1]!, files.get(args[0]!)!); files.delete(args[0]!); }
+      if (cmd === 'rm-f') files.delete(args[0]!);
+      return '';
+    },
+    readFile: async (p: string) => files.get(p)!,
+    writeFile: async (p: string, b: Uint8Array) => void files.set(p, Buffer.from(b)),
+  };
+  return { s, files, ran };
+}
+
+describe('dracutWithHostGzip (a guest faked as a file map)', () => {
+  const command = 'dracut -f /boot/initramfs-6.1.img 6.1';
+  it('dracut writes the uncompressed image to /var/tmp, the host gzips it, the result is renamed over the image with dracut\'s mode', async () => {
+    const { dracutWithHostGzip } = await import('../src/guest/linux/dracut-host-gzip.js');
+    const { ChangeSet } = await import('../src/guest/change-set.js');
+    const g = fakeGuest(Buffer.concat([early, main]));
+    const cs = new ChangeSet(g.s as never, false);
+    await dracutWithHostGzip(g.s as never, cs, '6.1', '/boot/initramfs-6.1.img', command);
+    expect(g.ran[0]).toBe('dracut -f --no-compress /var/tmp/h2k-initramfs-6.1.cpio 6.1');
+    expect(g.ran).toContain('chmod 0600 /boot/initramfs-6.1.img.h2k-new'); // 33152 = 0100600
+    expect(g.ran).toContain('mv /boot/initramfs-6.1.img.h2k-new /boot/initramfs-6.1.img');
+    expect(g.ran).not.toContain(command);
+    const image = g.files.get('/boot/initramfs-6.1.img')!;
+    expect(image.subarray(0, early.length).equals(early)).toBe(true);
+    expect(gunzipSync(image.subarray(early.length)).equals(main)).toBe(true);
+    expect([...g.files.keys()]).toEqual(['/boot/initramfs-6.1.img']); // no scratch file left
+    expect(cs.warnings).toEqual([]);
+  });
+
+  it('no room for the uncompressed image: dracut compresses in the guest as it would have, with a warning', async () => {
+    const { dracutWithHostGzip } = await import('../src/guest/linux/dracut-host-gzip.js');
+    const { ChangeSet } = await import('../src/guest/change-set.js');
+    const g = fakeGuest(main, /--no-compress/);
+    const cs = new ChangeSet(g.s as never, false);
+    await dracutWithHostGzip(g.s as never, cs, '6.1', '/boot/initramfs-6.1.img', command);
+    expect(g.ran).toContain(command);
+    expect(g.files.get('/boot/initramfs-6.1.img')!.toString()).toBe('compressed in the guest');
+    expect(cs.warnings.join('\n')).toMatch(/building \/boot\/initramfs-6\.1\.img with the compression on the host failed \(dracut: cpio: write error: No space left on device\); dracut compresses it in the guest instead/);
+    expect([...g.files.keys()]).toEqual(['/boot/initramfs-6.1.img']);
+  });
+
+  it('a failing dracut fails in the guest too: the error reaches the caller (ChangeSet.regenerate records it)', async () => {
+    const { dracutWithHostGzip } = await import('../src/guest/linux/dracut-host-gzip.js');
+    const { ChangeSet } = await import('../src/guest/change-set.js');
+    const g = fakeGuest(main, /^dracut/);
+    const cs = new ChangeSet(g.s as never, false);
+    await expect(dracutWithHostGzip(g.s as never, cs, '6.1', '/boot/initramfs-6.1.img', command)).rejects.toThrow(/No space left/);
+  });
+});
