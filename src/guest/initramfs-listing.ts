@@ -81,38 +81,40 @@ function gunzipBounded(data: Buffer, maxBytes: number): Buffer {
 }
 
 /**
+ * Reads the uncompressed cpio archives at the start of `data` (zero padding between them skipped),
+ * their names into `names`; returns where the rest begins (a compressed archive) or data.length.
+ */
+function readPlainArchives(data: Buffer, names: string[]): number {
+  let at = 0;
+  while (at < data.length) {
+    if (data[at] === 0) { at++; continue; } // padding between concatenated archives
+    if (!NEWC.includes(data.toString('latin1', at, at + 6))) break;
+    at = readCpio(data, at, names);
+  }
+  return at;
+}
+
+const compressionOf = (rest: Buffer) => COMPRESSIONS.find((x) => x.magic.every((b, i) => rest[i] === b));
+
+/**
  * How the image's last archive is compressed: a name of COMPRESSIONS, 'none' when the image is
  * cpio archives only, null when its content is none of these.
  */
 export function initramfsCompression(data: Buffer): string | null {
-  let at = 0;
-  while (at < data.length) {
-    if (data[at] === 0) { at++; continue; }
-    if (!NEWC.includes(data.toString('latin1', at, at + 6))) break;
-    at = readCpio(data, at, []);
-  }
-  if (at >= data.length) return 'none';
-  const rest = data.subarray(at);
-  return COMPRESSIONS.find((x) => x.magic.every((b, i) => rest[i] === b))?.name ?? null;
+  const at = readPlainArchives(data, []);
+  return at >= data.length ? 'none' : compressionOf(data.subarray(at))?.name ?? null;
 }
 
 /** Every path in the image (no leading "./"), one per array element, in archive order. */
 export async function listInitramfs(data: Buffer, depth = 0, maxPlainBytes = MAX_INITRAMFS_PLAIN_BYTES): Promise<string[]> {
   const names: string[] = [];
-  let at = 0;
-  while (at < data.length) {
-    if (data[at] === 0) { at++; continue; } // padding between concatenated archives
-    if (NEWC.includes(data.toString('latin1', at, at + 6))) {
-      at = readCpio(data, at, names);
-      continue;
-    }
-    const rest = data.subarray(at);
-    const c = COMPRESSIONS.find((x) => x.magic.every((b, i) => rest[i] === b));
-    if (!c || depth > 1) throw new Error(`initramfs: unknown content at byte ${at} (not cpio newc or a known compression)`);
-    // the compressed part runs to the end of the image (trailing padding is the decompressor's to ignore)
-    const plain = c.program ? await decompress(rest, c.program, c.name, maxPlainBytes) : gunzipBounded(rest, maxPlainBytes);
-    names.push(...(await listInitramfs(plain, depth + 1, maxPlainBytes)));
-    break;
-  }
+  const at = readPlainArchives(data, names);
+  if (at >= data.length) return names;
+  const rest = data.subarray(at);
+  const c = compressionOf(rest);
+  if (!c || depth > 1) throw new Error(`initramfs: unknown content at byte ${at} (not cpio newc or a known compression)`);
+  // the compressed part runs to the end of the image (trailing padding is the decompressor's to ignore)
+  const plain = c.program ? await decompress(rest, c.program, c.name, maxPlainBytes) : gunzipBounded(rest, maxPlainBytes);
+  names.push(...(await listInitramfs(plain, depth + 1, maxPlainBytes)));
   return names;
 }
